@@ -1,0 +1,3 @@
+from pipwrap.cli import main_entry
+
+main_entry()

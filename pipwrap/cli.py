@@ -1,0 +1,205 @@
+"""The ``pipwrap`` command line: argument parsing and dispatch only.
+
+Each subcommand's work lives in its own module, imported when that subcommand runs, so
+that ``pipwrap list`` does not pay for what ``pipwrap doctor`` needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from pipwrap import __version__
+from pipwrap.errors import PipwrapError
+
+DESCRIPTION = """\
+Run pip, uv and friends against one of your package indexes, one command at a time,
+with nothing else slipping in.
+
+In your shell (after `eval "$(pipwrap init bash)"`):
+  wrap pip install foo              use the default profile
+  PIPWRAP_PROFILE=corp wrap pip install bar
+"""
+
+EPILOG = """\
+config: $PIPWRAP_CONFIG, else ~/.config/pipwrap/config.toml (see `pipwrap init --help`).
+exit status: the wrapped command's own; 2 for bad input (arguments, config, profile);
+3 when a command is refused because it would add a second package source.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"pipwrap: error: {message}\n")
+
+
+def _add_profile(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile", "-p", metavar="NAME",
+        help="use this profile (default: $PIPWRAP_PROFILE, then the config's choice)",
+    )
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pipwrap", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pipwrap {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = sub.add_parser(
+        "init", help="print the shell code that defines `wrap`",
+        description="Print shell code defining `wrap` (and the `pipwrap` helper function). "
+        "Add to ~/.bashrc:  eval \"$(pipwrap init bash)\"   ~/.zshrc:  eval \"$(pipwrap init "
+        "zsh)\"   fish config:  pipwrap init fish | source",
+    )
+    init.add_argument("shell", choices=("bash", "zsh", "fish"))
+
+    env = sub.add_parser(
+        "env", help="print the environment a wrapped command gets",
+        description="Print the variables `wrap` sets for the chosen profile. Passwords are "
+        "masked unless --reveal is given.",
+    )
+    _add_profile(env)
+    env.add_argument("--format", choices=("sh", "fish", "json"), default="sh")
+    env.add_argument(
+        "--reveal", action="store_true", help="print credentials in clear (for eval)"
+    )
+
+    run = sub.add_parser(
+        "run", help="run a command with the profile's environment",
+        description="Run COMMAND with the profile's index as its only package source. "
+        "pip-like commands are checked first (see `pipwrap check`).",
+        usage="pipwrap run [--profile NAME] [--] COMMAND [ARGS...]",
+    )
+    _add_profile(run)
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS...]")
+
+    check = sub.add_parser(
+        "check", help="check a pip command for extra package sources, without running it",
+        description="Exit 0 if COMMAND would use only the profile's index under wrap, else "
+        "print why and exit 3.",
+        usage="pipwrap check [--] COMMAND [ARGS...]",
+    )
+    check.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS...]")
+
+    doctor = sub.add_parser(
+        "doctor", help="show what pip would really use, and flag risks",
+        description="Read pip's config layers and PIP_* variables, show each index-related "
+        "setting with its source, what wrap overrides, and risks. Exit 1 if a risk remains "
+        "that wrap cannot neutralize.",
+    )
+    _add_profile(doctor)
+    _add_json(doctor)
+
+    state = sub.add_parser("_state")  # internal: the shell function's cache refresh
+    state.add_argument("shell", choices=("bash", "zsh", "fish"))
+    state.add_argument("--pid", type=int, required=True)
+
+    from pipwrap import profiles_cli
+
+    profiles_cli.add_parsers(sub, _add_profile, _add_json)
+    # argparse lists every choice, hidden ones included; keep internal ones out of help.
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest != "_state"]
+    return parser
+
+
+def _strip_dashdash(argv: Sequence[str]) -> list[str]:
+    argv = list(argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    return argv
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipwrap import runner
+
+    argv = _strip_dashdash(args.argv)
+    if not argv:
+        raise PipwrapError("run: no command given (usage: pipwrap run [--] COMMAND [ARGS...])")
+    return runner.run(argv, profile=args.profile)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from pipwrap import guard
+
+    argv = _strip_dashdash(args.argv)
+    if not argv:
+        raise PipwrapError("check: no command given")
+    guard.check(argv, os.environ)
+    return 0
+
+
+def _env(args: argparse.Namespace) -> int:
+    from pipwrap import runner
+
+    sys.stdout.write(runner.render_env(args.format, args.profile, reveal=args.reveal))
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from pipwrap import shellcode
+
+    sys.stdout.write(shellcode.render_init(args.shell))
+    return 0
+
+
+def _state(args: argparse.Namespace) -> int:
+    from pipwrap import state
+
+    sys.stdout.write(state.render(args.shell, args.pid, os.environ))
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from pipwrap import doctor
+
+    return doctor.main(args.profile, as_json=args.json)
+
+
+HANDLERS = {
+    "run": _run, "check": _check, "env": _env, "init": _init, "_state": _state,
+    "doctor": _doctor,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command is None:
+        parser.print_help()
+        return 0
+    handler = HANDLERS.get(args.command)
+    try:
+        if handler is not None:
+            return handler(args)
+        from pipwrap import profiles_cli
+
+        return profiles_cli.dispatch(args)
+    except PipwrapError as exc:
+        from pipwrap.redact import redact
+
+        sys.stderr.write(f"pipwrap: {redact(str(exc))}\n")
+        return exc.exit_status
+
+
+def main_entry() -> None:
+    try:
+        status = main()
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        status = 130
+    except BrokenPipeError:
+        # Output went to a closed pipe (`pipwrap list | head`); not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = 0
+    sys.exit(status)

@@ -1,0 +1,52 @@
+"""Which profile the next wrapped command uses, and why."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipwrap import config as config_mod
+from pipwrap.config import Config, Profile
+from pipwrap.errors import PipwrapError
+
+PROFILE_ENV = "PIPWRAP_PROFILE"
+# Set by the shell function for `pipwrap use NAME`; lives only in that shell.
+SHELL_PROFILE_ENV = "PIPWRAP_SHELL_PROFILE"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    config: Config
+    profile: Profile
+    reason: str
+    # Files whose change must make the shell resolve again (besides the config itself).
+    watched: tuple[Path, ...] = field(default_factory=tuple)
+
+
+def resolve(
+    explicit: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Resolution:
+    env = os.environ if environ is None else environ
+    cfg = config_mod.load(config_mod.config_path(dict(env)))
+    if explicit:
+        return Resolution(cfg, cfg.profile(explicit, origin="--profile"), "--profile")
+    from_env = env.get(PROFILE_ENV)
+    if from_env:
+        return Resolution(
+            cfg, cfg.profile(from_env, origin=PROFILE_ENV), f"{PROFILE_ENV}={from_env}"
+        )
+    from_shell = env.get(SHELL_PROFILE_ENV)
+    if from_shell:
+        return Resolution(
+            cfg, cfg.profile(from_shell, origin="pipwrap use"), "chosen with `pipwrap use`"
+        )
+    if cfg.default is None:
+        known = ", ".join(sorted(cfg.profiles)) or "(none)"
+        raise PipwrapError(
+            f"no profile chosen: {cfg.path} sets no 'default' and {PROFILE_ENV} is not set; "
+            f"known profiles: {known}"
+        )
+    return Resolution(cfg, cfg.profile(cfg.default), f"default in {cfg.path}")

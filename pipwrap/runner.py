@@ -1,0 +1,52 @@
+"""`pipwrap run` and `pipwrap env`: the profile's environment, applied or printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+
+from pipwrap import environment, guard, shellcode
+from pipwrap.credentials import password
+from pipwrap.errors import PipwrapError
+from pipwrap.redact import redact
+from pipwrap.resolve import resolve
+
+
+def child_environment(profile_name: str | None) -> dict[str, str]:
+    resolution = resolve(profile_name)
+    secret = password(resolution.profile, os.environ)
+    return environment.build(resolution.profile, secret.value)
+
+
+def run(argv: Sequence[str], profile: str | None = None) -> int:
+    additions = child_environment(profile)
+    guard.check(argv, os.environ)
+    executable = shutil.which(argv[0]) if os.sep not in argv[0] else argv[0]
+    if executable is None:
+        raise PipwrapError(f"run: command not found: {argv[0]}")
+    env = {**os.environ, **additions}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if hasattr(os, "execve") and os.name == "posix":
+        # Replace this process: signals and the exit status are the command's own.
+        try:
+            os.execve(executable, list(argv), env)
+        except OSError as exc:
+            raise PipwrapError(f"run: cannot execute {argv[0]}: {exc.strerror}") from None
+    import subprocess  # pragma: no cover - non-POSIX platforms
+
+    return subprocess.call(list(argv), env=env, executable=executable)  # pragma: no cover
+
+
+def render_env(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
+    env = child_environment(profile)
+    if not reveal:
+        env = {name: redact(value) for name, value in env.items()}
+    if fmt == "json":
+        return json.dumps(env, indent=2) + "\n"
+    if fmt == "fish":
+        return "".join(f"set -gx {k} {shellcode.quote_fish(v)}\n" for k, v in env.items())
+    return "".join(f"export {k}={shellcode.quote_posix(v)}\n" for k, v in env.items())

@@ -1,0 +1,101 @@
+"""The resolved state a shell caches so that `wrap` runs without starting Python.
+
+The shell re-runs ``pipwrap _state`` only when its inputs change: the variables it keys
+on (PIPWRAP_PROFILE, PIPWRAP_CONFIG, HOME, PWD, ...) or one of the watched files. A
+file change is detected with builtin ``-nt``/``-ot`` tests against a stamp file that
+carries the watched file's mtime as it was *before* it was read, so an edit racing with
+the read is still seen on the next call. A watched file that did not exist gets an empty
+stamp: it must still not exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipwrap import shellcode
+
+
+@dataclass(frozen=True)
+class Watched:
+    path: Path
+    mtime_ns: int | None  # None: the file did not exist
+
+    @classmethod
+    def now(cls, path: Path) -> Watched:
+        try:
+            return cls(path, path.stat().st_mtime_ns)
+        except OSError:
+            return cls(path, None)
+
+
+def stamp_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    path = Path(user_cache_dir("pipwrap", appauthor=False)) / "stamps"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep(directory: Path, pid: int) -> None:
+    for entry in directory.iterdir():
+        owner, _, _ = entry.name.partition(".")
+        if not owner.isdigit():
+            continue
+        if int(owner) == pid or not _alive(int(owner)):
+            with contextlib.suppress(OSError):
+                entry.unlink()
+
+
+def write_stamps(pid: int, watched: Sequence[Watched]) -> list[str]:
+    """Return the flat (file, stamp) list for the shell's ``__pipwrap_watch``."""
+    directory = stamp_dir()
+    _sweep(directory, pid)
+    flat: list[str] = []
+    for index, item in enumerate(watched):
+        flat.append(str(item.path))
+        if item.mtime_ns is None:
+            flat.append("")
+            continue
+        stamp = directory / f"{pid}.{index}"
+        stamp.touch(mode=0o600)
+        os.utime(stamp, ns=(item.mtime_ns, item.mtime_ns))
+        flat.append(str(stamp))
+    return flat
+
+
+def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
+    from pipwrap import config as config_mod
+    from pipwrap import credentials, environment, guard, pipconfig
+    from pipwrap.resolve import resolve
+
+    # Stat before reading, so an edit racing with the read is seen next time.
+    watched = [Watched.now(config_mod.config_path(dict(environ)))]
+    watched += [Watched.now(path) for path in pipconfig.watched_files(environ)]
+    resolution = resolve(environ=environ)
+    watched += resolution.watched
+    secret = credentials.password(resolution.profile, environ)
+    child_env = environment.build(resolution.profile, secret.value)
+    flat = write_stamps(pid, watched)
+    scan_always = guard.config_sources_need_scan(environ)
+    lines = [
+        shellcode.assign_list(shell, "__pipwrap_env", [f"{k}={v}" for k, v in child_env.items()]),
+        shellcode.assign_list(shell, "__pipwrap_watch", flat),
+        shellcode.assign(shell, "__pipwrap_scan", "1" if scan_always else ""),
+        shellcode.assign(shell, "__pipwrap_profile", resolution.profile.name),
+        shellcode.assign(shell, "__pipwrap_expires", str(secret.expires or "")),
+    ]
+    return "\n".join(lines) + "\n"
