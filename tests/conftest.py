@@ -1,0 +1,87 @@
+"""Session-wide real parts: wheels, two pypiservers, a fresh venv with pip; per-test HOME."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import shells
+from tests.support.servers import PyPIServer, serving
+from tests.support.wheels import make_wheel
+
+
+@dataclass
+class Indexes:
+    upstream: PyPIServer  # holds the attacker's Foo 9.9.9 and a legit bar-baz 2.0
+    local: PyPIServer  # holds our Foo 1.0, falls back to upstream for other names
+    evil_dir: Path  # a find-links directory holding the evil Foo 9.9.9
+
+
+@pytest.fixture(scope="session")
+def indexes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Indexes]:
+    root = tmp_path_factory.mktemp("indexes")
+    make_wheel(root / "upstream", "Foo", "9.9.9", "evil")
+    make_wheel(root / "upstream", "bar-baz", "2.0", "upstream")
+    make_wheel(root / "local", "Foo", "1.0", "local")
+    make_wheel(root / "evil-links", "Foo", "9.9.9", "evil")
+    with serving(root / "upstream") as upstream, serving(
+        root / "local", fallback=upstream.url
+    ) as local:
+        yield Indexes(upstream, local, root / "evil-links")
+
+
+@pytest.fixture(scope="session")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the pip that ships with this Python (ensurepip, offline)."""
+    path = tmp_path_factory.mktemp("venv") / "v"
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    return path
+
+
+def uv_dir() -> Path:
+    found = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    return Path(found).parent
+
+
+@dataclass
+class Sandbox:
+    home: Path
+    env: dict[str, str]
+    config: Path
+
+    def write_config(self, text: str) -> None:
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(text)
+
+    def sh(self, shell: str, script: str, how: str = "init", **extra: str):  # type: ignore[no-untyped-def]
+        return shells.run(shell, script, {**self.env, **extra}, how=how)
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, indexes: Indexes, venv: Path) -> Sandbox:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = shells.isolated_env(home, [venv / "bin", uv_dir()])
+    box = Sandbox(home, env, Path(env["PIPWRAP_CONFIG"]))
+    box.write_config(
+        'default = "local"\n\n'
+        f'[profiles.local]\nindex-url = "{indexes.local.url}"\n\n'
+        f'[profiles.upstream]\nindex-url = "{indexes.upstream.url}"\n'
+    )
+    return box
+
+
+def installed(target: Path, module: str = "foo") -> tuple[str, str] | None:
+    """(origin, version) of a module pip installed into ``target``, or None."""
+    init = target / module / "__init__.py"
+    if not init.exists():
+        return None
+    scope: dict[str, str] = {}
+    exec(init.read_text(), scope)  # noqa: S102 - our own generated wheel
+    return scope["ORIGIN"], scope["VERSION"]
