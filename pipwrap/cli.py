@@ -162,7 +162,7 @@ def _state(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     from pipwrap import doctor
 
-    return doctor.main(args.profile, as_json=args.json)
+    return doctor.main(args.profile, as_json=bool(args.json))
 
 
 HANDLERS = {

@@ -83,9 +83,10 @@ def load_toml_text(text: str, path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on old Pythons only
-        import tomli as tomllib
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
-        return tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
     except tomllib.TOMLDecodeError as exc:
         # The message already says "(at line N, column M)".
         raise PipwrapError(f"{path}: invalid TOML: {exc}") from None
@@ -159,11 +160,11 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
     for key, value in table.items():
-        expected = _PROFILE_KEYS.get(key)
-        if expected is None:
+        if key not in _PROFILE_KEYS:
             hint = " (did you mean 'index-url'?)" if key.replace("_", "-") == "index-url" else ""
             where.fail(name, key, f"profile {name!r}: unknown key {key!r}{hint}; known keys: "
                        + ", ".join(_PROFILE_KEYS))
+        expected = _PROFILE_KEYS[key]
         # bool is an int subclass: check exactly so `password-ttl = true` is refused.
         if type(value) is not expected:
             where.fail(name, key, f"profile {name!r}: {key} must be {_TYPE_NAMES[expected]}")

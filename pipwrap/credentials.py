@@ -38,7 +38,7 @@ def _cache_file(profile: Profile) -> Path:
     ).hexdigest()[:32]
     directory = Path(user_cache_dir("pipwrap", appauthor=False)) / "secrets"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
+    directory.chmod(0o700)
     return directory / key
 
 
@@ -57,17 +57,16 @@ def _write_cache(path: Path, secret: Secret) -> None:
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump({"value": secret.value, "expires": secret.expires}, handle)
-    os.replace(temporary, path)
+    temporary.replace(path)
 
 
 def _run_command(profile: Profile, environ: Mapping[str, str]) -> str:
-    assert profile.password_command is not None
     try:
-        argv = shlex.split(profile.password_command)
+        argv = shlex.split(profile.password_command or "")
     except ValueError as exc:
         raise PipwrapError(f"profile {profile.name!r}: password-command: {exc}") from None
     try:
-        done = subprocess.run(  # noqa: S603 - the user's own configured helper
+        done = subprocess.run(
             argv, capture_output=True, text=True, env=dict(environ), check=False, timeout=60
         )
     except FileNotFoundError:
@@ -90,7 +89,7 @@ def _run_command(profile: Profile, environ: Mapping[str, str]) -> str:
 
 def _from_keyring(profile: Profile) -> str:
     try:
-        import keyring
+        import keyring  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         raise PipwrapError(
             f"profile {profile.name!r} uses keyring = true, but the keyring package is not "

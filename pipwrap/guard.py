@@ -11,7 +11,6 @@ without ``wrap``; a command that slipped through cannot be undone.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
@@ -389,7 +388,7 @@ def _scan_file(ref: FileRef, base: Path, environ: Mapping[str, str], seen: set[s
             tokens = shlex.split(options, posix=True)
         except ValueError:
             tokens = options.split()
-        where = f"{ref.path if not os.path.isabs(ref.path) else path}:{number}"
+        where = f"{ref.path if not Path(ref.path).is_absolute() else path}:{number}"
         if ref.origin != "command line":
             where = f"{where} (via {ref.origin})"
         for item in _scan_tokens(tokens, _REQ, where):

@@ -34,7 +34,7 @@ class Setting:
 
 
 def _home(environ: Mapping[str, str]) -> Path:
-    return Path(environ.get("HOME") or os.path.expanduser("~"))
+    return Path(environ.get("HOME") or Path.home())
 
 
 def global_files(environ: Mapping[str, str]) -> list[Path]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pipwrap import config as config_mod
 from pipwrap.config import Config, Profile
 from pipwrap.errors import PipwrapError
+from pipwrap.state import Watched
 
 PROFILE_ENV = "PIPWRAP_PROFILE"
 # Set by the shell function for `pipwrap use NAME`; lives only in that shell.
@@ -22,7 +22,7 @@ class Resolution:
     profile: Profile
     reason: str
     # Files whose change must make the shell resolve again (besides the config itself).
-    watched: tuple[Path, ...] = field(default_factory=tuple)
+    watched: tuple[Watched, ...] = field(default_factory=tuple)
 
 
 def resolve(

@@ -51,10 +51,9 @@ class PyPIServer:
             assert self.process is not None
             if self.process.poll() is not None:
                 return False
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.url, timeout=2) as response:
-                    if response.status == 200:
-                        return True
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url, timeout=2) as r:
+                if r.status == 200:
+                    return True
             time.sleep(0.1)
         return False
 

@@ -1,0 +1,117 @@
+"""Speed figures, each against a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/bench.py
+
+1. `wrap true` in bash and zsh vs the seed's bare one-liner
+   `seed() { PIP_INDEX_URL=... "$@"; }` (target: at most 1 ms more per call).
+2. `pipwrap list` / `pipwrap current` vs `python -I -c pass` (target: at most 2x).
+3. The requirement-file guard on a 200-line file with 3 nested includes (target: 40 ms).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CALLS = 2000
+
+
+def shell_loop(shell: str, home: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Microseconds per call for the seed function and for wrap, in one shell process."""
+    init = f"eval \"$('{sys.executable}' -m pipwrap init {shell})\""
+    script = f"""
+{init}
+seed() {{ PIP_INDEX_URL=http://127.0.0.1:8080/simple/ "$@"; }}
+wrap true
+bench() {{
+    local start=$EPOCHREALTIME i
+    for ((i = 0; i < {CALLS}; i++)); do "$@"; done
+    echo "$start $EPOCHREALTIME"
+}}
+bench seed true
+bench __pipwrap_wrap true
+bench seed true
+bench __pipwrap_wrap true
+"""
+    path = home / f"bench.{shell}"
+    path.write_text(script)
+    argv = ["bash", str(path)] if shell == "bash" else ["zsh", "-c",
+                                                         f"zmodload zsh/datetime; source {path}"]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    spans = [float(b) - float(a) for a, b in (line.split() for line in out.splitlines())]
+    seed = min(spans[0], spans[2]) / CALLS * 1e6
+    wrap = min(spans[1], spans[3]) / CALLS * 1e6
+    return seed, wrap
+
+
+def median_ms(argv: list[str], env: dict[str, str], runs: int = 15) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def requirement_tree(root: Path) -> Path:
+    for level in range(3, 0, -1):
+        lines = [f"pkg-{level}-{i}>=1.0  # comment {i}" for i in range(50)]
+        if level < 3:
+            lines.append(f"-r nested{level + 1}.txt")
+        (root / f"nested{level}.txt").write_text("\n".join(lines) + "\n")
+    top = [f"package-{i}==1.{i} \\\n    --hash=sha256:{'0' * 64}" for i in range(45)]
+    top += ["-r nested1.txt", "--prefer-binary", "-c nested3.txt"]
+    (root / "requirements.txt").write_text("\n".join(top) + "\n")
+    return root / "requirements.txt"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        config = home / "config.toml"
+        config.write_text('default = "local"\n[profiles.local]\n'
+                          'index-url = "http://127.0.0.1:8080/simple/"\n')
+        env = {"PATH": os.environ["PATH"], "HOME": str(home), "PIPWRAP_CONFIG": str(config),
+               "XDG_CONFIG_DIRS": str(home / "xdg"), "XDG_CACHE_HOME": str(home / "cache")}
+
+        print(f"1. wrap per call ({CALLS} calls, best of 2 rounds)")
+        for shell in ("bash", "zsh"):
+            seed, wrap = shell_loop(shell, home, env)
+            print(f"   {shell}: seed {seed:7.1f} us  wrap {wrap:7.1f} us  "
+                  f"extra {wrap - seed:6.1f} us/call  (target <= 1000 us)")
+
+        print("2. CLI start-up (median of 15)")
+        base = median_ms([sys.executable, "-I", "-c", "pass"], env)
+        print(f"   python -I -c pass  {base:6.1f} ms")
+        for command in ("list", "current"):
+            took = median_ms([sys.executable, "-I", "-m", "pipwrap", command], env)
+            print(f"   pipwrap {command:<9}  {took:6.1f} ms  ratio {took / base:4.2f}x"
+                  "  (target <= 2x)")
+
+        print("3. requirement-file guard: 200 lines, 3 nested includes")
+        req = requirement_tree(home)
+        lines = sum(len(p.read_text().splitlines()) for p in home.glob("*.txt"))
+        sys.path.insert(0, str(REPO))
+        from pipwrap import guard
+
+        os.chdir(home)
+        runs = []
+        for _ in range(20):
+            start = time.perf_counter()
+            guard.check(["pip", "install", "-r", str(req)], env)
+            runs.append((time.perf_counter() - start) * 1000)
+        print(f"   {lines} lines: in-process {statistics.median(runs):5.1f} ms;", end=" ")
+        took = median_ms([sys.executable, "-I", "-m", "pipwrap", "check", "--", "pip",
+                          "install", "-r", str(req)], env)
+        print(f"whole `pipwrap check` {took:5.1f} ms vs python -I -c pass {base:5.1f} ms"
+              "  (target <= 40 ms)")
+
+
+if __name__ == "__main__":
+    main()

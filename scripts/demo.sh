@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The whole pipwrap story on a fresh machine, end to end and on loopback only:
+# install pipwrap, serve a local index (with an "upstream" fallback that carries an
+# attacker's higher version), and `wrap pip install` into a fresh venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+work=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+# A clean world: own HOME, no pip config or PIP_*/UV_* from this machine.
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(PIP|UV)_' || true)
+export HOME=$work/home XDG_CONFIG_HOME=$work/home/.config XDG_CACHE_HOME=$work/home/.cache
+export XDG_CONFIG_DIRS=$work/xdg PIP_DISABLE_PIP_VERSION_CHECK=1
+mkdir -p "$HOME"
+
+echo "== building demo packages"
+.venv/bin/python - "$work" <<'PY'
+import sys
+from pathlib import Path
+sys.path.insert(0, ".")
+from tests.support.wheels import make_wheel
+root = Path(sys.argv[1])
+make_wheel(root / "local", "hello-pipwrap", "1.0", "your local index")
+make_wheel(root / "upstream", "hello-pipwrap", "9.9.9", "an attacker upstream")
+make_wheel(root / "upstream", "tiny-dep", "2.0", "upstream (fallback)")
+PY
+
+serve() {  # serve DIR [pypiserver args...]; sets $port
+    local dir=$1
+    port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    shift
+    .venv/bin/python -m pypiserver run -i 127.0.0.1 -p "$port" -a . -P . --server wsgiref "$@" "$dir" >/dev/null 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do
+        .venv/bin/python -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/simple/')" 2>/dev/null && break
+        sleep 0.1
+    done
+}
+serve "$work/upstream" --disable-fallback
+up=$port
+serve "$work/local" --fallback-url "http://127.0.0.1:$up/simple/"
+local_port=$port
+echo "== local index http://127.0.0.1:$local_port/simple/ (falls back to upstream on :$up)"
+
+mkdir -p "$XDG_CONFIG_HOME/pipwrap"
+cat > "$XDG_CONFIG_HOME/pipwrap/config.toml" <<TOML
+default = "local"
+
+[profiles.local]
+index-url = "http://127.0.0.1:$local_port/simple/"
+TOML
+
+# The leak pipwrap exists for: a pip.conf that also looks upstream.
+mkdir -p "$XDG_CONFIG_HOME/pip"
+printf '[global]\nextra-index-url = http://127.0.0.1:%s/simple/\n' "$up" > "$XDG_CONFIG_HOME/pip/pip.conf"
+
+python3 -m venv "$work/venv"
+export PIPWRAP_PYTHON=$repo/.venv/bin/python
+bash --norc -c '
+    shopt -s expand_aliases
+    source "$1/shell/init.sh"
+    source "$2/venv/bin/activate"
+    origin() { python -c "import hello_pipwrap as h; print(h.VERSION, \"from\", h.ORIGIN)"; }
+    echo "== without pipwrap: PIP_INDEX_URL=<local> pip install hello-pipwrap"
+    PIP_INDEX_URL=http://127.0.0.1:$3/simple/ pip install -q hello-pipwrap
+    echo "   got: $(origin)"
+    pip uninstall -q -y hello-pipwrap
+    echo "== with pipwrap: wrap pip install hello-pipwrap tiny-dep"
+    wrap pip install -q hello-pipwrap tiny-dep
+    echo "   got: $(origin); tiny-dep $(python -c "import tiny_dep as t; print(t.VERSION, \"from\", t.ORIGIN)")"
+    echo "== and an extra index on the command line is refused:"
+    wrap pip install --extra-index-url http://127.0.0.1:$4/simple/ hello-pipwrap || echo "   (exit status $?)"
+' demo "$repo" "$work" "$local_port" "$up"
+echo "== pipwrap doctor"
+.venv/bin/pipwrap doctor || true

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs on a fresh machine, then lint, type-check and
+# run the tests. Extra arguments go to pytest (e.g. ./scripts/test.sh -k guard).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for tool in zsh fish shellcheck; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+    sudo=()
+    [[ $(id -u) == 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,lint]'
+
+.venv/bin/ruff check pipwrap tests benchmarks
+.venv/bin/mypy
+shellcheck -s bash shell/init.sh pipwrap/shell/bash.sh
+zsh -n pipwrap/shell/zsh.zsh
+fish --no-execute pipwrap/shell/wrap.fish
+fish --no-execute shell/init.fish
+
+exec .venv/bin/python -m pytest "$@"
