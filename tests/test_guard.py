@@ -88,7 +88,7 @@ def _write(path: Path, text: str) -> Path:
 def test_requirement_file(sandbox: Sandbox, indexes: Indexes) -> None:
     req = _write(sandbox.home / "req.txt", f"# ours\n--extra-index-url {indexes.upstream.url}\n")
     _attack(sandbox, indexes, f"-r {req}")
-    done = sandbox.sh("bash", f"cd ~\nwrap pip install -r req.txt\n")
+    done = sandbox.sh("bash", "cd ~\nwrap pip install -r req.txt\n")
     assert "req.txt:2" in done.stderr
 
 
