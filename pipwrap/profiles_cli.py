@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pipwrap.errors import PipwrapError
@@ -34,6 +36,59 @@ def add_parsers(sub: Any, add_profile: _Adder, add_json: _Adder) -> None:
         "config's default.",
     )
     add_json(current)
+
+    add = sub.add_parser("add", help="add a profile",
+                         description="Add a profile to config.toml, keeping its comments.")
+    add.add_argument("name")
+    add.add_argument("url", help="the index URL (PEP 503 simple index)")
+    add.add_argument("--default", action="store_true", help="also make it the default")
+    add.add_argument("--trusted-host", action="store_true",
+                     help="let pip use this plain-http host off loopback")
+    add.add_argument("--username", help="user name for the index")
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument("--password-env", metavar="VAR", help="read the password from $VAR")
+    secret.add_argument("--password-command", metavar="CMD",
+                        help="run CMD and use its stdout as the password")
+    secret.add_argument("--keyring", action="store_true", help="read it from the keyring")
+    add.add_argument("--password-ttl", type=int, metavar="SECONDS",
+                     help="cache the password-command output this long")
+
+    remove = sub.add_parser("remove", help="remove a profile")
+    remove.add_argument("name")
+
+    rename = sub.add_parser("rename", help="rename a profile")
+    rename.add_argument("old")
+    rename.add_argument("new")
+
+    default = sub.add_parser("default", help="set the default profile")
+    default.add_argument("name")
+
+    use = sub.add_parser(
+        "use", help="choose a profile for this shell only (shell function)",
+        description="`pipwrap use NAME` / `pipwrap use --off` are handled by the shell "
+        "function that `pipwrap init` defines; they change only the current shell.",
+    )
+    use.add_argument("name", nargs="?")
+    use.add_argument("--off", action="store_true", help="back to the default")
+
+    allow = sub.add_parser(
+        "allow", help="trust the .pipwrap.toml here (records its hash)",
+        description="Trust the nearest .pipwrap.toml at or above DIR (default: here). A new "
+        "or changed file is refused until allowed again.",
+    )
+    allow.add_argument("dir", nargs="?", default=".")
+    deny = sub.add_parser("deny", help="forget the trust for the .pipwrap.toml here")
+    deny.add_argument("dir", nargs="?", default=".")
+
+    probe = sub.add_parser(
+        "test", help="probe profiles' indexes in parallel",
+        description="Probe every (or the named) profile's index in parallel: HTTP status, "
+        "latency, PEP 691 JSON support, credentials. Exit 1 if any fails.",
+    )
+    probe.add_argument("names", nargs="*", metavar="NAME")
+    probe.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                       help="seconds per index (default: 10)")
+    add_json(probe)
 
 
 def _profile_data(profile: Any) -> dict[str, Any]:
@@ -123,8 +178,130 @@ def cmd_current(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add(args: argparse.Namespace) -> int:
+    from pipwrap import editing
+
+    editing.check_name(args.name)
+
+    def mutate(document: Any) -> None:
+        import tomlkit
+
+        profiles = editing.profiles_table(document)
+        if args.name in profiles:
+            raise PipwrapError(f"profile {args.name!r} already exists; remove it first or "
+                               "choose another name")
+        table = tomlkit.table()
+        table["index-url"] = args.url
+        for key in ("username", "password_env", "password_command", "password_ttl"):
+            value = getattr(args, key)
+            if value is not None:
+                table[key.replace("_", "-")] = value
+        if args.keyring:
+            table["keyring"] = True
+        if args.trusted_host:
+            table["trusted-host"] = True
+        profiles[args.name] = table
+        if args.default:
+            document["default"] = args.name
+
+    cfg = editing.edit(mutate)
+    print(f"added {args.name!r} to {cfg.path}" + (" (default)" if args.default else ""))
+    return 0
+
+
+def _require(profiles: Any, name: str) -> None:
+    if name not in profiles:
+        known = ", ".join(sorted(profiles)) or "(none)"
+        raise PipwrapError(f"unknown profile {name!r}; known profiles: {known}")
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from pipwrap import editing
+
+    was_default = False
+
+    def mutate(document: Any) -> None:
+        nonlocal was_default
+        profiles = editing.profiles_table(document)
+        _require(profiles, args.name)
+        del profiles[args.name]
+        if document.get("default") == args.name:
+            was_default = True
+            del document["default"]
+
+    cfg = editing.edit(mutate)
+    print(f"removed {args.name!r} from {cfg.path}")
+    if was_default:
+        print("note: it was the default; choose a new one with: pipwrap default NAME",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    from pipwrap import editing
+
+    editing.check_name(args.new)
+
+    def mutate(document: Any) -> None:
+        profiles = editing.profiles_table(document)
+        _require(profiles, args.old)
+        if args.new in profiles:
+            raise PipwrapError(f"profile {args.new!r} already exists")
+        profiles[args.new] = profiles[args.old]
+        del profiles[args.old]
+        if document.get("default") == args.old:
+            document["default"] = args.new
+
+    editing.edit(mutate)
+    print(f"renamed {args.old!r} to {args.new!r}")
+    return 0
+
+
+def cmd_default(args: argparse.Namespace) -> int:
+    from pipwrap import editing
+
+    def mutate(document: Any) -> None:
+        _require(editing.profiles_table(document), args.name)
+        document["default"] = args.name
+
+    editing.edit(mutate)
+    print(f"default profile: {args.name}")
+    return 0
+
+
+def cmd_use(args: argparse.Namespace) -> int:
+    raise PipwrapError(
+        "`pipwrap use` changes the current shell, so it needs the shell integration: add "
+        "eval \"$(pipwrap init bash)\" (or zsh/fish) to your shell's rc file"
+    )
+
+
+def cmd_allow(args: argparse.Namespace) -> int:
+    from pipwrap import dirfile
+
+    path = dirfile.allow(Path(args.dir))
+    print(f"allowed {path}")
+    return 0
+
+
+def cmd_deny(args: argparse.Namespace) -> int:
+    from pipwrap import dirfile
+
+    path = dirfile.deny(Path(args.dir))
+    print(f"denied {path}")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from pipwrap import probe
+
+    return probe.main(args.names, timeout=args.timeout, as_json=bool(args.json))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "list": cmd_list, "show": cmd_show, "current": cmd_current,
+    "list": cmd_list, "show": cmd_show, "current": cmd_current, "add": cmd_add,
+    "remove": cmd_remove, "rename": cmd_rename, "default": cmd_default, "use": cmd_use,
+    "allow": cmd_allow, "deny": cmd_deny, "test": cmd_test,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pipwrap import config as config_mod
 from pipwrap.config import Config, Profile
@@ -42,6 +43,21 @@ def resolve(
     if from_shell:
         return Resolution(
             cfg, cfg.profile(from_shell, origin="pipwrap use"), "chosen with `pipwrap use`"
+        )
+    from pipwrap import dirfile
+
+    here = Path(env.get("PWD") or Path.cwd())
+    try:
+        same = here.samefile(Path.cwd())
+    except OSError:
+        same = False
+    found = dirfile.find(here if same else Path.cwd(), env)
+    if found is not None:
+        return Resolution(
+            cfg,
+            cfg.profile(found.profile, origin=str(found.path)),
+            f"directory file {found.path} (allowed)",
+            watched=found.watched,
         )
     if cfg.default is None:
         known = ", ".join(sorted(cfg.profiles)) or "(none)"

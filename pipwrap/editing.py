@@ -1,0 +1,91 @@
+"""Edit config.toml in place: keep the user's comments and layout, never half-write it.
+
+tomlkit (style-preserving) is imported only here, so reading commands stay fast. Each edit
+holds an exclusive lock on a sibling lock file, re-reads the file under it, validates
+before and after, and replaces the file atomically (write temp, fsync, rename), so two
+concurrent `pipwrap add` calls both land and a crash leaves the old file whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pipwrap import config as config_mod
+from pipwrap.errors import PipwrapError
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, text: str, mode: int) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.chmod(mode)
+        temporary.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
+def _has_literal_secret(cfg: config_mod.Config) -> bool:
+    from urllib.parse import urlsplit
+
+    return any(urlsplit(p.index_url).password for p in cfg.profiles.values())
+
+
+def edit(mutate: Callable[[Any], None], path: Path | None = None) -> config_mod.Config:
+    import tomlkit
+
+    path = config_mod.config_path() if path is None else path
+    with _locked(path):
+        try:
+            text = config_mod.read_text(path)
+            old_mode = stat.S_IMODE(path.stat().st_mode)
+        except PipwrapError:
+            if path.exists():
+                raise
+            text, old_mode = "", 0o644
+        # Refuse to rewrite a file the user has broken: they would lose their text.
+        config_mod.parse(text, path)
+        document = tomlkit.parse(text)
+        mutate(document)
+        new_text = tomlkit.dumps(document)
+        new = config_mod.parse(new_text, path)
+        mode = 0o600 if _has_literal_secret(new) else old_mode
+        _write_atomic(path, new_text, mode)
+        return new
+
+
+def profiles_table(document: Any) -> Any:
+    import tomlkit
+
+    if "profiles" not in document:
+        document["profiles"] = tomlkit.table(is_super_table=True)
+    return document["profiles"]
+
+
+def check_name(name: str) -> None:
+    if not config_mod.PROFILE_NAME.fullmatch(name):
+        raise PipwrapError(f"invalid profile name {name!r}: use letters, digits, '-' and '_' only")

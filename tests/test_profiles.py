@@ -1,0 +1,223 @@
+"""Profiles as a daily tool: edits, shell `use`, directory files, credentials, `test`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Indexes, Sandbox
+from tests.support.shells import SHELLS
+
+
+def cli(sandbox: Sandbox, *args: str, cwd: Path | None = None,
+        **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipwrap", *args], env={**sandbox.env, **env},
+                          capture_output=True, text=True, check=False, cwd=cwd or sandbox.home)
+
+
+COMMENTED = """\
+# my indexes
+default = "local"  # the usual one
+
+[profiles.local]
+# served by pypiserver on this box
+index-url = "http://127.0.0.1:8080/simple/"
+
+[profiles.corp]
+index-url = "https://pkgs.example.com/simple/"  # VPN only
+"""
+
+
+def test_edits_keep_comments_and_layout(sandbox: Sandbox) -> None:
+    sandbox.write_config(COMMENTED)
+    for args in (["add", "extra", "https://e.example/simple/"], ["rename", "corp", "work"],
+                 ["default", "work"], ["remove", "extra"]):
+        done = cli(sandbox, *args)
+        assert done.returncode == 0, done.stderr
+    text = sandbox.config.read_text()
+    for comment in ("# my indexes", "# served by pypiserver on this box", "# VPN only"):
+        assert comment in text
+    assert 'default = "work"' in text and "[profiles.work]" in text
+    assert "extra" not in text and "[profiles.corp]" not in text
+
+
+def test_concurrent_adds_both_land(sandbox: Sandbox) -> None:
+    def adder(prefix: str) -> subprocess.Popen[str]:
+        script = "; ".join(
+            f"{sys.executable} -m pipwrap add {prefix}{i} http://127.0.0.1/{prefix}{i}/"
+            for i in range(8))
+        return subprocess.Popen(["sh", "-c", script], env=sandbox.env, text=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    procs = [adder("a"), adder("b")]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    data = json.loads(cli(sandbox, "list", "--json").stdout)
+    names = {p["name"] for p in data["profiles"]}
+    assert {f"a{i}" for i in range(8)} | {f"b{i}" for i in range(8)} <= names
+
+
+def test_edit_refuses_to_clobber_a_broken_file(sandbox: Sandbox) -> None:
+    broken = 'default = "local"\n[profiles.local\n'
+    sandbox.write_config(broken)
+    done = cli(sandbox, "add", "x", "http://127.0.0.1/simple/")
+    assert done.returncode == 2
+    assert "line 2" in done.stderr
+    assert sandbox.config.read_text() == broken
+
+
+@pytest.mark.parametrize("args,message", [
+    (["add", "bad name", "http://x/"], "invalid profile name"),
+    (["add", "local", "http://x/"], "already exists"),
+    (["add", "x", "ftp://x/"], "must be an http://"),
+    (["remove", "nope"], "unknown profile 'nope'"),
+    (["default", "nope"], "unknown profile 'nope'"),
+    (["rename", "local", "upstream"], "already exists"),
+])
+def test_edit_errors(sandbox: Sandbox, args: list[str], message: str) -> None:
+    before = sandbox.config.read_text()
+    done = cli(sandbox, *args)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert sandbox.config.read_text() == before
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_use_is_per_shell_and_precedence(sandbox: Sandbox, shell: str) -> None:
+    script = (
+        "pipwrap use upstream\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"
+        "PIPWRAP_PROFILE=local wrap printenv PIPWRAP_ACTIVE_PROFILE\n"
+        "pipwrap current\n"
+        "pipwrap use --off\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"
+        "pipwrap use nope\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"
+    )
+    done = sandbox.sh(shell, script)
+    lines = done.stdout.splitlines()
+    assert lines[0:2] == ["upstream", "local"], done.stderr
+    assert "pipwrap use" in lines[3]
+    assert lines[4] == "local" and lines[5] == "local"
+    assert "unknown profile 'nope'" in done.stderr
+    # No file was written by `use`.
+    assert "upstream" not in sandbox.config.read_text().split("[profiles")[0]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_directory_files_need_allow(sandbox: Sandbox, shell: str) -> None:
+    project = sandbox.home / "proj"
+    (project / "sub/deeper").mkdir(parents=True)
+    (project / ".pipwrap.toml").write_text('profile = "upstream"\n')
+    other = sandbox.home / "other"
+    other.mkdir()
+    script = (
+        f"cd {project}/sub/deeper\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # refused: not allowed yet
+        f"pipwrap allow {project}\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # parent lookup
+        f"cd {other}\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # another dir: default
+        f"cd {project}\n"
+        f"echo 'profile = \"local\"' > {project}/.pipwrap.toml\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # changed: refused
+        "pipwrap allow\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"
+        "PIPWRAP_PROFILE=upstream wrap printenv PIPWRAP_ACTIVE_PROFILE\n"
+        "pipwrap deny\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # refused again
+    )
+    done = sandbox.sh(shell, script)
+    outputs = [line for line in done.stdout.splitlines() if not line.startswith(("allowed", "denied"))]
+    assert outputs == ["upstream", "local", "local", "upstream"], done.stdout + done.stderr
+    assert done.stderr.count("not allowed yet") == 2
+    assert done.stderr.count("changed since it was allowed") == 1
+
+
+def test_password_command_runs_once_per_ttl(sandbox: Sandbox) -> None:
+    counter = sandbox.home / "count"
+    helper = sandbox.home / "helper.sh"
+    helper.write_text(f"#!/bin/sh\necho x >> {counter}\necho s3cr3t-tok\n")
+    helper.chmod(0o755)
+    sandbox.write_config(
+        'default = "p"\n[profiles.p]\nindex-url = "https://idx.example/simple/"\n'
+        f'username = "alice"\npassword-command = "{helper}"\npassword-ttl = 3600\n')
+    script = "wrap printenv PIP_INDEX_URL\nwrap true\nwrap true\n"
+    done = sandbox.sh("bash", script)
+    assert done.stdout.strip() == "https://alice:s3cr3t-tok@idx.example/simple/", done.stderr
+    again = sandbox.sh("zsh", "wrap true\n")
+    assert again.returncode == 0
+    assert counter.read_text().count("x") == 1  # cached across calls and shells
+    cache = list((sandbox.home / ".cache/pipwrap/secrets").iterdir())
+    assert cache and all((p.stat().st_mode & 0o777) == 0o600 for p in cache)
+    outputs = [cli(sandbox, *a) for a in (["list"], ["show"], ["current"], ["env"], ["doctor"],
+                                          ["list", "--json"], ["test", "--timeout", "1"])]
+    for out in outputs:
+        assert "s3cr3t-tok" not in out.stdout + out.stderr
+
+
+def test_password_env_and_missing_variable(sandbox: Sandbox) -> None:
+    sandbox.write_config(
+        'default = "p"\n[profiles.p]\nindex-url = "https://idx.example/simple/"\n'
+        'username = "bob"\npassword-env = "IDX_TOKEN"\n')
+    done = sandbox.sh("bash", "wrap printenv PIP_INDEX_URL\n", IDX_TOKEN="pa:ss@word")
+    assert done.stdout.strip() == "https://bob:pa%3Ass%40word@idx.example/simple/"
+    missing = cli(sandbox, "run", "--", "true")
+    assert missing.returncode == 2 and "IDX_TOKEN, which is not set" in missing.stderr
+
+
+def test_keyring_without_package_is_a_clear_error(sandbox: Sandbox) -> None:
+    sandbox.write_config('default = "k"\n[profiles.k]\nindex-url = "https://i.example/s/"\n'
+                         'username = "u"\nkeyring = true\n')
+    done = cli(sandbox, "env")
+    try:
+        import keyring  # noqa: F401
+    except ImportError:
+        assert done.returncode == 2 and "keyring package is not installed" in done.stderr
+    else:  # pragma: no cover
+        pytest.skip("keyring is installed here")
+
+
+def test_probe_in_parallel_with_a_silent_server(sandbox: Sandbox, indexes: Indexes) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections into the backlog, never answers
+    port = silent.getsockname()[1]
+    refused = socket.socket()
+    refused.bind(("127.0.0.1", 0))
+    dead_port = refused.getsockname()[1]
+    refused.close()
+    sandbox.write_config(
+        'default = "local"\n'
+        f'[profiles.local]\nindex-url = "{indexes.local.url}"\n'
+        f'[profiles.upstream]\nindex-url = "{indexes.upstream.url}"\n'
+        f'[profiles.silent1]\nindex-url = "http://127.0.0.1:{port}/simple/"\n'
+        f'[profiles.silent2]\nindex-url = "http://127.0.0.1:{port}/other/"\n'
+        f'[profiles.dead]\nindex-url = "http://127.0.0.1:{dead_port}/simple/"\n')
+    try:
+        start = time.monotonic()
+        done = cli(sandbox, "test", "--json", "--timeout", "2")
+        took = time.monotonic() - start
+    finally:
+        silent.close()
+    results = {r["profile"]: r for r in json.loads(done.stdout)}
+    assert done.returncode == 1
+    assert results["local"]["ok"] and results["local"]["status"] == 200
+    assert results["upstream"]["ok"]
+    assert "no answer within 2 s" in results["silent1"]["reason"]
+    assert "connection refused" in results["dead"]["reason"]
+    assert took < 2 * 2  # two silent indexes probed at once, not one after the other
+    named = cli(sandbox, "test", "local")
+    assert named.returncode == 0 and named.stdout.startswith("ok")
+
+
+def test_use_without_shell_integration_explains(sandbox: Sandbox) -> None:
+    done = cli(sandbox, "use", "local")
+    assert done.returncode == 2 and "shell integration" in done.stderr
+
+
