@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         "zsh)\"   fish config:  pipwrap init fish | source",
     )
     init.add_argument("shell", choices=("bash", "zsh", "fish"))
+    init.add_argument(
+        "--no-completion", action="store_true", help="leave out tab completion for pipwrap"
+    )
 
     env = sub.add_parser(
         "env", help="print the environment a wrapped command gets",
@@ -103,12 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     state = sub.add_parser("_state")  # internal: the shell function's cache refresh
     state.add_argument("shell", choices=("bash", "zsh", "fish"))
     state.add_argument("--pid", type=int, required=True)
+    sub.add_parser("_names")  # internal: profile names for tab completion
 
     from pipwrap import profiles_cli
 
     profiles_cli.add_parsers(sub, _add_profile, _add_json)
     # argparse lists every choice, hidden ones included; keep internal ones out of help.
-    sub._choices_actions = [a for a in sub._choices_actions if a.dest != "_state"]
+    sub._choices_actions = [a for a in sub._choices_actions if not a.dest.startswith("_")]
     return parser
 
 
@@ -148,7 +152,7 @@ def _env(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     from pipwrap import shellcode
 
-    sys.stdout.write(shellcode.render_init(args.shell))
+    sys.stdout.write(shellcode.render_init(args.shell, completion=not args.no_completion))
     return 0
 
 
@@ -165,7 +169,15 @@ def _doctor(args: argparse.Namespace) -> int:
     return doctor.main(args.profile, as_json=bool(args.json))
 
 
+def _names(args: argparse.Namespace) -> int:
+    from pipwrap import config as config_mod
+
+    print("\n".join(sorted(config_mod.load().profiles)))
+    return 0
+
+
 HANDLERS = {
+    "_names": _names,
     "run": _run, "check": _check, "env": _env, "init": _init, "_state": _state,
     "doctor": _doctor,
 }

@@ -59,8 +59,13 @@ def snippet(shell: str) -> str:
     return (resources.files("pipwrap") / "shell" / _SNIPPET_FILES[shell]).read_text("utf-8")
 
 
-def render_init(shell: str, cli: Sequence[str] | None = None) -> str:
-    """The code `pipwrap init SHELL` prints: how to call pipwrap, then the snippet."""
+def render_init(shell: str, cli: Sequence[str] | None = None, *, completion: bool = True) -> str:
+    """The code `pipwrap init SHELL` prints: how to call pipwrap, the snippet, completion."""
     cli = cli_command() if cli is None else list(cli)
     header = assign_list(shell, "__pipwrap_cli", cli)
-    return f"{header}\n{snippet(shell)}"
+    text = f"{header}\n{snippet(shell)}"
+    if completion:
+        from pipwrap import completion as completion_mod
+
+        text += completion_mod.render(shell)
+    return text

@@ -221,3 +221,18 @@ def test_use_without_shell_integration_explains(sandbox: Sandbox) -> None:
     assert done.returncode == 2 and "shell integration" in done.stderr
 
 
+
+
+def test_completion_bash_and_fish_offer_commands_and_profiles(sandbox: Sandbox) -> None:
+    done = sandbox.sh("bash", "COMP_WORDS=(pipwrap cu); COMP_CWORD=1; __pipwrap_complete\n"
+                      "echo \"${COMPREPLY[@]}\"\n"
+                      "COMP_WORDS=(pipwrap use u); COMP_CWORD=2; __pipwrap_complete\n"
+                      "echo \"${COMPREPLY[@]}\"\n")
+    assert done.stdout.splitlines() == ["current", "upstream"], done.stderr
+    fish = sandbox.sh("fish", "complete -C 'pipwrap cu'\ncomplete -C 'pipwrap show '\n")
+    assert fish.stdout.split() == ["current", "local", "upstream"], fish.stderr
+
+
+def test_zsh_completion_function_is_defined(sandbox: Sandbox) -> None:
+    done = sandbox.sh("zsh", "whence -w _pipwrap\n")
+    assert done.stdout.strip() == "_pipwrap: function"
