@@ -38,10 +38,6 @@ class Profile:
     password_ttl: int = 0
     keyring: bool = False
 
-    @property
-    def has_secret_source(self) -> bool:
-        return bool(self.password_env or self.password_command or self.keyring)
-
 
 @dataclass(frozen=True)
 class Config:
@@ -59,9 +55,6 @@ class Config:
             raise PipwrapError(
                 f"unknown profile {name!r}{how} in {self.path}; known profiles: {known}"
             ) from None
-
-    def line_of(self, profile: str | None, key: str) -> int | None:
-        return locate_key(self.text, profile, key)
 
 
 def default_config_path() -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipwrap import environment, pipconfig
-from pipwrap.errors import PipwrapError, RefusedError
+from pipwrap.errors import RefusedError
 from pipwrap.redact import redact
 
 INDEX_KEYS = (
@@ -175,10 +175,7 @@ def _print_text(data: dict[str, Any]) -> None:
 
 
 def main(profile_name: str | None, *, as_json: bool) -> int:
-    try:
-        data = report(profile_name, os.environ)
-    except RefusedError as exc:  # pragma: no cover - report() catches these itself
-        raise PipwrapError(str(exc)) from None
+    data = report(profile_name, os.environ)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:

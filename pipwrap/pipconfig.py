@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_BASENAME = "pip.conf"
-# The order pip loads layers in; a later layer overrides an earlier one.
-LAYERS = ("global", "user", "site", "env-file")
 
 
 @dataclass(frozen=True)
 class Layer:
-    kind: str  # one of LAYERS
+    # "global", "user", "site" or "env-file": pip loads them in that order, a later layer
+    # overriding an earlier one.
+    kind: str
     path: Path
 
 

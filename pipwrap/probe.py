@@ -36,10 +36,6 @@ class Result:
     reason: str
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    pass
-
-
 def _probe(profile: Profile, timeout: float) -> Result:
     shown = redact(profile.index_url)
     start = time.monotonic()

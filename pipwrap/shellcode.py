@@ -11,9 +11,6 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-SHELLS = ("bash", "zsh", "fish")
-POSIX_SHELLS = ("bash", "zsh", "sh")
-
 _SNIPPET_FILES = {"bash": "bash.sh", "zsh": "zsh.zsh", "fish": "wrap.fish"}
 
 # Puts the directory that holds the pipwrap package first on sys.path, so the shell
