@@ -96,8 +96,7 @@ def _risks(found: list[pipconfig.Setting], profile: Any, config_path: Path,
                 risks.append(Risk(f"{layer.path} holds a password and is readable by others",
                                   False))
     try:
-        for ref in guard.config_files_to_scan(environ):
-            guard._scan_file(ref, Path.cwd(), environ, set())
+        guard.scan_files(guard.config_files_to_scan(environ), environ)
     except RefusedError as exc:
         risks.append(Risk(f"wrap will refuse pip commands: {str(exc).splitlines()[0]}", False))
     if profile.index_url.startswith("http://") and not _is_loopback(profile.index_url):

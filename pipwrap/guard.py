@@ -330,8 +330,13 @@ def check(argv: Sequence[str], environ: Mapping[str, str]) -> None:
         files += config_files_to_scan(environ)
     if problems:
         raise _refuse(problems[0])
+    scan_files(files, environ)
+
+
+def scan_files(refs: Sequence[FileRef], environ: Mapping[str, str]) -> None:
+    """Raise RefusedError if any file (or one it includes) adds a package source."""
     seen: set[str] = set()
-    for ref in files:
+    for ref in refs:
         _scan_file(ref, Path.cwd(), environ, seen)
 
 
