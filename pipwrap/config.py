@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def default_config_path() -> Path:
     return Path(user_config_dir("pipwrap", appauthor=False)) / "config.toml"
 
 
-def config_path(environ: dict[str, str] | os._Environ[str] | None = None) -> Path:
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     override = env.get(CONFIG_ENV)
     if override:

@@ -115,7 +115,7 @@ def _current_or_none() -> tuple[Any, str | None, str | None]:
 
     cfg = config_mod.load()
     try:
-        resolution = resolve()
+        resolution = resolve(config=cfg)
     except PipwrapError:
         return cfg, None, None
     return cfg, resolution.profile.name, resolution.reason

@@ -29,9 +29,11 @@ class Resolution:
 def resolve(
     explicit: str | None = None,
     environ: Mapping[str, str] | None = None,
+    config: Config | None = None,
 ) -> Resolution:
+    """``config``: the already loaded config, so callers that need it too read it once."""
     env = os.environ if environ is None else environ
-    cfg = config_mod.load(config_mod.config_path(dict(env)))
+    cfg = config_mod.load(config_mod.config_path(env)) if config is None else config
     if explicit:
         return Resolution(cfg, cfg.profile(explicit, origin="--profile"), "--profile")
     from_env = env.get(PROFILE_ENV)

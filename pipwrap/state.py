@@ -83,7 +83,7 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     from pipwrap.resolve import resolve
 
     # Stat before reading, so an edit racing with the read is seen next time.
-    watched = [Watched.now(config_mod.config_path(dict(environ)))]
+    watched = [Watched.now(config_mod.config_path(environ))]
     watched += [Watched.now(path) for path in pipconfig.watched_files(environ)]
     resolution = resolve(environ=environ)
     watched += resolution.watched
