@@ -77,6 +77,21 @@ def sandbox(tmp_path: Path, indexes: Indexes, venv: Path) -> Sandbox:
     return box
 
 
+def write_file(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def assert_leak_wins_bare_and_loses_wrapped(
+    done: subprocess.CompletedProcess[str], bare: Path, wrapped: Path
+) -> None:
+    """The staged leak installed the evil Foo without pipwrap; `wrap` kept to local."""
+    assert installed(bare) == ("evil", "9.9.9"), f"the staged leak did not work:\n{done.stderr}"
+    assert done.returncode == 0, done.stderr
+    assert installed(wrapped) == ("local", "1.0")
+
+
 def installed(target: Path, module: str = "foo") -> tuple[str, str] | None:
     """(origin, version) of a module pip installed into ``target``, or None."""
     init = target / module / "__init__.py"

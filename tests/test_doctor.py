@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, write_file
 
 SECRET = "hunter2pw"
 TOKEN = "tok3nXYZ"
@@ -19,11 +18,6 @@ def doctor(sandbox: Sandbox, *args: str, **env: str) -> subprocess.CompletedProc
                           check=False, cwd=sandbox.home)
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
 
 def test_clean_setup_is_safe(sandbox: Sandbox) -> None:
     done = doctor(sandbox)
@@ -33,11 +27,11 @@ def test_clean_setup_is_safe(sandbox: Sandbox) -> None:
 
 def test_each_layer_is_reported_with_its_source(sandbox: Sandbox) -> None:
     home = sandbox.home
-    glob = _write(home / "etc-xdg/pip/pip.conf", "[global]\nfind-links = /g/links\n")
-    user = _write(home / ".config/pip/pip.conf", "[install]\nextra-index-url = https://u.example/simple/\n")
-    legacy = _write(home / ".pip/pip.conf", "[global]\ntrusted-host = pkgs.example.com\n")
+    glob = write_file(home / "etc-xdg/pip/pip.conf", "[global]\nfind-links = /g/links\n")
+    user = write_file(home / ".config/pip/pip.conf", "[install]\nextra-index-url = https://u.example/simple/\n")
+    legacy = write_file(home / ".pip/pip.conf", "[global]\ntrusted-host = pkgs.example.com\n")
     venv = home / "venv"
-    site = _write(venv / "pip.conf", "[global]\nindex-url = http://site.example/simple/\n")
+    site = write_file(venv / "pip.conf", "[global]\nindex-url = http://site.example/simple/\n")
     data = json.loads(doctor(sandbox, "--json", VIRTUAL_ENV=str(venv),
                              PIP_EXTRA_INDEX_URL="https://env.example/simple/").stdout)
     sources = {(s["key"], s["source"]) for s in data["settings"]}
@@ -58,8 +52,8 @@ def test_each_layer_is_reported_with_its_source(sandbox: Sandbox) -> None:
 
 
 def test_pip_config_file_replaces_user_layer(sandbox: Sandbox) -> None:
-    _write(sandbox.home / ".config/pip/pip.conf", "[global]\nfind-links = /user\n")
-    other = _write(sandbox.home / "other.conf", "[global]\nfind-links = /other\n")
+    write_file(sandbox.home / ".config/pip/pip.conf", "[global]\nfind-links = /user\n")
+    other = write_file(sandbox.home / "other.conf", "[global]\nfind-links = /other\n")
     data = json.loads(doctor(sandbox, "--json", PIP_CONFIG_FILE=str(other)).stdout)
     sources = [s["source"] for s in data["settings"]]
     assert sources == [f"{other} [global]"]  # pip skips the user file then
@@ -73,15 +67,15 @@ def test_http_profile_off_loopback_is_a_remaining_risk(sandbox: Sandbox) -> None
 
 
 def test_constraint_with_source_is_a_remaining_risk(sandbox: Sandbox) -> None:
-    c = _write(sandbox.home / "c.txt", "--extra-index-url https://evil.example/simple/\n")
-    _write(sandbox.home / ".config/pip/pip.conf", f"[global]\nconstraint = {c}\n")
+    c = write_file(sandbox.home / "c.txt", "--extra-index-url https://evil.example/simple/\n")
+    write_file(sandbox.home / ".config/pip/pip.conf", f"[global]\nconstraint = {c}\n")
     done = doctor(sandbox)
     assert done.returncode == 1
     assert "wrap will refuse pip commands" in done.stdout
 
 
 def test_secrets_are_never_printed(sandbox: Sandbox) -> None:
-    conf = _write(sandbox.home / ".config/pip/pip.conf",
+    conf = write_file(sandbox.home / ".config/pip/pip.conf",
                   f"[global]\nextra-index-url = https://bob:{SECRET}@pkgs.example.com/simple/\n")
     conf.chmod(0o644)
     sandbox.write_config(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox, installed
+from tests.conftest import Indexes, Sandbox, installed, write_file
 
 EVIL = ("evil", "9.9.9")
 LOCAL = ("local", "1.0")
@@ -79,14 +79,9 @@ def test_isolated_and_trusted_host_are_refused(sandbox: Sandbox, option: str) ->
     assert not (sandbox.home / "t").exists()
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
 
 def test_requirement_file(sandbox: Sandbox, indexes: Indexes) -> None:
-    req = _write(sandbox.home / "req.txt", f"# ours\n--extra-index-url {indexes.upstream.url}\n")
+    req = write_file(sandbox.home / "req.txt", f"# ours\n--extra-index-url {indexes.upstream.url}\n")
     _attack(sandbox, indexes, f"-r {req}")
     done = sandbox.sh("bash", "cd ~\nwrap pip install -r req.txt\n")
     assert "req.txt:2" in done.stderr
@@ -95,31 +90,31 @@ def test_requirement_file(sandbox: Sandbox, indexes: Indexes) -> None:
 def test_nested_requirement_file_relative_to_including_file(
     sandbox: Sandbox, indexes: Indexes
 ) -> None:
-    _write(sandbox.home / "reqs/deeper/inner.txt", f"--find-links {indexes.evil_dir}\n")
-    _write(sandbox.home / "reqs/outer.txt", "-r deeper/inner.txt\n")
+    write_file(sandbox.home / "reqs/deeper/inner.txt", f"--find-links {indexes.evil_dir}\n")
+    write_file(sandbox.home / "reqs/outer.txt", "-r deeper/inner.txt\n")
     _attack(sandbox, indexes, "--requirement reqs/outer.txt")
     done = sandbox.sh("bash", "cd ~\nwrap pip install -r reqs/outer.txt foo\n")
     assert "inner.txt:1" in done.stderr
 
 
 def test_line_continuation_in_requirement_file(sandbox: Sandbox, indexes: Indexes) -> None:
-    _write(sandbox.home / "req.txt", f"--extra-index-url \\\n    {indexes.upstream.url}\n")
+    write_file(sandbox.home / "req.txt", f"--extra-index-url \\\n    {indexes.upstream.url}\n")
     _attack(sandbox, indexes, "-r req.txt")
 
 
 def test_constraint_file(sandbox: Sandbox, indexes: Indexes) -> None:
-    _write(sandbox.home / "c.txt", f"--find-links={indexes.evil_dir}\n")
+    write_file(sandbox.home / "c.txt", f"--find-links={indexes.evil_dir}\n")
     _attack(sandbox, indexes, "-c c.txt")
 
 
 def test_pip_constraint_variable(sandbox: Sandbox, indexes: Indexes) -> None:
-    c = _write(sandbox.home / "c.txt", f"--extra-index-url {indexes.upstream.url}\n")
+    c = write_file(sandbox.home / "c.txt", f"--extra-index-url {indexes.upstream.url}\n")
     _attack(sandbox, indexes, "", PIP_CONSTRAINT=str(c))
 
 
 def test_constraint_from_pip_conf(sandbox: Sandbox, indexes: Indexes) -> None:
-    c = _write(sandbox.home / "c.txt", f"--extra-index-url {indexes.upstream.url}\n")
-    _write(sandbox.home / ".config/pip/pip.conf", f"[install]\nconstraint = {c}\n")
+    c = write_file(sandbox.home / "c.txt", f"--extra-index-url {indexes.upstream.url}\n")
+    write_file(sandbox.home / ".config/pip/pip.conf", f"[install]\nconstraint = {c}\n")
     _attack(sandbox, indexes, "")
 
 
@@ -156,7 +151,7 @@ def test_uv_pip_sources_are_refused(sandbox: Sandbox, indexes: Indexes, venv: Pa
 
 
 def test_comments_and_plain_requirements_pass(sandbox: Sandbox) -> None:
-    _write(sandbox.home / "req.txt",
+    write_file(sandbox.home / "req.txt",
            "foo  # --extra-index-url http://evil/ in a comment\n# -f /tmp\n--prefer-binary\n")
     target = sandbox.home / "t"
     done = sandbox.sh("bash", "cd ~\nwrap pip install -r req.txt\n", PIP_TARGET=str(target))

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox, installed
+from tests.conftest import (
+    Indexes,
+    Sandbox,
+    assert_leak_wins_bare_and_loses_wrapped,
+    installed,
+    write_file,
+)
 from tests.support.shells import POSIX, SHELLS
 
 LOCAL = ("local", "1.0")
@@ -78,29 +84,26 @@ def test_python_m_pip_is_wrapped_too(sandbox: Sandbox, shell: str) -> None:
 
 
 def _leak_user_pip_conf(sandbox: Sandbox, indexes: Indexes) -> dict[str, str]:
-    conf = sandbox.home / ".config/pip/pip.conf"
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(f"[global]\nextra-index-url = {indexes.upstream.url}\n")
+    write_file(sandbox.home / ".config/pip/pip.conf",
+               f"[global]\nextra-index-url = {indexes.upstream.url}\n")
     return {}
 
 
 def _leak_legacy_user_pip_conf(sandbox: Sandbox, indexes: Indexes) -> dict[str, str]:
-    conf = sandbox.home / ".pip/pip.conf"
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(f"[install]\nextra-index-url = {indexes.upstream.url}\n")
+    write_file(sandbox.home / ".pip/pip.conf",
+               f"[install]\nextra-index-url = {indexes.upstream.url}\n")
     return {}
 
 
 def _leak_global_pip_conf(sandbox: Sandbox, indexes: Indexes) -> dict[str, str]:
-    conf = sandbox.home / "etc-xdg/pip/pip.conf"  # XDG_CONFIG_DIRS points here
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(f"[global]\nfind-links = {indexes.evil_dir}\n")
+    # XDG_CONFIG_DIRS points at etc-xdg.
+    write_file(sandbox.home / "etc-xdg/pip/pip.conf", f"[global]\nfind-links = {indexes.evil_dir}\n")
     return {}
 
 
 def _leak_pip_config_file(sandbox: Sandbox, indexes: Indexes) -> dict[str, str]:
-    conf = sandbox.home / "elsewhere.conf"
-    conf.write_text(f"[global]\nextra-index-url = {indexes.upstream.url}\n")
+    conf = write_file(sandbox.home / "elsewhere.conf",
+                      f"[global]\nextra-index-url = {indexes.upstream.url}\n")
     return {"PIP_CONFIG_FILE": str(conf)}
 
 
@@ -112,7 +115,7 @@ def _leak_site_pip_conf(sandbox: Sandbox, indexes: Indexes) -> dict[str, str]:
     venv = sandbox.home / "site-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip",
                     "--system-site-packages", str(venv)], check=True)
-    (venv / "pip.conf").write_text(f"[global]\nextra-index-url = {indexes.upstream.url}\n")
+    write_file(venv / "pip.conf", f"[global]\nextra-index-url = {indexes.upstream.url}\n")
     return {"VIRTUAL_ENV": str(venv), "__PIP__": f"{venv}/bin/python -m pip"}
 
 
@@ -148,9 +151,7 @@ def test_leaks_win_without_pipwrap_and_lose_with_wrap(
         f"PIP_TARGET={wrapped} wrap {pip} install foo\n"
     )
     done = sandbox.sh("bash", script, **extra)
-    assert installed(bare) == EVIL, f"the staged leak did not work:\n{done.stderr}"
-    assert done.returncode == 0, done.stderr
-    assert installed(wrapped) == LOCAL
+    assert_leak_wins_bare_and_loses_wrapped(done, bare, wrapped)
 
 
 @pytest.mark.parametrize("shell", ("zsh", "fish"))
@@ -164,9 +165,7 @@ def test_leaks_lose_in_other_shells(sandbox: Sandbox, indexes: Indexes, shell: s
 
 
 def test_uv_pip_is_kept_to_the_profile(sandbox: Sandbox, indexes: Indexes, venv: Path) -> None:
-    config = sandbox.home / ".config/uv/uv.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f'[[index]]\nurl = "{indexes.upstream.url}"\n')
+    write_file(sandbox.home / ".config/uv/uv.toml", f'[[index]]\nurl = "{indexes.upstream.url}"\n')
     bare, wrapped = _target(sandbox, "bare"), _target(sandbox, "wrapped")
     python = venv / "bin/python"
     leak = {"UV_EXTRA_INDEX_URL": indexes.upstream.url, "UV_FIND_LINKS": str(indexes.evil_dir)}
@@ -176,9 +175,7 @@ def test_uv_pip_is_kept_to_the_profile(sandbox: Sandbox, indexes: Indexes, venv:
         f"wrap uv pip install -q --python {python} --target {wrapped} foo\n"
     )
     done = sandbox.sh("bash", script, **leak)
-    assert installed(bare) == EVIL, f"the staged leak did not work:\n{done.stderr}"
-    assert done.returncode == 0, done.stderr
-    assert installed(wrapped) == LOCAL
+    assert_leak_wins_bare_and_loses_wrapped(done, bare, wrapped)
 
 
 def test_pipwrap_run_installs_from_the_profile(sandbox: Sandbox, indexes: Indexes) -> None:
