@@ -125,6 +125,8 @@ _UV_VALUE_OPTIONS = frozenset(
     --reinstall-package --upgrade-package -P --no-binary --only-binary --link-mode
     --resolution --prerelease --exclude-newer --keyring-provider --output-file -o""".split()
 )
+# Options before `pip` in `uv ... pip` whose next token is their value, not a subcommand.
+_UV_OPTIONS_WITH_VALUE = _UV_VALUE_OPTIONS | frozenset(_UV_SOURCE_OPTIONS)
 
 _PIP_NAME = re.compile(r"pip(\d+(\.\d+)*)?")
 _PYTHON_NAME = re.compile(r"(python|pypy)(\d+(\.\d+)*)?[tmd]?|py")
@@ -191,8 +193,9 @@ def _uv_pip(args: list[str]) -> Invocation | None:
             before = args[:index]
             # Global uv options before `pip` reach the pip subcommand too.
             return Invocation("uv", tuple(before + args[index + 1 :]))
-        if not token.startswith("-") and (index == 0 or args[index - 1] not in
-                                          _UV_VALUE_OPTIONS | set(_UV_SOURCE_OPTIONS)):
+        if not token.startswith("-") and (
+            index == 0 or args[index - 1] not in _UV_OPTIONS_WITH_VALUE
+        ):
             return None  # another uv subcommand
     return None
 
@@ -214,7 +217,7 @@ _PIP = _Grammar(
     _PIP_SHORT_SOURCES, _PIP_SHORT_FILES, _PIP_SHORT_VALUES, abbreviations=True,
 )
 _UV = _Grammar(
-    frozenset(_UV_VALUE_OPTIONS | set(_UV_SOURCE_OPTIONS) | set(_UV_FILE_OPTIONS)),
+    _UV_OPTIONS_WITH_VALUE | frozenset(_UV_FILE_OPTIONS),
     frozenset(_UV_VALUE_OPTIONS | set(_UV_FILE_OPTIONS)), _UV_SOURCE_OPTIONS,
     _UV_FILE_OPTIONS, _UV_SHORT_SOURCES, _UV_SHORT_FILES,
     frozenset("rcbifpoCP"), abbreviations=False,
