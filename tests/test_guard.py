@@ -102,6 +102,13 @@ def test_line_continuation_in_requirement_file(sandbox: Sandbox, indexes: Indexe
     _attack(sandbox, indexes, "-r req.txt")
 
 
+def test_abbreviation_and_env_variable_in_requirement_file(
+    sandbox: Sandbox, indexes: Indexes
+) -> None:
+    write_file(sandbox.home / "req.txt", "--extra-ind ${EVIL_INDEX}\n")
+    _attack(sandbox, indexes, "-r req.txt", EVIL_INDEX=indexes.upstream.url)
+
+
 def test_constraint_file(sandbox: Sandbox, indexes: Indexes) -> None:
     write_file(sandbox.home / "c.txt", f"--find-links={indexes.evil_dir}\n")
     _attack(sandbox, indexes, "-c c.txt")
@@ -189,3 +196,17 @@ def test_pipwrap_run_is_guarded_too(sandbox: Sandbox, indexes: Indexes) -> None:
                           env=sandbox.env, capture_output=True, text=True, check=False)
     assert done.returncode == 3
     assert "refused" in done.stderr
+
+
+@pytest.mark.parametrize("option", ["--index-strategy unsafe-best-match", "--default-index URL",
+                                    "--find-links DIR", "--config-file FILE", "-i URL"])
+def test_other_uv_source_options_are_refused(sandbox: Sandbox, indexes: Indexes,
+                                             option: str) -> None:
+    option = (option.replace("URL", indexes.upstream.url).replace("DIR", str(indexes.evil_dir))
+              .replace("FILE", str(sandbox.home / "uv.toml")))
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f"wrap uv pip install --target {target} {option} foo\n"
+                      "echo status=$?\n")
+    assert done.stdout.strip() == "status=3", done.stderr
+    assert "refused" in done.stderr
+    assert not target.exists()
