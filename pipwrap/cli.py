@@ -1,18 +1,22 @@
 """The ``pipwrap`` command line: argument parsing and dispatch only.
 
 Each subcommand's work lives in its own module, imported when that subcommand runs, so
-that ``pipwrap list`` does not pay for what ``pipwrap doctor`` needs.
+that ``pipwrap list`` does not pay for what ``pipwrap doctor`` needs. The reading commands
+(``list``, ``current``) in their plain forms skip even argparse (see :func:`_read_only`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Sequence
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
 
 DESCRIPTION = """\
 Run pip, uv and friends against one of your package indexes, one command at a time,
@@ -30,12 +34,6 @@ exit status: the wrapped command's own; 2 for bad input (arguments, config, prof
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(2, f"pipwrap: error: {message}\n")
-
-
 def _add_profile(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", "-p", metavar="NAME",
@@ -48,6 +46,13 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            self.print_usage(sys.stderr)
+            self.exit(2, f"pipwrap: error: {message}\n")
+
     parser = _Parser(
         prog="pipwrap", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -170,10 +175,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _names(args: argparse.Namespace) -> int:
-    from pipwrap import config as config_mod
+    from pipwrap import listing
 
-    print("\n".join(sorted(config_mod.load().profiles)))
-    return 0
+    return listing.names()
 
 
 HANDLERS = {
@@ -183,14 +187,38 @@ HANDLERS = {
 }
 
 
+def _read_only(argv: list[str]) -> Callable[[], int] | None:
+    """The handler for ``list``/``current``/``_names`` given exactly as parsed here.
+
+    Building the argparse parser costs more than the command's own work, so these forms,
+    which shells and prompts run often, are matched by hand. Anything else (``--help``,
+    an abbreviation, a typo) goes to argparse, which stays the one definition of the CLI.
+    """
+    if argv not in (["list"], ["list", "--json"], ["current"], ["current", "--json"],
+                    ["_names"]):
+        return None
+    from pipwrap import listing
+
+    as_json = argv[1:] == ["--json"]
+    if argv[0] == "list":
+        return lambda: listing.list_profiles(as_json=as_json)
+    if argv[0] == "current":
+        return lambda: listing.current(as_json=as_json)
+    return listing.names
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if args.command is None:
-        parser.print_help()
-        return 0
-    handler = HANDLERS.get(args.command)
+    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
+        quick = _read_only(args_list)
+        if quick is not None:
+            return quick()
+        parser = build_parser()
+        args = parser.parse_args(args_list)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        handler = HANDLERS.get(args.command)
         if handler is not None:
             return handler(args)
         from pipwrap import profiles_cli

@@ -1,23 +1,21 @@
-"""Find, read and validate config.toml: the named index profiles.
+"""The profiles in config.toml, and how to find and read that file.
 
-Every problem is reported as a :class:`PipwrapError` naming the file, and the line where
-it can be found, so that nothing runs on a config the user did not mean.
+Reading is split so that ``pipwrap list`` and ``pipwrap current`` stay close to the
+interpreter's own start-up: this module imports nothing beyond ``os``. A file whose bytes
+match the snapshot of its last parse (:mod:`pipwrap.snapshot`) is not parsed again; any
+other is parsed and validated by :mod:`pipwrap.schema`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 from pipwrap.errors import PipwrapError
 
-PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 CONFIG_ENV = "PIPWRAP_CONFIG"
 
 EXAMPLE = """\
@@ -28,24 +26,64 @@ index-url = "http://127.0.0.1:8080/simple/"
 """
 
 
-@dataclass(frozen=True)
 class Profile:
-    name: str
-    index_url: str
-    trusted_host: bool = False
-    username: str | None = None
-    password_env: str | None = None
-    password_command: str | None = None
-    password_ttl: int = 0
-    keyring: bool = False
+    """One named index. ``shown_url`` is ``index_url`` with any credential masked."""
+
+    __slots__ = (
+        "index_url", "keyring", "name", "password_command", "password_env", "password_ttl",
+        "shown_url", "trusted_host", "username",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        index_url: str,
+        shown_url: str,
+        trusted_host: bool = False,
+        username: str | None = None,
+        password_env: str | None = None,
+        password_command: str | None = None,
+        password_ttl: int = 0,
+        keyring: bool = False,
+    ) -> None:
+        self.name = name
+        self.index_url = index_url
+        self.shown_url = shown_url
+        self.trusted_host = trusted_host
+        self.username = username
+        self.password_env = password_env
+        self.password_command = password_command
+        self.password_ttl = password_ttl
+        self.keyring = keyring
+
+    def fields(self) -> tuple[str, str, str, bool, str | None, str | None, str | None, int, bool]:
+        """The constructor's arguments, in order: ``Profile(*p.fields())`` is a copy."""
+        return (
+            self.name, self.index_url, self.shown_url, self.trusted_host, self.username,
+            self.password_env, self.password_command, self.password_ttl, self.keyring,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Profile) and self.fields() == other.fields()
+
+    def __hash__(self) -> int:
+        return hash(self.fields())
+
+    def __repr__(self) -> str:
+        # Never the raw URL: a repr can end up in a log or a traceback.
+        return f"Profile({self.name!r}, {self.shown_url!r})"
 
 
-@dataclass(frozen=True)
 class Config:
-    path: Path
-    default: str | None
-    profiles: dict[str, Profile] = field(default_factory=dict)
-    text: str = ""
+    __slots__ = ("default", "path", "profiles")
+
+    def __init__(self, path: str, default: str | None, profiles: dict[str, Profile]) -> None:
+        self.path = path
+        self.default = default
+        self.profiles = profiles
+
+    def __repr__(self) -> str:
+        return f"Config({self.path!r}, default={self.default!r}, profiles={sorted(self.profiles)})"
 
     def profile(self, name: str, *, origin: str = "") -> Profile:
         try:
@@ -58,37 +96,24 @@ class Config:
             ) from None
 
 
-def default_config_path() -> Path:
-    # Imported here: platformdirs is only needed when PIPWRAP_CONFIG is not set.
-    from platformdirs import user_config_dir
+def default_config_path() -> str:
+    from pipwrap.paths import user_config_dir
 
-    return Path(user_config_dir("pipwrap", appauthor=False)) / "config.toml"
+    return os.path.join(user_config_dir(), "config.toml")
 
 
-def config_path(environ: Mapping[str, str] | None = None) -> Path:
+def config_path(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     override = env.get(CONFIG_ENV)
     if override:
-        return Path(override).expanduser()
+        return os.path.expanduser(override)
     return default_config_path()
 
 
-def load_toml_text(text: str, path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on old Pythons only
-        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+def read_bytes(path: str) -> bytes:
     try:
-        data: dict[str, Any] = tomllib.loads(text)
-        return data
-    except tomllib.TOMLDecodeError as exc:
-        # The message already says "(at line N, column M)".
-        raise PipwrapError(f"{path}: invalid TOML: {exc}") from None
-
-
-def read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            return handle.read()
     except FileNotFoundError:
         raise PipwrapError(
             f"no config file at {path}\n"
@@ -98,174 +123,29 @@ def read_text(path: Path) -> str:
         raise PipwrapError(f"{path}: is a directory, not a config file") from None
     except OSError as exc:
         raise PipwrapError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def decode(data: bytes, path: str) -> str:
     try:
-        return raw.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PipwrapError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def load(path: Path | None = None) -> Config:
+def read_text(path: str) -> str:
+    return decode(read_bytes(path), path)
+
+
+def load(path: str | None = None) -> Config:
+    from pipwrap import snapshot
+
     path = config_path() if path is None else path
-    text = read_text(path)
-    return parse(text, path)
+    data = read_bytes(path)
+    cached = snapshot.lookup(path, data)
+    if cached is not None:
+        return cached
+    from pipwrap import schema
 
-
-def parse(text: str, path: Path) -> Config:
-    data = load_toml_text(text, path)
-    where = _Where(path, text)
-    unknown = sorted(set(data) - {"default", "profiles"})
-    if unknown:
-        where.fail(None, unknown[0], f"unknown top-level key {unknown[0]!r} "
-                   "(expected 'default' and [profiles.NAME] tables)")
-    profiles_raw = data.get("profiles", {})
-    if not isinstance(profiles_raw, dict):
-        where.fail(None, "profiles", "'profiles' must be a table of [profiles.NAME] tables")
-    profiles: dict[str, Profile] = {}
-    for name, table in profiles_raw.items():
-        if not PROFILE_NAME.fullmatch(name):
-            where.fail(name, None, f"invalid profile name {name!r}: use letters, digits, "
-                       "'-' and '_' only")
-        if not isinstance(table, dict):
-            where.fail(name, None, f"profile {name!r} must be a table ([profiles.{name}])")
-        profiles[name] = _profile(name, table, where)
-    default = data.get("default")
-    if default is not None:
-        if not isinstance(default, str):
-            where.fail(None, "default", "'default' must be a string naming a profile")
-        if default not in profiles:
-            known = ", ".join(sorted(profiles)) or "(none)"
-            where.fail(None, "default",
-                       f"default profile {default!r} is not defined; known profiles: {known}")
-    return Config(path=path, default=default, profiles=profiles, text=text)
-
-
-_PROFILE_KEYS = {
-    "index-url": str,
-    "trusted-host": bool,
-    "username": str,
-    "password-env": str,
-    "password-command": str,
-    "password-ttl": int,
-    "keyring": bool,
-}
-_TYPE_NAMES = {str: "a string", bool: "true or false", int: "a whole number of seconds"}
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
-    for key, value in table.items():
-        if key not in _PROFILE_KEYS:
-            hint = " (did you mean 'index-url'?)" if key.replace("_", "-") == "index-url" else ""
-            where.fail(name, key, f"profile {name!r}: unknown key {key!r}{hint}; known keys: "
-                       + ", ".join(_PROFILE_KEYS))
-        expected = _PROFILE_KEYS[key]
-        # bool is an int subclass: check exactly so `password-ttl = true` is refused.
-        if type(value) is not expected:
-            where.fail(name, key, f"profile {name!r}: {key} must be {_TYPE_NAMES[expected]}")
-    if "index-url" not in table:
-        where.fail(name, None, f"profile {name!r} has no index-url")
-    url = table["index-url"]
-    problem = url_problem(url)
-    if problem:
-        where.fail(name, "index-url", f"profile {name!r}: index-url {problem}")
-    secret_keys = [k for k in ("password-env", "password-command", "keyring") if table.get(k)]
-    if len(secret_keys) > 1:
-        where.fail(name, secret_keys[1], f"profile {name!r}: use only one of "
-                   "password-env, password-command, keyring")
-    if secret_keys and not table.get("username"):
-        where.fail(name, secret_keys[0], f"profile {name!r}: {secret_keys[0]} needs a username")
-    if secret_keys and urlsplit(url).username is not None:
-        where.fail(name, "index-url", f"profile {name!r}: credentials are given both in "
-                   f"index-url and by {secret_keys[0]}; keep only {secret_keys[0]}")
-    username = table.get("username")
-    if username is not None and (not username or any(c in username for c in ":@/ \t\n")):
-        where.fail(name, "username", f"profile {name!r}: username must be non-empty and hold "
-                   "no ':', '@', '/' or whitespace")
-    env_name = table.get("password-env")
-    if env_name is not None and not _ENV_NAME.fullmatch(env_name):
-        where.fail(name, "password-env",
-                   f"profile {name!r}: password-env must name an environment variable")
-    command = table.get("password-command")
-    if command is not None and not command.strip():
-        where.fail(name, "password-command", f"profile {name!r}: password-command is empty")
-    ttl = table.get("password-ttl", 0)
-    if ttl < 0:
-        where.fail(name, "password-ttl", f"profile {name!r}: password-ttl must be >= 0")
-    return Profile(
-        name=name,
-        index_url=url,
-        trusted_host=table.get("trusted-host", False),
-        username=username,
-        password_env=env_name,
-        password_command=command,
-        password_ttl=ttl,
-        keyring=table.get("keyring", False),
-    )
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be an index URL, or None if it can."""
-    if not url:
-        return "is empty"
-    if any(ord(c) < 0x21 or c == "\x7f" for c in url):
-        return "must not contain spaces or control characters"
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https"):
-        try:
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            return f"has an invalid port: {url!r}"
-        if not parts.hostname:
-            return f"has no host: {url!r}"
-        return None
-    if parts.scheme == "file":
-        if not parts.path or parts.path == "/":
-            return f"has no path: {url!r}"
-        return None
-    return f"must be an http://, https:// or file:// URL, got {url!r}"
-
-
-class _Where:
-    """Turns a validation failure into an error naming file and (when found) line."""
-
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.text = text
-
-    def fail(self, profile: str | None, key: str | None, message: str) -> Any:
-        line = locate_key(self.text, profile, key)
-        prefix = f"{self.path}:{line}" if line else str(self.path)
-        raise PipwrapError(f"{prefix}: {message}")
-
-
-_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
-_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.\s"'-]+?)\s*=""")
-
-
-def _unquote_dotted(key: str) -> list[str]:
-    parts = re.findall(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+)""", key)
-    return [a or b or c for a, b, c in parts]
-
-
-def locate_key(text: str, profile: str | None, key: str | None) -> int | None:
-    """Best-effort line number of ``key`` in ``[profiles.PROFILE]`` (or top level).
-
-    TOML parsers give positions only for syntax errors; for validation errors this scan
-    points the user at the right line in the common layouts, and returns None otherwise.
-    """
-    table: list[str] = []
-    want_table = ["profiles", profile] if profile else []
-    for number, line in enumerate(text.splitlines(), start=1):
-        header = _HEADER.match(line)
-        if header:
-            table = _unquote_dotted(header.group(1))
-            if key is None and table == want_table:
-                return number
-            continue
-        match = _KEY.match(line)
-        if not match or key is None:
-            continue
-        path = table + _unquote_dotted(match.group(1))
-        if path == [*want_table, key]:
-            return number
-    return None
+    config = schema.parse(decode(data, path), path)
+    snapshot.store(path, data, config)
+    return config

@@ -28,7 +28,7 @@ class Secret:
 
 
 def _cache_file(profile: Profile) -> Path:
-    from platformdirs import user_cache_dir
+    from pipwrap import paths
 
     # The key covers what the secret depends on, so an edited command is not served
     # an old token.
@@ -36,7 +36,7 @@ def _cache_file(profile: Profile) -> Path:
         f"{profile.name}\0{profile.index_url}\0{profile.username}\0{profile.password_command}"
         .encode()
     ).hexdigest()[:32]
-    directory = Path(user_cache_dir("pipwrap", appauthor=False)) / "secrets"
+    directory = Path(paths.user_cache_dir()) / "secrets"
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
     return directory / key

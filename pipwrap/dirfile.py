@@ -1,119 +1,164 @@
 """Per-directory profile choice: `.pipwrap.toml` holding `profile = "NAME"`.
 
 A cloned repository must not be able to redirect your installs silently, so a directory
-file applies only after `pipwrap allow`, which records the hash of its content (as direnv
-does); a new or changed file is refused until allowed again.
+file applies only after `pipwrap allow`, which records the SHA-256 of its content (as
+direnv does); a new or changed file is refused until allowed again.
+
+The allow store is a text file under the user data dir, one line per allowed file:
+``SHA256 PROFILE PATH``. It records the profile the file names, so the lookup on every
+`pipwrap current` (and every shell re-resolve) hashes the file and reads one small text
+file, without a TOML or JSON parser: the hash pins the content the profile was read from.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+import os
 
-from pipwrap import config as config_mod
 from pipwrap.errors import PipwrapError
-from pipwrap.state import Watched
+from pipwrap.paths import Watched
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 FILENAME = ".pipwrap.toml"
+_STORE_HEADER = "# pipwrap allow store: SHA256 PROFILE PATH (edit with pipwrap allow/deny)\n"
 
 
-@dataclass(frozen=True)
 class Found:
-    path: Path
-    profile: str
-    watched: tuple[Watched, ...]
+    __slots__ = ("path", "profile", "watched")
+
+    def __init__(self, path: str, profile: str, watched: tuple[Watched, ...]) -> None:
+        self.path = path
+        self.profile = profile
+        self.watched = watched
 
 
-def store_path() -> Path:
-    from platformdirs import user_data_dir
+def store_path() -> str:
+    from pipwrap.paths import user_data_dir
 
-    return Path(user_data_dir("pipwrap", appauthor=False)) / "allowed.json"
+    return os.path.join(user_data_dir(), "allowed")
 
 
-def _load_store() -> dict[str, str]:
+def _load_store() -> dict[str, tuple[str, str]]:
+    """{real path: (sha256, profile)}; lines that do not parse are ignored."""
     try:
-        data = json.loads(store_path().read_text(encoding="utf-8"))
+        with open(store_path(), encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
     except (OSError, ValueError):
         return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    store = {}
+    for line in lines:
+        fields = line.split(" ", 2)
+        if len(fields) == 3 and not line.startswith("#"):
+            digest, profile, path = fields
+            store[path] = (digest, profile)
+    return store
 
 
-def _save_store(store: dict[str, str]) -> None:
+def _save_store(store: dict[str, tuple[str, str]]) -> None:
+    from pathlib import Path
+
     from pipwrap.editing import _locked, _write_atomic
 
-    path = store_path()
+    path = Path(store_path())
+    text = _STORE_HEADER + "".join(
+        f"{digest} {profile} {where}\n" for where, (digest, profile) in sorted(store.items())
+    )
     with _locked(path):
-        _write_atomic(path, json.dumps(store, indent=2, sort_keys=True) + "\n", 0o600)
+        _write_atomic(path, text, 0o600)
+
+
+def _sha256_function() -> Callable[[bytes], object]:
+    # hashlib loads OpenSSL before anything else, which costs milliseconds on every
+    # `pipwrap current`; CPython's builtin module hashes one small file just as well.
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore]  # 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+        except ImportError:
+            from hashlib import sha256  # type: ignore[assignment,unused-ignore]
+    return sha256  # type: ignore[no-any-return,unused-ignore]
 
 
 def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    hexdigest: str = _sha256_function()(data).hexdigest()  # type: ignore[attr-defined]
+    return hexdigest
 
 
-def nearest(start: Path) -> tuple[Path | None, list[Path]]:
+def nearest(start: str) -> tuple[str | None, list[str]]:
     """The nearest directory file at or above ``start``, and the candidates passed."""
-    passed: list[Path] = []
-    for directory in (start, *start.parents):
-        candidate = directory / FILENAME
-        if candidate.is_file():
+    passed: list[str] = []
+    directory = start
+    while True:
+        candidate = os.path.join(directory, FILENAME)
+        if os.path.isfile(candidate):
             return candidate, passed
         passed.append(candidate)
-    return None, passed
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None, passed
+        directory = parent
 
 
-def _profile_in(path: Path, data: bytes) -> str:
+def _profile_in(path: str, data: bytes) -> str:
+    from pipwrap import schema
+
     text = data.decode("utf-8", errors="replace")
-    parsed = config_mod.load_toml_text(text, path)
+    parsed = schema.load_toml_text(text, path)
     unknown = sorted(set(parsed) - {"profile"})
     if unknown:
         raise PipwrapError(f"{path}: unknown key {unknown[0]!r} (expected: profile = \"NAME\")")
     name = parsed.get("profile")
-    if not isinstance(name, str) or not config_mod.PROFILE_NAME.fullmatch(name):
+    if not isinstance(name, str) or not schema.PROFILE_NAME.fullmatch(name):
         raise PipwrapError(f"{path}: expected profile = \"NAME\" (letters, digits, '-', '_')")
     return name
 
 
-def find(here: Path, environ: Mapping[str, str]) -> Found | None:
-    del environ  # the store location comes from platformdirs (XDG_DATA_HOME)
-    store_file = store_path()
-    store_watch = Watched.now(store_file)
+def find(here: str) -> Found | None:
+    """The allowed directory file governing ``here`` (absolute), or None if there is none."""
+    watched = [Watched.now(store_path())]
     found, passed = nearest(here)
-    watched = [store_watch, *(Watched(p, None) for p in passed)]
+    watched += [Watched(p, None) for p in passed]
     if found is None:
         return None
-    file_watch = Watched.now(found)
-    data = found.read_bytes()
-    watched.append(file_watch)
-    allowed = _load_store().get(str(found.resolve()))
-    if allowed != _digest(data):
-        state = "changed since it was allowed" if allowed else "not allowed yet"
+    watched.append(Watched.now(found))  # before the read: an edit racing it is seen later
+    with open(found, "rb") as handle:
+        data = handle.read()
+    digest, profile = _load_store().get(os.path.realpath(found), ("", ""))
+    if digest != _digest(data):
+        state = "changed since it was allowed" if digest else "not allowed yet"
         raise PipwrapError(
             f"{found} is {state}; a directory file chooses your package index, so review "
-            f"it, then run: pipwrap allow {found.parent}   (or pipwrap deny to ignore it)"
+            f"it, then run: pipwrap allow {os.path.dirname(found)}   (or pipwrap deny to "
+            "ignore it)"
         )
-    return Found(found, _profile_in(found, data), tuple(watched))
+    return Found(found, profile, tuple(watched))
 
 
-def allow(directory: Path) -> Path:
-    found, _ = nearest(directory.resolve())
+def allow(directory: str) -> str:
+    start = os.path.realpath(directory)
+    found, _ = nearest(start)
     if found is None:
-        raise PipwrapError(f"no {FILENAME} in {directory.resolve()} or above")
-    data = found.read_bytes()
-    _profile_in(found, data)  # refuse to trust a file that cannot work
+        raise PipwrapError(f"no {FILENAME} in {start} or above")
+    if "\n" in found or "\r" in found:
+        raise PipwrapError(f"cannot allow {found!r}: its path holds a line break")
+    with open(found, "rb") as handle:
+        data = handle.read()
+    profile = _profile_in(found, data)  # refuse to trust a file that cannot work
     store = _load_store()
-    store[str(found.resolve())] = _digest(data)
+    store[os.path.realpath(found)] = (_digest(data), profile)
     _save_store(store)
     return found
 
 
-def deny(directory: Path) -> Path:
-    found, _ = nearest(directory.resolve())
-    target = found if found is not None else directory.resolve() / FILENAME
+def deny(directory: str) -> str:
+    start = os.path.realpath(directory)
+    found, _ = nearest(start)
+    target = found if found is not None else os.path.join(start, FILENAME)
     store = _load_store()
-    if store.pop(str(target.resolve()), None) is None and found is None:
-        raise PipwrapError(f"no {FILENAME} in {directory.resolve()} or above")
+    if store.pop(os.path.realpath(target), None) is None and found is None:
+        raise PipwrapError(f"no {FILENAME} in {start} or above")
     _save_store(store)
     return target

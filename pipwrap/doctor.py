@@ -136,7 +136,7 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
     ]
     if environ.get("PIP_CONFIG_FILE") == os.devnull:
         layers.append({"layer": "env-file", "path": os.devnull, "exists": False})
-    risks = _risks(found, resolution.profile, resolution.config.path, environ)
+    risks = _risks(found, resolution.profile, Path(resolution.config.path), environ)
     return {
         "profile": resolution.profile.name,
         "index_url": redact(resolution.profile.index_url),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipwrap import config as config_mod
+from pipwrap import schema
 from pipwrap.errors import PipwrapError
 
 
@@ -58,23 +59,26 @@ def _has_literal_secret(cfg: config_mod.Config) -> bool:
 def edit(mutate: Callable[[Any], None], path: Path | None = None) -> config_mod.Config:
     import tomlkit
 
-    path = config_mod.config_path() if path is None else path
+    path = Path(config_mod.config_path()) if path is None else path
     with _locked(path):
         try:
-            text = config_mod.read_text(path)
+            text = config_mod.read_text(str(path))
             old_mode = stat.S_IMODE(path.stat().st_mode)
         except PipwrapError:
             if path.exists():
                 raise
             text, old_mode = "", 0o644
         # Refuse to rewrite a file the user has broken: they would lose their text.
-        config_mod.parse(text, path)
+        schema.parse(text, str(path))
         document = tomlkit.parse(text)
         mutate(document)
         new_text = tomlkit.dumps(document)
-        new = config_mod.parse(new_text, path)
+        new = schema.parse(new_text, str(path))
         mode = 0o600 if _has_literal_secret(new) else old_mode
         _write_atomic(path, new_text, mode)
+        from pipwrap import snapshot
+
+        snapshot.store(str(path), new_text.encode("utf-8"), new)
         return new
 
 
@@ -87,5 +91,5 @@ def profiles_table(document: Any) -> Any:
 
 
 def check_name(name: str) -> None:
-    if not config_mod.PROFILE_NAME.fullmatch(name):
+    if not schema.PROFILE_NAME.fullmatch(name):
         raise PipwrapError(f"invalid profile name {name!r}: use letters, digits, '-' and '_' only")

@@ -1,16 +1,16 @@
-"""Profile commands: list, show, current (reading) and add, remove, rename, default (editing)."""
+"""Profile commands: their arguments, and the editing ones (add, remove, rename, default).
+
+The reading ones (list, show, current) live in :mod:`pipwrap.listing`.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from pipwrap.errors import PipwrapError
-from pipwrap.redact import redact
 
 _Adder = Callable[[argparse.ArgumentParser], None]
 
@@ -91,91 +91,22 @@ def add_parsers(sub: Any, add_profile: _Adder, add_json: _Adder) -> None:
     add_json(probe)
 
 
-def _profile_data(profile: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {"name": profile.name, "index-url": redact(profile.index_url)}
-    if profile.trusted_host:
-        data["trusted-host"] = True
-    if profile.username:
-        data["username"] = profile.username
-    for key in ("password_env", "password_command"):
-        value = getattr(profile, key)
-        if value:
-            data[key.replace("_", "-")] = value if key == "password_env" else "(set)"
-    if profile.password_ttl:
-        data["password-ttl"] = profile.password_ttl
-    if profile.keyring:
-        data["keyring"] = True
-    return data
-
-
-def _current_or_none() -> tuple[Any, str | None, str | None]:
-    """(config, name wrap would use, reason), tolerating 'no profile chosen'."""
-    from pipwrap import config as config_mod
-    from pipwrap.resolve import resolve
-
-    cfg = config_mod.load()
-    try:
-        resolution = resolve(config=cfg)
-    except PipwrapError:
-        return cfg, None, None
-    return cfg, resolution.profile.name, resolution.reason
-
-
 def cmd_list(args: argparse.Namespace) -> int:
-    cfg, active, _ = _current_or_none()
-    rows = []
-    for name in sorted(cfg.profiles):
-        data = _profile_data(cfg.profiles[name])
-        data["default"] = name == cfg.default
-        data["active"] = name == active
-        rows.append(data)
-    if args.json:
-        print(json.dumps({"config": str(cfg.path), "profiles": rows}, indent=2))
-        return 0
-    if not rows:
-        print(f"no profiles in {cfg.path}; add one with: pipwrap add NAME URL")
-        return 0
-    width = max(len(r["name"]) for r in rows)
-    for row in rows:
-        marks = (">" if row["active"] else " ") + ("*" if row["default"] else " ")
-        print(f"{marks} {row['name']:<{width}}  {row['index-url']}")
-    return 0
+    from pipwrap import listing
+
+    return listing.list_profiles(as_json=bool(args.json))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from pipwrap import config as config_mod
-    from pipwrap.resolve import resolve
+    from pipwrap import listing
 
-    if args.name:
-        profile = config_mod.load().profile(args.name)
-    else:
-        profile = resolve().profile
-    if args.quiet:
-        return 0
-    data = _profile_data(profile)
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        for key, value in data.items():
-            print(f"{key}: {str(value).lower() if isinstance(value, bool) else value}")
-    return 0
+    return listing.show(args.name, quiet=bool(args.quiet), as_json=bool(args.json))
 
 
 def cmd_current(args: argparse.Namespace) -> int:
-    from pipwrap.resolve import resolve
+    from pipwrap import listing
 
-    resolution = resolve()
-    data = {
-        "profile": resolution.profile.name,
-        "index-url": redact(resolution.profile.index_url),
-        "reason": resolution.reason,
-        "config": str(resolution.config.path),
-    }
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(f"{data['profile']}  {data['index-url']}\n  why: {data['reason']}")
-    return 0
+    return listing.current(as_json=bool(args.json))
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -279,7 +210,7 @@ def cmd_use(args: argparse.Namespace) -> int:
 def cmd_allow(args: argparse.Namespace) -> int:
     from pipwrap import dirfile
 
-    path = dirfile.allow(Path(args.dir))
+    path = dirfile.allow(args.dir)
     print(f"allowed {path}")
     return 0
 
@@ -287,7 +218,7 @@ def cmd_allow(args: argparse.Namespace) -> int:
 def cmd_deny(args: argparse.Namespace) -> int:
     from pipwrap import dirfile
 
-    path = dirfile.deny(Path(args.dir))
+    path = dirfile.deny(args.dir)
     print(f"denied {path}")
     return 0
 

@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from pipwrap import config as config_mod
-from pipwrap.config import Config, Profile
 from pipwrap.errors import PipwrapError
-from pipwrap.state import Watched
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from pipwrap.config import Config, Profile
+    from pipwrap.paths import Watched
 
 PROFILE_ENV = "PIPWRAP_PROFILE"
 # Set by the shell function for `pipwrap use NAME`; lives only in that shell.
 SHELL_PROFILE_ENV = "PIPWRAP_SHELL_PROFILE"
 
 
-@dataclass(frozen=True)
 class Resolution:
-    config: Config
-    profile: Profile
-    reason: str
-    # Files whose change must make the shell resolve again (besides the config itself).
-    watched: tuple[Watched, ...] = field(default_factory=tuple)
+    __slots__ = ("config", "profile", "reason", "watched")
+
+    def __init__(
+        self, config: Config, profile: Profile, reason: str, watched: tuple[Watched, ...] = ()
+    ) -> None:
+        self.config = config
+        self.profile = profile
+        self.reason = reason
+        # Files whose change must make the shell resolve again (besides the config itself).
+        self.watched = watched
 
 
 def resolve(
@@ -48,12 +54,7 @@ def resolve(
         )
     from pipwrap import dirfile
 
-    here = Path(env.get("PWD") or Path.cwd())
-    try:
-        same = here.samefile(Path.cwd())
-    except OSError:
-        same = False
-    found = dirfile.find(here if same else Path.cwd(), env)
+    found = dirfile.find(_working_directory(env))
     if found is not None:
         return Resolution(
             cfg,
@@ -68,3 +69,16 @@ def resolve(
             f"known profiles: {known}"
         )
     return Resolution(cfg, cfg.profile(cfg.default), f"default in {cfg.path}")
+
+
+def _working_directory(env: Mapping[str, str]) -> str:
+    # $PWD keeps the symlinked path the user cd'ed through, so a .pipwrap.toml above the
+    # link applies; trust it only while it still names the real working directory.
+    here = os.getcwd()
+    logical = env.get("PWD", "")
+    try:
+        if os.path.isabs(logical) and os.path.samefile(logical, here):
+            return logical
+    except OSError:
+        pass
+    return here

@@ -13,31 +13,15 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from pipwrap import shellcode
-
-
-@dataclass(frozen=True)
-class Watched:
-    path: Path
-    mtime_ns: int | None  # None: the file did not exist
-
-    @classmethod
-    def now(cls, path: Path) -> Watched:
-        try:
-            return cls(path, path.stat().st_mtime_ns)
-        except OSError:
-            return cls(path, None)
+from pipwrap import paths, shellcode
+from pipwrap.paths import Watched
 
 
 def stamp_dir() -> Path:
-    from platformdirs import user_cache_dir
-
-    path = Path(user_cache_dir("pipwrap", appauthor=False)) / "stamps"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+    cache = Path(paths.private_dir(paths.user_cache_dir()))
+    return Path(paths.private_dir(str(cache / "stamps")))
 
 
 def _alive(pid: int) -> bool:
@@ -84,7 +68,7 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
 
     # Stat before reading, so an edit racing with the read is seen next time.
     watched = [Watched.now(config_mod.config_path(environ))]
-    watched += [Watched.now(path) for path in pipconfig.watched_files(environ)]
+    watched += [Watched.now(str(path)) for path in pipconfig.watched_files(environ)]
     resolution = resolve(environ=environ)
     watched += resolution.watched
     secret = credentials.password(resolution.profile, environ)

@@ -1,0 +1,108 @@
+"""The reading commands: list, show, current (and profile names for completion).
+
+People run these often and scripts poll them, so this module and what it imports stay
+within ``os`` and ``sys``; ``json`` is imported only for ``--json``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pipwrap import config as config_mod
+from pipwrap.errors import PipwrapError
+from pipwrap.resolve import resolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pipwrap.config import Config, Profile
+
+
+def _print_json(data: object) -> None:
+    import json
+
+    print(json.dumps(data, indent=2))
+
+
+def profile_data(profile: Profile) -> dict[str, object]:
+    """What may be shown of a profile: the URL redacted, a password command only as set."""
+    data: dict[str, object] = {"name": profile.name, "index-url": profile.shown_url}
+    if profile.trusted_host:
+        data["trusted-host"] = True
+    if profile.username:
+        data["username"] = profile.username
+    if profile.password_env:
+        data["password-env"] = profile.password_env
+    if profile.password_command:
+        data["password-command"] = "(set)"
+    if profile.password_ttl:
+        data["password-ttl"] = profile.password_ttl
+    if profile.keyring:
+        data["keyring"] = True
+    return data
+
+
+def _active_name(config: Config) -> str | None:
+    """The profile wrap would use here, or None when none is chosen (or the choice fails)."""
+    try:
+        return resolve(config=config).profile.name
+    except PipwrapError:
+        return None
+
+
+def list_profiles(*, as_json: bool = False) -> int:
+    config = config_mod.load()
+    active = _active_name(config)
+    rows = []
+    for name in sorted(config.profiles):
+        data = profile_data(config.profiles[name])
+        data["default"] = name == config.default
+        data["active"] = name == active
+        rows.append(data)
+    if as_json:
+        _print_json({"config": config.path, "profiles": rows})
+        return 0
+    if not rows:
+        print(f"no profiles in {config.path}; add one with: pipwrap add NAME URL")
+        return 0
+    width = max(len(str(row["name"])) for row in rows)
+    lines = []
+    for row in rows:
+        marks = (">" if row["active"] else " ") + ("*" if row["default"] else " ")
+        lines.append(f"{marks} {row['name']!s:<{width}}  {row['index-url']}")
+    print("\n".join(lines))
+    return 0
+
+
+def show(name: str | None, *, quiet: bool = False, as_json: bool = False) -> int:
+    profile = config_mod.load().profile(name) if name else resolve().profile
+    if quiet:
+        return 0
+    data = profile_data(profile)
+    if as_json:
+        _print_json(data)
+    else:
+        for key, value in data.items():
+            print(f"{key}: {str(value).lower() if isinstance(value, bool) else value}")
+    return 0
+
+
+def current(*, as_json: bool = False) -> int:
+    resolution = resolve()
+    data = {
+        "profile": resolution.profile.name,
+        "index-url": resolution.profile.shown_url,
+        "reason": resolution.reason,
+        "config": resolution.config.path,
+    }
+    if as_json:
+        _print_json(data)
+    else:
+        print(f"{data['profile']}  {data['index-url']}\n  why: {data['reason']}")
+    return 0
+
+
+def names() -> int:
+    profiles = sorted(config_mod.load().profiles)
+    if profiles:
+        sys.stdout.write("\n".join(profiles) + "\n")
+    return 0

@@ -1,0 +1,90 @@
+"""Where pipwrap keeps its files, and the file stamps the shell watches.
+
+On Linux and the BSDs the directories follow the XDG base-directory spec, computed here
+with ``os`` alone: importing platformdirs (and the pathlib, typing and re it pulls in)
+costs more than the whole budget of a reading command such as ``pipwrap list``. The
+answers are the ones ``platformdirs.user_*_dir("pipwrap")`` gives (tests compare them);
+other platforms ask platformdirs itself.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+APP = "pipwrap"
+
+
+def _xdg_platform() -> bool:
+    if sys.platform in ("win32", "darwin", "ios") or hasattr(sys, "getandroidapilevel"):
+        return False
+    # platformdirs treats this pair as Android; leave that to it.
+    android = (os.environ.get("ANDROID_DATA"), os.environ.get("ANDROID_ROOT"))
+    return android != ("/data", "/system")
+
+
+def _home() -> str:
+    home = os.environ.get("HOME", "")
+    if os.path.isabs(home):
+        return home
+    # A relative or missing HOME is ignored, as platformdirs does: ask the password database.
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_dir
+
+
+def _xdg(variable: str, fallback: str) -> str:
+    # The spec says a relative path in these variables is invalid and must be ignored.
+    value = os.environ.get(variable, "")
+    base = value if os.path.isabs(value) else os.path.join(_home(), fallback)
+    return os.path.join(base, APP)
+
+
+def user_config_dir() -> str:
+    if _xdg_platform():
+        return _xdg("XDG_CONFIG_HOME", ".config")
+    from platformdirs import user_config_dir as platform_dir
+
+    return platform_dir(APP, appauthor=False)
+
+
+def user_cache_dir() -> str:
+    if _xdg_platform():
+        return _xdg("XDG_CACHE_HOME", ".cache")
+    from platformdirs import user_cache_dir as platform_dir
+
+    return platform_dir(APP, appauthor=False)
+
+
+def user_data_dir() -> str:
+    if _xdg_platform():
+        return _xdg("XDG_DATA_HOME", os.path.join(".local", "share"))
+    from platformdirs import user_data_dir as platform_dir
+
+    return platform_dir(APP, appauthor=False)
+
+
+def private_dir(path: str) -> str:
+    """Create ``path`` (mode 0700) if needed and return it."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+class Watched:
+    """A file whose change must make the shell resolve again, with its mtime when read."""
+
+    __slots__ = ("mtime_ns", "path")
+
+    def __init__(self, path: str, mtime_ns: int | None) -> None:
+        self.path = path
+        self.mtime_ns = mtime_ns  # None: the file did not exist
+
+    def __repr__(self) -> str:
+        return f"Watched({self.path!r}, {self.mtime_ns!r})"
+
+    @classmethod
+    def now(cls, path: str) -> Watched:
+        try:
+            return cls(path, os.stat(path).st_mtime_ns)
+        except OSError:
+            return cls(path, None)

@@ -1,0 +1,92 @@
+"""A memo of parsed config files, so reading commands skip the TOML parser.
+
+Parsing and validating config.toml is a pure function of its bytes, and it is most of the
+cost of ``pipwrap list``: the TOML parser and the regular expressions it needs take longer
+to import than the interpreter takes to start. So the result is kept in one ``marshal``
+file under the user cache dir, keyed by the exact bytes it was parsed from. No timestamp
+decides anything: a file whose bytes differ in any way is parsed again.
+
+The snapshot is written 0600 in a 0700 directory and read only if this user owns it and
+nobody else can write it. A config whose index URLs hold a credential is never copied into
+it (such a config is simply parsed each time).
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+
+from pipwrap import __version__, paths
+from pipwrap.config import Config, Profile
+
+# Anything that can change what a parse returns; a snapshot made under another is ignored.
+_HEADER = ("pipwrap-config-snapshot", 1, __version__, tuple(sys.version_info[:2]))
+_KEEP = 8  # config files remembered at once ($PIPWRAP_CONFIG may point at several)
+
+_Entry = tuple[bytes, "str | None", list[tuple[object, ...]]]
+
+
+def snapshot_path() -> str:
+    return os.path.join(paths.user_cache_dir(), "config.snapshot")
+
+
+def _read_entries() -> dict[str, _Entry]:
+    try:
+        fd = os.open(snapshot_path(), os.O_RDONLY)
+    except OSError:
+        return {}
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return {}
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            header, entries = marshal.loads(handle.read())  # noqa: S302 - own 0600 file, checked above
+    except (OSError, ValueError, EOFError, TypeError):
+        return {}
+    finally:
+        os.close(fd)
+    if header != _HEADER or not isinstance(entries, dict):
+        return {}
+    return entries
+
+
+def lookup(path: str, data: bytes) -> Config | None:
+    """The config parsed from exactly ``data``, if a snapshot of it exists."""
+    entry = _read_entries().get(path)
+    if entry is None:
+        return None
+    try:
+        saved, default, rows = entry
+        if saved != data:
+            return None
+        profiles = {str(row[0]): Profile(*row) for row in rows}  # type: ignore[arg-type]
+    except (TypeError, ValueError, IndexError):
+        return None
+    return Config(path, default, profiles)
+
+
+def store(path: str, data: bytes, config: Config) -> None:
+    """Remember ``config`` as the parse of ``data``; best effort, never an error."""
+    entries = _read_entries()
+    had_entry = entries.pop(path, None) is not None  # re-added last: oldest dropped first
+    # A credential in a URL is never copied: that config is parsed every time instead.
+    if all(p.shown_url == p.index_url for p in config.profiles.values()):
+        entries[path] = (data, config.default, [p.fields() for p in config.profiles.values()])
+        while len(entries) > _KEEP:
+            del entries[next(iter(entries))]
+    elif not had_entry:
+        return
+    target = snapshot_path()
+    temporary = f"{target}.{os.getpid()}.tmp"
+    try:
+        paths.private_dir(os.path.dirname(target))
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(marshal.dumps((_HEADER, entries)))
+        os.replace(temporary, target)
+    except OSError:
+        import contextlib
+
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
