@@ -139,6 +139,24 @@ def test_directory_files_need_allow(sandbox: Sandbox, shell: str) -> None:
     assert done.stderr.count("changed since it was allowed") == 1
 
 
+def test_allow_store_is_text_and_survives_spaces_and_symlinks(sandbox: Sandbox) -> None:
+    project = sandbox.home / "my proj"
+    project.mkdir()
+    (project / ".pipwrap.toml").write_text('profile = "upstream"\n')
+    link = sandbox.home / "link"
+    link.symlink_to(project)
+    assert cli(sandbox, "allow", str(link)).returncode == 0
+    store = Path(sandbox.env["XDG_DATA_HOME"]) / "pipwrap" / "allowed"
+    assert f" upstream {project}/.pipwrap.toml\n" in store.read_text()
+    for where in (project, link):
+        done = cli(sandbox, "current", "--json", cwd=where, PWD=str(where))
+        assert json.loads(done.stdout)["profile"] == "upstream", done.stderr
+    # A store line someone mangled grants nothing.
+    store.write_text(store.read_text().replace(" upstream ", "  upstream "))
+    done = cli(sandbox, "current", cwd=project)
+    assert done.returncode == 2 and "not allowed yet" in done.stderr
+
+
 def test_password_command_runs_once_per_ttl(sandbox: Sandbox) -> None:
     counter = sandbox.home / "count"
     helper = sandbox.home / "helper.sh"
