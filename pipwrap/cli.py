@@ -2,7 +2,7 @@
 
 Each subcommand's work lives in its own module, imported when that subcommand runs, so
 that ``pipwrap list`` does not pay for what ``pipwrap doctor`` needs. The reading commands
-(``list``, ``current``) in their plain forms skip even argparse (see :func:`_read_only`).
+and ``check`` in their plain forms skip even argparse (see :func:`_without_argparse`).
 """
 
 from __future__ import annotations
@@ -138,9 +138,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    return _check_argv(_strip_dashdash(args.argv))
+
+
+def _check_argv(argv: list[str]) -> int:
     from pipwrap import guard
 
-    argv = _strip_dashdash(args.argv)
     if not argv:
         raise PipwrapError("check: no command given")
     guard.check(argv, os.environ)
@@ -187,13 +190,17 @@ HANDLERS = {
 }
 
 
-def _read_only(argv: list[str]) -> Callable[[], int] | None:
-    """The handler for ``list``/``current``/``_names`` given exactly as parsed here.
+def _without_argparse(argv: list[str]) -> Callable[[], int] | None:
+    """The handler for a few command lines given exactly as matched here, or None.
 
-    Building the argparse parser costs more than the command's own work, so these forms,
-    which shells and prompts run often, are matched by hand. Anything else (``--help``,
-    an abbreviation, a typo) goes to argparse, which stays the one definition of the CLI.
+    Building the argparse parser costs more than these commands' own work, so the forms
+    that shells, prompts and ``wrap`` itself run often are matched by hand: ``list`` and
+    ``current`` (with or without ``--json``), ``_names``, and ``check -- COMMAND...``.
+    Anything else (``--help``, an abbreviation, a typo) goes to argparse, which stays the
+    one definition of the CLI.
     """
+    if argv[:2] == ["check", "--"] and len(argv) > 2:
+        return lambda: _check_argv(argv[2:])
     if argv not in (["list"], ["list", "--json"], ["current"], ["current", "--json"],
                     ["_names"]):
         return None
@@ -210,7 +217,7 @@ def _read_only(argv: list[str]) -> Callable[[], int] | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        quick = _read_only(args_list)
+        quick = _without_argparse(args_list)
         if quick is not None:
             return quick()
         parser = build_parser()

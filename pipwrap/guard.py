@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from pipwrap.errors import RefusedError
@@ -134,14 +134,12 @@ _ENV_VAR = re.compile(r"(\$\{([A-Z0-9_]+)\})")
 _COMMENT = re.compile(r"(^|\s+)#.*$")
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(NamedTuple):
     tool: str  # "pip" or "uv"
     args: tuple[str, ...]  # the arguments pip (or uv pip) parses
 
 
-@dataclass(frozen=True)
-class FileRef:
+class FileRef(NamedTuple):
     path: str
     kind: str  # "requirement" or "constraint"
     origin: str  # where it was named: "command line", "env PIP_CONSTRAINT", "x.txt:3"
@@ -200,8 +198,7 @@ def _uv_pip(args: list[str]) -> Invocation | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Grammar:
+class _Grammar(NamedTuple):
     long_options: frozenset[str]
     value_options: frozenset[str]
     sources: Mapping[str, bool]
@@ -243,8 +240,7 @@ def _resolve_long(name: str, grammar: _Grammar) -> tuple[str, bool]:
     return (matches[0], True) if len(matches) == 1 else (name, False)
 
 
-@dataclass(frozen=True)
-class _Found:
+class _Found(NamedTuple):
     option: str
     spelled: str
     value: str | None

@@ -10,22 +10,20 @@ from __future__ import annotations
 import configparser
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 CONFIG_BASENAME = "pip.conf"
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(NamedTuple):
     # "global", "user", "site" or "env-file": pip loads them in that order, a later layer
     # overriding an earlier one.
     kind: str
     path: Path
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     key: str  # normalized: "extra-index-url"
     value: str
     source: str  # "/etc/pip.conf [global]" or "env PIP_FIND_LINKS"

@@ -87,6 +87,19 @@ def test_plain_forms_answer_like_argparse(sandbox: Sandbox) -> None:
     assert helped.returncode == 0 and "usage: pipwrap list" in helped.stdout
 
 
+@pytest.mark.parametrize("argv", [
+    ["pip", "install", "foo"],
+    ["pip", "install", "--extra-index-url", "http://127.0.0.1:1/simple/", "foo"],
+    ["python", "-m", "pip", "install", "-iURL", "foo"],
+])
+def test_check_answers_alike_with_and_without_dashdash(sandbox: Sandbox, argv: list[str]) -> None:
+    quick = cli(sandbox, "check", "--", *argv)  # the form the shell uses, matched by hand
+    parsed = cli(sandbox, "check", *argv)  # argparse's REMAINDER
+    assert (quick.returncode, quick.stdout, quick.stderr) == (
+        parsed.returncode, parsed.stdout, parsed.stderr)
+    assert quick.returncode == (0 if argv[-2:] == ["install", "foo"] else 3)
+
+
 def test_an_edit_keeping_size_and_mtime_is_still_seen(sandbox: Sandbox) -> None:
     sandbox.write_config('default = "a"\n[profiles.a]\nindex-url = "http://127.0.0.1:8080/simple/"\n')
     assert "127.0.0.1:8080" in cli(sandbox, "list").stdout
