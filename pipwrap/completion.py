@@ -46,7 +46,7 @@ complete -F __pipwrap_complete pipwrap
         return f"""
 function _pipwrap() {{
     if (( CURRENT == 2 )); then
-        compadd -- ${{=:-{quote(shell, words)}}}
+        compadd -- {" ".join(quote(shell, word) for word in words.split())}
     elif [[ ${{words[CURRENT-1]}} == (--profile|-p) || " "{quote(shell, takes)}" " == *" ${{words[2]}} "* ]]; then
         compadd -- ${{(f)"$("${{__pipwrap_cli[@]}}" _names 2>/dev/null)"}}
     elif [[ ${{words[2]}} == init ]]; then

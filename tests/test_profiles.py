@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Indexes, Sandbox
+from tests.support import shells
 from tests.support.shells import SHELLS
 
 
@@ -239,8 +240,6 @@ def test_use_without_shell_integration_explains(sandbox: Sandbox) -> None:
     assert done.returncode == 2 and "shell integration" in done.stderr
 
 
-
-
 def test_completion_bash_and_fish_offer_commands_and_profiles(sandbox: Sandbox) -> None:
     done = sandbox.sh("bash", "COMP_WORDS=(pipwrap cu); COMP_CWORD=1; __pipwrap_complete\n"
                       "echo \"${COMPREPLY[@]}\"\n"
@@ -251,6 +250,20 @@ def test_completion_bash_and_fish_offer_commands_and_profiles(sandbox: Sandbox) 
     assert fish.stdout.split() == ["current", "local", "upstream"], fish.stderr
 
 
-def test_zsh_completion_function_is_defined(sandbox: Sandbox) -> None:
-    done = sandbox.sh("zsh", "whence -w _pipwrap\n")
-    assert done.stdout.strip() == "_pipwrap: function"
+def test_zsh_completion_completes_commands_and_profiles_at_a_prompt(sandbox: Sandbox) -> None:
+    # Completion needs zle, so type at a real interactive zsh and run what TAB produced:
+    # `pipwrap cu<TAB>` must become `pipwrap current`, `pipwrap show up<TAB>` `... upstream`.
+    rc_dir = sandbox.home / ".rc-zsh"
+    rc_dir.mkdir(exist_ok=True)
+    (rc_dir / ".zshrc").write_text(
+        "autoload -Uz compinit && compinit -u -D\n" + shells.init_line("zsh") + "\nPS1='$ '\n"
+    )
+    env = {**sandbox.env, "ZDOTDIR": str(rc_dir)}
+    text = shells.interactive(["zsh", "-i"], env, [
+        ("", 1.5),
+        ("pipwrap cu\t", 1.0), ("\n", 1.5),
+        ("pipwrap show up\t", 1.0), ("\n", 1.5),
+        ("exit\n", 0.5),
+    ])
+    assert "why: default in" in text, text
+    assert "name: upstream" in text, text

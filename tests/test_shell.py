@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -144,33 +140,13 @@ def test_unchanged_inputs_do_not_start_python(sandbox: Sandbox, shell: str) -> N
 def test_ctrl_c_leaves_the_shell_environment_untouched(sandbox: Sandbox, shell: str) -> None:
     argv = shells.argv_for(shell, sandbox.home, "true")[:-2]  # interactive, no -c
     env = {**sandbox.env, "PS1": "$ ", "PROMPT": "$ ", "ZDOTDIR": str(sandbox.home / ".rc-zsh")}
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - child
-        os.execvpe(argv[0], argv, env)
-    output = b""
-
-    def send(text: str, wait: float = 0.5) -> None:
-        nonlocal output
-        os.write(fd, text.encode())
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.05)
-            if ready:
-                try:
-                    output += os.read(fd, 4096)
-                except OSError:
-                    return
-
-    try:
-        send("", 2.0)
-        send("wrap sleep 30\n", 2.0)
-        send("\x03", 1.0)
-        send("echo \"RESULT=${PIP_INDEX_URL-unset}/${PIPWRAP_ACTIVE_PROFILE-unset}\"\n", 2.0)
-        send("exit\n", 0.5)
-    finally:
-        os.close(fd)
-        os.waitpid(pid, 0)
-    text = output.decode(errors="replace")
+    text = shells.interactive(argv, env, [
+        ("", 2.0),
+        ("wrap sleep 30\n", 2.0),
+        ("\x03", 1.0),
+        ("echo \"RESULT=${PIP_INDEX_URL-unset}/${PIPWRAP_ACTIVE_PROFILE-unset}\"\n", 2.0),
+        ("exit\n", 0.5),
+    ])
     assert "RESULT=unset/unset" in text, text
 
 

@@ -88,3 +88,31 @@ def run(
     assert shutil.which(argv[0], path=full_env["PATH"]), f"{argv[0]} is not installed"
     return subprocess.run(argv, env=full_env, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+
+def interactive(argv: list[str], env: Mapping[str, str], keys: list[tuple[str, float]]) -> str:
+    """Run ``argv`` on a pseudo-terminal, typing each text and reading for its seconds."""
+    import os
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.execvpe(argv[0], argv, env)
+    output = b""
+    try:
+        for text, wait in keys:
+            os.write(fd, text.encode())
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([fd], [], [], 0.05)
+                if ready:
+                    try:
+                        output += os.read(fd, 4096)
+                    except OSError:
+                        break
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+    return output.decode(errors="replace")
