@@ -140,6 +140,26 @@ def test_directory_files_need_allow(sandbox: Sandbox, shell: str) -> None:
     assert done.stderr.count("changed since it was allowed") == 1
 
 
+@pytest.mark.parametrize("shell", SHELLS)
+def test_another_data_dir_means_another_allow_store(sandbox: Sandbox, shell: str) -> None:
+    project = sandbox.home / "proj"
+    project.mkdir()
+    (project / ".pipwrap.toml").write_text('profile = "upstream"\n')
+    other = sandbox.home / "other-data"
+    export = (f"set -gx XDG_DATA_HOME {other}" if shell == "fish"
+              else f"export XDG_DATA_HOME={other}")
+    script = (
+        f"cd {project}\n"
+        "pipwrap allow\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"
+        f"{export}\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # that store never allowed it
+    )
+    done = sandbox.sh(shell, script)
+    assert done.stdout.splitlines()[1:] == ["upstream"], done.stdout + done.stderr
+    assert "not allowed yet" in done.stderr
+
+
 def test_allow_store_is_text_and_survives_spaces_and_symlinks(sandbox: Sandbox) -> None:
     project = sandbox.home / "my proj"
     project.mkdir()

@@ -14,8 +14,8 @@ __pipwrap_inputs() {
     # Everything the resolution depends on besides watched files.
     __pipwrap_k="${PIPWRAP_PROFILE-}"$'\x1f'"${PIPWRAP_CONFIG-}"$'\x1f'"${__pipwrap_use-}"
     __pipwrap_k+=$'\x1f'"${HOME-}"$'\x1f'"${XDG_CONFIG_HOME-}"$'\x1f'"${XDG_CONFIG_DIRS-}"
-    __pipwrap_k+=$'\x1f'"${XDG_CACHE_HOME-}"$'\x1f'"${VIRTUAL_ENV-}"$'\x1f'"${PIP_CONFIG_FILE-}"
-    __pipwrap_k+=$'\x1f'"${PIP_CONSTRAINT-}"$'\x1f'"${PIP_REQUIREMENT-}"$'\x1f'"$PWD"
+    __pipwrap_k+=$'\x1f'"${XDG_CACHE_HOME-}"$'\x1f'"${XDG_DATA_HOME-}"$'\x1f'"${VIRTUAL_ENV-}"
+    __pipwrap_k+=$'\x1f'"${PIP_CONFIG_FILE-}"$'\x1f'"${PIP_CONSTRAINT-}"$'\x1f'"${PIP_REQUIREMENT-}"$'\x1f'"$PWD"
 }
 
 __pipwrap_fresh() {

@@ -10,7 +10,7 @@ set -q __pipwrap_expires; or set -g __pipwrap_expires ''
 function __pipwrap_inputs
     # Everything the resolution depends on besides watched files.
     string join \x1f -- "$PIPWRAP_PROFILE" "$PIPWRAP_CONFIG" "$__pipwrap_use" "$HOME" \
-        "$XDG_CONFIG_HOME" "$XDG_CONFIG_DIRS" "$XDG_CACHE_HOME" "$VIRTUAL_ENV" \
+        "$XDG_CONFIG_HOME" "$XDG_CONFIG_DIRS" "$XDG_CACHE_HOME" "$XDG_DATA_HOME" "$VIRTUAL_ENV" \
         "$PIP_CONFIG_FILE" "$PIP_CONSTRAINT" "$PIP_REQUIREMENT" "$PWD"
 end
 
