@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench.py
 
-1. `wrap true` in bash and zsh vs the seed's bare one-liner
+1. `wrap true` in bash, zsh and fish vs the seed's bare one-liner
    `seed() { PIP_INDEX_URL=... "$@"; }` (target: at most 1 ms more per call).
 2. `pipwrap list` / `pipwrap current` vs `python -I -c pass` (target: at most 2x).
 3. The requirement-file guard on a 200-line file with 3 nested includes (target: 40 ms).
@@ -22,6 +22,23 @@ REPO = Path(__file__).resolve().parents[1]
 CALLS = 2000
 
 
+FISH_SCRIPT = """
+{python} -m pipwrap init fish | source
+function seed; PIP_INDEX_URL=http://127.0.0.1:8080/simple/ $argv; end
+wrap true
+function bench
+    set -l calls (seq {calls})
+    set -l start (date +%s%N)
+    for i in $calls; $argv; end
+    echo (math (date +%s%N) / 1000) (math $start / 1000)
+end
+bench seed true
+bench __pipwrap_wrap true
+bench seed true
+bench __pipwrap_wrap true
+"""
+
+
 def shell_loop(shell: str, home: Path, env: dict[str, str]) -> tuple[float, float]:
     """Microseconds per call for the seed function and for wrap, in one shell process."""
     init = f"eval \"$('{sys.executable}' -m pipwrap init {shell})\""
@@ -32,21 +49,25 @@ wrap true
 bench() {{
     local start=$EPOCHREALTIME i
     for ((i = 0; i < {CALLS}; i++)); do "$@"; done
-    echo "$start $EPOCHREALTIME"
+    echo "$EPOCHREALTIME $start"
 }}
 bench seed true
 bench __pipwrap_wrap true
 bench seed true
 bench __pipwrap_wrap true
 """
+    if shell == "fish":
+        # fish has no clock variable; `date` runs twice per round, not per call.
+        script = FISH_SCRIPT.format(python=sys.executable, calls=CALLS)
     path = home / f"bench.{shell}"
     path.write_text(script)
-    argv = ["bash", str(path)] if shell == "bash" else ["zsh", "-c",
-                                                         f"zmodload zsh/datetime; source {path}"]
+    argv = {"bash": ["bash", str(path)], "fish": ["fish", "--no-config", str(path)],
+            "zsh": ["zsh", "-c", f"zmodload zsh/datetime; source {path}"]}[shell]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
-    spans = [float(b) - float(a) for a, b in (line.split() for line in out.splitlines())]
-    seed = min(spans[0], spans[2]) / CALLS * 1e6
-    wrap = min(spans[1], spans[3]) / CALLS * 1e6
+    spans = [float(end) - float(start) for end, start in map(str.split, out.splitlines())]
+    scale = 1 if shell == "fish" else 1e6  # fish reports microseconds already
+    seed = min(spans[0], spans[2]) / CALLS * scale
+    wrap = min(spans[1], spans[3]) / CALLS * scale
     return seed, wrap
 
 
@@ -85,7 +106,7 @@ def main() -> None:
                "XDG_CONFIG_DIRS": str(home / "xdg"), "XDG_CACHE_HOME": str(home / "cache")}
 
         print(f"1. wrap per call ({CALLS} calls, best of 2 rounds)")
-        for shell in ("bash", "zsh"):
+        for shell in ("bash", "zsh", "fish"):
             seed, wrap = shell_loop(shell, home, env)
             print(f"   {shell}: seed {seed:7.1f} us  wrap {wrap:7.1f} us  "
                   f"extra {wrap - seed:6.1f} us/call  (target <= 1000 us)")

@@ -75,9 +75,23 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     child_env = environment.build(resolution.profile, secret.value)
     flat = write_stamps(pid, watched)
     scan_always = guard.config_sources_need_scan(environ)
-    lines = [
-        shellcode.assign_list(shell, "__pipwrap_env", [f"{k}={v}" for k, v in child_env.items()]),
-        shellcode.assign_list(shell, "__pipwrap_watch", flat),
+    if shell == "fish":
+        # fish spends tens of microseconds on each command substitution, so its snippet
+        # gets parallel lists it can walk with plain builtins instead of splitting pairs.
+        lines = [
+            shellcode.assign_list(shell, "__pipwrap_env_names", list(child_env)),
+            shellcode.assign_list(shell, "__pipwrap_env_values", list(child_env.values())),
+            shellcode.assign_list(shell, "__pipwrap_watch_files", flat[0::2]),
+            shellcode.assign_list(shell, "__pipwrap_watch_stamps", flat[1::2]),
+        ]
+    else:
+        lines = [
+            shellcode.assign_list(
+                shell, "__pipwrap_env", [f"{k}={v}" for k, v in child_env.items()]
+            ),
+            shellcode.assign_list(shell, "__pipwrap_watch", flat),
+        ]
+    lines += [
         shellcode.assign(shell, "__pipwrap_scan", "1" if scan_always else ""),
         shellcode.assign(shell, "__pipwrap_profile", resolution.profile.name),
         shellcode.assign(shell, "__pipwrap_expires", str(secret.expires or "")),

@@ -200,6 +200,24 @@ def test_password_command_runs_once_per_ttl(sandbox: Sandbox) -> None:
         assert "s3cr3t-tok" not in out.stdout + out.stderr
 
 
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_secret_within_its_ttl_needs_no_python(sandbox: Sandbox, shell: str) -> None:
+    sandbox.write_config(
+        'default = "p"\n[profiles.p]\nindex-url = "https://idx.example/simple/"\n'
+        'username = "alice"\npassword-command = "echo tok"\npassword-ttl = 2\n')
+    broken = "set -g __pipwrap_cli false" if shell == "fish" else "__pipwrap_cli=(false)"
+    script = (
+        "wrap true\n"
+        f"{broken}\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # within the TTL: the cached state serves
+        "sleep 3\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # expired: must ask pipwrap, which is broken
+        + ("echo status=$status\n" if shell == "fish" else "echo status=$?\n")
+    )
+    done = sandbox.sh(shell, script)
+    assert done.stdout.split() == ["p", "status=1"], done.stdout + done.stderr
+
+
 def test_password_env_and_missing_variable(sandbox: Sandbox) -> None:
     sandbox.write_config(
         'default = "p"\n[profiles.p]\nindex-url = "https://idx.example/simple/"\n'

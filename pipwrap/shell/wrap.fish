@@ -7,21 +7,17 @@ set -q __pipwrap_use; or set -g __pipwrap_use ''
 set -q __pipwrap_scan; or set -g __pipwrap_scan ''
 set -q __pipwrap_expires; or set -g __pipwrap_expires ''
 
-function __pipwrap_inputs
-    # Everything the resolution depends on besides watched files.
-    string join \x1f -- "$PIPWRAP_PROFILE" "$PIPWRAP_CONFIG" "$__pipwrap_use" "$HOME" \
-        "$XDG_CONFIG_HOME" "$XDG_CONFIG_DIRS" "$XDG_CACHE_HOME" "$XDG_DATA_HOME" "$VIRTUAL_ENV" \
-        "$PIP_CONFIG_FILE" "$PIP_CONSTRAINT" "$PIP_REQUIREMENT" "$PWD"
-end
-
 function __pipwrap_fresh --argument-names key
     test -n "$__pipwrap_key"; and test "$__pipwrap_key" = "$key"; or return 1
-    # fish has no builtin clock: a secret with an expiry is asked for every time.
-    test -z "$__pipwrap_expires"; or return 1
-    set -l count (count $__pipwrap_watch)
-    for i in (seq 1 2 $count)
-        set -l f $__pipwrap_watch[$i]
-        set -l s $__pipwrap_watch[(math $i + 1)]
+    # fish has no builtin clock, so only a secret with an expiry costs a `date`.
+    if test -n "$__pipwrap_expires"
+        test (command date +%s) -lt "$__pipwrap_expires"; or return 1
+    end
+    # Builtins only, no command substitution: this runs on every call.
+    set -l stamps $__pipwrap_watch_stamps
+    for f in $__pipwrap_watch_files
+        set -l s $stamps[1]
+        set -e stamps[1]
         if test -z "$s"
             test -e "$f"; and return 1
         else if not test -e "$s"; or test "$f" -nt "$s"; or test "$f" -ot "$s"
@@ -32,7 +28,12 @@ function __pipwrap_fresh --argument-names key
 end
 
 function __pipwrap_refresh
-    set -l key (__pipwrap_inputs)
+    # Everything the resolution depends on besides watched files. Quoted, each variable
+    # is exactly one word, so the key is one string.
+    set -l key "$PIPWRAP_PROFILE"\x1f"$PIPWRAP_CONFIG"\x1f"$__pipwrap_use"\x1f"$HOME"
+    set key "$key"\x1f"$XDG_CONFIG_HOME"\x1f"$XDG_CONFIG_DIRS"\x1f"$XDG_CACHE_HOME"
+    set key "$key"\x1f"$XDG_DATA_HOME"\x1f"$VIRTUAL_ENV"\x1f"$PIP_CONFIG_FILE"
+    set key "$key"\x1f"$PIP_CONSTRAINT"\x1f"$PIP_REQUIREMENT"\x1f"$PWD"
     __pipwrap_fresh "$key"; and return 0
     set -g __pipwrap_key ''
     set -l state (PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli _state fish --pid $fish_pid)
@@ -43,7 +44,8 @@ end
 
 # True when the command may be pip-like with arguments only Python can judge.
 function __pipwrap_needs_check
-    set -l name (string replace -r '.*/' '' -- $argv[1])
+    set -l name $argv[1]
+    string match -q -- '*/*' $name; and set name (string replace -r '.*/' '' -- $name)
     set -e argv[1]
     switch $name
         case pip 'pip[0-9]' 'pip[0-9].*' 'pip[0-9][0-9].*'
@@ -77,7 +79,7 @@ function __pipwrap_needs_check
 end
 
 function __pipwrap_wrap --description 'Run a command with the pipwrap profile as its only index'
-    if test (count $argv) -eq 0
+    if not set -q argv[1]
         printf '%s\n' 'usage: wrap COMMAND [ARGS...]' \
             "Runs COMMAND with the pipwrap profile's index as its only package source." \
             'Choose a profile for one command with PIPWRAP_PROFILE=NAME wrap ...' >&2
@@ -88,9 +90,10 @@ function __pipwrap_wrap --description 'Run a command with the pipwrap profile as
         $__pipwrap_cli check -- $argv; or return
     end
     # Function-scoped exports vanish when this call returns, also on Ctrl-C.
-    for assignment in $__pipwrap_env
-        set -l pair (string split -m 1 = -- $assignment)
-        set -fx $pair[1] $pair[2]
+    set -l values $__pipwrap_env_values
+    for name in $__pipwrap_env_names
+        set -fx $name $values[1]
+        set -e values[1]
     end
     $argv
 end
