@@ -9,6 +9,7 @@ other is parsed and validated by :mod:`pipwrap.schema`.
 from __future__ import annotations
 
 import os
+import sys
 
 from pipwrap.errors import PipwrapError
 
@@ -148,4 +149,20 @@ def load(path: str | None = None) -> Config:
 
     config = schema.parse(decode(data, path), path)
     snapshot.store(path, data, config)
+    _warn_if_exposed(config)
     return config
+
+
+def _warn_if_exposed(config: Config) -> None:
+    """Like ssh with a private key: say so when a password sits in a file others can read."""
+    exposed = sorted(p.name for p in config.profiles.values() if p.shown_url != p.index_url)
+    try:
+        readable = os.stat(config.path).st_mode & 0o044
+    except OSError:
+        return
+    if exposed and readable:
+        sys.stderr.write(
+            f"pipwrap: warning: {config.path} holds a credential in the index-url of "
+            f"{', '.join(repr(n) for n in exposed)} and other users can read it; "
+            f"run: chmod 600 {config.path}   (or use password-env / password-command)\n"
+        )

@@ -218,6 +218,17 @@ def test_a_secret_within_its_ttl_needs_no_python(sandbox: Sandbox, shell: str) -
     assert done.stdout.split() == ["p", "status=1"], done.stdout + done.stderr
 
 
+def test_a_readable_config_with_a_literal_password_is_warned_about(sandbox: Sandbox) -> None:
+    sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                         'index-url = "https://alice:pl41n-pw@pkgs.example/simple/"\n')
+    sandbox.config.chmod(0o644)
+    for done in (cli(sandbox, "list"), sandbox.sh("bash", "wrap true\n")):
+        assert "other users can read it; run: chmod 600" in done.stderr, done.stderr
+        assert "pl41n-pw" not in done.stdout + done.stderr
+    sandbox.config.chmod(0o600)
+    assert cli(sandbox, "list").stderr == ""
+
+
 def test_password_env_and_missing_variable(sandbox: Sandbox) -> None:
     sandbox.write_config(
         'default = "p"\n[profiles.p]\nindex-url = "https://idx.example/simple/"\n'
