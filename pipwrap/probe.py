@@ -37,7 +37,7 @@ class Result:
 
 
 def _probe(profile: Profile, timeout: float) -> Result:
-    shown = redact(profile.index_url)
+    shown = profile.shown_url
     start = time.monotonic()
 
     def result(ok: bool, reason: str, status: int | None = None, json_ok: bool = False,
@@ -78,7 +78,7 @@ def _probe(profile: Profile, timeout: float) -> Result:
         return result(False, f"HTTP {exc.code} {exc.reason}", exc.code, creds=creds)
     except urllib.error.URLError as exc:
         reason = exc.reason
-        if isinstance(reason, socket.timeout | TimeoutError):
+        if isinstance(reason, (socket.timeout, TimeoutError)):
             return result(False, f"no answer within {timeout:g} s")
         if isinstance(reason, ConnectionRefusedError):
             return result(False, "connection refused (is the server running?)")
