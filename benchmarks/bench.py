@@ -6,16 +6,24 @@
    `seed() { PIP_INDEX_URL=... "$@"; }` (target: at most 1 ms more per call).
 2. `pipwrap list` / `pipwrap current` vs `python -I -c pass` (target: at most 2x).
 3. The requirement-file guard on a 200-line file with 3 nested includes (target: 40 ms).
+4. `pipwrap test` over 8 local indexes, one answering after 1 s: the total against that
+   slowest index probed alone and against the sum of probing each alone (target: about
+   the slowest, not the sum).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,6 +77,49 @@ bench __pipwrap_wrap true
     seed = min(spans[0], spans[2]) / CALLS * scale
     wrap = min(spans[1], spans[3]) / CALLS * scale
     return seed, wrap
+
+
+@contextmanager
+def index_server(delay: float) -> Iterator[str]:
+    """A PEP 691 index root on 127.0.0.1 that answers after ``delay`` seconds."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(delay)
+            body = b'{"meta": {"api-version": "1.0"}, "projects": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def probe_figures(home: Path, env: dict[str, str]) -> None:
+    delays = [1.0] + [0.0] * 7
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(index_server(d)) for d in delays]
+        config = home / "probe.toml"
+        config.write_text("".join(f'[profiles.i{n}]\nindex-url = "{url}"\n'
+                                  for n, url in enumerate(urls)))
+        probe_env = {**env, "PIPWRAP_CONFIG": str(config)}
+        command = [sys.executable, "-I", "-m", "pipwrap", "test", "--timeout", "5"]
+        all_at_once = median_ms(command, probe_env, runs=3)
+        alone = [median_ms([*command, f"i{n}"], probe_env, runs=3) for n in range(len(urls))]
+    print(f"   all {len(urls)} at once {all_at_once:7.1f} ms; the slow one alone "
+          f"{alone[0]:7.1f} ms (ratio {all_at_once / alone[0]:4.2f}x); each alone, summed "
+          f"{sum(alone):7.1f} ms (ratio {all_at_once / sum(alone):4.2f}x)")
 
 
 def median_ms(argv: list[str], env: dict[str, str], runs: int = 15,
@@ -150,6 +201,10 @@ def main() -> None:
                           "install", "-r", str(req)], env)
         print(f"whole `pipwrap check` {took:5.1f} ms vs python -I -c pass {base:5.1f} ms"
               "  (target <= 40 ms)")
+
+
+        print("4. pipwrap test: 8 local indexes, one answering after 1 s (median of 3)")
+        probe_figures(home, env)
 
 
 if __name__ == "__main__":
