@@ -26,12 +26,11 @@ _STORE_HEADER = "# pipwrap allow store: SHA256 PROFILE PATH (edit with pipwrap a
 
 
 class Found:
-    __slots__ = ("path", "profile", "watched")
+    __slots__ = ("path", "profile")
 
-    def __init__(self, path: str, profile: str, watched: tuple[Watched, ...]) -> None:
+    def __init__(self, path: str, profile: str) -> None:
         self.path = path
         self.profile = profile
-        self.watched = watched
 
 
 def store_path() -> str:
@@ -116,14 +115,17 @@ def _profile_in(path: str, data: bytes) -> str:
     return name
 
 
-def find(here: str) -> Found | None:
-    """The allowed directory file governing ``here`` (absolute), or None if there is none."""
-    watched = [Watched.now(store_path())]
+def find(here: str) -> tuple[Found | None, tuple[Watched, ...]]:
+    """The allowed directory file governing ``here`` (absolute), if any, and what to watch.
+
+    Without a file, the watch list holds every place one could appear (each must still
+    not exist), so creating one is noticed on the next `wrap` even without a `cd`.
+    """
     found, passed = nearest(here)
-    watched += [Watched(p, None) for p in passed]
+    absent = tuple(Watched(p, None) for p in passed)
     if found is None:
-        return None
-    watched.append(Watched.now(found))  # before the read: an edit racing it is seen later
+        return None, absent
+    watched = (Watched.now(store_path()), *absent, Watched.now(found))  # stat, then read
     with open(found, "rb") as handle:
         data = handle.read()
     digest, profile = _load_store().get(os.path.realpath(found), ("", ""))
@@ -134,7 +136,7 @@ def find(here: str) -> Found | None:
             f"it, then run: pipwrap allow {os.path.dirname(found)}   (or pipwrap deny to "
             "ignore it)"
         )
-    return Found(found, profile, tuple(watched))
+    return Found(found, profile), watched
 
 
 def allow(directory: str) -> str:

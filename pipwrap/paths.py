@@ -30,7 +30,18 @@ def _home() -> str:
     # A relative or missing HOME is ignored, as platformdirs does: ask the password database.
     import pwd
 
-    return pwd.getpwuid(os.getuid()).pw_dir
+    try:
+        home = pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        home = ""
+    if not os.path.isabs(home):
+        from pipwrap.errors import PipwrapError
+
+        raise PipwrapError(
+            "cannot tell where your home directory is: set HOME (or PIPWRAP_CONFIG and "
+            "the XDG_*_HOME variables) to an absolute path"
+        )
+    return home
 
 
 def _xdg(variable: str, fallback: str) -> str:

@@ -54,13 +54,13 @@ def resolve(
         )
     from pipwrap import dirfile
 
-    found = dirfile.find(_working_directory(env))
+    found, watched = dirfile.find(_working_directory(env))
     if found is not None:
         return Resolution(
             cfg,
-            cfg.profile(found.profile, origin=str(found.path)),
+            cfg.profile(found.profile, origin=found.path),
             f"directory file {found.path} (allowed)",
-            watched=found.watched,
+            watched=watched,
         )
     if cfg.default is None:
         known = ", ".join(sorted(cfg.profiles)) or "(none)"
@@ -68,7 +68,7 @@ def resolve(
             f"no profile chosen: {cfg.path} sets no 'default' and {PROFILE_ENV} is not set; "
             f"known profiles: {known}"
         )
-    return Resolution(cfg, cfg.profile(cfg.default), f"default in {cfg.path}")
+    return Resolution(cfg, cfg.profile(cfg.default), f"default in {cfg.path}", watched=watched)
 
 
 def _working_directory(env: Mapping[str, str]) -> str:

@@ -19,6 +19,7 @@ import sys
 
 from pipwrap import __version__, paths
 from pipwrap.config import Config, Profile
+from pipwrap.errors import PipwrapError
 
 # Anything that can change what a parse returns; a snapshot made under another is ignored.
 _HEADER = ("pipwrap-config-snapshot", 1, __version__, tuple(sys.version_info[:2]))
@@ -34,7 +35,7 @@ def snapshot_path() -> str:
 def _read_entries() -> dict[str, _Entry]:
     try:
         fd = os.open(snapshot_path(), os.O_RDONLY)
-    except OSError:
+    except (OSError, PipwrapError):  # no snapshot, or no cache dir to keep one in
         return {}
     try:
         info = os.fstat(fd)
@@ -77,7 +78,10 @@ def store(path: str, data: bytes, config: Config) -> None:
             del entries[next(iter(entries))]
     elif not had_entry:
         return
-    target = snapshot_path()
+    try:
+        target = snapshot_path()
+    except PipwrapError:
+        return
     temporary = f"{target}.{os.getpid()}.tmp"
     try:
         paths.private_dir(os.path.dirname(target))

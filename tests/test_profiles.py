@@ -141,6 +141,24 @@ def test_directory_files_need_allow(sandbox: Sandbox, shell: str) -> None:
 
 
 @pytest.mark.parametrize("shell", SHELLS)
+def test_a_directory_file_created_here_is_seen_without_cd(sandbox: Sandbox, shell: str) -> None:
+    project = sandbox.home / "proj"
+    (project / "sub").mkdir(parents=True)
+    script = (
+        f"cd {project}/sub\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # no file yet: the default, cached
+        f"echo 'profile = \"upstream\"' > {project}/.pipwrap.toml\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # appeared in a parent: refused
+        f"pipwrap allow {project}\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"
+    )
+    done = sandbox.sh(shell, script)
+    outputs = [line for line in done.stdout.splitlines() if not line.startswith("allowed")]
+    assert outputs == ["local", "upstream"], done.stdout + done.stderr
+    assert done.stderr.count("not allowed yet") == 1
+
+
+@pytest.mark.parametrize("shell", SHELLS)
 def test_another_data_dir_means_another_allow_store(sandbox: Sandbox, shell: str) -> None:
     project = sandbox.home / "proj"
     project.mkdir()

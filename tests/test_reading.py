@@ -177,3 +177,31 @@ def test_directories_match_platformdirs(monkeypatch: pytest.MonkeyPatch, xdg: st
     assert paths.user_config_dir() == platformdirs.user_config_dir("pipwrap", appauthor=False)
     assert paths.user_cache_dir() == platformdirs.user_cache_dir("pipwrap", appauthor=False)
     assert paths.user_data_dir() == platformdirs.user_data_dir("pipwrap", appauthor=False)
+
+
+def test_no_home_anywhere_is_a_clear_error_and_pipwrap_config_still_works(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A container user with no HOME and no passwd entry: nowhere to find config.toml.
+    import pwd
+
+    from pipwrap import cli
+
+    def no_entry(uid: int) -> pwd.struct_passwd:
+        raise KeyError(uid)
+
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    monkeypatch.delenv("HOME", raising=False)
+    for variable in ("PIPWRAP_CONFIG", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(variable, raising=False)
+    assert cli.main(["list"]) == 2
+    assert "cannot tell where your home directory is" in capsys.readouterr().err
+    config = tmp_path / "c.toml"
+    config.write_text('default = "a"\n[profiles.a]\nindex-url = "http://127.0.0.1:1/simple/"\n')
+    monkeypatch.setenv("PIPWRAP_CONFIG", str(config))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PWD", str(tmp_path))
+    assert cli.main(["current"]) == 0  # no cache dir: the snapshot is simply skipped
+    assert capsys.readouterr().out.startswith("a  http://127.0.0.1:1/simple/")
+    (tmp_path / ".pipwrap.toml").write_text('profile = "a"\n')
+    assert cli.main(["current"]) == 2  # the allow store needs a data dir
+    assert "cannot tell where your home directory is" in capsys.readouterr().err
