@@ -39,7 +39,8 @@ def _read_entries() -> dict[str, _Entry]:
         return {}
     try:
         info = os.fstat(fd)
-        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        getuid = getattr(os, "getuid", None)  # POSIX owners and modes; not on Windows
+        if getuid is not None and (info.st_uid != getuid() or info.st_mode & 0o022):
             return {}
         with os.fdopen(fd, "rb", closefd=False) as handle:
             header, entries = marshal.loads(handle.read())  # noqa: S302 - own 0600 file, checked above
