@@ -57,6 +57,11 @@ class Profile:
         self.password_ttl = password_ttl
         self.keyring = keyring
 
+    @property
+    def holds_credential(self) -> bool:
+        """Whether ``index_url`` itself holds a secret: ``user:pass@``, ``TOKEN@``, ``?token=``."""
+        return self.shown_url != self.index_url
+
     def fields(self) -> tuple[str, str, str, bool, str | None, str | None, str | None, int, bool]:
         """The constructor's arguments, in order: ``Profile(*p.fields())`` is a copy."""
         return (
@@ -153,14 +158,17 @@ def load(path: str | None = None) -> Config:
     return config
 
 
+def readable_by_others(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & 0o044)
+    except OSError:
+        return False
+
+
 def _warn_if_exposed(config: Config) -> None:
     """Like ssh with a private key: say so when a password sits in a file others can read."""
-    exposed = sorted(p.name for p in config.profiles.values() if p.shown_url != p.index_url)
-    try:
-        readable = os.stat(config.path).st_mode & 0o044
-    except OSError:
-        return
-    if exposed and readable:
+    exposed = sorted(p.name for p in config.profiles.values() if p.holds_credential)
+    if exposed and readable_by_others(config.path):
         sys.stderr.write(
             f"pipwrap: warning: {config.path} holds a credential in the index-url of "
             f"{', '.join(repr(n) for n in exposed)} and other users can read it; "

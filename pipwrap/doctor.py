@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -13,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipwrap import environment, pipconfig
+from pipwrap.config import readable_by_others
 from pipwrap.errors import RefusedError
 from pipwrap.redact import redact
 
@@ -50,13 +50,6 @@ def _has_password(url: str) -> bool:
     return parts.password is not None
 
 
-def _readable_by_others(path: Path) -> bool:
-    try:
-        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
-    except OSError:
-        return False
-
-
 def _effective(found: list[pipconfig.Setting], key: str) -> pipconfig.Setting | None:
     # pip applies [global] from every file, then [<command>], then the environment.
     ordered = [s for s in found if s.section == "global"]
@@ -90,7 +83,7 @@ def _risks(found: list[pipconfig.Setting], profile: Any, config_path: Path,
         if "://" in setting.value and any(_has_password(w) for w in setting.value.split()):
             risks.append(Risk(f"a password is written in plain text in {setting.source}", False))
     for layer in pipconfig.layers(environ):
-        if layer.path.is_file() and _readable_by_others(layer.path):
+        if layer.path.is_file() and readable_by_others(str(layer.path)):
             text = layer.path.read_text(encoding="utf-8", errors="replace")
             if any(_has_password(w) for w in text.split() if "://" in w):
                 risks.append(Risk(f"{layer.path} holds a password and is readable by others",
@@ -101,12 +94,12 @@ def _risks(found: list[pipconfig.Setting], profile: Any, config_path: Path,
         risks.append(Risk(f"wrap will refuse pip commands: {str(exc).splitlines()[0]}", False))
     if profile.index_url.startswith("http://") and not _is_loopback(profile.index_url):
         risks.append(Risk(f"profile {profile.name!r} uses http:// off loopback "
-                          f"({redact(profile.index_url)}): anyone on the path can swap "
+                          f"({profile.shown_url}): anyone on the path can swap "
                           "packages; use https://", False))
-    if _has_password(profile.index_url):
-        readable = _readable_by_others(config_path)
+    if profile.holds_credential:
+        readable = readable_by_others(str(config_path))
         risks.append(Risk(
-            f"profile {profile.name!r} has a password written in {config_path}"
+            f"profile {profile.name!r} has a credential written in {config_path}"
             + (" and the file is readable by others (chmod 600 it)" if readable else
                "; prefer password-env, password-command or keyring"),
             not readable,
@@ -139,7 +132,7 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
     risks = _risks(found, resolution.profile, Path(resolution.config.path), environ)
     return {
         "profile": resolution.profile.name,
-        "index_url": redact(resolution.profile.index_url),
+        "index_url": resolution.profile.shown_url,
         "reason": resolution.reason,
         "config": str(resolution.config.path),
         "pip_config_layers": layers,

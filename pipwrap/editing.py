@@ -50,12 +50,6 @@ def _write_atomic(path: Path, text: str, mode: int) -> None:
         raise
 
 
-def _has_literal_secret(cfg: config_mod.Config) -> bool:
-    from urllib.parse import urlsplit
-
-    return any(urlsplit(p.index_url).password for p in cfg.profiles.values())
-
-
 def edit(mutate: Callable[[Any], None], path: Path | None = None) -> config_mod.Config:
     import tomlkit
 
@@ -74,7 +68,7 @@ def edit(mutate: Callable[[Any], None], path: Path | None = None) -> config_mod.
         mutate(document)
         new_text = tomlkit.dumps(document)
         new = schema.parse(new_text, str(path))
-        mode = 0o600 if _has_literal_secret(new) else old_mode
+        mode = 0o600 if any(p.holds_credential for p in new.profiles.values()) else old_mode
         _write_atomic(path, new_text, mode)
         from pipwrap import snapshot
 

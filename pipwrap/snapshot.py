@@ -73,7 +73,7 @@ def store(path: str, data: bytes, config: Config) -> None:
     entries = _read_entries()
     had_entry = entries.pop(path, None) is not None  # re-added last: oldest dropped first
     # A credential in a URL is never copied: that config is parsed every time instead.
-    if all(p.shown_url == p.index_url for p in config.profiles.values()):
+    if not any(p.holds_credential for p in config.profiles.values()):
         entries[path] = (data, config.default, [p.fields() for p in config.profiles.values()])
         while len(entries) > _KEEP:
             del entries[next(iter(entries))]

@@ -247,6 +247,19 @@ def test_a_readable_config_with_a_literal_password_is_warned_about(sandbox: Sand
     assert cli(sandbox, "list").stderr == ""
 
 
+@pytest.mark.parametrize("url", ["https://alice:pl41n-pw@pkgs.example/simple/",
+                                 "https://t0ken-s3cret@pkgs.example/simple/",
+                                 "https://pkgs.example/simple/?token=t0ken-s3cret"])
+def test_adding_a_url_with_a_credential_makes_the_config_private(sandbox: Sandbox,
+                                                                 url: str) -> None:
+    sandbox.config.chmod(0o644)
+    added = cli(sandbox, "add", "corp", url)
+    assert added.returncode == 0, added.stderr
+    assert sandbox.config.stat().st_mode & 0o777 == 0o600
+    listed = cli(sandbox, "list")
+    assert listed.stderr == "" and "corp" in listed.stdout
+
+
 def test_password_env_and_missing_variable(sandbox: Sandbox) -> None:
     sandbox.write_config(
         'default = "p"\n[profiles.p]\nindex-url = "https://idx.example/simple/"\n'
