@@ -17,10 +17,6 @@ import os
 from pipwrap.errors import PipwrapError
 from pipwrap.paths import Watched
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
 FILENAME = ".pipwrap.toml"
 _STORE_HEADER = "# pipwrap allow store: SHA256 PROFILE PATH (edit with pipwrap allow/deny)\n"
 
@@ -68,7 +64,7 @@ def _save_store(store: dict[str, tuple[str, str]]) -> None:
         _write_atomic(path, text, 0o600)
 
 
-def _sha256_function() -> Callable[[bytes], object]:
+def _digest(data: bytes) -> str:
     # hashlib loads OpenSSL before anything else, which costs milliseconds on every
     # `pipwrap current`; CPython's builtin module hashes one small file just as well.
     try:
@@ -78,11 +74,7 @@ def _sha256_function() -> Callable[[bytes], object]:
             from _sha256 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
         except ImportError:
             from hashlib import sha256  # type: ignore[assignment,unused-ignore]
-    return sha256  # type: ignore[no-any-return,unused-ignore]
-
-
-def _digest(data: bytes) -> str:
-    hexdigest: str = _sha256_function()(data).hexdigest()  # type: ignore[attr-defined]
+    hexdigest: str = sha256(data).hexdigest()
     return hexdigest
 
 
