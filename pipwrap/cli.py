@@ -92,10 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS...]")
 
     check = sub.add_parser(
-        "check", help="check a pip command for extra package sources, without running it",
+        "check", help="check a command for extra package sources, without running it",
         description="Exit 0 if COMMAND would use only the profile's index under wrap, else "
-        "print why and exit 3.",
-        usage="pipwrap check [--] COMMAND [ARGS...]",
+        "print why and exit 3. Launchers (env, sudo, python -m, sh -c ...) are looked "
+        "through; what pipwrap cannot read exactly is refused.",
+        usage="pipwrap check [--profile NAME] [--function-body TEXT] [--] COMMAND [ARGS...]",
+    )
+    _add_profile(check)
+    check.add_argument(
+        "--function-body", metavar="TEXT",
+        help="COMMAND is a shell function with this definition (the shell passes it)",
     )
     check.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND [ARGS...]")
 
@@ -138,15 +144,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    return _check_argv(_strip_dashdash(args.argv))
+    return _check_argv(_strip_dashdash(args.argv), args.profile, args.function_body)
 
 
-def _check_argv(argv: list[str]) -> int:
+def _check_argv(argv: list[str], profile: str | None = None,
+                function_body: str | None = None) -> int:
     from pipwrap import guard
+    from pipwrap.resolve import resolve
 
     if not argv:
         raise PipwrapError("check: no command given")
-    guard.check(argv, os.environ)
+    index_url = resolve(profile).profile.index_url
+    guard.check(argv, os.environ, index_url=index_url, function_body=function_body)
     return 0
 
 
@@ -201,6 +210,8 @@ def _without_argparse(argv: list[str]) -> Callable[[], int] | None:
     """
     if argv[:2] == ["check", "--"] and len(argv) > 2:
         return lambda: _check_argv(argv[2:])
+    if argv[:2] == ["check", "--function-body"] and argv[3:4] == ["--"] and len(argv) > 4:
+        return lambda: _check_argv(argv[4:], function_body=argv[2])
     if argv not in (["list"], ["list", "--json"], ["current"], ["current", "--json"],
                     ["_names"]):
         return None

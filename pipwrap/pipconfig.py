@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import configparser
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,13 +47,19 @@ def user_files(environ: Mapping[str, str]) -> list[Path]:
     return [home / ".pip" / CONFIG_BASENAME, Path(xdg) / "pip" / CONFIG_BASENAME]
 
 
-def site_files(environ: Mapping[str, str]) -> list[Path]:
-    # pip uses its own sys.prefix; a wrapped pip is almost always the active venv's.
-    venv = environ.get("VIRTUAL_ENV")
-    return [Path(venv) / CONFIG_BASENAME] if venv else []
+def site_files(environ: Mapping[str, str], prefixes: Sequence[str] = ()) -> list[Path]:
+    """pip's site layer is ``sys.prefix/pip.conf`` of the interpreter that runs it: the
+    prefixes the guard found for the command, else the active venv's."""
+    chosen = list(prefixes) or ([environ["VIRTUAL_ENV"]] if environ.get("VIRTUAL_ENV") else [])
+    found: list[Path] = []
+    for prefix in chosen:
+        path = Path(prefix) / CONFIG_BASENAME
+        if path not in found:
+            found.append(path)
+    return found
 
 
-def layers(environ: Mapping[str, str]) -> list[Layer]:
+def layers(environ: Mapping[str, str], site_prefixes: Sequence[str] = ()) -> list[Layer]:
     """The files pip would load, in pip's order, honoring PIP_CONFIG_FILE."""
     env_file = environ.get("PIP_CONFIG_FILE")
     if env_file == os.devnull:
@@ -61,7 +67,7 @@ def layers(environ: Mapping[str, str]) -> list[Layer]:
     found = [Layer("global", p) for p in global_files(environ)]
     if not (env_file and Path(env_file).exists()):
         found += [Layer("user", p) for p in user_files(environ)]
-    found += [Layer("site", p) for p in site_files(environ)]
+    found += [Layer("site", p) for p in site_files(environ, site_prefixes)]
     if env_file:
         found.append(Layer("env-file", Path(env_file)))
     return found
@@ -88,10 +94,11 @@ def read_file(path: Path) -> Iterator[tuple[str, str, str]]:
             yield section, normalize_key(key), value
 
 
-def settings(environ: Mapping[str, str], command: str = "install") -> list[Setting]:
+def settings(environ: Mapping[str, str], command: str = "install",
+             site_prefixes: Sequence[str] = ()) -> list[Setting]:
     """Every setting pip would see for ``command``, lowest priority first."""
     found: list[Setting] = []
-    for layer in layers(environ):
+    for layer in layers(environ, site_prefixes):
         if not layer.path.is_file():
             continue
         for section, key, value in read_file(layer.path):

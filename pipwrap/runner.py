@@ -12,22 +12,30 @@ from pipwrap import environment, guard, shellcode
 from pipwrap.credentials import password
 from pipwrap.errors import PipwrapError
 from pipwrap.redact import redact
-from pipwrap.resolve import resolve
+from pipwrap.resolve import Resolution, resolve
 
 
 def child_environment(profile_name: str | None) -> dict[str, str]:
-    resolution = resolve(profile_name)
+    return _additions(resolve(profile_name))
+
+
+def _additions(resolution: Resolution) -> dict[str, str]:
     secret = password(resolution.profile, os.environ)
     return environment.build(resolution.profile, secret.value)
 
 
 def run(argv: Sequence[str], profile: str | None = None) -> int:
-    additions = child_environment(profile)
-    guard.check(argv, os.environ)
-    executable = shutil.which(argv[0]) if os.sep not in argv[0] else argv[0]
+    from pipwrap.guard import scrub
+
+    resolution = resolve(profile)
+    additions = _additions(resolution)
+    guard.check(argv, os.environ, index_url=resolution.profile.index_url)
+    # Every other spelling of a source variable goes, then pipwrap's own values are set.
+    env = scrub.child_environ(os.environ, additions)
+    executable = shutil.which(argv[0], path=env.get("PATH")) if os.sep not in argv[0] \
+        else argv[0]
     if executable is None:
         raise PipwrapError(f"run: command not found: {argv[0]}")
-    env = {**os.environ, **additions}
     sys.stdout.flush()
     sys.stderr.flush()
     if hasattr(os, "execve") and os.name == "posix":

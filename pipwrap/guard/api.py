@@ -1,0 +1,81 @@
+"""The guard's entry points: check one command, and the files pip's config names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+from pipwrap.guard.context import Context
+
+
+class FileRef(NamedTuple):
+    path: str
+    kind: str  # "requirement" or "constraint"
+    origin: str  # where it was named: "env PIP_CONSTRAINT", "/etc/pip.conf [global]"
+
+
+# pip config keys (any layer) that name files or requirements pip will read.
+_CONFIG_FILE_KEYS = {"constraint": "constraint", "requirement": "requirement",
+                     "build-constraint": "constraint"}
+_CONFIG_REQUIREMENT_KEYS = frozenset({"editable", "requirements-from-script", "group"})
+
+
+def check(
+    argv: Sequence[str],
+    environ: Mapping[str, str],
+    *,
+    index_url: str | None = None,
+    cwd: str | None = None,
+    function_body: str | None = None,
+) -> None:
+    """Raise RefusedError if running ``argv`` under wrap could use a second source.
+
+    ``environ`` is the caller's environment; the check reads it as the wrapped command
+    will see it, after the scrub. ``index_url`` is the profile's index (credentials
+    stripped), which direct URLs and lock files must stay under.
+    """
+    from pipwrap.guard import launchers, scrub
+
+    ctx = Context(scrub.child_environ(environ, {}), cwd, index_url)
+    launchers.check_argv(argv, ctx, function_body=function_body)
+    scan_files(config_files_to_scan(environ, ctx.prefixes), environ, ctx=ctx)
+
+
+def scan_files(refs: Sequence[FileRef], environ: Mapping[str, str], *,
+               ctx: Context | None = None, index_url: str | None = None) -> None:
+    """Raise RefusedError if any file (or one it includes) adds a package source."""
+    from pipwrap.guard import directref, reqfile, scrub
+
+    if ctx is None:
+        ctx = Context(scrub.child_environ(environ, {}), None, index_url)
+    for ref in refs:
+        if ref.kind in ("requirement", "constraint"):
+            reqfile.scan(ref.path, ref.kind, ref.origin, ctx)
+        else:
+            directref.check_requirement(ref.path, ref.origin, ctx)
+
+
+def config_files_to_scan(environ: Mapping[str, str],
+                         prefixes: Sequence[str] = ()) -> list[FileRef]:
+    """Requirement/constraint files (and requirements) that pip's config layers and the
+    kept PIP_*/UV_* variables name, whatever the spelling."""
+    from pipwrap import pipconfig
+    from pipwrap.guard import scrub
+
+    refs: list[FileRef] = []
+    for setting in pipconfig.settings(environ, site_prefixes=prefixes):
+        if setting.path is None:
+            continue  # variables: below, in every spelling
+        if setting.key in _CONFIG_FILE_KEYS:
+            refs += [FileRef(path, _CONFIG_FILE_KEYS[setting.key], setting.source)
+                     for path in setting.value.split()]
+        elif setting.key in _CONFIG_REQUIREMENT_KEYS:
+            refs += [FileRef(value, "direct", setting.source) for value in setting.value.split()]
+    for name, kind, value in scrub.file_variables(environ):
+        refs += [FileRef(path, kind, f"env {name}") for path in value.split()]
+    return refs
+
+
+def config_sources_need_scan(environ: Mapping[str, str]) -> bool:
+    """Whether every pip command must go through the Python check (files to follow)."""
+    return bool(config_files_to_scan(environ))
