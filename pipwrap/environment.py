@@ -12,7 +12,8 @@ alone on purpose.
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit, urlunsplit
+import os
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pipwrap.config import Profile
 
@@ -35,6 +36,44 @@ def with_credentials(url: str, username: str | None, password: str | None) -> st
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc}"))
 
 
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """(the URL without ``user:pass@``, user, password), both unquoted."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None, None
+    user, colon, secret = userinfo.partition(":")
+    clean = urlunsplit(parts._replace(netloc=host))
+    return clean, unquote(user), unquote(secret) if colon else None
+
+
+def _netrc_safe(*words: str) -> bool:
+    # pip (Python's netrc) and uv (Rust's netrc) agree only on plain words.
+    return all(w and not any(c.isspace() or c in "\"#'" for c in w) for w in words)
+
+
+def write_netrc(profile_name: str, url: str, user: str, secret: str) -> str:
+    """Write a private netrc holding the profile's login; return its path.
+
+    pip (through requests), uv and pdm all read ``$NETRC``. With the login there, the
+    index URL a wrapped command sees carries no secret: nothing in argv, in a shell
+    trace, in the shell's cached variables, or in a requirements file pip-compile writes.
+    """
+    from pipwrap import paths
+
+    directory = paths.private_dir(os.path.join(paths.private_dir(paths.user_cache_dir()),
+                                               "netrc"))
+    host = urlsplit(url).hostname or ""
+    path = os.path.join(directory, profile_name)
+    text = f"machine {host}\nlogin {user}\npassword {secret}\n"
+    temporary = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+    return path
+
+
 def trusted_host_value(profile: Profile) -> str:
     if not profile.trusted_host:
         return PIP_CLEARED
@@ -44,8 +83,21 @@ def trusted_host_value(profile: Profile) -> str:
 
 
 def build(profile: Profile, password: str | None = None) -> dict[str, str]:
-    """Variables to set for one wrapped command, in a stable order."""
-    url = with_credentials(profile.index_url, profile.username, password)
+    """Variables to set for one wrapped command, in a stable order.
+
+    A login goes into a private netrc file (see :func:`write_netrc`), not into the URL,
+    unless it cannot be written there safely (a token as the user name alone, or
+    characters netrc readers disagree on): then it stays in the URL, as before.
+    """
+    clean, url_user, url_secret = split_credentials(profile.index_url)
+    user = profile.username if profile.username is not None else url_user
+    secret = password if profile.username is not None else url_secret
+    netrc: str | None = None
+    if user is not None and secret is not None and _netrc_safe(user, secret):
+        netrc = write_netrc(profile.name, clean, user, secret)
+        url = clean
+    else:
+        url = with_credentials(profile.index_url, profile.username, password)
     trusted = trusted_host_value(profile)
     uv_trusted = trusted if trusted.strip() else UV_CLEARED
     return {
@@ -66,4 +118,5 @@ def build(profile: Profile, password: str | None = None) -> dict[str, str]:
         "UV_INDEX_STRATEGY": "first-index",
         "PDM_PYPI_URL": url,
         "PIPWRAP_ACTIVE_PROFILE": profile.name,
+        **({"NETRC": netrc} if netrc is not None else {}),
     }

@@ -79,7 +79,7 @@ def table(version: str, scope: str) -> Table:
     return Table(_options(entry["commands"][scope]) + _options(entry["general"]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def commands(version: str) -> frozenset[str]:
     return frozenset(pip_table.VERSIONS[version]["commands"])
 
