@@ -71,12 +71,12 @@ def _options(indexes: Sequence[int]) -> list[Option]:
 
 @cache
 def table(version: str, scope: str) -> Table:
-    """The options pip ``version`` accepts in ``scope``: "general", "reqfile", or a
-    subcommand (whose parser holds the general options too)."""
+    """The options pip ``version`` accepts in ``scope``: "general" (the main parser, before
+    the subcommand), "reqfile", or a subcommand's whole parser."""
     entry = pip_table.VERSIONS[version]
     if scope in ("general", "reqfile"):
         return Table(_options(entry[scope]))
-    return Table(_options(entry["commands"][scope]) + _options(entry["general"]))
+    return Table(_options(entry["commands"][scope]))
 
 
 @cache

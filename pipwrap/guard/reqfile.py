@@ -141,14 +141,19 @@ def read_bytes(path: str, where: str, ctx: Context) -> bytes | None:
         return None
     except OSError as exc:
         ctx.refuse(where, path, f"cannot be read for checking ({exc.strerror})")
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             ctx.refuse(where, path, "is not a regular file; pipwrap checks only files whose "
                        "content cannot change between the check and pip reading it")
         if info.st_size > MAX_BYTES:
             ctx.refuse(where, path, f"is larger than {MAX_BYTES // (1024 * 1024)} MiB")
-        return handle.read(MAX_BYTES + 1)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def scan(reference: str, kind: str, origin: str, ctx: Context, base: str | None = None) -> None:

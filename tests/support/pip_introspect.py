@@ -40,11 +40,9 @@ def tables() -> dict[str, object]:
     parsers = _parsers()
     general = _records(parsers.pop("general"))
     reqfile = _records(parsers.pop("reqfile"))
-    general_dests = {(tuple(r["long"]), r["dest"]) for r in general}
-    commands = {
-        name: [r for r in _records(p) if (tuple(r["long"]), r["dest"]) not in general_dests]
-        for name, p in parsers.items()
-    }
+    # Each subcommand's parser in full: which general options it repeats differs
+    # between pips (26 leaves --version to the main parser).
+    commands = {name: _records(p) for name, p in parsers.items()}
     return {"version": pip.__version__, "general": general, "commands": commands,
             "reqfile": reqfile}
 
@@ -70,23 +68,64 @@ def resolve(queries: list[list[str]]) -> list[str]:
     return out
 
 
-def env(variables: dict[str, str]) -> list[str]:
-    """The option dests pip's install command takes from these PIP_* variables."""
+def env(cases: list[dict[str, str]]) -> list[object]:
+    """For each set of PIP_* variables: the option dests pip's install command takes from
+    them (sorted), or "error" when pip rejects a value."""
+    import contextlib
+    import io
     import os
 
     from pip._internal.commands import create_command
 
     for name in [k for k in os.environ if k.startswith("PIP_")]:
         del os.environ[name]
-    os.environ.update(variables)
     os.environ["PIP_CONFIG_FILE"] = os.devnull
-    parser = create_command("install").parser
-    defaults = parser.get_default_values()
-    baseline = create_command("install").parser
-    for name in variables:
+    base = vars(create_command("install").parser.get_default_values())
+    out: list[object] = []
+    for variables in cases:
+        os.environ.update(variables)
+        try:
+            with contextlib.redirect_stderr(io.StringIO()), \
+                    contextlib.redirect_stdout(io.StringIO()):
+                values = vars(create_command("install").parser.get_default_values())
+        except (SystemExit, Exception):
+            out.append("error")
+        else:
+            out.append(sorted(k for k, v in values.items() if base.get(k) != v))
+        for name in variables:
+            del os.environ[name]
+    return out
+
+
+def parse_lines(lines: list[list[str]]) -> list[dict[str, object]]:
+    """pip's own main-parser and subcommand reading of each argv: the subcommand and the
+    option dests it sets away from their defaults, or an error."""
+    import contextlib
+    import copy
+    import io
+    import os
+
+    from pip._internal.cli.main_parser import parse_command
+    from pip._internal.commands import create_command
+
+    for name in [k for k in os.environ if k.startswith("PIP_")]:
         del os.environ[name]
-    base = baseline.get_default_values()
-    return sorted(k for k, v in vars(defaults).items() if vars(base).get(k) != v)
+    os.environ["PIP_CONFIG_FILE"] = os.devnull
+    out: list[dict[str, object]] = []
+    for argv in lines:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                name, cmd_args = parse_command(list(argv))
+                command = create_command(name)
+                defaults = copy.deepcopy(vars(command.parser.get_default_values()))
+                options, _ = command.parse_args(cmd_args)
+        except (SystemExit, Exception):
+            out.append({"error": True})
+            continue
+        changed = sorted(k for k, v in vars(options).items() if defaults.get(k) != v)
+        out.append({"error": False, "command": name, "set": changed})
+    return out
 
 
 if __name__ == "__main__":
@@ -95,6 +134,8 @@ if __name__ == "__main__":
         result: object = tables()
     elif mode == "resolve":
         result = resolve(json.load(sys.stdin))
+    elif mode == "parse":
+        result = parse_lines(json.load(sys.stdin))
     else:
         result = env(json.load(sys.stdin))
     json.dump(result, sys.stdout)
