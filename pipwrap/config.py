@@ -117,25 +117,25 @@ def config_path(environ: Mapping[str, str] | None = None) -> str:
 
 
 def read_bytes(path: str) -> bytes:
+    from pipwrap.safefile import read_regular
+
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        return read_regular(path)
     except FileNotFoundError:
         raise PipwrapError(
             f"no config file at {path}\n"
             f"Create it (or point {CONFIG_ENV} at one). A minimal config:\n\n{EXAMPLE}"
         ) from None
-    except IsADirectoryError:
-        raise PipwrapError(f"{path}: is a directory, not a config file") from None
-    except OSError as exc:
-        raise PipwrapError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def decode(data: bytes, path: str) -> str:
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PipwrapError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if "\x00" in text:
+        raise PipwrapError(f"{path}: holds a NUL byte; not a text file")
+    return text
 
 
 def read_text(path: str) -> str:

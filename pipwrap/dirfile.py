@@ -5,7 +5,11 @@ file applies only after `pipwrap allow`, which records the SHA-256 of its conten
 direnv does); a new or changed file is refused until allowed again.
 
 The allow store is a text file under the user data dir, one line per allowed file:
-``SHA256 PROFILE PATH``. It records the profile the file names, so the lookup on every
+``SHA256 PROFILE PATH``; a denied file has ``- !denied PATH`` and is ignored from then on.
+Trust belongs to the file where the user approved it: a ``.pipwrap.toml`` that is a
+symbolic link is never used (it could point at a file approved in another directory).
+
+The store records the profile the file names, so the lookup on every
 `pipwrap current` (and every shell re-resolve) hashes the file and reads one small text
 file, without a TOML or JSON parser: the hash pins the content the profile was read from.
 """
@@ -18,6 +22,7 @@ from pipwrap.errors import PipwrapError
 from pipwrap.paths import Watched
 
 FILENAME = ".pipwrap.toml"
+DENIED = "!denied"
 _STORE_HEADER = "# pipwrap allow store: SHA256 PROFILE PATH (edit with pipwrap allow/deny)\n"
 
 
@@ -118,15 +123,17 @@ def find(here: str) -> tuple[Found | None, tuple[Watched, ...]]:
     if found is None:
         return None, absent
     watched = (Watched.now(store_path()), *absent, Watched.now(found))  # stat, then read
-    with open(found, "rb") as handle:
-        data = handle.read()
+    _refuse_link(found)
     digest, profile = _load_store().get(os.path.realpath(found), ("", ""))
+    if profile == DENIED:
+        return None, watched
+    data = _read(found)
     if digest != _digest(data):
         state = "changed since it was allowed" if digest else "not allowed yet"
         raise PipwrapError(
             f"{found} is {state}; a directory file chooses your package index, so review "
-            f"it, then run: pipwrap allow {os.path.dirname(found)}   (or pipwrap deny to "
-            "ignore it)"
+            f"it, then run: pipwrap allow {os.path.dirname(found)}   (or `pipwrap deny "
+            f"{os.path.dirname(found)}` to ignore it from now on)"
         )
     return Found(found, profile), watched
 
@@ -138,8 +145,8 @@ def allow(directory: str) -> str:
         raise PipwrapError(f"no {FILENAME} in {start} or above")
     if "\n" in found or "\r" in found:
         raise PipwrapError(f"cannot allow {found!r}: its path holds a line break")
-    with open(found, "rb") as handle:
-        data = handle.read()
+    _refuse_link(found)
+    data = _read(found)
     profile = _profile_in(found, data)  # refuse to trust a file that cannot work
     store = _load_store()
     store[os.path.realpath(found)] = (_digest(data), profile)
@@ -148,11 +155,28 @@ def allow(directory: str) -> str:
 
 
 def deny(directory: str) -> str:
+    """Ignore the nearest directory file from now on, whatever it holds."""
     start = os.path.realpath(directory)
     found, _ = nearest(start)
-    target = found if found is not None else os.path.join(start, FILENAME)
-    store = _load_store()
-    if store.pop(os.path.realpath(target), None) is None and found is None:
+    if found is None:
         raise PipwrapError(f"no {FILENAME} in {start} or above")
+    if "\n" in found or "\r" in found:
+        raise PipwrapError(f"cannot deny {found!r}: its path holds a line break")
+    store = _load_store()
+    store[os.path.realpath(found)] = ("-", DENIED)
     _save_store(store)
-    return target
+    return found
+
+
+def _refuse_link(found: str) -> None:
+    if os.path.islink(found):
+        raise PipwrapError(
+            f"{found} is a symbolic link; pipwrap trusts only a regular {FILENAME} in the "
+            "directory where you allowed it. Replace the link with a copy and allow it."
+        )
+
+
+def _read(found: str) -> bytes:
+    from pipwrap.safefile import read_regular
+
+    return read_regular(found, limit=64 * 1024)

@@ -77,7 +77,9 @@ def add_parsers(sub: Any, add_profile: _Adder, add_json: _Adder) -> None:
         "or changed file is refused until allowed again.",
     )
     allow.add_argument("dir", nargs="?", default=".")
-    deny = sub.add_parser("deny", help="forget the trust for the .pipwrap.toml here")
+    deny = sub.add_parser("deny", help="ignore the .pipwrap.toml here from now on",
+                          description="wrap ignores the nearest .pipwrap.toml from now on, "
+                          "whatever it holds; `pipwrap allow` trusts it again.")
     deny.add_argument("dir", nargs="?", default=".")
 
     probe = sub.add_parser(
@@ -219,7 +221,7 @@ def cmd_deny(args: argparse.Namespace) -> int:
     from pipwrap import dirfile
 
     path = dirfile.deny(args.dir)
-    print(f"denied {path}")
+    print(f"denied {path}: wrap ignores it from now on (pipwrap allow to trust it)")
     return 0
 
 

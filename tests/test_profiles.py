@@ -131,12 +131,15 @@ def test_directory_files_need_allow(sandbox: Sandbox, shell: str) -> None:
         "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"
         "PIPWRAP_PROFILE=upstream wrap printenv PIPWRAP_ACTIVE_PROFILE\n"
         "pipwrap deny\n"
-        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # refused again
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # denied: ignored, the config's default
+        f"echo 'profile = \"upstream\"' > {project}/.pipwrap.toml\n"
+        "wrap printenv PIPWRAP_ACTIVE_PROFILE\n"  # still ignored, whatever it holds now
     )
     done = sandbox.sh(shell, script)
     outputs = [line for line in done.stdout.splitlines() if not line.startswith(("allowed", "denied"))]
-    assert outputs == ["upstream", "local", "local", "upstream"], done.stdout + done.stderr
-    assert done.stderr.count("not allowed yet") == 2
+    assert outputs == ["upstream", "local", "local", "upstream", "local", "local"], \
+        done.stdout + done.stderr
+    assert done.stderr.count("not allowed yet") == 1
     assert done.stderr.count("changed since it was allowed") == 1
 
 
