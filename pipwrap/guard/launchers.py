@@ -237,10 +237,13 @@ def _module(module: str, args: list[str], ctx: Context, depth: int) -> None:
 
 def _python_code(code: str, args: list[str], ctx: Context) -> None:
     """``python -c CODE``: refused when the code could run an installer with a source."""
-    found = looks_like_source([*code.split(), *args])
-    if found is not None and re.search(r"\b(pip|uv|subprocess|os\.system)\b", code):
-        ctx.refuse("command line", found, "is given to pip from Python code pipwrap cannot "
-                   "read exactly")
+    found = looks_like_source([*code.split(), *args]) or (
+        match.group(0) if (match := re.search(r"index|find.links|trusted|insecure", code,
+                                              re.IGNORECASE)) else None)
+    if found is not None and re.search(r"\b(pip|uv|subprocess|os\.system|os\.exec\w*)\b",
+                                       code):
+        ctx.refuse("command line", found, "is given to an installer from Python code pipwrap "
+                   "cannot read exactly")
 
 
 def _launcher(name: str, args: list[str], ctx: Context, depth: int) -> None:
