@@ -85,9 +85,6 @@ def looks_like_source(tokens: Sequence[str]) -> str | None:
             return f"{token} {tokens[index + 1]}"
         if re.match(r"^-[if]\S*://", token):
             return token
-        if re.search(r"(PIP|UV)_\w*(INDEX|FIND_LINKS|TRUSTED|INSECURE|CONFIG_FILE)", token,
-                     re.IGNORECASE):
-            return token
     return None
 
 
@@ -356,10 +353,26 @@ def split_script(script: str) -> list[list[str]] | None:
     simple = []
     for words in commands:
         while words and (words[0] in _SHELL_KEYWORDS or re.match(r"^\w+=", words[0])):
+            if "=" in words[0]:
+                simple.append(["export", words[0]])  # VAR=value cmd: checked as a setting
             words = words[1:]
         if words:
             simple.append(words)
     return simple
+
+
+_SETTERS = frozenset({"export", "declare", "typeset", "local", "readonly", "set", "setenv"})
+
+
+def _check_settings(words: Sequence[str], ctx: Context, what: str) -> None:
+    """``export PIP_EXTRA_INDEX_URL=...`` (or fish's ``set -gx NAME VALUE``) inside a
+    script puts a source back after pipwrap's scrub."""
+    names = [w.split("=", 1)[0] for w in words[1:] if "=" in w]
+    names += [w for w in words[1:] if re.fullmatch(r"(PIP|UV)_\w+", w)]
+    for name in names:
+        if _assigns_source(name + "="):
+            ctx.refuse("command line", name, f"is set inside {what}; it would name a package "
+                       "source after pipwrap cleared it")
 
 
 def check_script(script: str, ctx: Context, depth: int, what: str,
@@ -374,6 +387,9 @@ def check_script(script: str, ctx: Context, depth: int, what: str,
                        "read exactly, and it could run an installer")
         return
     for words in commands:
+        if words[0] in _SETTERS:
+            _check_settings(words, ctx, what)
+            continue
         if _ARGS_MARK in words:
             position = words.index(_ARGS_MARK)
             words = [*words[:position], *arguments, *words[position + 1:]]

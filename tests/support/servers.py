@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,11 @@ def free_port() -> int:
 
 
 class PyPIServer:
-    def __init__(self, root: Path, *, fallback: str | None = None) -> None:
+    def __init__(self, root: Path, *, fallback: str | None = None,
+                 htpasswd: Path | None = None) -> None:
         self.root = root
         self.fallback = fallback
+        self.htpasswd = htpasswd
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -33,8 +36,10 @@ class PyPIServer:
     def start(self) -> None:
         for _ in range(5):
             self.port = free_port()
+            auth = ["-a", "list,download,update", "-P", str(self.htpasswd)] if self.htpasswd \
+                else ["-a", ".", "-P", "."]
             argv = [sys.executable, "-m", "pypiserver", "run", "-i", "127.0.0.1",
-                    "-p", str(self.port), "-a", ".", "-P", ".", "--server", "wsgiref"]
+                    "-p", str(self.port), *auth, "--server", "wsgiref"]
             argv += ["--fallback-url", self.fallback] if self.fallback else ["--disable-fallback"]
             argv.append(str(self.root))
             env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
@@ -51,9 +56,15 @@ class PyPIServer:
             assert self.process is not None
             if self.process.poll() is not None:
                 return False
-            with contextlib.suppress(OSError), urllib.request.urlopen(self.url, timeout=2) as r:
-                if r.status == 200:
-                    return True
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    if response.status == 200:
+                        return True
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401 and self.htpasswd is not None:
+                    return True  # up, and asking for the login as it should
+            except OSError:
+                pass
             time.sleep(0.1)
         return False
 
@@ -68,8 +79,9 @@ class PyPIServer:
 
 
 @contextlib.contextmanager
-def serving(root: Path, *, fallback: str | None = None) -> Iterator[PyPIServer]:
-    server = PyPIServer(root, fallback=fallback)
+def serving(root: Path, *, fallback: str | None = None,
+            htpasswd: Path | None = None) -> Iterator[PyPIServer]:
+    server = PyPIServer(root, fallback=fallback, htpasswd=htpasswd)
     server.start()
     try:
         yield server
