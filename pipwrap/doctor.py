@@ -17,12 +17,13 @@ from pipwrap.errors import RefusedError
 from pipwrap.redact import redact
 
 INDEX_KEYS = (
-    "index-url", "extra-index-url", "find-links", "trusted-host", "no-index",
+    "index-url", "pypi-url", "extra-index-url", "find-links", "trusted-host", "no-index",
     "constraint", "requirement", "build-constraint", "isolated",
 )
 # What wrap sets for each setting (see environment.build).
 WRAP_OVERRIDES = {
     "index-url": "PIP_INDEX_URL = the profile's index",
+    "pypi-url": "PIP_INDEX_URL overrides it (pip reads both as --index-url)",
     "extra-index-url": "PIP_EXTRA_INDEX_URL = ' ' (cleared)",
     "find-links": "PIP_FIND_LINKS = ' ' (cleared)",
     "trusted-host": "PIP_TRUSTED_HOST = ' ' (cleared, or the profile's host if trusted-host)",
@@ -89,9 +90,12 @@ def _risks(found: list[pipconfig.Setting], profile: Any, config_path: Path,
                 risks.append(Risk(f"{layer.path} holds a password and is readable by others",
                                   False))
     try:
-        guard.scan_files(guard.config_files_to_scan(environ), environ)
+        guard.scan_files(guard.config_files_to_scan(environ, _pip_prefixes(environ)), environ,
+                         index_url=profile.index_url)
     except RefusedError as exc:
         risks.append(Risk(f"wrap will refuse pip commands: {str(exc).splitlines()[0]}", False))
+    risks += _scrubbed(environ)
+    risks += _project_sources(environ, profile.index_url)
     if profile.index_url.startswith("http://") and not _is_loopback(profile.index_url):
         risks.append(Risk(f"profile {profile.name!r} uses http:// off loopback "
                           f"({profile.shown_url}): anyone on the path can swap "
@@ -107,11 +111,52 @@ def _risks(found: list[pipconfig.Setting], profile: Any, config_path: Path,
     return risks
 
 
+def _pip_prefixes(environ: Mapping[str, str]) -> list[str]:
+    """The prefixes of the pip and python on PATH: their own pip.conf is pip's site layer."""
+    from pipwrap.guard.context import Context
+    from pipwrap.guard.launchers import _note_interpreter_of
+
+    ctx = Context(environ)
+    for command in ("pip", "pip3", "python3", "python"):
+        _note_interpreter_of(command, ctx)
+    return list(dict.fromkeys(ctx.prefixes))
+
+
+def _scrubbed(environ: Mapping[str, str]) -> list[Risk]:
+    from pipwrap.guard import scrub
+
+    return [Risk(f"{name}={redact(environ[name])} in the environment: plain pip/uv may read "
+                 "it as a package source; wrap removes it for the wrapped command", True)
+            for name in scrub.unset_names(environ)
+            if not name.startswith("UV_") or environ[name]]
+
+
+def _project_sources(environ: Mapping[str, str], index_url: str) -> list[Risk]:
+    """Sources each installer's own project settings name (uv, pdm, pip-tools, tox, ...)."""
+    try:
+        from pipwrap.guard import projects
+        from pipwrap.guard.context import Context
+    except ImportError:  # pragma: no cover - during the guard's construction only
+        return []
+    from pipwrap.guard import scrub
+
+    ctx = Context(scrub.child_environ(environ, {}), None, index_url)
+    risks = []
+    for tool, where, description in projects.findings(ctx, ctx.cwd):
+        refused = tool != "poetry"
+        tail = ("wrap refuses the commands that would use it" if refused else
+                f"wrap cannot steer {tool}'s own sources: run {tool} without wrap only if "
+                "you trust them")
+        risks.append(Risk(f"{tool}: {description} ({where}); {tail}", refused))
+    return risks
+
+
 def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
     from pipwrap.resolve import resolve
 
     resolution = resolve(profile_name, environ=environ)
-    found = [s for s in pipconfig.settings(environ) if s.key in INDEX_KEYS]
+    found = [s for s in pipconfig.settings(environ, site_prefixes=_pip_prefixes(environ))
+             if s.key in INDEX_KEYS]
     settings = []
     for key in INDEX_KEYS:
         effective = _effective(found, key)
@@ -125,7 +170,7 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
             })
     layers = [
         {"layer": layer.kind, "path": str(layer.path), "exists": layer.path.is_file()}
-        for layer in pipconfig.layers(environ)
+        for layer in pipconfig.layers(environ, _pip_prefixes(environ))
     ]
     if environ.get("PIP_CONFIG_FILE") == os.devnull:
         layers.append({"layer": "env-file", "path": os.devnull, "exists": False})

@@ -49,8 +49,9 @@ def user_files(environ: Mapping[str, str]) -> list[Path]:
 
 def site_files(environ: Mapping[str, str], prefixes: Sequence[str] = ()) -> list[Path]:
     """pip's site layer is ``sys.prefix/pip.conf`` of the interpreter that runs it: the
-    prefixes the guard found for the command, else the active venv's."""
-    chosen = list(prefixes) or ([environ["VIRTUAL_ENV"]] if environ.get("VIRTUAL_ENV") else [])
+    prefixes the guard found for the command, and the active venv's (reading one layer
+    too many only costs a scan)."""
+    chosen = [*prefixes, *([environ["VIRTUAL_ENV"]] if environ.get("VIRTUAL_ENV") else [])]
     found: list[Path] = []
     for prefix in chosen:
         path = Path(prefix) / CONFIG_BASENAME

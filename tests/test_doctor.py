@@ -91,3 +91,19 @@ def test_secrets_are_never_printed(sandbox: Sandbox) -> None:
         assert done.returncode == 1  # plain-text passwords in files readable by others
     assert "readable by others" in outputs[0].stdout
     assert "bob:****@" in outputs[0].stdout
+
+
+def test_every_spelling_and_the_pip_on_path_are_reported(sandbox: Sandbox, venv) -> None:  # type: ignore[no-untyped-def]
+    """No VIRTUAL_ENV: the site pip.conf of the pip on PATH is read; odd spellings show."""
+    site = venv / "pip.conf"
+    site.write_text("[install]\npypi-url = https://site.example/simple/\n")
+    try:
+        data = json.loads(doctor(sandbox, "--json",
+                                 PIP___EXTRA_INDEX_URL="https://env.example/simple/").stdout)
+    finally:
+        site.unlink()
+    sources = {(s["key"], s["source"]) for s in data["settings"]}
+    assert ("pypi-url", f"{site} [install]") in sources
+    assert ("extra-index-url", "env PIP___EXTRA_INDEX_URL") in sources
+    messages = " ".join(r["message"] for r in data["risks"])
+    assert "PIP___EXTRA_INDEX_URL" in messages and "wrap removes it" in messages
