@@ -84,8 +84,8 @@ def _risks(found: list[pipconfig.Setting], profile: Any, config_path: Path,
         if "://" in setting.value and any(_has_password(w) for w in setting.value.split()):
             risks.append(Risk(f"a password is written in plain text in {setting.source}", False))
     for layer in pipconfig.layers(environ):
-        if layer.path.is_file() and readable_by_others(str(layer.path)):
-            text = layer.path.read_text(encoding="utf-8", errors="replace")
+        if layer.is_file() and readable_by_others(layer.path):
+            text = Path(layer.path).read_text(encoding="utf-8", errors="replace")
             if any(_has_password(w) for w in text.split() if "://" in w):
                 risks.append(Risk(f"{layer.path} holds a password and is readable by others",
                                   False))
@@ -169,7 +169,7 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
                 "under_wrap": WRAP_OVERRIDES[key],
             })
     layers = [
-        {"layer": layer.kind, "path": str(layer.path), "exists": layer.path.is_file()}
+        {"layer": layer.kind, "path": layer.path, "exists": layer.is_file()}
         for layer in pipconfig.layers(environ, _pip_prefixes(environ))
     ]
     if environ.get("PIP_CONFIG_FILE") == os.devnull:

@@ -28,7 +28,9 @@ takes a value)``; each scope lists indexes into OPTIONS.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 '''
 
@@ -58,8 +60,10 @@ def main(pythons: list[str]) -> int:
                          for name, records in dump["commands"].items()},
         }
     text = HEADER
-    text += "OPTIONS: tuple[tuple[tuple[str, ...], str, str, bool], ...] = " + pprint.pformat(tuple(options), width=96, compact=True) + "\n\n"
-    text += "VERSIONS: dict[str, dict[str, Any]] = " + pprint.pformat(versions, width=96, compact=True) + "\n"
+    text += "OPTIONS: tuple[tuple[tuple[str, ...], str, str, bool], ...] = "
+    text += pprint.pformat(tuple(options), width=96, compact=True) + "\n\n"
+    text += "VERSIONS: dict[str, dict[str, Any]] = "
+    text += pprint.pformat(versions, width=96, compact=True) + "\n"
     TARGET.write_text(text)
     print(f"wrote {TARGET} for pip {', '.join(versions)}")
     return 0

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
 from pipwrap.guard.context import Context
 
 
-class FileRef(NamedTuple):
-    path: str
-    kind: str  # "requirement" or "constraint"
-    origin: str  # where it was named: "env PIP_CONSTRAINT", "/etc/pip.conf [global]"
+class FileRef:
+    """A file (or requirement) pip's settings name, and where it was named."""
+
+    __slots__ = ("kind", "origin", "path")
+
+    def __init__(self, path: str, kind: str, origin: str) -> None:
+        self.path = path
+        self.kind = kind  # "requirement", "constraint", or "direct" (a requirement itself)
+        self.origin = origin  # "env PIP_CONSTRAINT", "/etc/pip.conf [global]"
 
 
 # pip config keys (any layer) that name files or requirements pip will read.

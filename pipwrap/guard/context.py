@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import NoReturn
-from urllib.parse import unquote, urlsplit
 
 from pipwrap.errors import RefusedError
 from pipwrap.redact import redact
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 _HOW_TO_PROCEED = (
     "wrap makes the profile's index the only package source. Remove it, choose another "
@@ -27,11 +29,15 @@ def refusal(where: str, what: str, why: str) -> RefusedError:
 
 
 def _without_credentials(url: str) -> str:
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _origin_and_path(url: str) -> tuple[str, str, str, str]:
+    from urllib.parse import unquote, urlsplit
+
     parts = urlsplit(_without_credentials(url))
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
     host = (parts.hostname or "").lower()

@@ -143,12 +143,19 @@ def _installer(program: str, args: list[str], ctx: Context) -> None:
     installers.check(program, args, ctx)
 
 
+def _which(command: str, path: str) -> str | None:
+    """shutil.which without importing shutil (it costs more than this whole lookup)."""
+    for directory in path.split(os.pathsep):
+        candidate = os.path.join(directory or ".", command)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
 def _note_interpreter_of(command: str, ctx: Context) -> None:
     """Remember the prefix of the interpreter that will run pip: pip reads that prefix's
     own pip.conf (the "site" layer), which may name constraint files."""
-    import shutil
-
-    found = command if "/" in command else shutil.which(command, path=ctx.environ.get("PATH"))
+    found = command if "/" in command else _which(command, ctx.environ.get("PATH", ""))
     if not found:
         return
     bindir = os.path.dirname(os.path.abspath(found))

@@ -9,20 +9,44 @@ what pip sees; the differential tests hold it against the real pips.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+
+# Plain classes, not typing.NamedTuple: importing typing costs more than a whole check.
 
 
-class Option(NamedTuple):
-    longs: tuple[str, ...]
-    shorts: str
-    dest: str
-    takes_value: bool
+class Option:
+    """One option as pip defines it: long names, short letters, dest, takes a value."""
+
+    __slots__ = ("dest", "longs", "shorts", "takes_value")
+
+    def __init__(self, longs: tuple[str, ...], shorts: str, dest: str,
+                 takes_value: bool) -> None:
+        self.longs = longs
+        self.shorts = shorts
+        self.dest = dest
+        self.takes_value = takes_value
+
+    def _key(self) -> tuple[tuple[str, ...], str, str, bool]:
+        return (self.longs, self.shorts, self.dest, self.takes_value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Option) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Option{self._key()!r}"
 
 
-class Event(NamedTuple):
-    option: Option | None  # None: a positional argument
-    spelled: str  # as written: "--extra", "-i", or the positional itself
-    value: str | None
+class Event:
+    """One word (or two) of a command line as optparse read it."""
+
+    __slots__ = ("option", "spelled", "value")
+
+    def __init__(self, option: Option | None, spelled: str, value: str | None) -> None:
+        self.option = option  # None: a positional argument
+        self.spelled = spelled  # as written: "--extra", "-i", or the positional itself
+        self.value = value
 
 
 class ParseError(Exception):

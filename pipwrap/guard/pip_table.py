@@ -7,7 +7,9 @@ takes a value)``; each scope lists indexes into OPTIONS.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OPTIONS: tuple[tuple[tuple[str, ...], str, str, bool], ...] = ((('--help',), 'h', 'help', False), (('--debug',), '', 'debug_mode', False),
  (('--isolated',), '', 'isolated_mode', False),

@@ -11,12 +11,10 @@ requirement and options, and parses the options with its own optparse table. Nes
 from __future__ import annotations
 
 import codecs
-import locale
 import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping
-from urllib.parse import unquote, urlsplit
 
 from pipwrap.guard.context import Context
 from pipwrap.guard.optparse_model import ParseError, parse
@@ -58,6 +56,8 @@ def _declared(data: bytes, boms: list[tuple[bytes, str]]) -> str | None:
 
 def decodings(data: bytes) -> list[str]:
     """Every text a supported pip could read from ``data`` (usually exactly one)."""
+    import locale
+
     found: list[str] = []
     locale_encoding = locale.getpreferredencoding(False) or "utf-8"
     # pip 23-25: BOM (old order), coding line, locale. pip 26: BOM, coding, UTF-8, locale.
@@ -118,6 +118,8 @@ def split_line(line: str) -> tuple[str, str]:
 def _local_path(reference: str, base: str | None) -> str | None:
     """The file a reference names (relative to ``base``), or None for a remote URL."""
     if _SCHEME.match(reference):
+        from urllib.parse import unquote, urlsplit
+
         parts = urlsplit(reference)
         if parts.scheme.lower() != "file":
             return None
