@@ -207,9 +207,11 @@ def test_password_command_runs_once_per_ttl(sandbox: Sandbox) -> None:
     sandbox.write_config(
         'default = "p"\n[profiles.p]\nindex-url = "https://idx.example/simple/"\n'
         f'username = "alice"\npassword-command = "{helper}"\npassword-ttl = 3600\n')
-    script = "wrap printenv PIP_INDEX_URL\nwrap true\nwrap true\n"
+    script = "wrap printenv PIP_INDEX_URL NETRC\nwrap true\nwrap true\n"
     done = sandbox.sh("bash", script)
-    assert done.stdout.strip() == "https://alice:s3cr3t-tok@idx.example/simple/", done.stderr
+    url, netrc = done.stdout.strip().splitlines()
+    assert url == "https://idx.example/simple/", done.stderr  # the login is in the netrc
+    assert Path(netrc).read_text() == "machine idx.example\nlogin alice\npassword s3cr3t-tok\n"
     again = sandbox.sh("zsh", "wrap true\n")
     assert again.returncode == 0
     assert counter.read_text().count("x") == 1  # cached across calls and shells
@@ -267,8 +269,10 @@ def test_password_env_and_missing_variable(sandbox: Sandbox) -> None:
     sandbox.write_config(
         'default = "p"\n[profiles.p]\nindex-url = "https://idx.example/simple/"\n'
         'username = "bob"\npassword-env = "IDX_TOKEN"\n')
-    done = sandbox.sh("bash", "wrap printenv PIP_INDEX_URL\n", IDX_TOKEN="pa:ss@word")
-    assert done.stdout.strip() == "https://bob:pa%3Ass%40word@idx.example/simple/"
+    done = sandbox.sh("bash", "wrap printenv PIP_INDEX_URL NETRC\n", IDX_TOKEN="pa:ss@word")
+    url, netrc = done.stdout.strip().splitlines()
+    assert url == "https://idx.example/simple/", done.stderr
+    assert Path(netrc).read_text() == "machine idx.example\nlogin bob\npassword pa:ss@word\n"
     missing = cli(sandbox, "run", "--", "true")
     assert missing.returncode == 2 and "IDX_TOKEN, which is not set" in missing.stderr
 
