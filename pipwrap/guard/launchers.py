@@ -250,8 +250,24 @@ def _python_code(code: str, args: list[str], ctx: Context) -> None:
                    "cannot read exactly")
 
 
+_CLEARS_ENVIRONMENT = {"env": ("-i", "-", "--ignore-environment"), "exec": ("-c",)}
+
+
 def _launcher(name: str, args: list[str], ctx: Context, depth: int) -> None:
     value_letters, value_longs = _LAUNCHERS[name]
+    for position, token in enumerate(args):
+        unset = None
+        if name == "env" and token in ("-u", "--unset") and position + 1 < len(args):
+            unset = args[position + 1]
+        elif name == "env" and token.startswith(("--unset=", "-u")) and len(token) > 2:
+            unset = token.split("=", 1)[1] if "=" in token else token[2:]
+        if token in _CLEARS_ENVIRONMENT.get(name, ()) or (
+                unset is not None and (unset.startswith(("PIP_", "UV_", "PDM_"))
+                                       or unset == "NETRC")):
+            ctx.refuse("command line", f"{name} {token}", "takes away the environment that "
+                       "makes the profile's index the only source")
+        if not token.startswith("-"):
+            break
     index = 0
     skip_positionals = _LEADING_POSITIONALS.get(name, 0)
     while index < len(args):
@@ -298,14 +314,36 @@ def _launcher(name: str, args: list[str], ctx: Context, depth: int) -> None:
             index += 1
             continue
         break
+    if name in ("sudo", "doas") and starts_installer(args[index:]):
+        ctx.refuse("command line", f"{name} {program_name(args[index])}", "resets the "
+                   "environment, so the profile's index would not reach the installer; run "
+                   f"it as `{name} pipwrap run -- ...` instead")
     check_argv(args[index:], ctx, depth + 1)
 
 
 def _assigns_source(assignment: str) -> bool:
-    from pipwrap.guard import scrub
+    """Whether setting this variable for an installer could change its sources: any
+    PIP_*/UV_*/PDM_* name not known to be harmless (config and constraint files
+    included: the guard would not see what they name), and NETRC."""
+    from pipwrap.guard import pip, scrub, uv_env
 
     name = assignment.split("=", 1)[0]
-    return name in scrub.unset_names({name: ""})
+    if name == "NETRC" or name.startswith("PDM_"):
+        return True
+    option = scrub.pip_option_name(name)
+    if option is not None:
+        return not pip.harmless_env_option(option)
+    return name.startswith("UV_") and name not in uv_env.HARMLESS
+
+
+def starts_installer(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` (after any launchers) could start an installer or a shell."""
+    if not argv:
+        return False
+    name = program_name(argv[0]).lower()
+    return bool(name in _LAUNCHERS or name in _SHELLS or name in INSTALLERS
+                or _PIP.fullmatch(name) or _PYTHON.fullmatch(name)
+                or name in ("uv", "uvx", "xargs", "eval"))
 
 
 def _xargs(args: list[str], ctx: Context, depth: int) -> None:
@@ -320,9 +358,7 @@ def _xargs(args: list[str], ctx: Context, depth: int) -> None:
                 and token[1] in "EILnsPadR":
             index += 1
     command = args[index:] or ["echo"]
-    name = program_name(command[0]).lower()
-    if name in _LAUNCHERS or name in _SHELLS or name in INSTALLERS or _PIP.fullmatch(name) \
-            or _PYTHON.fullmatch(name) or name in ("uv", "uvx", "xargs", "eval"):
+    if starts_installer(command):
         ctx.refuse("command line", f"xargs {command[0]}", "adds arguments from its input "
                    "that pipwrap cannot see; run the installer directly")
     check_argv(command, ctx, depth + 1)
