@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-[[ -x .venv/bin/python ]] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+echo "== installing pipwrap into .venv (from the default index only)"
+ensure_venv test
 
 work=$(mktemp -d)
 pids=()
