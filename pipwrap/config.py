@@ -123,7 +123,9 @@ def read_bytes(path: str) -> bytes:
     except FileNotFoundError:
         raise PipwrapError(
             f"no config file at {path}\n"
-            f"Create it (or point {CONFIG_ENV} at one). A minimal config:\n\n{EXAMPLE}"
+            "Create it with: pipwrap add NAME URL   (or pipwrap import, to start from pip's "
+            f"own settings; or pipwrap edit; or point {CONFIG_ENV} at a file). A minimal "
+            f"config:\n\n{EXAMPLE}"
         ) from None
     except IsADirectoryError:
         raise PipwrapError(f"{path}: is a directory, not a config file") from None

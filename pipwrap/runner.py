@@ -26,7 +26,7 @@ def run(argv: Sequence[str], profile: str | None = None) -> int:
     guard.check(argv, os.environ)
     executable = shutil.which(argv[0]) if os.sep not in argv[0] else argv[0]
     if executable is None:
-        raise PipwrapError(f"run: command not found: {argv[0]}")
+        raise PipwrapError(f"run: command not found: {argv[0]}", exit_status=127)
     env = {**os.environ, **additions}
     sys.stdout.flush()
     sys.stderr.flush()
