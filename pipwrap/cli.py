@@ -22,9 +22,12 @@ DESCRIPTION = """\
 Run pip, uv and friends against one of your package indexes, one command at a time,
 with nothing else slipping in.
 
-In your shell (after `eval "$(pipwrap init bash)"`):
-  wrap pip install foo              use the default profile
-  PIPWRAP_PROFILE=corp wrap pip install bar
+Get started:
+  pipwrap add local http://127.0.0.1:8080/simple/   the first profile is the default
+  pipwrap test                                      can pip use that index?
+  eval "$(pipwrap init bash)"                       in ~/.bashrc (zsh, fish: init --help)
+  wrap pip install foo                              then, in a new shell
+  PIPWRAP_PROFILE=corp wrap pip install bar         another profile, for one command
 """
 
 EPILOG = """\

@@ -25,12 +25,42 @@ def how_installed() -> str:
     return "pip"
 
 
+def _uv_source() -> str | None:
+    """Where `uv tool install` took pipwrap from (a path, git or URL), per uv's receipt.
+
+    The hint must reinstall from that same place: the name "pipwrap" on PyPI belongs to
+    an unrelated project.
+    """
+    try:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - old Pythons only
+            import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+        receipt = tomllib.loads((Path(sys.prefix) / "uv-receipt.toml").read_text("utf-8"))
+    except (ImportError, OSError, ValueError):
+        return None
+    for requirement in receipt.get("tool", {}).get("requirements", []):
+        if not isinstance(requirement, dict) or requirement.get("name") != "pipwrap":
+            continue
+        if isinstance(requirement.get("editable"), str):
+            return f"--editable {shlex.quote(requirement['editable'])}"
+        for key in ("directory", "path", "url"):
+            if isinstance(requirement.get(key), str):
+                return shlex.quote(requirement[key])
+        if isinstance(requirement.get("git"), str):
+            return shlex.quote(f"git+{requirement['git']}")
+    return None
+
+
 def install_command(package: str) -> str:
     method = how_installed()
     if method == "pipx":
         return f"pipx inject pipwrap {package}"
     if method == "uv":
-        return f"uv tool install --with {package} pipwrap"
+        source = _uv_source()
+        if source is not None:
+            return f"uv tool install --with {package} {source}"
+        return f"uv pip install --python {shlex.quote(sys.executable)} {package}"
     return f"{shlex.quote(sys.executable)} -m pip install {package}"
 
 

@@ -161,16 +161,20 @@ def test_keyring_hint_names_the_way_pipwrap_was_installed(sandbox: Sandbox,
         import keyring  # noqa: F401
     except ImportError:
         assert f"{sys.executable} -m pip install keyring" in done.stderr
-    for marker, expected in (("pipx_metadata.json", "pipx inject pipwrap keyring"),
-                             ("uv-receipt.toml", "uv tool install --with keyring pipwrap")):
-        prefix = tmp_path / marker
-        write_file(prefix / marker, "")
+    # Never a bare "pipwrap" for uv: that name on PyPI is another project.
+    receipt = '[tool]\nrequirements = [{ name = "pipwrap", directory = "/src/pipwrap" }]\n'
+    for marker, body, expected in (
+            ("pipx_metadata.json", "", "pipx inject pipwrap keyring"),
+            ("uv-receipt.toml", receipt, "uv tool install --with keyring /src/pipwrap"),
+            ("uv-receipt.toml", "", "uv pip install --python ")):
+        prefix = tmp_path / f"{marker}-{len(body)}"
+        write_file(prefix / marker, body)
         probe = subprocess.run(
             [sys.executable, "-c", "import sys; sys.prefix = sys.argv[1]; "
              "from pipwrap.install_hint import install_command; "
              "print(install_command('keyring'))", str(prefix)],
             capture_output=True, text=True, check=True)
-        assert probe.stdout.strip() == expected
+        assert probe.stdout.strip().startswith(expected), probe.stdout
     assert install_hint.how_installed() == "pip"
 
 
