@@ -467,3 +467,18 @@ def test_nan_is_not_a_number_of_seconds() -> None:
 
     with pytest.raises(argparse.ArgumentTypeError):
         _seconds(float)(str(math.nan))
+
+
+def test_the_scripts_install_without_the_users_pip_sources() -> None:
+    """demo.sh and test.sh run pip through clean_pip: no pip.conf, no PIP_*/UV_* leaks."""
+    from tests.support.shells import REPO
+
+    done = subprocess.run(
+        ["bash", "-c", "source scripts/lib.sh; clean_pip env"], cwd=REPO, check=True,
+        capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "PIP_FIND_LINKS": "/leak", "PIP_EXTRA_INDEX_URL": "x",
+             "UV_INDEX": "y", "PIP_CONFIG_FILE": "/leaky.conf", "HOME": "/nonexistent"})
+    seen = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    assert seen["PIP_CONFIG_FILE"] == "/dev/null"
+    assert not {"PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "UV_INDEX"} & set(seen)
+    assert seen["HOME"] == "/nonexistent"  # everything else is kept (proxies, certificates)
