@@ -66,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser(
         "init", help="print the shell code that defines `wrap`",
         description="Print shell code defining `wrap` (and the `pipwrap` helper function). "
-        "Add to ~/.bashrc:  eval \"$(pipwrap init bash)\"   ~/.zshrc:  eval \"$(pipwrap init "
-        "zsh)\"   fish config:  pipwrap init fish | source",
+        "Add to ~/.bashrc:  command -v pipwrap >/dev/null && eval \"$(pipwrap init bash)\"   "
+        "~/.zshrc: the same with zsh   ~/.config/fish/config.fish:  command -q pipwrap; and "
+        "pipwrap init fish | source   (the guard keeps new shells working once pipwrap is "
+        "uninstalled)",
     )
     init.add_argument("shell", choices=("bash", "zsh", "fish"))
     init.add_argument(

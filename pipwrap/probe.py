@@ -259,4 +259,8 @@ def main(names: list[str], *, timeout: float, as_json: bool) -> int:
             if r.suggested_url:
                 print(f"     the index is probably at {r.suggested_url}; fix the profile "
                       f"with: pipwrap set-url {r.profile} {r.suggested_url}")
+            elif "distribution files directly" in r.reason:
+                print("     to serve a directory of packages as an index: pypi-server run "
+                      "-p 8080 DIR, then use http://HOST:8080/simple/ (README: Host your "
+                      "own index)")
     return 0 if all(r.ok for r in results) else 1

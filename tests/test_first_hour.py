@@ -450,6 +450,8 @@ def test_test_fails_what_pip_cannot_use_and_says_where_the_index_is(
     text = cli(sandbox, "test", "packages")
     assert text.returncode == 1
     assert f"pipwrap set-url packages {indexes.local.url}" in text.stdout
+    flat = cli(sandbox, "test", "flat")
+    assert flat.returncode == 1 and "pypi-server run" in flat.stdout
 
 
 def test_test_accepts_an_empty_pypiserver(sandbox: Sandbox, tmp_path: Path) -> None:
