@@ -78,8 +78,6 @@ def _name_for(url: str) -> str:
         host = (parts.hostname or "index").lower()
         if host in ("127.0.0.1", "localhost", "::1"):
             base = "local"
-        elif host in ("pypi.org", "pypi.python.org"):
-            base = "pypi"
         else:
             labels = host.split(".")
             useful = [label for label in labels[:-1] if label not in _GENERIC_LABELS]
