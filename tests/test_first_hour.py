@@ -216,6 +216,27 @@ def test_edit_keeps_the_old_file_on_error_and_names_the_line(sandbox: Sandbox) -
     assert sandbox.config.read_text() == before
 
 
+def test_edit_at_a_terminal_offers_to_edit_again(sandbox: Sandbox) -> None:
+    from tests.support import shells
+
+    good = 'default = "b"\n[profiles.b]\nindex-url = "http://127.0.0.1:9/simple/"\n'
+    bad = good.replace("index-url", "index_url")
+    (sandbox.home / "first").write_text(bad)
+    (sandbox.home / "second").write_text(good)
+    script = sandbox.home / "two-step-editor"
+    # First call saves a mistake, the second the fix: what a person does after the prompt.
+    script.write_text(f"#!/bin/sh\ncd '{sandbox.home}'\n"
+                      "if [ -e used ]; then cat second > \"$1\"; else touch used; "
+                      "cat first > \"$1\"; fi\n")
+    script.chmod(0o755)
+    env = {**sandbox.env, "EDITOR": str(script), "VISUAL": ""}
+    text = shells.interactive([sys.executable, "-m", "pipwrap", "edit"], env,
+                              [("", 2.0), ("\n", 2.0)])
+    assert "unknown key 'index_url'" in text and "edit again? [Y/n]" in text, text
+    assert "saved" in text, text
+    assert sandbox.config.read_text() == good
+
+
 def test_edit_starts_a_missing_config_from_a_template(sandbox: Sandbox) -> None:
     sandbox.config.unlink()
     recorder = sandbox.home / "record"
@@ -329,6 +350,13 @@ def test_a_missing_tomlkit_is_a_message_naming_the_install(sandbox: Sandbox) -> 
     assert_clean_error(done)
     assert "'tomlkit' is missing" in done.stderr
     assert f"{sys.executable} -m pip install tomlkit" in done.stderr
+
+
+def test_no_toml_parser_is_a_message_not_a_traceback(sandbox: Sandbox) -> None:
+    # Python < 3.11 without tomli, simulated: neither parser can be imported.
+    done = run_without(["tomllib", "tomli"], sandbox, "list")
+    assert_clean_error(done)
+    assert done.stderr.startswith("pipwrap: ") and "tomllib" in done.stderr
 
 
 def test_without_fcntl_edits_use_a_portable_lock(sandbox: Sandbox) -> None:
