@@ -269,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # that `pipwrap | something` does not feed help text into a pipe.
             parser.print_help(sys.stderr)
             return 2
+        if args_list[0] == "help":  # `pipwrap help [COMMAND]`, as git and uv take it
+            args_list = [*args_list[1:2], "--help"]
         _check_command(parser, args_list[0])
         args = parser.parse_args(args_list)
         if args.command is None:

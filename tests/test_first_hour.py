@@ -51,6 +51,13 @@ def test_a_mistyped_command_gets_a_suggestion_and_no_internal_names(
     assert "_state" not in helped.stdout and "_names" not in helped.stdout
 
 
+def test_help_command(sandbox: Sandbox) -> None:
+    done = cli(sandbox, "help")
+    assert done.returncode == 0 and "usage: pipwrap" in done.stdout
+    add = cli(sandbox, "help", "add")
+    assert add.returncode == 0 and "usage: pipwrap add" in add.stdout
+
+
 def test_ls_and_rm_are_list_and_remove(sandbox: Sandbox) -> None:
     listed = cli(sandbox, "ls")
     assert listed.returncode == 0 and listed.stdout == cli(sandbox, "list").stdout
