@@ -286,7 +286,10 @@ def test_the_json_schema_agrees_with_pipwrap_on_examples(sandbox: Sandbox) -> No
     validator = jsonschema.Draft7Validator(json.loads(schema_file().read_text()))
     good = ['default = "a"\n[profiles.a]\nindex-url = "https://x.example/simple/"\n',
             '[profiles.b]\nindex-url = "file:///srv/simple"\nusername = "u"\n'
-            'password-command = "pass show x"\npassword-ttl = 60\n']
+            'password-command = "pass show x"\npassword-ttl = 60\n',
+            # Accepted by pipwrap (a TTL without a command is ignored): the schema must agree.
+            '[profiles.c]\nindex-url = "http://x/"\nusername = "u"\npassword-env = "T"\n'
+            'password-ttl = 5\ntrusted-host = true\nkeyring = false\n']
     bad = ['[profiles.a]\nindex_url = "https://x/simple/"\n', 'defualt = "a"\n',
            '[profiles.a]\nindex-url = "ftp://x/"\n', '[profiles."a b"]\nindex-url = "http://x/"\n',
            '[profiles.a]\nindex-url = "http://x/"\npassword-env = "T"\n',
