@@ -242,7 +242,10 @@ def main(names: list[str], *, timeout: float, as_json: bool) -> int:
     with ThreadPoolExecutor(max_workers=min(32, len(chosen))) as pool:
         results = list(pool.map(lambda p: _probe(p, timeout), chosen))
     if as_json:
-        sys.stdout.write(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+        # An object, like every other --json output, so that fields can be added later.
+        report = {"config": cfg.path, "ok": all(r.ok for r in results),
+                  "results": [asdict(r) for r in results]}
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         width = max(len(r.profile) for r in results)
         for r in results:

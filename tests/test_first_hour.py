@@ -398,7 +398,9 @@ def test_every_json_output_uses_snake_case_keys(sandbox: Sandbox) -> None:
     for args in commands:
         done = cli(sandbox, *args, C_TOKEN="x")
         assert done.returncode in (0, 1), (args, done.stderr)
-        keys = all_keys(json.loads(done.stdout))
+        data = json.loads(done.stdout)
+        assert isinstance(data, dict), args  # an object, never a bare list
+        keys = all_keys(data)
         assert keys, args
         odd = {k for k in keys if not re.fullmatch(r"[a-z][a-z0-9_]*", k)}
         assert not odd, (args, odd)
@@ -475,7 +477,9 @@ def test_test_fails_what_pip_cannot_use_and_says_where_the_index_is(
         f'[profiles.emptydir]\nindex-url = "file://{tmp_path / "empty"}"\n')
     done = cli(sandbox, "test", "--json", "--timeout", "5")
     assert done.returncode == 1
-    results = {r["profile"]: r for r in json.loads(done.stdout)}
+    report = json.loads(done.stdout)
+    assert report["ok"] is False
+    results = {r["profile"]: r for r in report["results"]}
     assert results["good"]["ok"] and results["emptydir"]["ok"]
     for name in ("packages", "root", "project", "flat", "nolinks", "flatdir"):
         assert not results[name]["ok"], results[name]
