@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -155,8 +154,9 @@ def main(*, dry_run: bool, as_json: bool) -> int:
             raise
         existing = {}
     planned, skipped = plan(os.environ, existing)
+    default = None
     if not dry_run and planned:
-        _write(planned)
+        default = _write(planned)
     if as_json:
         print(json.dumps({"config": path, "dry_run": dry_run,
                           "added": [asdict(p) for p in planned], "skipped": skipped}, indent=2))
@@ -172,6 +172,8 @@ def main(*, dry_run: bool, as_json: bool) -> int:
             print(f"  note: {note}")
     for line in skipped:
         print(f"skipped {line}")
+    if default is not None:
+        print(f"default profile: {default} (the first profile in this config)")
     if dry_run and planned:
         print(f"\nto {path}:\n")
         for item in planned:
@@ -182,8 +184,11 @@ def main(*, dry_run: bool, as_json: bool) -> int:
     return 0
 
 
-def _write(planned: list[Planned]) -> None:
+def _write(planned: list[Planned]) -> str | None:
+    """Add the profiles; the name made the default, if the config had none."""
     from pipwrap import editing
+
+    made_default: list[str] = []
 
     def mutate(document: Any) -> None:
         import tomlkit
@@ -198,6 +203,7 @@ def _write(planned: list[Planned]) -> None:
         if first and "default" not in document:
             # The index pip itself used (listed first) stays the one used by default.
             document["default"] = planned[0].name
-            print(f"default profile: {planned[0].name}", file=sys.stderr)
+            made_default.append(planned[0].name)
 
     editing.edit(mutate)
+    return made_default[-1] if made_default else None

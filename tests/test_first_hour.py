@@ -331,6 +331,7 @@ def test_import_turns_pip_settings_into_profiles_without_secrets(sandbox: Sandbo
     assert data["gitlab"]["index_url"] == "https://gitlab.example/api/simple/"
     assert data["mirror"]["index_url"] == "https://mirror.example/simple/"
     assert "export PIPWRAP_CORP_PASSWORD=" in done.stdout
+    assert "default profile: corp" in done.stdout
     again = cli(sandbox, "import", "--json", **env)
     report = json.loads(again.stdout)
     assert report["added"] == [] and len(report["skipped"]) == 4
