@@ -172,10 +172,15 @@ def cmd_config(args: argparse.Namespace) -> int:
         _print_json({"config": cfg.path, "default": cfg.default,
                      "profiles": [profile_data(cfg.profiles[n]) for n in sorted(cfg.profiles)]})
         return 0
+    import re
+
     from pipwrap.redact import redact
 
     text = config_mod.read_text(cfg.path)
-    sys.stdout.write(f"# {cfg.path}\n{redact(text)}")
+    # As in `show`: a password command may carry its secret in its arguments.
+    masked = re.sub(r"(?m)^(\s*[\"']?password-command[\"']?\s*=\s*).*$", r'\1"(set)"',
+                    redact(text))
+    sys.stdout.write(f"# {cfg.path}\n{masked}")
     if text and not text.endswith("\n"):
         sys.stdout.write("\n")
     return 0

@@ -261,10 +261,14 @@ def test_config_path_show_and_schema(sandbox: Sandbox) -> None:
     assert done.stdout.strip() == str(sandbox.config)
     sandbox.write_config(sandbox.config.read_text() + '[profiles.s]\n'
                          'index-url = "https://bob:hunter2@p.example/simple/"\n')
+    sandbox.write_config(sandbox.config.read_text() + '[profiles.t]\n'
+                         'index-url = "https://t.example/simple/"\nusername = "u"\n'
+                         'password-command = "echo pw-in-cmd"\n')
     shown = cli(sandbox, "config", "show")
     assert "bob:****@" in shown.stdout and "hunter2" not in shown.stdout + shown.stderr
+    assert 'password-command = "(set)"' in shown.stdout and "pw-in-cmd" not in shown.stdout
     data = json.loads(cli(sandbox, "config", "show", "--json").stdout)
-    assert data["default"] == "local" and len(data["profiles"]) == 3
+    assert data["default"] == "local" and len(data["profiles"]) == 4
     schema_text = cli(sandbox, "config", "schema").stdout
     schema = json.loads(schema_text)
     from pipwrap.schema import _PROFILE_KEYS
