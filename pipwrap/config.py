@@ -15,7 +15,7 @@ from pipwrap.errors import PipwrapError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 CONFIG_ENV = "PIPWRAP_CONFIG"
 
@@ -99,7 +99,16 @@ class Config:
             how = f" (from {origin})" if origin else ""
             raise PipwrapError(
                 f"unknown profile {name!r}{how} in {self.path}; known profiles: {known}"
+                + did_you_mean(name, self.profiles)
             ) from None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for a near miss among ``choices``, else ""."""
+    import difflib  # only on this error path: reading commands stay within os and sys
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def default_config_path() -> str:

@@ -230,7 +230,10 @@ def cmd_set_url(args: argparse.Namespace) -> int:
 def _require(profiles: Any, name: str) -> None:
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "(none)"
-        raise PipwrapError(f"unknown profile {name!r}; known profiles: {known}")
+        from pipwrap.config import did_you_mean
+
+        raise PipwrapError(f"unknown profile {name!r}; known profiles: {known}"
+                           + did_you_mean(name, profiles))
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

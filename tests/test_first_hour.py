@@ -144,6 +144,13 @@ def test_add_force_replaces_and_set_url_keeps_the_rest(sandbox: Sandbox) -> None
     assert "unknown profile 'nope'" in unknown.stderr
 
 
+@pytest.mark.parametrize("args", [["show", "lcoal"], ["remove", "lcoal"], ["env"]])
+def test_a_mistyped_profile_gets_a_suggestion(sandbox: Sandbox, args: list[str]) -> None:
+    done = cli(sandbox, *args, PIPWRAP_PROFILE="lcoal")
+    assert_clean_error(done)
+    assert "unknown profile 'lcoal'" in done.stderr and "did you mean 'local'?" in done.stderr
+
+
 def test_allow_warns_when_the_file_names_an_unknown_profile(sandbox: Sandbox) -> None:
     project = sandbox.home / "proj"
     write_file(project / ".pipwrap.toml", 'profile = "staging"\n')
