@@ -227,7 +227,11 @@ def test_edit_keeps_the_old_file_on_error_and_names_the_line(sandbox: Sandbox) -
     failed = cli(sandbox, "edit", EDITOR=editor(sandbox, bad), VISUAL="", FAIL="1")
     assert_clean_error(failed)
     assert "exited with status 3" in failed.stderr
+    missing = cli(sandbox, "edit", EDITOR="no-such-editor-xyz --wait", VISUAL="")
+    assert_clean_error(missing)
+    assert "cannot run the editor 'no-such-editor-xyz' (from $EDITOR)" in missing.stderr
     assert sandbox.config.read_text() == before
+    assert len(list(sandbox.config.parent.glob("config.edit-*.toml"))) == 1  # only the kept one
 
 
 def test_edit_at_a_terminal_offers_to_edit_again(sandbox: Sandbox) -> None:
