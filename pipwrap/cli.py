@@ -22,9 +22,12 @@ DESCRIPTION = """\
 Run pip, uv and friends against one of your package indexes, one command at a time,
 with nothing else slipping in.
 
-In your shell (after `eval "$(pipwrap init bash)"`):
-  wrap pip install foo              use the default profile
-  PIPWRAP_PROFILE=corp wrap pip install bar
+Get started:
+  pipwrap add local http://127.0.0.1:8080/simple/   the first profile is the default
+  pipwrap test                                      can pip use that index?
+  eval "$(pipwrap init bash)"                       in ~/.bashrc (zsh, fish: init --help)
+  wrap pip install foo                              then, in a new shell
+  PIPWRAP_PROFILE=corp wrap pip install bar         another profile, for one command
 """
 
 EPILOG = """\
@@ -63,8 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser(
         "init", help="print the shell code that defines `wrap`",
         description="Print shell code defining `wrap` (and the `pipwrap` helper function). "
-        "Add to ~/.bashrc:  eval \"$(pipwrap init bash)\"   ~/.zshrc:  eval \"$(pipwrap init "
-        "zsh)\"   fish config:  pipwrap init fish | source",
+        "Add to ~/.bashrc:  command -v pipwrap >/dev/null && eval \"$(pipwrap init bash)\"   "
+        "~/.zshrc: the same with zsh   ~/.config/fish/config.fish:  command -q pipwrap; and "
+        "pipwrap init fish | source   (the guard keeps new shells working once pipwrap is "
+        "uninstalled)",
     )
     init.add_argument("shell", choices=("bash", "zsh", "fish"))
     init.add_argument(
@@ -78,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_profile(env)
     env.add_argument("--format", choices=("sh", "fish", "json"), default="sh")
+    env.add_argument("--json", action="store_const", const="json", dest="format",
+                     help="the same as --format json")
     env.add_argument(
         "--reveal", action="store_true", help="print credentials in clear (for eval)"
     )
@@ -192,6 +199,42 @@ def _names(args: argparse.Namespace) -> int:
     return listing.names()
 
 
+ALIASES = {"ls": "list", "rm": "remove"}
+
+
+def public_commands(parser: argparse.ArgumentParser) -> list[str]:
+    """Subcommand names a user may be shown: internal ones (``_state``...) never are."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            # The help entries: one per command (no aliases), internal ones already dropped.
+            names = (choice.dest for choice in action._get_subactions())
+            return sorted(name for name in names if not name.startswith("_"))
+    return []  # pragma: no cover
+
+
+def _check_command(parser: argparse.ArgumentParser, word: str) -> None:
+    """An unknown subcommand: say so with a suggestion, not argparse's list of choices.
+
+    argparse's own message would list every choice, the internal ones included.
+    """
+    if word.startswith("-"):
+        return
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and word in action.choices:
+            return
+    import difflib
+
+    known = public_commands(parser)
+    close = difflib.get_close_matches(word, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise PipwrapError(f"unknown command {word!r}{hint}\n"
+                       f"commands: {', '.join(known)} (see pipwrap --help)")
+
+
 HANDLERS = {
     "_names": _names,
     "run": _run, "check": _check, "env": _env, "init": _init, "_state": _state,
@@ -212,13 +255,13 @@ def _without_argparse(argv: list[str]) -> Callable[[], int] | None:
         return lambda: _check_argv(argv[2:])
     if argv[:2] == ["check", "--function-body"] and argv[3:4] == ["--"] and len(argv) > 4:
         return lambda: _check_argv(argv[4:], function_body=argv[2])
-    if argv not in (["list"], ["list", "--json"], ["current"], ["current", "--json"],
-                    ["_names"]):
+    if argv not in (["list"], ["list", "--json"], ["ls"], ["ls", "--json"], ["current"],
+                    ["current", "--json"], ["_names"]):
         return None
     from pipwrap import listing
 
     as_json = argv[1:] == ["--json"]
-    if argv[0] == "list":
+    if argv[0] in ("list", "ls"):
         return lambda: listing.list_profiles(as_json=as_json)
     if argv[0] == "current":
         return lambda: listing.current(as_json=as_json)
@@ -232,10 +275,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if quick is not None:
             return quick()
         parser = build_parser()
+        if not args_list:
+            # As git and uv do: no command is a usage error, and the help goes to stderr so
+            # that `pipwrap | something` does not feed help text into a pipe.
+            parser.print_help(sys.stderr)
+            return 2
+        if args_list[0] == "help":  # `pipwrap help [COMMAND]`, as git and uv take it
+            args_list = [*args_list[1:2], "--help"]
+        _check_command(parser, args_list[0])
         args = parser.parse_args(args_list)
         if args.command is None:
-            parser.print_help()
-            return 0
+            parser.print_help(sys.stderr)
+            return 2
+        args.command = ALIASES.get(args.command, args.command)
         handler = HANDLERS.get(args.command)
         if handler is not None:
             return handler(args)
@@ -247,6 +299,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stderr.write(f"pipwrap: {redact(str(exc))}\n")
         return exc.exit_status
+    except ModuleNotFoundError as exc:
+        # A checkout run without its dependencies (tomlkit, tomli before 3.11, platformdirs
+        # off Linux): say which package to install instead of a traceback.
+        from pipwrap.install_hint import missing_module
+
+        sys.stderr.write(f"pipwrap: {missing_module(exc.name or str(exc))}\n")
+        return 2
 
 
 def main_entry() -> None:

@@ -15,7 +15,7 @@ from pipwrap.errors import PipwrapError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
 CONFIG_ENV = "PIPWRAP_CONFIG"
 
@@ -99,7 +99,16 @@ class Config:
             how = f" (from {origin})" if origin else ""
             raise PipwrapError(
                 f"unknown profile {name!r}{how} in {self.path}; known profiles: {known}"
+                + did_you_mean(name, self.profiles)
             ) from None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for a near miss among ``choices``, else ""."""
+    import difflib  # only on this error path: reading commands stay within os and sys
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def default_config_path() -> str:
@@ -124,7 +133,9 @@ def read_bytes(path: str) -> bytes:
     except FileNotFoundError:
         raise PipwrapError(
             f"no config file at {path}\n"
-            f"Create it (or point {CONFIG_ENV} at one). A minimal config:\n\n{EXAMPLE}"
+            "Create it with: pipwrap add NAME URL   (or pipwrap import, to start from pip's "
+            f"own settings; or pipwrap edit; or point {CONFIG_ENV} at a file). A minimal "
+            f"config:\n\n{EXAMPLE}"
         ) from None
 
 

@@ -91,9 +91,11 @@ def _from_keyring(profile: Profile) -> str:
     try:
         import keyring  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
+        from pipwrap.install_hint import install_command
+
         raise PipwrapError(
             f"profile {profile.name!r} uses keyring = true, but the keyring package is not "
-            "installed; install it with: pip install 'pipwrap[keyring]'"
+            f"installed; install it with: {install_command('keyring')}"
         ) from None
     from urllib.parse import urlsplit
 

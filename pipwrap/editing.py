@@ -22,16 +22,50 @@ from pipwrap.errors import PipwrapError
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    import fcntl
-
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_name(f".{path.name}.lock")
+    try:
+        import fcntl
+    except ImportError:  # Windows and other platforms without flock
+        with _locked_portably(lock):
+            yield
+        return
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked_portably(lock: Path, timeout: float = 30.0) -> Iterator[None]:
+    """A lock made of a file that only one process can create (O_EXCL works everywhere).
+
+    Unlike flock it survives a crash of its holder, so a lock older than ``timeout`` is
+    reported with the file to delete rather than waited on forever.
+    """
+    import time
+
+    marker = lock.with_name(lock.name + ".held")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                raise PipwrapError(
+                    f"{marker} has been held for {timeout:g} s; if no other pipwrap is "
+                    "editing the config, delete that file and try again"
+                ) from None
+            time.sleep(0.02)
+    try:
+        os.close(fd)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            marker.unlink()
 
 
 def _write_atomic(path: Path, text: str, mode: int) -> None:
@@ -48,6 +82,11 @@ def _write_atomic(path: Path, text: str, mode: int) -> None:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise
+
+
+# For the other modules that write pipwrap's files the same way.
+locked = _locked
+write_atomic = _write_atomic
 
 
 def edit(mutate: Callable[[Any], None], path: Path | None = None) -> config_mod.Config:

@@ -24,18 +24,22 @@ def _print_json(data: object) -> None:
 
 
 def profile_data(profile: Profile) -> dict[str, object]:
-    """What may be shown of a profile: the URL redacted, a password command only as set."""
-    data: dict[str, object] = {"name": profile.name, "index-url": profile.shown_url}
+    """What may be shown of a profile: the URL redacted, a password command only as set.
+
+    Keys are the config's keys in snake_case, as in every pipwrap JSON output (so that
+    ``jq .index_url`` works; ``.index-url`` would be a subtraction to jq).
+    """
+    data: dict[str, object] = {"name": profile.name, "index_url": profile.shown_url}
     if profile.trusted_host:
-        data["trusted-host"] = True
+        data["trusted_host"] = True
     if profile.username:
         data["username"] = profile.username
     if profile.password_env:
-        data["password-env"] = profile.password_env
+        data["password_env"] = profile.password_env
     if profile.password_command:
-        data["password-command"] = "(set)"
+        data["password_command"] = "(set)"
     if profile.password_ttl:
-        data["password-ttl"] = profile.password_ttl
+        data["password_ttl"] = profile.password_ttl
     if profile.keyring:
         data["keyring"] = True
     return data
@@ -68,7 +72,7 @@ def list_profiles(*, as_json: bool = False) -> int:
     lines = []
     for row in rows:
         marks = (">" if row["active"] else " ") + ("*" if row["default"] else " ")
-        lines.append(f"{marks} {row['name']!s:<{width}}  {row['index-url']}")
+        lines.append(f"{marks} {row['name']!s:<{width}}  {row['index_url']}")
     print("\n".join(lines))
     return 0
 
@@ -82,7 +86,8 @@ def show(name: str | None, *, quiet: bool = False, as_json: bool = False) -> int
         _print_json(data)
     else:
         for key, value in data.items():
-            print(f"{key}: {str(value).lower() if isinstance(value, bool) else value}")
+            shown = str(value).lower() if isinstance(value, bool) else value
+            print(f"{key.replace('_', '-')}: {shown}")
     return 0
 
 
@@ -90,14 +95,14 @@ def current(*, as_json: bool = False) -> int:
     resolution = resolve()
     data = {
         "profile": resolution.profile.name,
-        "index-url": resolution.profile.shown_url,
+        "index_url": resolution.profile.shown_url,
         "reason": resolution.reason,
         "config": resolution.config.path,
     }
     if as_json:
         _print_json(data)
     else:
-        print(f"{data['profile']}  {data['index-url']}\n  why: {data['reason']}")
+        print(f"{data['profile']}  {data['index_url']}\n  why: {data['reason']}")
     return 0
 
 

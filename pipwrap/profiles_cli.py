@@ -17,7 +17,7 @@ _Adder = Callable[[argparse.ArgumentParser], None]
 
 def add_parsers(sub: Any, add_profile: _Adder, add_json: _Adder) -> None:
     listing = sub.add_parser(
-        "list", help="list profiles",
+        "list", aliases=["ls"], help="list profiles",
         description="List profiles with their (redacted) index URL. '*' marks the config's "
         "default, '>' the profile the next `wrap` uses here.",
     )
@@ -41,7 +41,10 @@ def add_parsers(sub: Any, add_profile: _Adder, add_json: _Adder) -> None:
                          description="Add a profile to config.toml, keeping its comments.")
     add.add_argument("name")
     add.add_argument("url", help="the index URL (PEP 503 simple index)")
-    add.add_argument("--default", action="store_true", help="also make it the default")
+    add.add_argument("--default", action="store_true",
+                     help="also make it the default (the first profile always becomes it)")
+    add.add_argument("--force", "-f", action="store_true",
+                     help="replace a profile of that name (all its settings)")
     add.add_argument("--trusted-host", action="store_true",
                      help="let pip use this plain-http host off loopback")
     add.add_argument("--username", help="user name for the index")
@@ -50,10 +53,18 @@ def add_parsers(sub: Any, add_profile: _Adder, add_json: _Adder) -> None:
     secret.add_argument("--password-command", metavar="CMD",
                         help="run CMD and use its stdout as the password")
     secret.add_argument("--keyring", action="store_true", help="read it from the keyring")
-    add.add_argument("--password-ttl", type=int, metavar="SECONDS",
+    add.add_argument("--password-ttl", type=_seconds(int), metavar="SECONDS",
                      help="cache the password-command output this long")
 
-    remove = sub.add_parser("remove", help="remove a profile")
+    set_url = sub.add_parser(
+        "set-url", help="change a profile's index URL",
+        description="Change the index-url of profile NAME, keeping its other settings and "
+        "comments.",
+    )
+    set_url.add_argument("name")
+    set_url.add_argument("url", help="the new index URL")
+
+    remove = sub.add_parser("remove", aliases=["rm"], help="remove a profile")
     remove.add_argument("name")
 
     rename = sub.add_parser("rename", help="rename a profile")
@@ -88,9 +99,30 @@ def add_parsers(sub: Any, add_profile: _Adder, add_json: _Adder) -> None:
         "latency, PEP 691 JSON support, credentials. Exit 1 if any fails.",
     )
     probe.add_argument("names", nargs="*", metavar="NAME")
-    probe.add_argument("--timeout", type=float, default=10.0, metavar="S",
+    probe.add_argument("--timeout", type=_seconds(float, positive=True), default=10.0,
+                       metavar="S",
                        help="seconds per index (default: 10)")
     add_json(probe)
+
+    from pipwrap import config_cli
+
+    config_cli.add_parsers(sub, add_json)
+
+
+def _seconds(kind: Callable[[str], float], *, positive: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a number of seconds, > 0 (``positive``) or >= 0."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if value != value or value < 0 or (positive and value == 0):  # NaN fails too
+            raise argparse.ArgumentTypeError(
+                f"must be {'greater than' if positive else 'at least'} 0, got {text}")
+        return value
+
+    return convert
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -112,40 +144,98 @@ def cmd_current(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from pipwrap import editing
+    from pipwrap import editing, schema
 
-    editing.check_name(args.name)
+    if args.password_ttl is not None and args.password_command is None:
+        raise PipwrapError("add: --password-ttl needs --password-command (it is how long "
+                           "that command's output is kept)")
+    wanted: dict[str, Any] = {"index-url": args.url}
+    for key in ("username", "password_env", "password_command", "password_ttl"):
+        value = getattr(args, key)
+        if value is not None:
+            wanted[key.replace("_", "-")] = value
+    if args.keyring:
+        wanted["keyring"] = True
+    if args.trusted_host:
+        wanted["trusted-host"] = True
+    # Check the arguments on their own first: an error must point at what was typed, not
+    # at a line of config.toml that was never written.
+    schema.check_profile(args.name, wanted, "add")
+    outcome = {"replaced": False, "default": ""}
 
     def mutate(document: Any) -> None:
         import tomlkit
 
         profiles = editing.profiles_table(document)
         if args.name in profiles:
-            raise PipwrapError(f"profile {args.name!r} already exists; remove it first or "
-                               "choose another name")
+            if not args.force:
+                raise PipwrapError(
+                    f"profile {args.name!r} already exists; replace it with "
+                    f"pipwrap add --force {args.name} URL ..., or change only its URL with "
+                    f"pipwrap set-url {args.name} URL")
+            outcome["replaced"] = True
+        first = not any(name != args.name for name in profiles)
         table = tomlkit.table()
-        table["index-url"] = args.url
-        for key in ("username", "password_env", "password_command", "password_ttl"):
-            value = getattr(args, key)
-            if value is not None:
-                table[key.replace("_", "-")] = value
-        if args.keyring:
-            table["keyring"] = True
-        if args.trusted_host:
-            table["trusted-host"] = True
+        for key, value in wanted.items():
+            table[key] = value
         profiles[args.name] = table
         if args.default:
             document["default"] = args.name
+            outcome["default"] = " (now the default)"
+        elif first and "default" not in document:
+            # A config with one profile and no default would make the first `wrap` fail.
+            document["default"] = args.name
+            outcome["default"] = (" (now the default, as the first profile; change it "
+                                  "with: pipwrap default NAME)")
 
     cfg = editing.edit(mutate)
-    print(f"added {args.name!r} to {cfg.path}" + (" (default)" if args.default else ""))
+    verb = "replaced" if outcome["replaced"] else "added"
+    print(f"{verb} {args.name!r} in {cfg.path}{outcome['default']}")
+    if args.keyring:
+        _keyring_note(cfg.profiles[args.name])
+    return 0
+
+
+def _keyring_note(profile: Any) -> None:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(profile.index_url).hostname or profile.index_url
+    try:
+        import keyring  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+    except ImportError:
+        from pipwrap.install_hint import install_command
+
+        print(f"note: keyring = true needs the keyring package, which is not installed; "
+              f"install it with: {install_command('keyring')}", file=sys.stderr)
+    print(f"note: store the password with: keyring set {host} {profile.username}",
+          file=sys.stderr)
+
+
+def cmd_set_url(args: argparse.Namespace) -> int:
+    from pipwrap import editing, schema
+
+    def mutate(document: Any) -> None:
+        profiles = editing.profiles_table(document)
+        _require(profiles, args.name)
+        table = profiles[args.name]
+        merged = {**table.unwrap(), "index-url": args.url}
+        schema.check_profile(args.name, merged, "set-url")
+        table["index-url"] = args.url
+
+    editing.edit(mutate)
+    from pipwrap.redact import redact
+
+    print(f"{args.name}: index-url = {redact(args.url)}")
     return 0
 
 
 def _require(profiles: Any, name: str) -> None:
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "(none)"
-        raise PipwrapError(f"unknown profile {name!r}; known profiles: {known}")
+        from pipwrap.config import did_you_mean
+
+        raise PipwrapError(f"unknown profile {name!r}; known profiles: {known}"
+                           + did_you_mean(name, profiles))
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
@@ -214,7 +304,29 @@ def cmd_allow(args: argparse.Namespace) -> int:
 
     path = dirfile.allow(args.dir)
     print(f"allowed {path}")
+    _warn_if_profile_unknown(path)
     return 0
+
+
+def _warn_if_profile_unknown(path: str) -> None:
+    """Allowing a file that names a missing profile is legal but would fail every `wrap`."""
+    from pathlib import Path
+
+    from pipwrap import config as config_mod
+    from pipwrap import dirfile
+
+    name = dirfile._profile_in(path, Path(path).read_bytes())
+    try:
+        profiles = config_mod.load().profiles
+    except PipwrapError as exc:
+        print(f"pipwrap: warning: {path} names profile {name!r}, and the config cannot be "
+              f"read to check it: {exc}", file=sys.stderr)
+        return
+    if name not in profiles:
+        known = ", ".join(sorted(profiles)) or "(none)"
+        print(f"pipwrap: warning: {path} names profile {name!r}, which is not in "
+              f"{config_mod.config_path()} (known profiles: {known}); `wrap` here fails "
+              f"until you add it: pipwrap add {name} URL", file=sys.stderr)
 
 
 def cmd_deny(args: argparse.Namespace) -> int:
@@ -234,12 +346,14 @@ def cmd_test(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list, "show": cmd_show, "current": cmd_current, "add": cmd_add,
     "remove": cmd_remove, "rename": cmd_rename, "default": cmd_default, "use": cmd_use,
-    "allow": cmd_allow, "deny": cmd_deny, "test": cmd_test,
+    "allow": cmd_allow, "deny": cmd_deny, "test": cmd_test, "set-url": cmd_set_url,
 }
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    handler = COMMANDS.get(args.command)
+    from pipwrap import config_cli
+
+    handler = COMMANDS.get(args.command) or config_cli.COMMANDS.get(args.command)
     if handler is None:  # pragma: no cover - argparse only offers known commands
         raise PipwrapError(f"unknown command {args.command!r}")
     return handler(args)

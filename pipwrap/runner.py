@@ -35,7 +35,7 @@ def run(argv: Sequence[str], profile: str | None = None) -> int:
     executable = shutil.which(argv[0], path=env.get("PATH")) if os.sep not in argv[0] \
         else argv[0]
     if executable is None:
-        raise PipwrapError(f"run: command not found: {argv[0]}")
+        raise PipwrapError(f"run: command not found: {argv[0]}", exit_status=127)
     sys.stdout.flush()
     sys.stderr.flush()
     if hasattr(os, "execve") and os.name == "posix":

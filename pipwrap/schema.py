@@ -149,15 +149,27 @@ def url_problem(url: str) -> str | None:
     return f"must be an http://, https:// or file:// URL, got {url!r}"
 
 
+def check_profile(name: str, table: dict[str, Any], origin: str) -> Profile:
+    """Validate one profile that is not (yet) in a file, e.g. from `pipwrap add` arguments.
+
+    Errors start with ``origin`` instead of a file and line: citing a line of config.toml
+    for a value the user typed on the command line would send them to the wrong place.
+    """
+    if not PROFILE_NAME.fullmatch(name):
+        raise PipwrapError(f"{origin}: invalid profile name {name!r}: use letters, digits, "
+                           "'-' and '_' only")
+    return _profile(name, table, _Where(origin, None))
+
+
 class _Where:
     """Turns a validation failure into an error naming file and (when found) line."""
 
-    def __init__(self, path: str, text: str) -> None:
+    def __init__(self, path: str, text: str | None) -> None:
         self.path = path
         self.text = text
 
     def fail(self, profile: str | None, key: str | None, message: str) -> Any:
-        line = locate_key(self.text, profile, key)
+        line = locate_key(self.text, profile, key) if self.text is not None else None
         prefix = f"{self.path}:{line}" if line else str(self.path)
         raise PipwrapError(f"{prefix}: {message}")
 

@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-[[ -x .venv/bin/python ]] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+echo "== installing pipwrap into .venv (from the default index only)"
+ensure_venv test
 
 work=$(mktemp -d)
 pids=()
@@ -49,13 +51,10 @@ serve "$work/local" --fallback-url "http://127.0.0.1:$up/simple/"
 local_port=$port
 echo "== local index http://127.0.0.1:$local_port/simple/ (falls back to upstream on :$up)"
 
-mkdir -p "$XDG_CONFIG_HOME/pipwrap"
-cat > "$XDG_CONFIG_HOME/pipwrap/config.toml" <<TOML
-default = "local"
-
-[profiles.local]
-index-url = "http://127.0.0.1:$local_port/simple/"
-TOML
+echo "== pipwrap add local http://127.0.0.1:$local_port/simple/   (the first profile is the default)"
+.venv/bin/pipwrap add local "http://127.0.0.1:$local_port/simple/" | sed 's/^/   /'
+echo "== pipwrap test"
+.venv/bin/pipwrap test | sed 's/^/   /'
 
 # The leak pipwrap exists for: a pip.conf that also looks upstream.
 mkdir -p "$XDG_CONFIG_HOME/pip"

@@ -15,12 +15,14 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-[[ -x .venv/bin/python ]] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,lint]'
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+ensure_venv test,lint
 
 .venv/bin/ruff check pipwrap tests benchmarks
 .venv/bin/mypy
 shellcheck -s bash shell/init.sh pipwrap/shell/bash.sh
+shellcheck -x scripts/*.sh
 zsh -n pipwrap/shell/zsh.zsh
 fish --no-execute pipwrap/shell/wrap.fish
 fish --no-execute shell/init.fish

@@ -311,7 +311,7 @@ def test_probe_in_parallel_with_a_silent_server(sandbox: Sandbox, indexes: Index
         took = time.monotonic() - start
     finally:
         silent.close()
-    results = {r["profile"]: r for r in json.loads(done.stdout)}
+    results = {r["profile"]: r for r in json.loads(done.stdout)["results"]}
     assert done.returncode == 1
     assert results["local"]["ok"] and results["local"]["status"] == 200
     assert results["upstream"]["ok"]

@@ -1,0 +1,74 @@
+"""How to add a package to the environment pipwrap runs in, as the user installed it.
+
+`pipx install` and `uv tool install` give pipwrap a private environment where
+`pip install X` would not reach, so a hint naming plain pip would send the user astray.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+# Importable module -> the distribution that provides it.
+_PACKAGES = {"tomlkit": "tomlkit", "tomli": "tomli", "platformdirs": "platformdirs",
+             "keyring": "keyring"}
+
+
+def how_installed() -> str:
+    """"pipx", "uv" or "pip" (any other environment, a checkout included)."""
+    prefix = Path(sys.prefix)
+    if (prefix / "pipx_metadata.json").exists():
+        return "pipx"
+    if (prefix / "uv-receipt.toml").exists():
+        return "uv"
+    return "pip"
+
+
+def _uv_source() -> str | None:
+    """Where `uv tool install` took pipwrap from (a path, git or URL), per uv's receipt.
+
+    The hint must reinstall from that same place: the name "pipwrap" on PyPI belongs to
+    an unrelated project.
+    """
+    try:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - old Pythons only
+            import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+        receipt = tomllib.loads((Path(sys.prefix) / "uv-receipt.toml").read_text("utf-8"))
+    except (ImportError, OSError, ValueError):
+        return None
+    for requirement in receipt.get("tool", {}).get("requirements", []):
+        if not isinstance(requirement, dict) or requirement.get("name") != "pipwrap":
+            continue
+        if isinstance(requirement.get("editable"), str):
+            return f"--editable {shlex.quote(requirement['editable'])}"
+        for key in ("directory", "path", "url"):
+            if isinstance(requirement.get(key), str):
+                return shlex.quote(requirement[key])
+        if isinstance(requirement.get("git"), str):
+            return shlex.quote(f"git+{requirement['git']}")
+    return None
+
+
+def install_command(package: str) -> str:
+    method = how_installed()
+    if method == "pipx":
+        return f"pipx inject pipwrap {package}"
+    if method == "uv":
+        source = _uv_source()
+        if source is not None:
+            return f"uv tool install --with {package} {source}"
+        return f"uv pip install --python {shlex.quote(sys.executable)} {package}"
+    return f"{shlex.quote(sys.executable)} -m pip install {package}"
+
+
+def missing_module(module: str) -> str:
+    top = module.partition(".")[0]
+    package = _PACKAGES.get(top)
+    if package is None:
+        return (f"this Python ({sys.executable}) has no module {top!r}, which pipwrap "
+                "needs here; reinstall pipwrap with its dependencies")
+    return (f"the Python package {package!r} is missing from {sys.executable}; "
+            f"install it with: {install_command(package)}")
