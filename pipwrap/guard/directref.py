@@ -74,6 +74,20 @@ def check_dependency_group(value: str, where: str, ctx: Context) -> None:
         check_requirement(dependency, f"{pyproject} [dependency-groups] via {where}", ctx)
 
 
+def strings_in(node: object) -> list[str]:
+    """Every string in a TOML value (lists of strings, nested tables)."""
+    found: list[str] = []
+    if isinstance(node, str):
+        found.append(node)
+    elif isinstance(node, list):
+        for item in node:
+            found += strings_in(item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            found += strings_in(item)
+    return found
+
+
 def _toml_strings(text: str, table: str, where: str, ctx: Context) -> list[str]:
     """Every string under a top-level TOML key (lists of strings, nested tables)."""
     from pipwrap.errors import PipwrapError
@@ -83,17 +97,4 @@ def _toml_strings(text: str, table: str, where: str, ctx: Context) -> list[str]:
         document = load_toml_text(text, where)
     except PipwrapError as exc:
         ctx.refuse(where, table, f"cannot be read as TOML ({exc})")
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, str):
-            found.append(node)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-        elif isinstance(node, dict):
-            for item in node.values():
-                walk(item)
-
-    walk(document.get(table))
-    return found
+    return strings_in(document.get(table))

@@ -1,0 +1,185 @@
+"""Installers other than pip and uv: their command lines and their own settings.
+
+pipx and pip-tools pass options through to pip (``--pip-args``) and have index options of
+their own; pdm, tox and hatch read PIP_*/UV_*/PDM_PYPI_URL (so the scrub covers them) but
+can name sources in their own files; poetry reads none of those variables, so wrap cannot
+make the profile's index its only source, and its fetching commands are refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+
+from pipwrap.guard.context import Context
+
+_POETRY_FETCHING = frozenset({"install", "add", "lock", "update", "sync", "self"})
+_PIPX_VALUE_OPTIONS = frozenset({"--spec", "--python", "--suffix", "--pip-args",
+                                 "--index-url", "-i", "--preinstall", "--backend"})
+_SOURCE_OPTIONS = ("--index-url", "--extra-index-url", "--find-links", "--trusted-host",
+                   "--pypi-url", "--index", "--default-index")
+
+
+def check(program: str, args: Sequence[str], ctx: Context) -> None:
+    if program == "poetry":
+        _poetry(args, ctx)
+    elif program == "pipx":
+        _pipx(args, ctx)
+    elif program in ("pip-compile", "pip-sync"):
+        _piptools(program, args, ctx)
+    elif program == "pdm":
+        _pdm(args, ctx)
+    else:  # tox, hatch: they pass the (scrubbed) environment on to pip and uv
+        _refuse_sources(program, args, ctx, abbreviations=False)
+        from pipwrap.guard import projects
+
+        projects.check_project(program, ctx, ctx.cwd, "command line")
+        if program == "hatch" and "run" in args:
+            from pipwrap.guard import launchers
+
+            rest = list(args[args.index("run") + 1:])
+            while rest and rest[0].startswith("-"):
+                rest = rest[1:]
+            if rest and ":" in rest[0] and not os.path.exists(rest[0]):
+                rest = rest[1:]  # hatch run ENV:SCRIPT
+            launchers.check_argv(rest, ctx, depth=1)
+
+
+def _refuse_sources(program: str, args: Sequence[str], ctx: Context, *,
+                    abbreviations: bool) -> None:
+    """Index options of the tool itself: argparse tools also accept unique prefixes."""
+    for index, token in enumerate(args):
+        if token == "--":
+            return
+        name = token.split("=", 1)[0]
+        hit = name in _SOURCE_OPTIONS or (name in ("-i", "-f") or (name.startswith(("-i", "-f"))
+                                          and len(name) > 2 and "://" in token))
+        if abbreviations and name.startswith("--") and len(name) >= 4:
+            hit = hit or any(option.startswith(name) for option in _SOURCE_OPTIONS)
+        if hit:
+            value = token.split("=", 1)[1] if "=" in token else (
+                args[index + 1] if index + 1 < len(args) else "")
+            if ctx.index_url is not None and value.rstrip("/") == ctx.index_url.rstrip("/"):
+                continue
+            ctx.refuse("command line", f"{program} {token}", "gives the tool a package "
+                       "source besides the profile's index")
+
+
+def _pip_args(program: str, args: Sequence[str], ctx: Context, *, prefixes: bool) -> None:
+    from pipwrap.guard import pip
+
+    for index, token in enumerate(args):
+        name, eq, inline = token.partition("=")
+        matched = name == "--pip-args" or (prefixes and len(name) >= 5
+                                           and "--pip-args".startswith(name))
+        if not matched:
+            continue
+        value = inline if eq else (args[index + 1] if index + 1 < len(args) else "")
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            ctx.refuse("command line", f"{program} --pip-args", "has unbalanced quotes")
+        pip.check_args(words, ctx, f"command line ({program} --pip-args)",
+                       subcommand="install", program=f"{program} --pip-args")
+
+
+def _pipx(args: Sequence[str], ctx: Context) -> None:
+    from pipwrap.guard import directref
+
+    _refuse_sources("pipx", args, ctx, abbreviations=True)
+    _pip_args("pipx", args, ctx, prefixes=True)
+    skip = False
+    positionals = []
+    for index, token in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if token.startswith("-"):
+            skip = token in _PIPX_VALUE_OPTIONS
+            if token == "--spec" and index + 1 < len(args):
+                directref.check_requirement(args[index + 1], "command line", ctx)
+            continue
+        positionals.append(token)
+    if positionals and positionals[0] in ("install", "inject", "upgrade", "run"):
+        for spec in positionals[1:]:
+            directref.check_requirement(spec, "command line", ctx)
+
+
+def _piptools(program: str, args: Sequence[str], ctx: Context) -> None:
+    """pip-compile and pip-sync (click: no abbreviations)."""
+    from pipwrap.guard import projects, reqfile
+
+    _refuse_sources(program, args, ctx, abbreviations=False)
+    _pip_args(program, args, ctx, prefixes=False)
+    values = {"-o", "--output-file", "--pip-args", "--cache-dir", "--python-executable",
+              "-P", "--upgrade-package", "--extra", "--annotation-style", "--unsafe-package",
+              "--resolver", "--build-deps-for", "--custom-compile-command", "--config",
+              "-c", "--constraint", "--python"}
+    skip = False
+    for index, token in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if token.startswith("-"):
+            skip = token in values and "=" not in token
+            if token in ("-c", "--constraint") and index + 1 < len(args):
+                reqfile.scan(args[index + 1], "constraint", "command line", ctx)
+            continue
+        if os.path.basename(token) == "pyproject.toml":
+            projects.check_project("pip-tools", ctx, os.path.dirname(token) or ".",
+                                   "command line")
+        elif not token.endswith((".cfg", ".py")):
+            reqfile.scan(token, "requirement", "command line", ctx)
+    projects.check_project("pip-tools", ctx, ctx.cwd, "command line")
+
+
+def _pdm(args: Sequence[str], ctx: Context) -> None:
+    from pipwrap.guard import projects
+
+    _refuse_sources("pdm", args, ctx, abbreviations=True)
+    projects.check_project("pdm", ctx, ctx.cwd, "command line")
+    for path in _pdm_config_files(ctx):
+        for place, description in _pdm_config_sources(path, ctx):
+            ctx.refuse(place, description, "is a package source in pdm's own config, which "
+                       "pdm merges with the profile's index; remove it (pdm config -d) or run "
+                       "pdm without wrap")
+
+
+def _pdm_config_files(ctx: Context) -> list[str]:
+    home = ctx.environ.get("HOME") or os.path.expanduser("~")
+    xdg = ctx.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    files = [os.path.join(xdg, "pdm", "config.toml"), os.path.join(ctx.cwd, "pdm.toml")]
+    if ctx.environ.get("PDM_CONFIG_FILE"):
+        files.append(ctx.environ["PDM_CONFIG_FILE"])
+    return [f for f in files if os.path.isfile(f)]
+
+
+def _pdm_config_sources(path: str, ctx: Context) -> list[tuple[str, str]]:
+    from pipwrap.errors import PipwrapError
+    from pipwrap.guard import reqfile
+    from pipwrap.schema import load_toml_text
+
+    data = reqfile.read_bytes(path, "pdm config", ctx) or b""
+    text = data.decode("utf-8", errors="replace")
+    try:
+        document = load_toml_text(text, path)
+    except PipwrapError as exc:
+        ctx.refuse(path, "pdm config", f"cannot be read as TOML ({exc})")
+    found = []
+    pypi = document.get("pypi")
+    for name, table in (pypi.items() if isinstance(pypi, dict) else []):
+        url = table.get("url") if isinstance(table, dict) else (table if name == "url" else None)
+        if isinstance(url, str) and "://" in url and not ctx.under_index(url):
+            line = next((n for n, t in enumerate(text.splitlines(), 1) if url in t), 0)
+            found.append((f"{path}:{line}", f"pypi.{name} = {url}"))
+    return found
+
+
+def _poetry(args: Sequence[str], ctx: Context) -> None:
+    words = [a for a in args if not a.startswith("-")]
+    if words and words[0] in _POETRY_FETCHING:
+        ctx.refuse("command line", f"poetry {words[0]}", "installs from poetry's own "
+                   "sources, which read no PIP_*/UV_* variable, so wrap cannot make the "
+                   "profile's index the only one. Declare it in pyproject.toml (poetry "
+                   "source add --priority=primary NAME URL) and run poetry without wrap")

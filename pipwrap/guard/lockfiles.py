@@ -1,0 +1,65 @@
+"""Lock files name exact download URLs; under wrap each must be the profile's index's.
+
+``pylock.toml`` (PEP 751), ``uv.lock`` and ``pdm.lock`` are TOML. Every string under a
+key that names where a distribution comes from (``url``, ``registry``, ``index``,
+``git``) must be a URL the profile's index serves; local paths and ``file:`` URLs are
+the user's own. This is what lets "this lock file installs only from my index" hold.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pipwrap.guard.context import Context
+
+_SOURCE_KEYS = frozenset({"url", "registry", "index", "git"})
+
+
+def is_lockfile(name: str) -> bool:
+    return name in ("uv.lock", "pdm.lock") or (name.startswith("pylock.")
+                                                and name.endswith(".toml"))
+
+
+def _line_of(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    return 0
+
+
+def check_lockfile(path: str, ctx: Context, where: str) -> None:
+    from pipwrap.errors import PipwrapError
+    from pipwrap.guard import reqfile
+    from pipwrap.schema import load_toml_text
+
+    data = reqfile.read_bytes(path, where, ctx)
+    if data is None:
+        return
+    text = data.decode("utf-8", errors="replace")
+    try:
+        document = load_toml_text(text, path)
+    except PipwrapError as exc:
+        ctx.refuse(where, path, f"cannot be read as TOML, so pipwrap cannot check its "
+                   f"download URLs ({exc})")
+    for key, value, package in _walk(document, None):
+        if key not in _SOURCE_KEYS or not isinstance(value, str):
+            continue
+        if "://" not in value or value.lower().startswith("file:"):
+            continue
+        if key == "git" or value.lower().startswith("git+") or not ctx.under_index(value):
+            shown = os.path.relpath(path, ctx.cwd) if os.path.isabs(path) else path
+            ctx.refuse(f"{shown}:{_line_of(text, value)}", f"{package or 'an entry'}: {value}",
+                       "is downloaded from outside the profile's index")
+
+
+def _walk(node: object, package: str | None):  # type: ignore[no-untyped-def]
+    if isinstance(node, dict):
+        name = node.get("name") if isinstance(node.get("name"), str) else package
+        for key, value in node.items():
+            if isinstance(value, (dict, list)):
+                yield from _walk(value, name)
+            else:
+                yield key, value, name
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk(item, package)

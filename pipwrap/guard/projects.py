@@ -1,0 +1,231 @@
+"""Each installer's own project settings that can name a package source.
+
+uv (``[tool.uv]`` index settings, ``[[tool.uv.index]]``, ``[tool.uv.sources]``, uv.lock,
+a script's ``# /// script`` ``[tool.uv]``), pdm (``[[tool.pdm.source]]``, pdm.lock),
+pip-tools (``[tool.pip-tools]``), tox and hatch (environment settings that put PIP_*/UV_*
+back), poetry (``[[tool.poetry.source]]``). A setting naming the profile's own index is
+fine; any other source is refused with the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+from pipwrap.guard.context import Context
+
+_URL_KEYS = frozenset({"url", "index-url", "extra-index-url", "find-links", "index", "git",
+                       "default-index", "publish-url"})
+_ENV_NAME = re.compile(r"\b((?:PIP|UV|PDM)_[A-Za-z0-9_]+)\b")
+
+
+def _project_file(start: str) -> str | None:
+    directory = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(directory, "pyproject.toml")
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
+def _load(path: str, ctx: Context, where: str) -> tuple[str, dict[str, object]] | None:
+    from pipwrap.errors import PipwrapError
+    from pipwrap.guard import reqfile
+    from pipwrap.schema import load_toml_text
+
+    data = reqfile.read_bytes(path, where, ctx)
+    if data is None:
+        return None
+    text = data.decode("utf-8", errors="replace")
+    try:
+        return text, load_toml_text(text, path)
+    except PipwrapError as exc:
+        ctx.refuse(where, path, f"cannot be read as TOML, so pipwrap cannot check the "
+                   f"sources it names ({exc})")
+
+
+def _line(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    return 0
+
+
+def _urls(node: object, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _urls(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for item in node:
+            yield from _urls(item, path)
+    elif isinstance(node, str) and path and path[-1] in _URL_KEYS:
+        yield path, node
+
+
+def _sources(document: dict[str, object]) -> Iterator[tuple[str, tuple[str, ...], str]]:
+    """(tool, key path, URL) for every source a tool table names."""
+    tool = document.get("tool")
+    if not isinstance(tool, dict):
+        return
+    for name, table_path in (("uv", ("uv",)), ("pdm", ("pdm",)), ("pip-tools", ("pip-tools",)),
+                             ("poetry", ("poetry",))):
+        table = tool.get(table_path[0])
+        for key_path, url in _urls(table, ("tool", *table_path)):
+            yield name, key_path, url
+    uv = tool.get("uv")
+    if isinstance(uv, dict) and isinstance(uv.get("sources"), dict):
+        for package, source in uv["sources"].items():
+            for entry in source if isinstance(source, list) else [source]:
+                if isinstance(entry, dict) and isinstance(entry.get("index"), str):
+                    yield "uv", ("tool", "uv", "sources", package, "index"), "index:" + \
+                        entry["index"]
+
+
+def _named_indexes(document: dict[str, object]) -> dict[str, str]:
+    tool = document.get("tool")
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    indexes = uv.get("index") if isinstance(uv, dict) else None
+    named = {}
+    for entry in indexes if isinstance(indexes, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) \
+                and isinstance(entry.get("url"), str):
+            named[entry["name"]] = entry["url"]
+    return named
+
+
+def _problems(path: str, ctx: Context, where: str) -> Iterator[tuple[str, str, str]]:
+    """(tool, "file:line", description) for each source in one pyproject.toml."""
+    loaded = _load(path, ctx, where)
+    if loaded is None:
+        return
+    text, document = loaded
+    named = _named_indexes(document)
+    for tool, key_path, url in _sources(document):
+        if url.startswith("index:"):
+            target = named.get(url[6:])
+            if target is None or ctx.under_index(target):
+                continue
+            url = target
+        if url.lower().startswith("file:") or ("://" not in url and key_path[-1] != "git"):
+            continue
+        if key_path[-1] != "git" and ctx.under_index(url):
+            continue
+        yield tool, f"{path}:{_line(text, url)}", f"{'.'.join(key_path)} = {url}"
+    yield from _env_settings(path, text)
+
+
+def _env_settings(path: str, text: str) -> Iterator[tuple[str, str, str]]:
+    """tox ``set_env``/``setenv`` and hatch ``env-vars`` that put a source variable back."""
+    from pipwrap.guard.launchers import _assigns_source
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        for name in _ENV_NAME.findall(line):
+            if _assigns_source(name + "="):
+                tool = "tox" if "tox" in os.path.basename(path) or "set" in line.lower() \
+                    else "hatch/tox"
+                yield tool, f"{path}:{number}", f"sets {name} for the environments it builds"
+
+
+def findings(ctx: Context, project_dir: str) -> list[tuple[str, str, str]]:
+    """Every source the project's own settings name, for `pipwrap doctor`."""
+    found: list[tuple[str, str, str]] = []
+    pyproject = _project_file(project_dir)
+    if pyproject is not None:
+        found += _problems(pyproject, ctx, "doctor")
+        root = os.path.dirname(pyproject)
+        for lock in ("uv.lock", "pdm.lock", "pylock.toml"):
+            found += _lock_problems(os.path.join(root, lock), ctx)
+        for name in ("tox.ini", "tox.toml", "hatch.toml"):
+            candidate = os.path.join(root, name)
+            if os.path.isfile(candidate):
+                with open(candidate, encoding="utf-8", errors="replace") as handle:
+                    found += _env_settings(candidate, handle.read())
+    return found
+
+
+def _lock_problems(path: str, ctx: Context) -> list[tuple[str, str, str]]:
+    from pipwrap.errors import RefusedError
+    from pipwrap.guard import lockfiles
+
+    if not os.path.isfile(path):
+        return []
+    try:
+        lockfiles.check_lockfile(path, ctx, path)
+    except RefusedError as exc:
+        return [("lock", path, str(exc).splitlines()[0].removeprefix("refused: "))]
+    return []
+
+
+def check_project(tool: str, ctx: Context, project_dir: str, where: str) -> None:
+    """Refuse a project command of ``tool`` whose project names another source."""
+    pyproject = _project_file(project_dir)
+    if pyproject is None:
+        return
+    for found_tool, place, description in _problems(pyproject, ctx, where):
+        if found_tool in (tool, "hatch/tox"):
+            ctx.refuse(place, description, f"is a package source {tool} reads from the "
+                       "project; point it at the profile's index or run without wrap")
+    root = os.path.dirname(pyproject)
+    from pipwrap.guard import lockfiles
+
+    for lock in {"uv": ("uv.lock", "pylock.toml"), "pdm": ("pdm.lock", "pylock.toml")}.get(
+            tool, ()):
+        candidate = os.path.join(root, lock)
+        if os.path.isfile(candidate):
+            lockfiles.check_lockfile(candidate, ctx, where)
+    if tool in ("tox", "hatch"):
+        for name in ("tox.ini", "tox.toml", "hatch.toml"):
+            candidate = os.path.join(root, name)
+            if os.path.isfile(candidate):
+                with open(candidate, encoding="utf-8", errors="replace") as handle:
+                    for _tool, place, description in _env_settings(candidate, handle.read()):
+                        ctx.refuse(place, description, f"puts a source back for {tool}'s "
+                                   "environments")
+
+
+def check_pyproject_file(path: str, ctx: Context, where: str) -> None:
+    """A pyproject.toml given as requirements input (``uv pip install -r pyproject.toml``)."""
+    from pipwrap.guard import directref
+
+    loaded = _load(path, ctx, where)
+    if loaded is None:
+        return
+    _text, document = loaded
+    project = document.get("project")
+    if isinstance(project, dict):
+        for dependency in directref.strings_in(project.get("dependencies")) + \
+                directref.strings_in(project.get("optional-dependencies")):
+            directref.check_requirement(dependency, f"{path} [project]", ctx)
+    check_project("uv", ctx, os.path.dirname(path), where)
+
+
+def check_script_settings(path: str, ctx: Context) -> None:
+    """A PEP 723 script's ``[tool.uv]`` table (uv run --script, uv add --script)."""
+    from pipwrap.guard import reqfile
+
+    data = reqfile.read_bytes(path, "command line", ctx)
+    if data is None:
+        return
+    text = data.decode("utf-8", errors="replace")
+    block = re.search(r"(?ms)^# /// script\s*$(?P<body>.*?)^# ///\s*$", text)
+    if block is None:
+        return
+    body = "\n".join(line[2:] if line.startswith("# ") else line[1:]
+                     for line in block.group("body").splitlines())
+    from pipwrap.errors import PipwrapError
+    from pipwrap.schema import load_toml_text
+
+    try:
+        document = load_toml_text(body, path)
+    except PipwrapError as exc:
+        ctx.refuse(path, "script metadata", f"cannot be read as TOML ({exc})")
+    for _tool, key_path, url in _sources(document):
+        if url.startswith("index:") or url.lower().startswith("file:"):
+            continue
+        if "://" in url and not ctx.under_index(url):
+            ctx.refuse(f"{path}:{_line(text, url)}", f"{'.'.join(key_path)} = {url}",
+                       "is a package source the script names for uv")
