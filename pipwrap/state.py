@@ -64,6 +64,7 @@ def write_stamps(pid: int, watched: Sequence[Watched]) -> list[str]:
 def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     from pipwrap import config as config_mod
     from pipwrap import credentials, environment, guard, pipconfig
+    from pipwrap.guard import scrub
     from pipwrap.resolve import resolve
 
     # Stat before reading, so an edit racing with the read is seen next time.
@@ -75,6 +76,12 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     child_env = environment.build(resolution.profile, secret.value)
     flat = write_stamps(pid, watched)
     scan_always = guard.config_sources_need_scan(environ)
+    # Every other spelling of a source variable is removed for the call; the shell's key
+    # holds the names of all PIP_*/UV_* variables, so a new one makes it ask again.
+    unset = [name for name in scrub.unset_names(environ) if name not in child_env]
+    # A password-env secret lives in the user's variable; reading it again on every call
+    # (instead of keeping a copy in the shell) is what makes a rotated secret take effect.
+    refresh_always = "1" if resolution.profile.password_env else ""
     if shell == "fish":
         # fish spends tens of microseconds on each command substitution, so its snippet
         # gets parallel lists it can walk with plain builtins instead of splitting pairs.
@@ -92,6 +99,8 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
             shellcode.assign_list(shell, "__pipwrap_watch", flat),
         ]
     lines += [
+        shellcode.assign_list(shell, "__pipwrap_unset", unset),
+        shellcode.assign(shell, "__pipwrap_refresh_always", refresh_always),
         shellcode.assign(shell, "__pipwrap_scan", "1" if scan_always else ""),
         shellcode.assign(shell, "__pipwrap_profile", resolution.profile.name),
         shellcode.assign(shell, "__pipwrap_expires", str(secret.expires or "")),

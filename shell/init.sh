@@ -13,8 +13,12 @@ elif [ -n "${BASH_VERSION-}" ]; then
     __pipwrap_shell=bash
     __pipwrap_here=$(\builtin cd -- "$(\command dirname -- "${BASH_SOURCE[0]}")" && \builtin pwd -P)
 else
-    \builtin printf '%s\n' 'pipwrap: shell/init.sh supports bash and zsh; for fish use shell/init.fish' >&2
-    \builtin return 1
+    # Plain sh (dash, ash) has no `builtin`, no arrays and no local exports: say so and
+    # stop. `return` ends a sourced file; `exit` is for a file run by mistake.
+    printf '%s\n' 'pipwrap: shell/init.sh supports bash and zsh (fish: shell/init.fish).' \
+        'In sh, run commands as: pipwrap run -- pip install NAME' >&2
+    # shellcheck disable=SC2317  # reached when the file is run, not sourced
+    return 1 2>/dev/null || exit 1
 fi
 
 if __pipwrap_init_code=$("${PIPWRAP_PYTHON:-python3}" -I -c \

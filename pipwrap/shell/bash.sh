@@ -9,6 +9,7 @@
 __pipwrap_key=${__pipwrap_key-}
 __pipwrap_expires=${__pipwrap_expires-}
 __pipwrap_use=${__pipwrap_use-}
+__pipwrap_refresh_always=${__pipwrap_refresh_always-}
 
 __pipwrap_inputs() {
     # Everything the resolution depends on besides watched files.
@@ -16,10 +17,14 @@ __pipwrap_inputs() {
     __pipwrap_k+=$'\x1f'"${HOME-}"$'\x1f'"${XDG_CONFIG_HOME-}"$'\x1f'"${XDG_CONFIG_DIRS-}"
     __pipwrap_k+=$'\x1f'"${XDG_CACHE_HOME-}"$'\x1f'"${XDG_DATA_HOME-}"$'\x1f'"${VIRTUAL_ENV-}"
     __pipwrap_k+=$'\x1f'"${PIP_CONFIG_FILE-}"$'\x1f'"${PIP_CONSTRAINT-}"$'\x1f'"${PIP_REQUIREMENT-}"$'\x1f'"$PWD"
+    # pip reads PIP_* in any spelling and uv its UV_* names: a variable set after the
+    # last resolve must be seen, so every such name is part of the key.
+    __pipwrap_k+=$'\x1f'"${!PIP_@}"$'\x1f'"${!UV_@}"
 }
 
 __pipwrap_fresh() {
-    [[ -n $__pipwrap_key && $__pipwrap_key == "$__pipwrap_k" ]] || return 1
+    [[ -n $__pipwrap_key && $__pipwrap_key == "$__pipwrap_k" && -z $__pipwrap_refresh_always ]] \
+        || return 1
     if [[ -n $__pipwrap_expires ]] && (( ${EPOCHSECONDS:-$(\command date +%s)} >= __pipwrap_expires )); then
         return 1
     fi
@@ -46,36 +51,41 @@ __pipwrap_refresh() {
     __pipwrap_key=$__pipwrap_k
 }
 
-# True when the command may be pip-like with arguments only Python can judge. Plain
-# `pip install foo -U` stays in the shell; anything unusual goes to `pipwrap check`.
+# True when the command needs the Python guard. Only two shapes stay in the shell: a
+# plain pip with arguments from the safe list below, and a program that starts no
+# installer and has no argument that looks like a package source.
 __pipwrap_needs_check() {
-    local __pipwrap_name=${1##*/}
+    local __pipwrap_name=${1##*/} __pipwrap_a
     shift
     case $__pipwrap_name in
-        pip | pip[0-9] | pip[0-9].* | pip[0-9][0-9].*) ;;
-        python* | py | pypy*)
-            if [[ ${1-} == -m && ${2-} == pip ]]; then
-                shift 2
-            else
-                case " $* " in *pip*) return 0 ;; *) return 1 ;; esac
-            fi
+        pip | pip[0-9] | pip[0-9][0-9] | pip[0-9].* | pip[0-9][0-9].* | pip-[0-9]*) ;;
+        python* | py | pypy* | uv | uvx | pipx | pip-compile | pip-sync | pdm | poetry | \
+        hatch | tox | env | command | exec | builtin | nice | nohup | time | sudo | doas | \
+        xargs | stdbuf | timeout | ionice | chrt | taskset | setsid | nocache | unbuffer | \
+        flock | sh | bash | zsh | dash | ksh | mksh | ash | fish | busybox | eval | \
+        *.exe | *.EXE)
+            return 0
             ;;
-        uv)
-            [[ ${1-} == pip ]] || return 0
-            shift
+        *)
+            for __pipwrap_a in "$@"; do
+                case $__pipwrap_a in
+                    *index* | *find-links* | *trusted* | *insecure* | *://* | --ex* | \
+                    --fi* | --tr* | --is* | --py* | --in* | -i* | -f*) return 0 ;;
+                esac
+            done
+            return 1
             ;;
-        *) return 1 ;;
     esac
     [[ -n $__pipwrap_scan ]] && return 0
-    local __pipwrap_a
     for __pipwrap_a in "$@"; do
         case $__pipwrap_a in
+            *://* | *@* | git+* | hg+* | svn+* | bzr+*) return 0 ;;
             -- | -U | --upgrade | -q | -qq | -qqq | --quiet | -v | -vv | -vvv | --verbose | \
             --user | --no-deps | --pre | --force-reinstall | -I | --ignore-installed | \
             --no-cache-dir | --dry-run | --no-input | --disable-pip-version-check | \
-            --require-virtualenv | --no-index | -y | --yes | --no-color | -e | --editable | \
+            --require-virtualenv | --no-index | -y | --yes | --no-color | \
             --break-system-packages | --no-build-isolation | --no-warn-script-location | \
-            --prefer-binary | --only-binary=:all: | --system | --upgrade-strategy=* | -h | --help) ;;
+            --prefer-binary | --only-binary=:all: | --upgrade-strategy=* | -h | --help) ;;
             -*) return 0 ;;
         esac
     done
@@ -90,13 +100,29 @@ __pipwrap_wrap() {
             'Choose a profile for one command with PIPWRAP_PROFILE=NAME wrap ...' >&2
         return 2
     fi
+    # Nothing of pipwrap's own is traced under `set -x` (the user's command still is):
+    # `local -` restores the shell's options when this function returns.
+    local - __pipwrap_traced=${-//[^x]/}
+    set +x
     __pipwrap_refresh || return
-    if __pipwrap_needs_check "$@"; then
-        "${__pipwrap_cli[@]}" check -- "$@" || return
+    if \builtin declare -F -- "$1" >/dev/null; then
+        # A function can run pip itself: the guard reads its body with these arguments.
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" check --function-body \
+            "$(\builtin declare -f -- "$1")" -- "$@" || return
+    elif __pipwrap_needs_check "$@"; then
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" check -- "$@" || return
     fi
     # `local -x` scopes the variables to this call; bash restores them on return, also
     # when the command is interrupted.
     local -x "${__pipwrap_env[@]}"
+    if (( ${#__pipwrap_unset[@]} )); then
+        # Other spellings of a source variable must not reach the command. bash cannot
+        # hide an inherited export from a function's child, so a subshell drops them.
+        [[ -n $__pipwrap_traced ]] && set -x
+        ( \builtin unset -v "${__pipwrap_unset[@]}"; "$@" )
+        return
+    fi
+    [[ -n $__pipwrap_traced ]] && set -x
     "$@"
 }
 
@@ -123,5 +149,11 @@ pipwrap() {
     esac
 }
 
+# A function for scripts, where aliases do not expand; `function NAME` is never itself
+# alias-expanded, so loading this twice is safe.
+\builtin unalias wrap 2>/dev/null || :
+function wrap {
+    __pipwrap_wrap "$@"
+}
 # The trailing space makes bash expand an alias in the next word: `wrap _p install`.
 \builtin alias wrap='__pipwrap_wrap '

@@ -6,9 +6,12 @@ set -q __pipwrap_key; or set -g __pipwrap_key ''
 set -q __pipwrap_use; or set -g __pipwrap_use ''
 set -q __pipwrap_scan; or set -g __pipwrap_scan ''
 set -q __pipwrap_expires; or set -g __pipwrap_expires ''
+set -q __pipwrap_refresh_always; or set -g __pipwrap_refresh_always ''
+set -q __pipwrap_unset; or set -g __pipwrap_unset
 
 function __pipwrap_fresh --argument-names key
     test -n "$__pipwrap_key"; and test "$__pipwrap_key" = "$key"; or return 1
+    test -z "$__pipwrap_refresh_always"; or return 1
     # fish has no builtin clock, so only a secret with an expiry costs a `date`.
     if test -n "$__pipwrap_expires"
         test (command date +%s) -lt "$__pipwrap_expires"; or return 1
@@ -34,6 +37,9 @@ function __pipwrap_refresh
     set key "$key"\x1f"$XDG_CONFIG_HOME"\x1f"$XDG_CONFIG_DIRS"\x1f"$XDG_CACHE_HOME"
     set key "$key"\x1f"$XDG_DATA_HOME"\x1f"$VIRTUAL_ENV"\x1f"$PIP_CONFIG_FILE"
     set key "$key"\x1f"$PIP_CONSTRAINT"\x1f"$PIP_REQUIREMENT"\x1f"$PWD"
+    # pip reads PIP_* in any spelling and uv its UV_* names: a variable set after the
+    # last resolve must be seen, so every such name is part of the key.
+    set key "$key"\x1f(string join ' ' -- (set --names | string match -r -- '^(PIP|UV)_'))
     __pipwrap_fresh "$key"; and return 0
     set -g __pipwrap_key ''
     set -l state (PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli _state fish --pid $fish_pid)
@@ -42,34 +48,40 @@ function __pipwrap_refresh
     set -g __pipwrap_key $key
 end
 
-# True when the command may be pip-like with arguments only Python can judge.
+# True when the command needs the Python guard. Only two shapes stay in the shell: a
+# plain pip with arguments from the safe list below, and a program that starts no
+# installer and has no argument that looks like a package source.
 function __pipwrap_needs_check
     set -l name $argv[1]
     string match -q -- '*/*' $name; and set name (string replace -r '.*/' '' -- $name)
     set -e argv[1]
     switch $name
-        case pip 'pip[0-9]' 'pip[0-9].*' 'pip[0-9][0-9].*'
-        case 'python*' py 'pypy*'
-            if test "$argv[1]" = -m -a "$argv[2]" = pip
-                set -e argv[1..2]
-            else
-                string match -q -- '*pip*' $argv; and return 0
-                return 1
-            end
-        case uv
-            test "$argv[1]" = pip; or return 0
-            set -e argv[1]
+        case pip 'pip[0-9]' 'pip[0-9][0-9]' 'pip[0-9].*' 'pip[0-9][0-9].*' 'pip-[0-9]*'
+        case 'python*' py 'pypy*' uv uvx pipx pip-compile pip-sync pdm poetry hatch tox env \
+            command exec builtin nice nohup time sudo doas xargs stdbuf timeout ionice chrt \
+            taskset setsid nocache unbuffer flock sh bash zsh dash ksh mksh ash fish busybox \
+            eval '*.exe' '*.EXE'
+            return 0
         case '*'
+            for a in $argv
+                switch $a
+                    case '*index*' '*find-links*' '*trusted*' '*insecure*' '*://*' '--ex*' \
+                        '--fi*' '--tr*' '--is*' '--py*' '--in*' '-i*' '-f*'
+                        return 0
+                end
+            end
             return 1
     end
     test -n "$__pipwrap_scan"; and return 0
     for a in $argv
         switch $a
+            case '*://*' '*@*' 'git+*' 'hg+*' 'svn+*' 'bzr+*'
+                return 0
             case -- -- -U --upgrade -q -qq -qqq --quiet -v -vv -vvv --verbose --user --no-deps \
                 --pre --force-reinstall -I --ignore-installed --no-cache-dir --dry-run \
                 --no-input --disable-pip-version-check --require-virtualenv --no-index -y \
-                --yes --no-color -e --editable --break-system-packages --no-build-isolation \
-                --no-warn-script-location --prefer-binary --only-binary=:all: --system \
+                --yes --no-color --break-system-packages --no-build-isolation \
+                --no-warn-script-location --prefer-binary --only-binary=:all: \
                 '--upgrade-strategy=*' -h --help
             case '-*'
                 return 0
@@ -85,16 +97,29 @@ function __pipwrap_wrap --description 'Run a command with the pipwrap profile as
             'Choose a profile for one command with PIPWRAP_PROFILE=NAME wrap ...' >&2
         return 2
     end
+    # Nothing of pipwrap's own is traced under fish_trace; the user's command still is.
+    set -l __pipwrap_trace $fish_trace
+    set -l fish_trace
     __pipwrap_refresh; or return
-    if __pipwrap_needs_check $argv
-        $__pipwrap_cli check -- $argv; or return
+    if functions -q -- $argv[1]
+        # A function (fish aliases are functions) can run pip itself: the guard reads
+        # its body with these arguments.
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli check --function-body \
+            (functions -- $argv[1] | string collect) -- $argv; or return
+    else if __pipwrap_needs_check $argv
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli check -- $argv; or return
     end
-    # Function-scoped exports vanish when this call returns, also on Ctrl-C.
+    # Function-scoped exports vanish when this call returns, also on Ctrl-C. An
+    # unexported local hides an inherited variable of another spelling from the command.
     set -l values $__pipwrap_env_values
     for name in $__pipwrap_env_names
         set -fx $name $values[1]
         set -e values[1]
     end
+    for name in $__pipwrap_unset
+        set -fu $name
+    end
+    set -l fish_trace $__pipwrap_trace
     $argv
 end
 
