@@ -162,23 +162,23 @@ def _lock_problems(path: str, ctx: Context) -> list[tuple[str, str, str]]:
 
 def check_project(tool: str, ctx: Context, project_dir: str, where: str) -> None:
     """Refuse a project command of ``tool`` whose project names another source."""
-    pyproject = _project_file(project_dir)
-    if pyproject is None:
-        return
-    for found_tool, place, description in _problems(pyproject, ctx, where):
-        if found_tool in (tool, "hatch/tox"):
-            ctx.refuse(place, description, f"is a package source {tool} reads from the "
-                       "project; point it at the profile's index or run without wrap")
-    root = os.path.dirname(pyproject)
     from pipwrap.guard import lockfiles
 
+    pyproject = _project_file(project_dir)
+    root = os.path.dirname(pyproject) if pyproject is not None else os.path.abspath(
+        project_dir)
+    if pyproject is not None:
+        for found_tool, place, description in _problems(pyproject, ctx, where):
+            if found_tool in (tool, "hatch/tox"):
+                ctx.refuse(place, description, f"is a package source {tool} reads from the "
+                           "project; point it at the profile's index or run without wrap")
     for lock in {"uv": ("uv.lock", "pylock.toml"), "pdm": ("pdm.lock", "pylock.toml")}.get(
             tool, ()):
         candidate = os.path.join(root, lock)
         if os.path.isfile(candidate):
             lockfiles.check_lockfile(candidate, ctx, where)
     if tool in ("tox", "hatch"):
-        for name in ("tox.ini", "tox.toml", "hatch.toml"):
+        for name in ("tox.ini", "tox.toml", "hatch.toml", "setup.cfg"):
             candidate = os.path.join(root, name)
             if os.path.isfile(candidate):
                 with open(candidate, encoding="utf-8", errors="replace") as handle:

@@ -1,0 +1,162 @@
+"""Installers besides pip and uv: their own settings, staged as attacks where practical.
+
+pip-tools and tox run for real (installed once into a cached venv); pipx, pdm, hatch and
+poetry are held to their refusal at the guard, which is where wrap stops them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipwrap.errors import RefusedError
+from pipwrap.guard.api import check
+from tests.conftest import Indexes, Sandbox, installed, write_file
+from tests.support.pips import CACHE, clean_env
+
+INDEX = "http://127.0.0.1:9/simple/"
+ENV = {"PATH": "/usr/bin:/bin"}
+TOOLS = ("pip-tools==7.5.2", "tox==4.32.0")
+
+
+@pytest.fixture(scope="session")
+def tools_bin() -> Path:
+    venv = CACHE / "tools"
+    marker = venv / ".ready"
+    if not marker.exists() or marker.read_text() != " ".join(TOOLS):
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", *TOOLS],
+                       check=True, env=clean_env())
+        marker.write_text(" ".join(TOOLS))
+    return venv / "bin"
+
+
+def _refused(argv: list[str], cwd: Path | None = None) -> str:
+    with pytest.raises(RefusedError) as caught:
+        check(argv, ENV, index_url=INDEX, cwd=str(cwd) if cwd else None)
+    return str(caught.value)
+
+
+def test_pip_compile_with_a_pip_tools_source(sandbox: Sandbox, indexes: Indexes,
+                                            tools_bin: Path) -> None:
+    project = sandbox.home / "proj"
+    write_file(project / "pyproject.toml",
+               f'[tool.pip-tools]\nextra-index-url = ["{indexes.upstream.url}"]\n')
+    write_file(project / "requirements.in", "foo\n")
+    script = (f"cd {project}\nexport PATH={tools_bin}:$PATH\n"
+              f"PIP_INDEX_URL={indexes.local.url} pip-compile -q -o bare.txt requirements.in\n"
+              "wrap pip-compile -q -o wrapped.txt requirements.in\necho status=$?\n")
+    done = sandbox.sh("bash", script)
+    assert "foo==9.9.9" in (project / "bare.txt").read_text(), done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
+    assert "pyproject.toml:2" in done.stderr
+    assert not (project / "wrapped.txt").exists()
+
+
+def test_pip_compile_under_wrap_writes_no_credential(sandbox: Sandbox, indexes: Indexes,
+                                                    tools_bin: Path) -> None:
+    """The login travels in the netrc, so pip-compile has no secret to write."""
+    sandbox.write_config(
+        f'default = "corp"\n[profiles.corp]\nindex-url = "{indexes.local.url}"\n'
+        'username = "alice"\npassword-env = "CORP_TOKEN"\n')
+    project = sandbox.home / "proj"
+    write_file(project / "requirements.in", "foo\n")
+    script = (f"cd {project}\nexport PATH={tools_bin}:$PATH\n"
+              "wrap pip-compile -q --emit-index-url -o out.txt requirements.in\n")
+    done = sandbox.sh("bash", script, CORP_TOKEN="t0p-s3cret")
+    text = (project / "out.txt").read_text()
+    assert "foo==1.0" in text, done.stderr
+    assert "t0p-s3cret" not in text
+
+
+def test_tox_set_env_putting_a_source_back(sandbox: Sandbox, indexes: Indexes,
+                                          tools_bin: Path) -> None:
+    project = sandbox.home / "proj"
+    write_file(project / "tox.ini", (
+        "[tox]\nskip_missing_interpreters = false\nno_package = true\n\n[testenv]\n"
+        f"set_env =\n    PIP_EXTRA_INDEX_URL = {indexes.upstream.url}\n"
+        "deps = foo\ncommands = python -c \"import foo; print('ORIGIN', foo.ORIGIN)\"\n"))
+    script = (f"cd {project}\nexport PATH={tools_bin}:$PATH\n"
+              f"PIP_INDEX_URL={indexes.local.url} tox -q 2>&1 | grep ORIGIN\n"
+              "wrap tox -q\necho status=$?\n")
+    done = sandbox.sh("bash", script, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    assert "ORIGIN evil" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
+    assert "tox.ini:7" in done.stderr
+
+
+def test_pipx_pip_args_and_index(tmp_path: Path) -> None:
+    assert "--extra-index-url" in _refused(
+        ["pipx", "install", "--pip-args=--extra-index-url http://evil/", "foo"])
+    _refused(["pipx", "install", "--index-url", "http://evil/", "foo"])
+    _refused(["pipx", "install", "--ind", "http://evil/", "foo"])  # argparse prefix
+    _refused(["pipx", "install", "git+https://evil.example/foo"])
+    check(["pipx", "install", "--pip-args=--pre", "foo"], ENV, index_url=INDEX)
+
+
+def test_pdm_sources_in_project_and_config(tmp_path: Path) -> None:
+    write_file(tmp_path / "pyproject.toml",
+               '[project]\nname = "x"\nversion = "0"\n\n[[tool.pdm.source]]\nname = "up"\n'
+               'url = "https://upstream.example/simple/"\n')
+    assert "pyproject.toml:7" in _refused(["pdm", "install"], tmp_path)
+    write_file(tmp_path / "pyproject.toml", '[project]\nname = "x"\nversion = "0"\n')
+    write_file(tmp_path / "pdm.toml", '[pypi.extra]\nurl = "https://upstream.example/simple/"\n')
+    assert "pdm.toml:2" in _refused(["pdm", "sync"], tmp_path)
+
+
+def test_hatch_env_vars(tmp_path: Path) -> None:
+    write_file(tmp_path / "pyproject.toml",
+               '[project]\nname = "x"\nversion = "0"\n\n[tool.hatch.envs.default.env-vars]\n'
+               'PIP_EXTRA_INDEX_URL = "https://upstream.example/simple/"\n')
+    assert "pyproject.toml:6" in _refused(["hatch", "run", "true"], tmp_path)
+
+
+def test_poetry_fetching_commands_are_refused_with_the_way_out() -> None:
+    message = _refused(["poetry", "install"])
+    assert "poetry source add --priority=primary" in message
+    check(["poetry", "--version"], ENV, index_url=INDEX)
+
+
+@pytest.mark.parametrize("lock", ["pylock.toml", "uv.lock", "pdm.lock"])
+def test_lock_files_must_download_from_the_profiles_index(tmp_path: Path, lock: str) -> None:
+    from pipwrap.guard import lockfiles
+    from pipwrap.guard.context import Context
+
+    good = "http://127.0.0.1:9/packages/foo-1.0-py3-none-any.whl"
+    bad = "https://files.example/foo-9.9.9-py3-none-any.whl"
+    for url, ok in ((good, True), (bad, False)):
+        write_file(tmp_path / lock, f'[[package]]\nname = "foo"\nversion = "1"\n'
+                   f'wheels = [{{ url = "{url}" }}]\n')
+        ctx = Context(ENV, str(tmp_path), INDEX)
+        if ok:
+            lockfiles.check_lockfile(str(tmp_path / lock), ctx, "test")
+        else:
+            with pytest.raises(RefusedError, match=f"{lock}:4"):
+                lockfiles.check_lockfile(str(tmp_path / lock), ctx, "test")
+
+
+def test_wrap_uv_pip_install_from_a_pylock(sandbox: Sandbox, indexes: Indexes,
+                                          venv: Path) -> None:
+    """uv installs straight from the lock's URLs: one pointing upstream is refused."""
+    import hashlib
+
+    wheel = "foo-9.9.9-py3-none-any.whl"
+    url = indexes.upstream.url.replace("/simple/", "/packages/") + wheel
+    digest = hashlib.sha256((indexes.upstream.root / wheel).read_bytes()).hexdigest()
+    write_file(sandbox.home / "pylock.toml", (
+        'lock-version = "1.0"\ncreated-by = "test"\n\n[[packages]]\nname = "foo"\n'
+        f'version = "9.9.9"\n\n[[packages.wheels]]\nurl = "{url}"\n'
+        f'hashes = {{ sha256 = "{digest}" }}\n'))
+    bare, wrapped = sandbox.home / "bare", sandbox.home / "wrapped"
+    python = venv / "bin/python"
+    script = (f"cd ~\nuv pip install -q --python {python} --target {bare} -r pylock.toml\n"
+              f"wrap uv pip install -q --python {python} --target {wrapped} -r pylock.toml\n"
+              "echo status=$?\n")
+    done = sandbox.sh("bash", script)
+    if installed(bare) != ("evil", "9.9.9"):
+        pytest.fail(f"the staged lock did not install:\n{done.stderr}")
+    assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
+    assert not wrapped.exists()
