@@ -201,6 +201,10 @@ def main() -> None:
                           "install", "-r", str(req)], env)
         print(f"whole `pipwrap check` {took:5.1f} ms vs python -I -c pass {base:5.1f} ms"
               "  (target <= 40 ms)")
+        launched = median_ms([sys.executable, "-I", "-m", "pipwrap", "check", "--", "env",
+                              "nice", "python3", "-Im", "pip", "install", "--pre", "foo"], env)
+        print(f"   a launcher chain (env nice python -Im pip ...): whole `pipwrap check` "
+              f"{launched:5.1f} ms ({launched / base:4.2f}x python -I -c pass)")
 
 
         print("4. pipwrap test: 8 local indexes, one answering after 1 s (median of 3)")
