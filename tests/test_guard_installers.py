@@ -6,6 +6,7 @@ poetry are held to their refusal at the guard, which is where wrap stops them.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_lock_files_must_download_from_the_profiles_index(tmp_path: Path, lock: 
         if ok:
             lockfiles.check_lockfile(str(tmp_path / lock), ctx, "test")
         else:
-            with pytest.raises(RefusedError, match=f"{lock}:4"):
+            with pytest.raises(RefusedError, match=rf"{re.escape(lock)}:4"):
                 lockfiles.check_lockfile(str(tmp_path / lock), ctx, "test")
 
 

@@ -161,3 +161,12 @@ def test_project_sources_and_lock_files(sandbox: Sandbox, indexes: Indexes) -> N
     assert lines[0] != "0", f"the staged lock does not pin the evil foo:\n{done.stderr}"
     assert lines[-1] == "status=3", done.stderr
     assert "pyproject.toml" in done.stderr or "uv.lock" in done.stderr
+
+
+@pytest.mark.parametrize("how", [["--script", "s.py"], ["s.py"]])
+def test_a_scripts_inline_uv_settings_are_read(tmp_path: Path, how: list[str]) -> None:
+    write_file(tmp_path / "s.py", '# /// script\n# dependencies = ["foo"]\n# [tool.uv]\n'
+               '# extra-index-url = ["https://upstream.example/simple/"]\n# ///\nimport foo\n')
+    with pytest.raises(RefusedError, match=r"s\.py:4"):
+        check(["uv", "run", *how], {"PATH": "/usr/bin:/bin"}, index_url=INDEX,
+              cwd=str(tmp_path))

@@ -40,20 +40,29 @@ def check_requirement(spec: str, where: str, ctx: Context) -> None:
     ctx.check_url(url, where, spec.strip())
 
 
-def check_script(path: str, where: str, ctx: Context) -> None:
-    """A PEP 723 script's dependencies (pip's --requirements-from-script)."""
+def script_metadata(path: str, where: str, ctx: Context) -> tuple[str, str] | None:
+    """(the script's text, the TOML inside its ``# /// script`` block), or None."""
     from pipwrap.guard import reqfile
 
     full = path if os.path.isabs(path) else os.path.join(ctx.cwd, path)
     data = reqfile.read_bytes(full, where, ctx)
     if data is None:
-        return
+        return None
     text = data.decode("utf-8", errors="replace")
     block = re.search(r"(?ms)^# /// script\s*$(?P<body>.*?)^# ///\s*$", text)
     if block is None:
-        return
+        return None
     body = "\n".join(line[2:] if line.startswith("# ") else line[1:]
                      for line in block.group("body").splitlines())
+    return text, body
+
+
+def check_script(path: str, where: str, ctx: Context) -> None:
+    """A PEP 723 script's dependencies (pip's --requirements-from-script)."""
+    found = script_metadata(path, where, ctx)
+    if found is None:
+        return
+    _text, body = found
     for dependency in _toml_strings(body, "dependencies", f"{path} (script metadata)", ctx):
         check_requirement(dependency, f"{path} (script metadata) via {where}", ctx)
 

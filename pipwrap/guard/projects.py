@@ -205,17 +205,12 @@ def check_pyproject_file(path: str, ctx: Context, where: str) -> None:
 
 def check_script_settings(path: str, ctx: Context) -> None:
     """A PEP 723 script's ``[tool.uv]`` table (uv run --script, uv add --script)."""
-    from pipwrap.guard import reqfile
+    from pipwrap.guard import directref
 
-    data = reqfile.read_bytes(path, "command line", ctx)
-    if data is None:
+    found = directref.script_metadata(path, "command line", ctx)
+    if found is None:
         return
-    text = data.decode("utf-8", errors="replace")
-    block = re.search(r"(?ms)^# /// script\s*$(?P<body>.*?)^# ///\s*$", text)
-    if block is None:
-        return
-    body = "\n".join(line[2:] if line.startswith("# ") else line[1:]
-                     for line in block.group("body").splitlines())
+    text, body = found
     from pipwrap.errors import PipwrapError
     from pipwrap.schema import load_toml_text
 

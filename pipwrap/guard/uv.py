@@ -170,6 +170,9 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
     if reading.command in RUNNERS and reading.rest:
         if reading.command == "tool run":
             directref.check_requirement(reading.rest[0], "command line", ctx)
+        elif os.path.isfile(os.path.join(base, reading.rest[0])):
+            # `uv run script.py` reads the script's inline metadata like --script does.
+            _judge("--script", reading.rest[0], reading.rest[0], ctx, base)
         from pipwrap.guard import launchers
 
         launchers.check_argv(reading.rest, ctx, depth=1)
