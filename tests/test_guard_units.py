@@ -133,3 +133,12 @@ def test_scrubbed_spellings_and_kept_variables() -> None:
     assert scrub.unset_names(environ) == sorted(
         ["PIP_PYPI_URL", "PIP___EXTRA_INDEX_URL", "PIP_Find_Links", "PIP_ISOLATED",
          "PIP_FROBNICATE", "UV_INDEX", "UV_CONFIG_FILE"])
+
+
+@pytest.mark.parametrize("password", ["p@ss", "pa:ss", "p/ss", "p#ss", "p%40ss", "p@s:s/#%"])
+def test_masking_holds_for_passwords_with_url_characters(password: str) -> None:
+    from pipwrap.redact import redact
+
+    shown = redact(f"refused: https://bob:{password}@host.example/simple/ and more")
+    assert "bob:****@host.example/simple/" in shown
+    assert password not in shown
