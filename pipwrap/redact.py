@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-# The password runs to the "@" after which the host has no further "@": a raw "@", "/",
-# ":" or "#" in a password must not end the mask early (over-masking is the safe side).
+# The password runs to the "@" that a host (and port) follows: a raw "@", "/", ":" or "#"
+# in a password must not end the mask early (over-masking is the safe side).
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*)(?::\S*?)?@"
-                       r"(?=[^/@\s]*(?:[/?#\s]|$))")
+                       r"(?=[A-Za-z0-9._~\[\]-]+(?::\d*)?(?:[/?#\s]|$))")
 _SECRET_QUERY = re.compile(
     r"(?P<key>[?&;](?:[^=&;#\s]*(?:token|secret|password|passwd|pwd|key|auth|signature|sig|"
     r"credential)[^=&;#\s]*)=)[^&;#\s]*",
