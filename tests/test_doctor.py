@@ -107,3 +107,17 @@ def test_every_spelling_and_the_pip_on_path_are_reported(sandbox: Sandbox, venv)
     assert ("extra-index-url", "env PIP___EXTRA_INDEX_URL") in sources
     messages = " ".join(r["message"] for r in data["risks"])
     assert "PIP___EXTRA_INDEX_URL" in messages and "wrap removes it" in messages
+
+
+def test_project_sources_are_reported_by_tool_file_and_line(sandbox: Sandbox) -> None:
+    write_file(sandbox.home / "pyproject.toml", (
+        '[project]\nname = "x"\nversion = "0"\n\n[[tool.uv.index]]\nname = "up"\n'
+        'url = "https://upstream.example/simple/"\n\n[[tool.poetry.source]]\nname = "p"\n'
+        'url = "https://other.example/simple/"\n'))
+    done = doctor(sandbox, "--json")
+    data = json.loads(done.stdout)
+    risks = {r["message"].split(":")[0]: r for r in data["risks"]}
+    assert "pyproject.toml:7" in risks["uv"]["message"] and risks["uv"]["neutralized"]
+    assert "pyproject.toml:11" in risks["poetry"]["message"]
+    assert not risks["poetry"]["neutralized"]
+    assert done.returncode == 1 and data["safe"] is False
