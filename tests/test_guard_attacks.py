@@ -163,3 +163,42 @@ def test_a_venvs_own_pip_conf_is_found_from_its_interpreter(
     finally:
         (site_venv / "pip.conf").unlink()
     assert "c.txt:1" in done.stderr
+
+
+def _wheel_with_requirement(directory: Path, requirement: str) -> Path:
+    import zipfile
+
+    path = directory / "app-1.0-py3-none-any.whl"
+    info = "app-1.0.dist-info"
+    files = {
+        "app/__init__.py": "",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: app\nVersion: 1.0\n"
+                            f"Requires-Dist: {requirement}\n\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return path
+
+
+def test_a_local_wheel_that_depends_on_a_url(sandbox: Sandbox, indexes: Indexes) -> None:
+    """Your own wheel is fine; the evil URL it depends on is not."""
+    wheel = _wheel_with_requirement(sandbox.home, f"foo @ {_evil_wheel_url(indexes)}")
+    done = _stage(sandbox, indexes, f"pip install -q --target TARGET {wheel}")
+    assert "Requires-Dist" in done.stderr
+
+
+def test_a_local_project_whose_dependencies_name_a_url(tmp_path: Path) -> None:
+    from pipwrap.errors import RefusedError
+    from pipwrap.guard.api import check
+
+    write_file(tmp_path / "proj/pyproject.toml",
+               '[project]\nname = "p"\nversion = "0"\n'
+               'dependencies = ["foo @ https://evil.example/foo-9.9.9-py3-none-any.whl"]\n')
+    for argv in (["pip", "install", "./proj"], ["pip", "install", "-e", "./proj"],
+                 ["uv", "pip", "install", "./proj"]):
+        with pytest.raises(RefusedError):
+            check(argv, {"PATH": "/usr/bin:/bin"}, index_url="http://127.0.0.1:9/simple/",
+                  cwd=str(tmp_path))

@@ -31,6 +31,7 @@ def url_of(spec: str) -> str | None:
 def check_requirement(spec: str, where: str, ctx: Context) -> None:
     url = url_of(spec)
     if url is None:
+        _check_local(spec, where, ctx)
         return
     if _VCS.match(url):
         ctx.refuse(where, spec.strip(), "is a version-control checkout, a package source "
@@ -38,6 +39,59 @@ def check_requirement(spec: str, where: str, ctx: Context) -> None:
     if url.lower().startswith("file:"):
         return
     ctx.check_url(url, where, spec.strip())
+
+
+def local_target(spec: str, ctx: Context) -> str | None:
+    """The directory or archive a local requirement names (``./proj[extra]``), if any."""
+    candidate = re.sub(r"\[[^\]]*\]$", "", spec.strip().split(";")[0].strip())
+    if candidate.lower().startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
+        candidate = unquote(urlsplit(candidate).path)
+    if not candidate or not (os.sep in candidate or candidate.startswith(".")
+                             or candidate.endswith((".whl", ".zip", ".tar.gz"))):
+        return None
+    full = candidate if os.path.isabs(candidate) else os.path.join(ctx.cwd, candidate)
+    return full if os.path.exists(full) else None
+
+
+def _check_local(spec: str, where: str, ctx: Context) -> None:
+    """A local project or wheel is the user's own, but what it depends on is not: a
+    ``name @ URL`` among its dependencies (or build requirements) is a download from
+    outside the index like any other."""
+    target = local_target(spec, ctx)
+    if target is None:
+        return
+    if os.path.isdir(target):
+        pyproject = os.path.join(target, "pyproject.toml")
+        from pipwrap.guard import reqfile
+
+        data = reqfile.read_bytes(pyproject, where, ctx)
+        if data is None:
+            return
+        text = data.decode("utf-8", errors="replace")
+        for table in ("project", "build-system", "dependency-groups"):
+            for dependency in _toml_strings(text, table, pyproject, ctx):
+                if url_of(dependency) is not None:
+                    check_requirement(dependency, f"{pyproject} [{table}] via {where}", ctx)
+    elif target.endswith(".whl"):
+        for dependency in _wheel_requirements(target, where, ctx):
+            check_requirement(dependency, f"{target} (Requires-Dist) via {where}", ctx)
+
+
+def _wheel_requirements(path: str, where: str, ctx: Context) -> list[str]:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist()
+                     if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+            text = archive.read(names[0]).decode("utf-8", "replace") if names else ""
+    except (OSError, zipfile.BadZipFile, KeyError):
+        ctx.refuse(where, path, "is not a wheel pipwrap can read, so its dependencies cannot "
+                   "be checked")
+    return [line.split(":", 1)[1].strip() for line in text.splitlines()
+            if line.lower().startswith("requires-dist:")]
 
 
 def script_metadata(path: str, where: str, ctx: Context) -> tuple[str, str] | None:

@@ -162,8 +162,15 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
     if not judged:
         return
     if reading.command in ("pip install", "add", "tool install"):
-        for spec in reading.positionals:
+        editables = [v for c, _s, v in reading.options if c == "--editable" and v]
+        for spec in [*reading.positionals, *editables]:
             directref.check_requirement(spec, "command line", ctx)
+            local = directref.local_target(spec, ctx)
+            if local is not None and os.path.isdir(local):
+                # uv applies a local project's own [tool.uv.sources] when installing it.
+                from pipwrap.guard import projects
+
+                projects.check_project("uv", ctx, local, "command line")
     elif reading.command in ("pip sync", "pip compile"):
         for path in reading.positionals:
             _scan_input(path, "requirement", "command line", ctx, base)
