@@ -92,3 +92,12 @@ def test_xtrace_shows_the_command_but_nothing_of_pipwraps_own(sandbox: Sandbox) 
     done = sandbox.sh("bash", "set -x\nwrap true marker-arg\n")
     assert "true marker-arg" in done.stderr
     assert "__pipwrap_state" not in done.stderr and "_state bash" not in done.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_missing_command_is_reported_as_typed(sandbox: Sandbox, shell: str) -> None:
+    status = "$status" if shell == "fish" else "$?"
+    done = sandbox.sh(shell, f"wrap no-such-command-xyz\necho status={status}\n")
+    assert done.stdout.strip() == "status=127"
+    assert "wrap: command not found: no-such-command-xyz" in done.stderr
+    assert "__pipwrap" not in done.stderr

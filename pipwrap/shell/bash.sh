@@ -105,6 +105,11 @@ __pipwrap_wrap() {
     local - __pipwrap_traced=${-//[^x]/}
     set +x
     __pipwrap_refresh || return
+    if ! \builtin type -t -- "$1" >/dev/null; then
+        # Said here, as the user typed it, not from inside pipwrap's function.
+        \builtin printf 'wrap: command not found: %s\n' "$1" >&2
+        return 127
+    fi
     if \builtin declare -F -- "$1" >/dev/null; then
         # A function can run pip itself: the guard reads its body with these arguments.
         PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" check --function-body \

@@ -101,6 +101,11 @@ function __pipwrap_wrap --description 'Run a command with the pipwrap profile as
     set -l __pipwrap_trace $fish_trace
     set -l fish_trace
     __pipwrap_refresh; or return
+    if not command -q -- $argv[1]; and not functions -q -- $argv[1]; and not builtin -q -- $argv[1]
+        # Said here, as the user typed it, not as a trace through pipwrap's functions.
+        printf 'wrap: command not found: %s\n' $argv[1] >&2
+        return 127
+    end
     if functions -q -- $argv[1]
         # A function (fish aliases are functions) can run pip itself: the guard reads
         # its body with these arguments.

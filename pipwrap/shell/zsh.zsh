@@ -100,6 +100,11 @@ function __pipwrap_wrap() {
     local __pipwrap_traced=${options[xtrace]}
     setopt localoptions noxtrace
     __pipwrap_refresh || return
+    if ! builtin whence -- "$1" >/dev/null; then
+        # Said here, as the user typed it, not from inside pipwrap's function.
+        builtin printf 'wrap: command not found: %s\n' "$1" >&2
+        return 127
+    fi
     if (( ${+functions[$1]} )); then
         # A function can run pip itself: the guard reads its body with these arguments.
         PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" check --function-body \
