@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         "uninstalled)",
     )
     init.add_argument("shell", choices=("bash", "zsh", "fish"))
+    init.add_argument("--cmd", metavar="NAME", default="wrap",
+                      help="name the command NAME instead of wrap (if yours is taken)")
     init.add_argument(
         "--no-completion", action="store_true", help="leave out tab completion for pipwrap"
     )
@@ -176,7 +178,8 @@ def _env(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     from pipwrap import shellcode
 
-    sys.stdout.write(shellcode.render_init(args.shell, completion=not args.no_completion))
+    sys.stdout.write(shellcode.render_init(args.shell, completion=not args.no_completion,
+                                           command=args.cmd))
     return 0
 
 

@@ -6,6 +6,7 @@ profile name, URL or path can never be read as shell syntax.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -56,11 +57,26 @@ def snippet(shell: str) -> str:
     return (resources.files("pipwrap") / "shell" / _SNIPPET_FILES[shell]).read_text("utf-8")
 
 
-def render_init(shell: str, cli: Sequence[str] | None = None, *, completion: bool = True) -> str:
-    """The code `pipwrap init SHELL` prints: how to call pipwrap, the snippet, completion."""
+COMMAND_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def render_init(shell: str, cli: Sequence[str] | None = None, *, completion: bool = True,
+                command: str = "wrap") -> str:
+    """The code `pipwrap init SHELL` prints: how to call pipwrap, the snippet, completion.
+
+    ``command`` renames the user-facing ``wrap`` (``--cmd``, as zoxide has), for people
+    whose ``wrap`` is taken. It must be a plain identifier: it is written into shell code.
+    """
+    if not COMMAND_NAME.fullmatch(command):
+        from pipwrap.errors import PipwrapError
+
+        raise PipwrapError(f"init: --cmd {command!r}: use letters, digits and '_' only")
     cli = cli_command() if cli is None else list(cli)
     header = assign_list(shell, "__pipwrap_cli", cli)
-    text = f"{header}\n{snippet(shell)}"
+    body = snippet(shell)
+    if command != "wrap":
+        body = re.sub(r"(?<![\w-])wrap(?![\w-])", command, body)
+    text = f"{header}\n{body}"
     if completion:
         from pipwrap import completion as completion_mod
 

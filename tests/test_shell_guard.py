@@ -101,3 +101,21 @@ def test_a_missing_command_is_reported_as_typed(sandbox: Sandbox, shell: str) ->
     assert done.stdout.strip() == "status=127"
     assert "wrap: command not found: no-such-command-xyz" in done.stderr
     assert "__pipwrap" not in done.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_init_cmd_names_the_command(sandbox: Sandbox, shell: str) -> None:
+    python = sys.executable
+    line = (f"'{python}' -m pipwrap init fish --cmd pw | source" if shell == "fish" else
+            f"eval \"$('{python}' -m pipwrap init {shell} --cmd pw)\"")
+    status = "$status" if shell == "fish" else "$?"
+    done = sandbox.sh(shell, f"{line}\npw printenv PIPWRAP_ACTIVE_PROFILE\npw\necho status={status}\n")
+    assert done.stdout.split() == ["local", "status=2"], done.stderr
+    assert "usage: pw COMMAND" in done.stderr
+
+
+def test_init_cmd_must_be_a_plain_name(sandbox: Sandbox) -> None:
+    done = subprocess.run([sys.executable, "-m", "pipwrap", "init", "bash", "--cmd", "x;touch y"],
+                          env=sandbox.env, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "--cmd" in done.stderr
