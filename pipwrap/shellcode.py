@@ -73,12 +73,11 @@ def render_init(shell: str, cli: Sequence[str] | None = None, *, completion: boo
         raise PipwrapError(f"init: --cmd {command!r}: use letters, digits and '_' only")
     cli = cli_command() if cli is None else list(cli)
     header = assign_list(shell, "__pipwrap_cli", cli)
-    body = snippet(shell)
-    if command != "wrap":
-        body = re.sub(r"(?<![\w-])wrap(?![\w-])", command, body)
-    text = f"{header}\n{body}"
+    text = snippet(shell)
     if completion:
         from pipwrap import completion as completion_mod
 
         text += completion_mod.render(shell)
-    return text
+    if command != "wrap":
+        text = re.sub(r"(?<![\w-])wrap(?![\w-])", command, text)
+    return f"{header}\n{text}"

@@ -334,7 +334,9 @@ def test_completion_bash_and_fish_offer_commands_and_profiles(sandbox: Sandbox) 
                       "echo \"${COMPREPLY[@]}\"\n")
     assert done.stdout.splitlines() == ["current", "upstream"], done.stderr
     fish = sandbox.sh("fish", "complete -C 'pipwrap cu'\ncomplete -C 'pipwrap show '\n")
-    assert fish.stdout.split() == ["current", "local", "upstream"], fish.stderr
+    # fish shows each subcommand's description after a tab.
+    names = [line.split("\t")[0] for line in fish.stdout.splitlines()]
+    assert names == ["current", "local", "upstream"], fish.stderr
 
 
 def test_zsh_completion_completes_commands_and_profiles_at_a_prompt(sandbox: Sandbox) -> None:
