@@ -119,3 +119,18 @@ def test_init_cmd_must_be_a_plain_name(sandbox: Sandbox) -> None:
                           env=sandbox.env, capture_output=True, text=True, check=False)
     assert done.returncode == 2 and done.stdout == ""
     assert "--cmd" in done.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_prompt_variable_follows_use_and_directory_files(sandbox: Sandbox,
+                                                             shell: str) -> None:
+    project = sandbox.home / "proj"
+    project.mkdir()
+    (project / ".pipwrap.toml").write_text('profile = "upstream"\n')
+    show = "echo prompt=$PIPWRAP_PROMPT_PROFILE"
+    script = (f"pipwrap allow {project} >/dev/null\n__pipwrap_prompt_update\n{show}\n"
+              f"cd {project}\n__pipwrap_prompt_update\n{show}\ncd ~\n"
+              f"pipwrap use upstream\n__pipwrap_prompt_update\n{show}\n")
+    done = sandbox.sh(shell, script)
+    assert done.stdout.split() == ["prompt=local", "prompt=upstream", "prompt=upstream"], \
+        done.stderr

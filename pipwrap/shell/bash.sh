@@ -131,6 +131,21 @@ __pipwrap_wrap() {
     "$@"
 }
 
+# For prompts: keeps PIPWRAP_PROMPT_PROFILE (exported, so starship's env_var module sees
+# it) current. Opt in with PROMPT_COMMAND+=(__pipwrap_prompt_update) (bash >= 5.1) or
+# PROMPT_COMMAND="__pipwrap_prompt_update;$PROMPT_COMMAND". Python runs only when an input
+# changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt.
+__pipwrap_prompt_update() {
+    local - __pipwrap_status=$?
+    set +x
+    if __pipwrap_refresh 2>/dev/null; then
+        export PIPWRAP_PROMPT_PROFILE=$__pipwrap_profile
+    else
+        export PIPWRAP_PROMPT_PROFILE=
+    fi
+    return $__pipwrap_status
+}
+
 # `pipwrap use NAME` must change this shell, so it is handled here.
 pipwrap() {
     case ${1-} in

@@ -132,6 +132,18 @@ function wrap --wraps __pipwrap_wrap --description 'Run a command with the pipwr
     __pipwrap_wrap $argv
 end
 
+# For prompts: PIPWRAP_PROMPT_PROFILE (exported, so starship's env_var module sees it) is
+# kept current by calling this at the start of fish_prompt. Python runs only when an input
+# changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt.
+function __pipwrap_prompt_update
+    set -l fish_trace
+    if __pipwrap_refresh 2>/dev/null
+        set -gx PIPWRAP_PROMPT_PROFILE $__pipwrap_profile
+    else
+        set -gx PIPWRAP_PROMPT_PROFILE ''
+    end
+end
+
 # `pipwrap use NAME` must change this shell, so it is handled here.
 function pipwrap --description 'pipwrap: choose and inspect package index profiles'
     if test "$argv[1]" = use

@@ -122,6 +122,18 @@ function __pipwrap_wrap() {
     "$@"
 }
 
+# For prompts: keeps PIPWRAP_PROMPT_PROFILE (exported, so starship's env_var module sees
+# it) current. Opt in with precmd_functions+=(__pipwrap_prompt_update). Python runs only
+# when an input changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt.
+function __pipwrap_prompt_update() {
+    setopt localoptions noxtrace
+    if __pipwrap_refresh 2>/dev/null; then
+        export PIPWRAP_PROMPT_PROFILE=$__pipwrap_profile
+    else
+        export PIPWRAP_PROMPT_PROFILE=
+    fi
+}
+
 # `pipwrap use NAME` must change this shell, so it is handled here.
 function pipwrap() {
     case ${1-} in
