@@ -119,10 +119,16 @@ def test_config_edit_and_profile_change_take_effect_on_next_call(
     assert done.stdout.split() == ["local", "upstream", "local", "upstream"], done.stderr
 
 
+@pytest.mark.parametrize("pip_variables", ["some", "none"])
 @pytest.mark.parametrize("shell", SHELLS)
-def test_unchanged_inputs_do_not_start_python(sandbox: Sandbox, shell: str) -> None:
+def test_unchanged_inputs_do_not_start_python(sandbox: Sandbox, shell: str,
+                                              pip_variables: str) -> None:
     # After the first call the cached state must be enough: break the way to Python and
-    # wrap must still work; then touch the config and it must try Python again.
+    # wrap must still work; then touch the config and it must try Python again. With no
+    # PIP_*/UV_* variable at all, too (an empty list once emptied fish's whole key).
+    if pip_variables == "none":
+        for name in [n for n in sandbox.env if n.startswith(("PIP_", "UV_"))]:
+            del sandbox.env[name]
     broken = "set -g __pipwrap_cli false" if shell == "fish" else "__pipwrap_cli=(false)"
     script = (
         "wrap true\n"
