@@ -100,3 +100,23 @@ def installed(target: Path, module: str = "foo") -> tuple[str, str] | None:
     scope: dict[str, str] = {}
     exec(init.read_text(), scope)  # noqa: S102 - our own generated wheel
     return scope["ORIGIN"], scope["VERSION"]
+
+
+def stage_attack(sandbox: Sandbox, indexes: Indexes, command: str, *, shell: str = "bash",
+           refused: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` (with TARGET for the install dir) bare, then under wrap."""
+    bare, wrapped = sandbox.home / "bare", sandbox.home / "wrapped"
+    status = "$status" if shell == "fish" else "$?"
+    script = (
+        f"cd ~\nPIP_INDEX_URL={indexes.local.url} {command.replace('TARGET', str(bare))}\n"
+        f"wrap {command.replace('TARGET', str(wrapped))}\necho status={status}\n"
+    )
+    done = sandbox.sh(shell, script, **env)
+    assert installed(bare) == ("evil", "9.9.9"), f"the staged attack did not work:\n{done.stderr}"
+    if refused:
+        assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
+        assert "pipwrap: refused:" in done.stderr
+        assert not wrapped.exists()
+    else:
+        assert installed(wrapped) == ("local", "1.0"), done.stderr
+    return done

@@ -14,30 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox, installed, write_file
+from tests.conftest import Indexes, Sandbox, installed, stage_attack, write_file
 
 EVIL = ("evil", "9.9.9")
 LOCAL = ("local", "1.0")
-
-
-def _stage(sandbox: Sandbox, indexes: Indexes, command: str, *, shell: str = "bash",
-           refused: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` (with TARGET for the install dir) bare, then under wrap."""
-    bare, wrapped = sandbox.home / "bare", sandbox.home / "wrapped"
-    status = "$status" if shell == "fish" else "$?"
-    script = (
-        f"cd ~\nPIP_INDEX_URL={indexes.local.url} {command.replace('TARGET', str(bare))}\n"
-        f"wrap {command.replace('TARGET', str(wrapped))}\necho status={status}\n"
-    )
-    done = sandbox.sh(shell, script, **env)
-    assert installed(bare) == EVIL, f"the staged attack did not work:\n{done.stderr}"
-    if refused:
-        assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
-        assert "pipwrap: refused:" in done.stderr
-        assert not wrapped.exists()
-    else:
-        assert installed(wrapped) == LOCAL, done.stderr
-    return done
 
 
 @pytest.mark.parametrize("launch", [
@@ -47,7 +27,7 @@ def _stage(sandbox: Sandbox, indexes: Indexes, command: str, *, shell: str = "ba
     "stdbuf -oL pip", "setsid pip", "env nice pip",
 ])
 def test_launchers_are_looked_through(sandbox: Sandbox, indexes: Indexes, launch: str) -> None:
-    _stage(sandbox, indexes, f"{launch} install -q --target TARGET "
+    stage_attack(sandbox, indexes, f"{launch} install -q --target TARGET "
            f"--extra-index-url {indexes.upstream.url} foo")
 
 
@@ -56,11 +36,11 @@ def test_launchers_are_looked_through(sandbox: Sandbox, indexes: Indexes, launch
     "bash -c 'cd ~ && pip install -q --target TARGET -iUP foo'",
 ])
 def test_shell_scripts_are_read(sandbox: Sandbox, indexes: Indexes, script: str) -> None:
-    _stage(sandbox, indexes, script.replace("UP", indexes.upstream.url))
+    stage_attack(sandbox, indexes, script.replace("UP", indexes.upstream.url))
 
 
 def test_a_script_that_cannot_be_read_is_refused(sandbox: Sandbox, indexes: Indexes) -> None:
-    _stage(sandbox, indexes, "sh -c 'p=pip; $p install -q --target TARGET "
+    stage_attack(sandbox, indexes, "sh -c 'p=pip; $p install -q --target TARGET "
            f"--extra-index-url {indexes.upstream.url} foo'")
 
 
@@ -70,7 +50,7 @@ def test_other_names_pip_ships_under(sandbox: Sandbox, indexes: Indexes, venv: P
     bindir = sandbox.home / "bin"
     bindir.mkdir()
     (bindir / name).symlink_to(venv / "bin" / "pip")
-    _stage(sandbox, indexes, f"{bindir / name} install -q --target TARGET "
+    stage_attack(sandbox, indexes, f"{bindir / name} install -q --target TARGET "
            f"--extra-index-url {indexes.upstream.url} foo")
 
 
@@ -79,14 +59,14 @@ def _evil_wheel_url(indexes: Indexes) -> str:
 
 
 def test_direct_reference_on_the_command_line(sandbox: Sandbox, indexes: Indexes) -> None:
-    done = _stage(sandbox, indexes,
+    done = stage_attack(sandbox, indexes,
                   f"pip install -q --target TARGET 'foo @ {_evil_wheel_url(indexes)}'")
     assert "not the profile's index" in done.stderr
 
 
 def test_direct_reference_in_a_requirement_file(sandbox: Sandbox, indexes: Indexes) -> None:
     write_file(sandbox.home / "req.txt", f"bar-baz\nfoo @ {_evil_wheel_url(indexes)}\n")
-    done = _stage(sandbox, indexes, "pip install -q --target TARGET -r req.txt")
+    done = stage_attack(sandbox, indexes, "pip install -q --target TARGET -r req.txt")
     assert "req.txt:2" in done.stderr
 
 
@@ -122,7 +102,7 @@ def test_requirement_files_in_other_encodings(sandbox: Sandbox, indexes: Indexes
         path.write_bytes(("# -*- coding: latin-1 -*-\n# caf\xe9\n" + text).encode("latin-1"))
     else:
         path.write_bytes(text.encode(encoding))
-    _stage(sandbox, indexes, "pip install -q --target TARGET -r req.txt")
+    stage_attack(sandbox, indexes, "pip install -q --target TARGET -r req.txt")
 
 
 @pytest.mark.parametrize("variable", ["PIP_PYPI_URL", "PIP___EXTRA_INDEX_URL",
@@ -158,7 +138,7 @@ def test_a_venvs_own_pip_conf_is_found_from_its_interpreter(
     constraints = write_file(sandbox.home / "c.txt", f"--find-links {indexes.evil_dir}\n")
     (site_venv / "pip.conf").write_text(f"[install]\nconstraint = {constraints}\n")
     try:
-        done = _stage(sandbox, indexes,
+        done = stage_attack(sandbox, indexes,
                       f"{site_venv}/bin/python -m pip install -q --target TARGET foo")
     finally:
         (site_venv / "pip.conf").unlink()
@@ -186,7 +166,7 @@ def _wheel_with_requirement(directory: Path, requirement: str) -> Path:
 def test_a_local_wheel_that_depends_on_a_url(sandbox: Sandbox, indexes: Indexes) -> None:
     """Your own wheel is fine; the evil URL it depends on is not."""
     wheel = _wheel_with_requirement(sandbox.home, f"foo @ {_evil_wheel_url(indexes)}")
-    done = _stage(sandbox, indexes, f"pip install -q --target TARGET {wheel}")
+    done = stage_attack(sandbox, indexes, f"pip install -q --target TARGET {wheel}")
     assert "Requires-Dist" in done.stderr
 
 
