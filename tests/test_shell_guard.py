@@ -134,3 +134,13 @@ def test_the_prompt_variable_follows_use_and_directory_files(sandbox: Sandbox,
     done = sandbox.sh(shell, script)
     assert done.stdout.split() == ["prompt=local", "prompt=upstream", "prompt=upstream"], \
         done.stderr
+
+
+def test_zsh_precommand_modifiers_are_launchers(sandbox: Sandbox, indexes: Indexes) -> None:
+    """zsh honours `noglob` even when it comes from "$@": it must not hide pip."""
+    (sandbox.home / "req.txt").write_text(f"--extra-index-url {indexes.upstream.url}\nfoo\n")
+    target = sandbox.home / "t"
+    done = sandbox.sh("zsh", f"cd ~\nwrap noglob pip install -q --target {target} -r req.txt\n"
+                      "echo status=$?\n")
+    assert done.stdout.strip() == "status=3", done.stderr
+    assert not target.exists()

@@ -48,6 +48,10 @@ _LAUNCHERS: dict[str, tuple[str, frozenset[str]]] = {
     "setsid": ("", frozenset()),
     "nocache": ("", frozenset()),
     "unbuffer": ("", frozenset()),
+    # zsh precommand modifiers, which zsh honours even when they come from "$@".
+    "noglob": ("", frozenset()),
+    "nocorrect": ("", frozenset()),
+    "-": ("", frozenset()),
     "flock": ("wEc", frozenset({"--timeout", "--conflict-exit-code", "--command"})),
 }
 # Launchers whose first positional is not the command (timeout's DURATION, flock's FILE,

@@ -62,7 +62,8 @@ __pipwrap_needs_check() {
         python* | py | pypy* | uv | uvx | pipx | pip-compile | pip-sync | pdm | poetry | \
         hatch | tox | env | command | exec | builtin | nice | nohup | time | sudo | doas | \
         xargs | stdbuf | timeout | ionice | chrt | taskset | setsid | nocache | unbuffer | \
-        flock | sh | bash | zsh | dash | ksh | mksh | ash | fish | busybox | eval | \
+        flock | noglob | nocorrect | - | sh | bash | zsh | dash | ksh | mksh | ash | fish | \
+        busybox | eval | \
         *.exe | *.EXE)
             return 0
             ;;

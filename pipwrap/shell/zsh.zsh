@@ -60,7 +60,8 @@ function __pipwrap_needs_check() {
         (pip|pip[0-9]|pip[0-9][0-9]|pip[0-9].*|pip[0-9][0-9].*|pip-[0-9]*) ;;
         (python*|py|pypy*|uv|uvx|pipx|pip-compile|pip-sync|pdm|poetry|hatch|tox|env|command|\
 exec|builtin|nice|nohup|time|sudo|doas|xargs|stdbuf|timeout|ionice|chrt|taskset|setsid|\
-nocache|unbuffer|flock|sh|bash|zsh|dash|ksh|mksh|ash|fish|busybox|eval|*.exe|*.EXE)
+nocache|unbuffer|flock|noglob|nocorrect|-|sh|bash|zsh|dash|ksh|mksh|ash|fish|busybox|eval|\
+*.exe|*.EXE)
             return 0
             ;;
         (*)
