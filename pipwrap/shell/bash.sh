@@ -64,7 +64,7 @@ __pipwrap_needs_check() {
         xargs | stdbuf | timeout | ionice | chrt | taskset | setsid | nocache | unbuffer | \
         flock | noglob | nocorrect | - | sh | bash | zsh | dash | ksh | mksh | ash | fish | \
         busybox | eval | \
-        *.exe | *.EXE)
+        *.sh | *.exe | *.EXE)
             return 0
             ;;
         *)

@@ -64,7 +64,7 @@ function __pipwrap_needs_check
             command exec builtin nice nohup time sudo doas xargs stdbuf timeout ionice chrt \
             taskset setsid nocache unbuffer flock noglob nocorrect - sh bash zsh dash ksh mksh \
             ash fish busybox \
-            eval '*.exe' '*.EXE'
+            eval '*.sh' '*.exe' '*.EXE'
             return 0
         case '*'
             for a in $argv

@@ -61,7 +61,7 @@ function __pipwrap_needs_check() {
         (python*|py|pypy*|uv|uvx|pipx|pip-compile|pip-sync|pdm|poetry|hatch|tox|env|command|\
 exec|builtin|nice|nohup|time|sudo|doas|xargs|stdbuf|timeout|ionice|chrt|taskset|setsid|\
 nocache|unbuffer|flock|noglob|nocorrect|-|sh|bash|zsh|dash|ksh|mksh|ash|fish|busybox|eval|\
-*.exe|*.EXE)
+*.sh|*.exe|*.EXE)
             return 0
             ;;
         (*)
