@@ -138,7 +138,7 @@ def _unknown(argv: Sequence[str], ctx: Context, depth: int = 0) -> None:
         return
     script = _shell_script_text(argv[0], ctx)
     if script is not None:
-        check_script(script, ctx, depth + 1, argv[0], list(argv[1:]))
+        check_script(script, ctx, depth + 1, argv[0], list(argv))
     found = looks_like_source(argv[1:])
     if found is not None:
         ctx.refuse("command line", found, f"looks like a package source given to "
@@ -402,7 +402,8 @@ def _shell(name: str, args: list[str], ctx: Context, depth: int) -> None:
         if token == "-c" or (token.startswith("-") and not token.startswith("--")
                              and "c" in token[1:] and name != "fish"):
             script = args[index + 1] if index + 1 < len(args) else ""
-            check_script(script, ctx, depth + 1, f"{name} -c")
+            # Words after the script become its $0, $1, ...
+            check_script(script, ctx, depth + 1, f"{name} -c", args[index + 2:])
             return
         if token in ("-c", "--command") or token.startswith("--command="):
             script = token.split("=", 1)[1] if "=" in token else (
@@ -413,7 +414,7 @@ def _shell(name: str, args: list[str], ctx: Context, depth: int) -> None:
             # `sh FILE ARGS`: the file is the script.
             text = _shell_script_text(os.path.join(ctx.cwd, token), ctx)
             if text is not None:
-                check_script(text, ctx, depth + 1, token, args[index + 1:])
+                check_script(text, ctx, depth + 1, token, [token, *args[index + 1:]])
             break
     _unknown([name, *args], ctx, depth)
 
@@ -474,7 +475,12 @@ def _check_settings(words: Sequence[str], ctx: Context, what: str) -> None:
 
 def check_script(script: str, ctx: Context, depth: int, what: str,
                  arguments: Sequence[str] = ()) -> None:
-    dynamic = any(mark in script for mark in ("$(", "`", "${", "<(", ">("))
+    # Positional parameters are known here (the words after `sh -c SCRIPT`, or a
+    # function's arguments): put them in, quoted. Any other substitution makes the
+    # commands unknowable before they run.
+    script = _positional(script, arguments)
+    dynamic = any(mark in script for mark in ("$(", "`", "${", "<(", ">(")) or bool(
+        re.search(r"\$[0-9@*#]", script))
     commands = split_script(script)
     if commands is None or dynamic:
         found = looks_like_source([script, *arguments])
@@ -493,6 +499,27 @@ def check_script(script: str, ctx: Context, depth: int, what: str,
                                             1)) from None
 
 
+def _positional(script: str, arguments: Sequence[str]) -> str:
+    """``$0``..``$9``, ``${N}``, ``$@``, ``$*`` and ``$#`` replaced by the known words.
+
+    ``arguments[0]`` is ``$0``. Quoted forms (``"$1"``, ``"$@"``) become shell-quoted
+    words, so an argument with spaces stays one word, as the shell keeps it.
+    """
+    rest = [shlex.quote(a) for a in arguments[1:]]
+
+    def word(match: re.Match[str]) -> str:
+        name = match.group("braced") or match.group("plain")
+        if name in ("@", "*"):
+            return " ".join(rest)
+        if name == "#":
+            return str(len(rest))
+        index = int(name)
+        return shlex.quote(arguments[index]) if index < len(arguments) else "''"
+
+    pattern = r'"?\$(?:\{(?P<braced>[0-9@*#])\}|(?P<plain>[0-9@*#]))"?'
+    return re.sub(pattern, word, script)
+
+
 def _check_commands(commands: list[list[str]], ctx: Context, depth: int, what: str,
                     arguments: Sequence[str]) -> None:
     for words in commands:
@@ -501,7 +528,7 @@ def _check_commands(commands: list[list[str]], ctx: Context, depth: int, what: s
             continue
         if _ARGS_MARK in words:
             position = words.index(_ARGS_MARK)
-            words = [*words[:position], *arguments, *words[position + 1:]]
+            words = [*words[:position], *arguments[1:], *words[position + 1:]]
         if words and words[0].startswith("$"):
             found = looks_like_source([*words, *arguments])
             if found is not None:
@@ -530,7 +557,7 @@ def _function(argv: Sequence[str], body: str, ctx: Context, depth: int) -> None:
         text = text[start + 1:end] if 0 <= start < end else text
     for spelled in ('"$@"', "$@", '"$*"', "$*", '"${@}"', "${@}", "$argv"):
         text = text.replace(spelled, f" {_ARGS_MARK} ")
-    check_script(text, ctx, depth + 1, f"function {argv[0]}", list(argv[1:]))
+    check_script(text, ctx, depth + 1, f"function {argv[0]}", list(argv))
     found = looks_like_source(argv[1:])
     if found is not None and _ARGS_MARK not in text:
         ctx.refuse("command line", found, f"is given to the shell function {argv[0]}, "
