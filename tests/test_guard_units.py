@@ -133,10 +133,11 @@ def test_scrubbed_spellings_and_kept_variables() -> None:
     environ = {"PIP_PYPI_URL": "x", "PIP___EXTRA_INDEX_URL": "x", "PIP_Find_Links": "x",
                "PIP_ISOLATED": "1", "PIP_FROBNICATE": "x", "PIP_TIMEOUT": "5",
                "PIP_CONFIG_FILE": "/x", "PIP_CONSTRAINT": "c.txt", "UV_INDEX": "x",
-               "UV_CONFIG_FILE": "x", "UV_CACHE_DIR": "/c", "PIPX_HOME": "/p"}
+               "UV_CONFIG_FILE": "x", "UV_CACHE_DIR": "/c", "PIPX_HOME": "/p",
+               "PDM_PYPI_URL": "x", "PDM_PYPI_EXTRA_URL": "x", "PDM_HOME": "/h"}
     assert scrub.unset_names(environ) == sorted(
         ["PIP_PYPI_URL", "PIP___EXTRA_INDEX_URL", "PIP_Find_Links", "PIP_ISOLATED",
-         "PIP_FROBNICATE", "UV_INDEX", "UV_CONFIG_FILE"])
+         "PIP_FROBNICATE", "UV_INDEX", "UV_CONFIG_FILE", "PDM_PYPI_URL", "PDM_PYPI_EXTRA_URL"])
 
 
 @pytest.mark.parametrize("password", ["p@ss", "pa:ss", "p/ss", "p#ss", "p%40ss", "p@s:s/#%"])

@@ -53,6 +53,9 @@ def unset_names(environ: Mapping[str, str]) -> list[str]:
                 removed.append(name)
         elif name.startswith("UV_") and not _uv_keeps(name):
             removed.append(name)
+        elif name.startswith("PDM_PYPI_"):
+            # pdm's index settings (pipwrap sets PDM_PYPI_URL itself).
+            removed.append(name)
     return sorted(removed)
 
 
