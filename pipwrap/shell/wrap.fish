@@ -39,10 +39,10 @@ function __pipwrap_refresh
     set key "$key"\x1f"$PIP_CONSTRAINT"\x1f"$PIP_REQUIREMENT"\x1f"$PWD"
     # pip reads PIP_* in any spelling and uv its UV_* names: a variable set after the
     # last resolve must be seen, so every such name is part of the key.
-    # Only exported names matter (pip and uv read the environment). Quoted, an empty list
-    # is an empty string; unquoted it would empty the whole key.
-    set -l names (string match -r -- '^(PIP|UV)_' (set -x --names))
-    set key "$key"\x1f"$names"
+    # Only exported names matter (pip and uv read the environment). All of them, not just
+    # PIP_*/UV_*: filtering costs fish more than the rare extra resolve after an export.
+    # Quoted, so the key never becomes an empty list.
+    set key "$key"\x1f"$(set -xn)"
     __pipwrap_fresh "$key"; and return 0
     set -g __pipwrap_key ''
     set -l state (PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli _state fish --pid $fish_pid)
