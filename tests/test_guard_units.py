@@ -161,3 +161,12 @@ def test_shell_script_files_are_read(tmp_path: Path) -> None:
         assert refusal is not None and f"refused: {script}" in refusal, argv
     script.write_text("#!/bin/sh\npip install \"$@\"  # --extra-index-url in a comment\n")
     assert _refused([str(script), "foo"]) is None
+
+
+def test_the_profiles_own_index_is_recognised_without_its_login(tmp_path: Path) -> None:
+    """pip-compile writes the index without the login (it lives in the netrc)."""
+    (tmp_path / "r.txt").write_text("--index-url https://pkgs.example/simple\nfoo\n")
+    argv = ["pip", "install", "-r", str(tmp_path / "r.txt")]
+    check(argv, ENV, index_url="https://alice:s3cret@pkgs.example/simple/")
+    with pytest.raises(RefusedError):
+        check(argv, ENV, index_url="https://other.example/simple/")

@@ -91,6 +91,15 @@ class Context:
             return os.path.normpath(path).startswith(os.path.normpath(root) + os.sep)
         return (scheme, host, port) == (i_scheme, i_host, i_port) and ".." not in path.split("/")
 
+    def is_profile_index(self, value: str | None) -> bool:
+        """Whether ``value`` names the profile's own index (logins and a trailing slash
+        aside): as pip-compile writes it, it is not a second source."""
+        if value is None or self.index_url is None:
+            return False
+        def bare(url: str) -> str:
+            return _without_credentials(url.strip()).rstrip("/")
+        return bare(value) == bare(self.index_url)
+
     def check_url(self, url: str, where: str, what: str = "") -> None:
         """Refuse a download URL that is not under the profile's index."""
         if self.under_index(url):

@@ -60,7 +60,7 @@ def _refuse_sources(program: str, args: Sequence[str], ctx: Context, *,
         if hit:
             value = token.split("=", 1)[1] if "=" in token else (
                 args[index + 1] if index + 1 < len(args) else "")
-            if ctx.index_url is not None and value.rstrip("/") == ctx.index_url.rstrip("/"):
+            if ctx.is_profile_index(value):
                 continue
             ctx.refuse("command line", f"{program} {token}", "gives the tool a package "
                        "source besides the profile's index")

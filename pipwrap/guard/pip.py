@@ -162,12 +162,6 @@ def _judge(reading: Parsed, ctx: Context, where: str, program: str) -> None:
             directref.check_requirement(event.spelled, where, ctx)
 
 
-def _same_index(value: str | None, ctx: Context) -> bool:
-    if value is None or ctx.index_url is None:
-        return False
-    return value.strip().rstrip("/") == ctx.index_url.rstrip("/")
-
-
 def judge_option(event: Event, ctx: Context, where: str, program: str = "pip") -> None:
     """Refuse one option pip has read, or follow the files and requirements it names."""
     if event.option is None:
@@ -175,7 +169,7 @@ def judge_option(event: Event, ctx: Context, where: str, program: str = "pip") -
     dest = event.option.dest
     canonical = event.option.longs[0] if event.option.longs else event.spelled
     if dest in SOURCE:
-        if dest in ("index_url", "extra_index_urls") and _same_index(event.value, ctx):
+        if dest in ("index_url", "extra_index_urls") and ctx.is_profile_index(event.value):
             return  # the profile's own index, as pip-compile writes it: not a second source
         spelled = event.spelled
         if spelled not in event.option.longs:

@@ -193,9 +193,8 @@ def _judge(canonical: str, spelled: str, value: str | None, ctx: Context, base: 
     from pipwrap.guard import directref
 
     if canonical in SOURCE:
-        if canonical in ("--index-url", "--default-index", "--index") and value is not None \
-                and ctx.index_url is not None \
-                and value.strip().rstrip("/") == ctx.index_url.rstrip("/"):
+        if canonical in ("--index-url", "--default-index", "--index") \
+                and ctx.is_profile_index(value):
             return
         shown = spelled if spelled == canonical else f"{spelled} (read by uv as {canonical})"
         ctx.refuse("command line", f"{shown} {value}" if value is not None else shown,
