@@ -182,3 +182,18 @@ def test_a_local_project_whose_dependencies_name_a_url(tmp_path: Path) -> None:
         with pytest.raises(RefusedError):
             check(argv, {"PATH": "/usr/bin:/bin"}, index_url="http://127.0.0.1:9/simple/",
                   cwd=str(tmp_path))
+
+
+@pytest.mark.parametrize("version", ["23.2.1", "26.3"])
+def test_the_oldest_and_newest_pip_of_the_table(sandbox: Sandbox, indexes: Indexes,
+                                               version: str) -> None:
+    """The same attacks through the oldest and the newest pip the guard's table covers."""
+    from tests.support.pips import pip_python
+
+    python = pip_python(f"=={version}", version)
+    stage_attack(sandbox, indexes, f"{python} -m pip install -q --target TARGET "
+                 f"--extra {indexes.upstream.url} foo")
+    for path in (sandbox.home / "bare", sandbox.home / "wrapped"):
+        subprocess.run(["rm", "-rf", str(path)], check=True)
+    stage_attack(sandbox, indexes, f"{python} -m pip install -q --target TARGET foo",
+                 refused=False, PIP___EXTRA_INDEX_URL=indexes.upstream.url)
