@@ -75,7 +75,10 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     secret = credentials.password(resolution.profile, environ)
     child_env = environment.build(resolution.profile, secret.value)
     flat = write_stamps(pid, watched)
-    scan_always = guard.config_sources_need_scan(environ)
+    # A file variable that is set but empty scans nothing today, but the shell's key holds
+    # only variable names: a value given to it later must not slip past the fast path.
+    scan_always = guard.config_sources_need_scan(environ) or any(
+        scrub.pip_option_name(name) in scrub.PIP_FILE_OPTIONS for name in environ)
     # Every other spelling of a source variable is removed for the call; the shell's key
     # holds the names of all PIP_*/UV_* variables, so a new one makes it ask again.
     unset = [name for name in scrub.unset_names(environ) if name not in child_env]

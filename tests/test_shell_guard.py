@@ -144,3 +144,21 @@ def test_zsh_precommand_modifiers_are_launchers(sandbox: Sandbox, indexes: Index
                       "echo status=$?\n")
     assert done.stdout.strip() == "status=3", done.stderr
     assert not target.exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_an_empty_file_variable_given_a_value_later_is_scanned(
+        sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
+    """The key holds names, not values: an empty PIP_Constraint filled in after the first
+    `wrap` must still send pip through the guard (--dry-run is on the fast path's list)."""
+    constraints = sandbox.home / "c.txt"
+    constraints.write_text(f"--extra-index-url {indexes.upstream.url}\n")
+    status = "$status" if shell == "fish" else "$?"
+    script = (f"{_export(shell, 'PIP_Constraint', repr(''))}\nwrap true\n"
+              f"{_export(shell, 'PIP_Constraint', str(constraints))}\n"
+              f"wrap pip install --dry-run foo\necho status={status}\n")
+    # No pip config file at all (this machine has a global one naming a constraint file,
+    # which alone would send every pip call through the guard).
+    done = sandbox.sh(shell, script, PIP_CONFIG_FILE="/dev/null")
+    assert "9.9.9" not in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "status=3", done.stdout + done.stderr

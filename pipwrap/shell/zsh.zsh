@@ -15,9 +15,10 @@ function __pipwrap_inputs() {
     __pipwrap_k+=$'\x1f'"${HOME-}"$'\x1f'"${XDG_CONFIG_HOME-}"$'\x1f'"${XDG_CONFIG_DIRS-}"
     __pipwrap_k+=$'\x1f'"${XDG_CACHE_HOME-}"$'\x1f'"${XDG_DATA_HOME-}"$'\x1f'"${VIRTUAL_ENV-}"
     __pipwrap_k+=$'\x1f'"${PIP_CONFIG_FILE-}"$'\x1f'"${PIP_CONSTRAINT-}"$'\x1f'"${PIP_REQUIREMENT-}"$'\x1f'"$PWD"
-    # pip reads PIP_* in any spelling and uv its UV_* names: a variable set after the
-    # last resolve must be seen, so every such name is part of the key.
+    # pip reads PIP_* in any spelling, uv its UV_* names and pdm PDM_PYPI_*: a variable
+    # set after the last resolve must be seen, so every such name is part of the key.
     __pipwrap_k+=$'\x1f'"${(k)parameters[(I)PIP_*]}"$'\x1f'"${(k)parameters[(I)UV_*]}"
+    __pipwrap_k+=$'\x1f'"${(k)parameters[(I)PDM_PYPI_*]}"
 }
 
 function __pipwrap_fresh() {
