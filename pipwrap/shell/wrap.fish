@@ -16,17 +16,10 @@ function __pipwrap_fresh --argument-names key
     if test -n "$__pipwrap_expires"
         test (command date +%s) -lt "$__pipwrap_expires"; or return 1
     end
-    # Builtins only, no command substitution: this runs on every call.
-    set -l stamps $__pipwrap_watch_stamps
-    for f in $__pipwrap_watch_files
-        set -l s $stamps[1]
-        set -e stamps[1]
-        if test -z "$s"
-            test -e "$f"; and return 1
-        else if not test -e "$s"; or test "$f" -nt "$s"; or test "$f" -ot "$s"
-            return 1
-        end
-    end
+    # One builtin call, no command substitution: this runs on every call. The expression
+    # (from _state) says: no file that was absent exists now, and every stamp still exists
+    # with the same mtime as its file.
+    test $__pipwrap_watch_test; or return 1
     return 0
 end
 
