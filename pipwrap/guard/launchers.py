@@ -130,7 +130,7 @@ def check_argv(argv: Sequence[str], ctx: Context, depth: int = 0,
 
 # Programs that print or test and start nothing: their arguments are only text.
 _INERT = frozenset({"echo", "printf", "printenv", "true", "false", "test", "[", "cat",
-                    "ls", "grep", "which", "type", "env-print", "pwd", "date", "wc"})
+                    "ls", "grep", "which", "type", "pwd", "date", "wc"})
 
 
 def _unknown(argv: Sequence[str], ctx: Context, depth: int = 0) -> None:

@@ -20,7 +20,8 @@ def is_lockfile(name: str) -> bool:
                                                 and name.endswith(".toml"))
 
 
-def _line_of(text: str, needle: str) -> int:
+def line_of(text: str, needle: str) -> int:
+    """The first line holding ``needle`` (TOML parsers give no line numbers), or 0."""
     for number, line in enumerate(text.splitlines(), start=1):
         if needle in line:
             return number
@@ -48,7 +49,7 @@ def check_lockfile(path: str, ctx: Context, where: str) -> None:
             continue
         if key == "git" or value.lower().startswith("git+") or not ctx.under_index(value):
             shown = os.path.relpath(path, ctx.cwd) if os.path.isabs(path) else path
-            ctx.refuse(f"{shown}:{_line_of(text, value)}", f"{package or 'an entry'}: {value}",
+            ctx.refuse(f"{shown}:{line_of(text, value)}", f"{package or 'an entry'}: {value}",
                        "is downloaded from outside the profile's index")
 
 

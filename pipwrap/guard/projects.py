@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 
 from pipwrap.guard.context import Context
+from pipwrap.guard.lockfiles import line_of
 
 _URL_KEYS = frozenset({"url", "index-url", "extra-index-url", "find-links", "index", "git",
                        "default-index", "publish-url"})
@@ -46,13 +47,6 @@ def _load(path: str, ctx: Context, where: str) -> tuple[str, dict[str, object]] 
     except PipwrapError as exc:
         ctx.refuse(where, path, f"cannot be read as TOML, so pipwrap cannot check the "
                    f"sources it names ({exc})")
-
-
-def _line(text: str, needle: str) -> int:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    return 0
 
 
 def _urls(node: object, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str]]:
@@ -114,7 +108,7 @@ def _problems(path: str, ctx: Context, where: str) -> Iterator[tuple[str, str, s
             continue
         if key_path[-1] != "git" and ctx.under_index(url):
             continue
-        yield tool, f"{path}:{_line(text, url)}", f"{'.'.join(key_path)} = {url}"
+        yield tool, f"{path}:{line_of(text, url)}", f"{'.'.join(key_path)} = {url}"
     yield from _env_settings(path, text)
 
 
@@ -222,5 +216,5 @@ def check_script_settings(path: str, ctx: Context) -> None:
         if url.startswith("index:") or url.lower().startswith("file:"):
             continue
         if "://" in url and not ctx.under_index(url):
-            ctx.refuse(f"{path}:{_line(text, url)}", f"{'.'.join(key_path)} = {url}",
+            ctx.refuse(f"{path}:{line_of(text, url)}", f"{'.'.join(key_path)} = {url}",
                        "is a package source the script names for uv")
