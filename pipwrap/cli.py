@@ -129,8 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("_names")  # internal: profile names for tab completion
 
     from pipwrap import profiles_cli
+    from pipwrap.repo import cli as repo_cli
 
     profiles_cli.add_parsers(sub, _add_profile, _add_json)
+    repo_cli.add_parsers(sub)
     # argparse lists every choice, hidden ones included; keep internal ones out of help.
     sub._choices_actions = [a for a in sub._choices_actions if not a.dest.startswith("_")]
     return parser
@@ -196,6 +198,18 @@ def _doctor(args: argparse.Namespace) -> int:
     return doctor.main(args.profile, as_json=bool(args.json))
 
 
+def _repo(args: argparse.Namespace) -> int:
+    from pipwrap.repo import cli as repo_cli
+
+    return repo_cli.run_repo(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pipwrap.repo import cli as repo_cli
+
+    return repo_cli.run_serve(args)
+
+
 def _names(args: argparse.Namespace) -> int:
     from pipwrap import listing
 
@@ -241,7 +255,7 @@ def _check_command(parser: argparse.ArgumentParser, word: str) -> None:
 HANDLERS = {
     "_names": _names,
     "run": _run, "check": _check, "env": _env, "init": _init, "_state": _state,
-    "doctor": _doctor,
+    "doctor": _doctor, "repo": _repo, "serve": _serve,
 }
 
 

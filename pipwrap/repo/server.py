@@ -1,0 +1,292 @@
+"""``pipwrap serve``: the tree's static index over HTTP, local-first with fallback.
+
+Built on the standard library's ``ThreadingHTTPServer``: the work per request is one
+``stat`` and one small file read (the pages are written by :mod:`pipwrap.repo.index`),
+so a thread per connection is as fast as ``python -m http.server`` and needs no new
+dependency. Nothing of the repo is held in memory; each request reads one file.
+
+The policy is pypiserver's ``--fallback-url``, made safe by construction: the requested
+name is normalized first, and a project with any file here is answered from here only,
+so an upstream ``foo 9.9.9`` can never outbid a local ``foo 1.0`` (dependency confusion).
+Only a name with no local files is redirected to the fallback index.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+from pipwrap import __version__
+from pipwrap.errors import PipwrapError
+from pipwrap.repo import index, pages
+from pipwrap.repo.distfile import normalize
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_FALLBACK = "https://pypi.org/simple/"
+WATCH_INTERVAL = 1.0
+
+_PROJECT = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+_MEDIA = {
+    "application/vnd.pypi.simple.v1+json": pages.JSON_TYPE,
+    "application/vnd.pypi.simple.latest+json": pages.JSON_TYPE,
+    "application/vnd.pypi.simple.v1+html": pages.HTML_TYPE,
+    "application/vnd.pypi.simple.latest+html": pages.HTML_TYPE,
+    "text/html": "text/html",
+    "text/*": "text/html",
+    "*/*": "text/html",
+}
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The content type to answer with (PEP 691), honouring q-values; None: nothing fits.
+
+    pip and uv send the JSON type first with q=1 and HTML with a lower q, so they get
+    JSON; a browser or ``curl`` gets HTML. On a tie the earlier entry wins.
+    """
+    if not accept or not accept.strip():
+        return "text/html"
+    best: str | None = None
+    best_q = 0.0
+    for part in accept.split(","):
+        media, *parameters = part.split(";")
+        chosen = _MEDIA.get(media.strip().lower())
+        q = 1.0
+        for parameter in parameters:
+            key, _, value = parameter.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        if chosen is not None and q > best_q:
+            best, best_q = chosen, q
+    return best
+
+
+class RepoServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], root: str, fallback: str | None,
+                 verbose: bool) -> None:
+        self.root = root
+        self.fallback = fallback
+        self.verbose = verbose
+        super().__init__(address, Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: RepoServer
+    protocol_version = "HTTP/1.1"
+    server_version = f"pipwrap/{__version__}"
+    _chosen = ""
+
+    def do_GET(self) -> None:
+        self._route(body=True)
+
+    def do_HEAD(self) -> None:
+        self._route(body=False)
+
+    def log_message(self, format: str, *args: object) -> None:
+        if self.server.verbose:
+            sys.stderr.write(f"{self.address_string()} {format % args}{self._chosen}\n")
+
+    def _route(self, *, body: bool) -> None:
+        path = unquote(self.path.split("?", 1)[0].split("#", 1)[0])
+        if path in ("/", ""):
+            self._redirect(HTTPStatus.FOUND, "/simple/")
+            return
+        parts = path.split("/")
+        if parts[1] != "simple" or any(p in (".", "..") or "\x00" in p for p in parts):
+            self._not_found(body)
+            return
+        # ["", "simple"] / ["", "simple", ""] / [.., name] / [.., name, ""] / [.., name, file]
+        rest = parts[2:]
+        if not rest:
+            self._redirect(HTTPStatus.MOVED_PERMANENTLY, "/simple/")
+        elif rest == [""]:
+            self._page(self.server.root, body)
+        elif len(rest) == 1:
+            self._redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{rest[0]}/")
+        elif len(rest) == 2 and rest[1] == "":
+            self._project(rest[0], body)
+        elif len(rest) == 2 and rest[0] == normalize(rest[0]) and not rest[1].startswith("."):
+            self._file(os.path.join(self.server.root, rest[0], rest[1]), body)
+        else:
+            self._not_found(body)
+
+    def _project(self, name: str, body: bool) -> None:
+        project = normalize(name)
+        if project != name:
+            self._redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{project}/")
+            return
+        directory = os.path.join(self.server.root, project)
+        if _PROJECT.fullmatch(project) and os.path.isfile(
+            os.path.join(directory, "index.html")
+        ):
+            self._page(directory, body)
+        elif self.server.fallback and _PROJECT.fullmatch(project):
+            self._redirect(HTTPStatus.SEE_OTHER, f"{self.server.fallback}{project}/")
+        else:
+            self._not_found(body)
+
+    def _page(self, directory: str, body: bool) -> None:
+        chosen = negotiate(self.headers.get("Accept"))
+        if chosen is None:
+            self._plain(HTTPStatus.NOT_ACCEPTABLE,
+                        f"acceptable: {pages.JSON_TYPE}, {pages.HTML_TYPE}, text/html\n", body)
+            return
+        name = "index.json" if chosen == pages.JSON_TYPE else "index.html"
+        self._chosen = f" {name}"
+        try:
+            with open(os.path.join(directory, name), "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            self._not_found(body)
+            return
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", f"{chosen}; charset=utf-8"
+                         if chosen == "text/html" else chosen)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Vary", "Accept")
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def _file(self, path: str, body: bool) -> None:
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below, after sending
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            self._not_found(body)
+            return
+        with handle:
+            status = os.fstat(handle.fileno())
+            if not _regular(status.st_mode):
+                self._not_found(body)
+                return
+            self.send_response(HTTPStatus.OK)
+            kind = "text/plain; charset=utf-8" if path.endswith(".metadata") \
+                else "application/octet-stream"
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(status.st_size))
+            self.send_header("Last-Modified", self.date_time_string(int(status.st_mtime)))
+            self.end_headers()
+            if body:
+                import shutil
+
+                shutil.copyfileobj(handle, self.wfile)
+
+    def _redirect(self, status: HTTPStatus, location: str) -> None:
+        self.send_response(status)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _not_found(self, body: bool) -> None:
+        self._plain(HTTPStatus.NOT_FOUND, "not found\n", body)
+
+    def _plain(self, status: HTTPStatus, text: str, body: bool) -> None:
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+
+def _regular(mode: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(mode)
+
+
+def _signature(root: str) -> list[tuple[str, int]]:
+    """The mtimes of the tree's directories: a file added or removed changes one."""
+    found = [("", os.stat(root).st_mtime_ns)]
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if not entry.name.startswith(".") and entry.is_dir():
+                found.append((entry.name, entry.stat().st_mtime_ns))
+    return found
+
+
+def _watch(root: str, stop: threading.Event, verbose: bool) -> None:
+    """Keep the index current when files are dropped into the tree by hand."""
+    last = _signature(root)
+    while not stop.wait(WATCH_INTERVAL):
+        try:
+            now = _signature(root)
+            if now == last:
+                continue
+            report = index.build(root)
+            for warning in report.warnings:
+                sys.stderr.write(f"pipwrap serve: warning: {warning}\n")
+            if verbose and report.written:
+                sys.stderr.write(f"pipwrap serve: re-indexed ({len(report.written)} "
+                                 "files written)\n")
+            last = _signature(root)
+        except (OSError, PipwrapError) as exc:
+            sys.stderr.write(f"pipwrap serve: re-indexing failed: {exc}\n")
+
+
+def check_fallback(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PipwrapError(f"--fallback {url!r}: expected an http(s) index URL such as "
+                           f"{DEFAULT_FALLBACK}")
+    if parts.username or parts.password:
+        raise PipwrapError("--fallback: a URL with a login would hand it to every client "
+                           "in the redirect; use a public index")
+    return url if url.endswith("/") else url + "/"
+
+
+def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) -> int:
+    import errno
+    import signal
+
+    os.makedirs(root, exist_ok=True)
+    report = index.build(root)
+    for warning in report.warnings:
+        sys.stderr.write(f"pipwrap serve: warning: {warning}\n")
+    try:
+        server = RepoServer((host, port), root, fallback, verbose)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PipwrapError(f"serve: port {port} on {host} is already in use (another "
+                               "`pipwrap serve`?); choose one with --port") from None
+        raise PipwrapError(f"serve: cannot listen on {host}:{port}: {exc.strerror}") from None
+    bound_port = server.server_address[1]
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{bound_port}/simple/"
+    where = f"falling back to {fallback}" if fallback else "no fallback"
+    sys.stderr.write(f"pipwrap serve: {root} at {url} ({report.projects} projects, "
+                     f"{report.files} files; {where}); Ctrl-C stops\n")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
+                         "machine\n")
+    sys.stderr.flush()
+
+    def stop_on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(root, stop, verbose), daemon=True)
+    watcher.start()
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        sys.stderr.write("pipwrap serve: stopped\n")
+    finally:
+        stop.set()
+        server.server_close()
+    return 0
