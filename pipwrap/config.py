@@ -80,13 +80,22 @@ class Profile:
         return f"Profile({self.name!r}, {self.shown_url!r})"
 
 
-class Config:
-    __slots__ = ("default", "path", "profiles")
+# The embedded default: `pipwrap serve`'s own address, so that `pipwrap repo add`,
+# `pipwrap serve` and `wrap pip install NAME` work before any config file exists.
+BUILTIN_NAME = "local"
+BUILTIN_URL = "http://127.0.0.1:8080/simple/"
 
-    def __init__(self, path: str, default: str | None, profiles: dict[str, Profile]) -> None:
+
+class Config:
+    __slots__ = ("builtin", "default", "path", "profiles")
+
+    def __init__(self, path: str, default: str | None, profiles: dict[str, Profile],
+                 builtin: frozenset[str] = frozenset()) -> None:
         self.path = path
         self.default = default
         self.profiles = profiles
+        # Names in ``profiles`` that come from pipwrap itself, not from the file.
+        self.builtin = builtin
 
     def __repr__(self) -> str:
         return f"Config({self.path!r}, default={self.default!r}, profiles={sorted(self.profiles)})"
@@ -153,20 +162,45 @@ def read_text(path: str) -> str:
     return decode(read_bytes(path), path)
 
 
-def load(path: str | None = None) -> Config:
+def builtin_profile() -> Profile:
+    return Profile(BUILTIN_NAME, BUILTIN_URL, BUILTIN_URL)
+
+
+def _with_builtin(config: Config) -> Config:
+    if BUILTIN_NAME in config.profiles:
+        return config  # an explicit [profiles.local] overrides the built-in one
+    profiles = dict(config.profiles)
+    profiles[BUILTIN_NAME] = builtin_profile()
+    return Config(config.path, config.default, profiles, frozenset({BUILTIN_NAME}))
+
+
+def load(path: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """The config at ``path`` (default: :func:`config_path`) with the built-in profile.
+
+    With no file at the default location, the built-in ``local`` profile is the default,
+    so a new user's first ``wrap`` works. A missing file that ``PIPWRAP_CONFIG`` names
+    is an error: a typo there must not fall back to something else silently.
+    """
     from pipwrap import snapshot
 
-    path = config_path() if path is None else path
-    data = read_bytes(path)
+    env = os.environ if environ is None else environ
+    path = config_path(env) if path is None else path
+    try:
+        data = read_bytes(path)
+    except PipwrapError:
+        if env.get(CONFIG_ENV) or os.path.lexists(path):
+            raise
+        return Config(path, BUILTIN_NAME, {BUILTIN_NAME: builtin_profile()},
+                      frozenset({BUILTIN_NAME}))
     cached = snapshot.lookup(path, data)
     if cached is not None:
-        return cached
+        return _with_builtin(cached)
     from pipwrap import schema
 
     config = schema.parse(decode(data, path), path)
     snapshot.store(path, data, config)
     _warn_if_exposed(config)
-    return config
+    return _with_builtin(config)
 
 
 def readable_by_others(path: str) -> bool:

@@ -61,6 +61,8 @@ def list_profiles(*, as_json: bool = False) -> int:
         data = profile_data(config.profiles[name])
         data["default"] = name == config.default
         data["active"] = name == active
+        if name in config.builtin:
+            data["builtin"] = True
         rows.append(data)
     if as_json:
         _print_json({"config": config.path, "profiles": rows})
@@ -72,7 +74,8 @@ def list_profiles(*, as_json: bool = False) -> int:
     lines = []
     for row in rows:
         marks = (">" if row["active"] else " ") + ("*" if row["default"] else " ")
-        lines.append(f"{marks} {row['name']!s:<{width}}  {row['index_url']}")
+        builtin = "  (built in)" if row.get("builtin") else ""
+        lines.append(f"{marks} {row['name']!s:<{width}}  {row['index_url']}{builtin}")
     print("\n".join(lines))
     return 0
 

@@ -235,8 +235,10 @@ def _probe(profile: Profile, timeout: float) -> Result:
 
 def main(names: list[str], *, timeout: float, as_json: bool) -> int:
     cfg = config_mod.load()
-    chosen = [cfg.profile(n) for n in names] if names else [
-        cfg.profiles[n] for n in sorted(cfg.profiles)]
+    # With no names: the profiles the user defined; the built-in one only when it is all
+    # there is (or the default), not as a failure beside a config that never uses it.
+    listed = [n for n in sorted(cfg.profiles) if n not in cfg.builtin or n == cfg.default]
+    chosen = [cfg.profile(n) for n in names] if names else [cfg.profiles[n] for n in listed]
     if not chosen:
         raise PipwrapError(f"no profiles in {cfg.path}")
     with ThreadPoolExecutor(max_workers=min(32, len(chosen))) as pool:

@@ -230,6 +230,14 @@ def cmd_set_url(args: argparse.Namespace) -> int:
 
 
 def _require(profiles: Any, name: str) -> None:
+    from pipwrap.config import BUILTIN_NAME, BUILTIN_URL
+
+    if name not in profiles and name == BUILTIN_NAME:
+        raise PipwrapError(
+            f"profile {name!r} is built in ({BUILTIN_URL}, where `pipwrap serve` listens) "
+            "and not in your config file; to change it, define your own with: "
+            f"pipwrap add {name} URL"
+        )
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "(none)"
         from pipwrap.config import did_you_mean

@@ -39,7 +39,7 @@ def resolve(
 ) -> Resolution:
     """``config``: the already loaded config, so callers that need it too read it once."""
     env = os.environ if environ is None else environ
-    cfg = config_mod.load(config_mod.config_path(env)) if config is None else config
+    cfg = config_mod.load(config_mod.config_path(env), env) if config is None else config
     if explicit:
         return Resolution(cfg, cfg.profile(explicit, origin="--profile"), "--profile")
     from_env = env.get(PROFILE_ENV)
@@ -68,7 +68,11 @@ def resolve(
             f"no profile chosen: {cfg.path} sets no 'default' and {PROFILE_ENV} is not set; "
             f"known profiles: {known}"
         )
-    return Resolution(cfg, cfg.profile(cfg.default), f"default in {cfg.path}", watched=watched)
+    if cfg.default in cfg.builtin and not os.path.lexists(cfg.path):
+        reason = f"built-in default (no config file at {cfg.path})"
+    else:
+        reason = f"default in {cfg.path}"
+    return Resolution(cfg, cfg.profile(cfg.default), reason, watched=watched)
 
 
 def _working_directory(env: Mapping[str, str]) -> str:

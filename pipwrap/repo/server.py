@@ -98,6 +98,7 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"{self.address_string()} {format % args}{self._chosen}\n")
 
     def _route(self, *, body: bool) -> None:
+        self._chosen = ""  # one handler serves every request of a kept-alive connection
         path = unquote(self.path.split("?", 1)[0].split("#", 1)[0])
         if path in ("/", ""):
             self._redirect(HTTPStatus.FOUND, "/simple/")
