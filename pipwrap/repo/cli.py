@@ -200,9 +200,7 @@ def run_repo(args: argparse.Namespace) -> int:
             print(f"{'un-yanked' if args.undo else 'yanked'}: {dist.project}/{dist.filename}")
         _warn(report)
         return 0
-    if not os.path.isdir(root):
-        raise PipwrapError(f"no repository at {root} yet; add files with: pipwrap repo add "
-                           "DIST...")
+    store.require_repo(root)
     if command == "index":
         report = index.build(root)
         _warn(report)

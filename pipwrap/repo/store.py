@@ -143,8 +143,15 @@ def _matching(root: str, project: str, version: str | None, spec: str) -> list[D
     return found
 
 
+def require_repo(root: str) -> None:
+    if not os.path.isdir(root):
+        raise PipwrapError(f"no repository at {root} yet; add files with: pipwrap repo add "
+                           "DIST...")
+
+
 def remove(root: str, spec: str) -> tuple[list[DistFile], index.Report]:
     project, version = _split_spec(spec, need_version=False)
+    require_repo(root)
     with index.repo_lock(root):
         found = _matching(root, project, version, spec)
         yanked = index.load_yanked(root)
@@ -160,6 +167,7 @@ def yank(root: str, spec: str, reason: str | None, *, undo: bool = False
          ) -> tuple[list[DistFile], index.Report]:
     """PEP 592: the files stay, installers skip them unless pinned with ``==``."""
     project, version = _split_spec(spec, need_version=True)
+    require_repo(root)
     with index.repo_lock(root):
         found = _matching(root, project, version, spec)
         yanked = index.load_yanked(root)

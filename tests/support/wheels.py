@@ -1,10 +1,12 @@
-"""Build tiny real wheels without a build backend or network."""
+"""Build tiny real distributions (wheels, sdists) without a build backend or network."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -18,15 +20,26 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest.decode()}"
 
 
-def make_wheel(directory: Path, name: str, version: str, origin: str) -> Path:
-    """A wheel whose module records where it came from: ``import foo; foo.ORIGIN``."""
+def _metadata(name: str, version: str, requires_python: str | None) -> bytes:
+    text = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    if requires_python:
+        text += f"Requires-Python: {requires_python}\n"
+    return (text + "\n").encode()
+
+
+def make_wheel(directory: Path, name: str, version: str, origin: str, *,
+               requires_python: str | None = None, metadata_name: str | None = None,
+               metadata_version: str | None = None) -> Path:
+    """A wheel whose module records where it came from: ``import foo; foo.ORIGIN``.
+
+    ``metadata_name``/``metadata_version`` make a wheel whose metadata contradicts its name.
+    """
     module = _normalize(name)
     dist_info = f"{module}-{version}.dist-info"
     files = {
         f"{module}/__init__.py": f"ORIGIN = {origin!r}\nVERSION = {version!r}\n".encode(),
-        f"{dist_info}/METADATA": (
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n"
-        ).encode(),
+        f"{dist_info}/METADATA": _metadata(metadata_name or name, metadata_version or version,
+                                           requires_python),
         f"{dist_info}/WHEEL": (
             b"Wheel-Version: 1.0\nGenerator: pipwrap-tests\nRoot-Is-Purelib: true\n"
             b"Tag: py3-none-any\n"
@@ -40,4 +53,18 @@ def make_wheel(directory: Path, name: str, version: str, origin: str) -> Path:
     with zipfile.ZipFile(target, "w") as archive:
         for path, data in files.items():
             archive.writestr(path, data)
+    return target
+
+
+def make_sdist(directory: Path, name: str, version: str, *,
+               metadata_name: str | None = None) -> Path:
+    """An sdist holding only PKG-INFO: enough to be indexed, not to be built."""
+    top = f"{_normalize(name)}-{version}"
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{top}.tar.gz"
+    data = _metadata(metadata_name or name, version, None)
+    with tarfile.open(target, "w:gz") as archive:
+        info = tarfile.TarInfo(f"{top}/PKG-INFO")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
     return target
