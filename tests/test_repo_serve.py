@@ -284,8 +284,10 @@ def test_ctrl_c_stops_serve_cleanly(hosted: Hosted, tmp_path: Path) -> None:
         assert served.process.wait(timeout=10) == 0
         assert "stopped" in served.log_text() and "Traceback" not in served.log_text()
         port = int(served.base.rsplit(":", 1)[1])
-        with socket.socket() as sock:  # the port is free again
+        with socket.socket() as sock:  # the port is free again (for a restarted server)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(("127.0.0.1", port))
+            sock.listen()
 
 
 def test_a_real_build_goes_in_and_installs(hosted: Hosted, tmp_path: Path) -> None:
