@@ -48,7 +48,8 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, hosting_only: bool = False) -> argparse.ArgumentParser:
+    """The whole CLI; ``hosting_only``: just ``repo`` and ``serve`` (what they need to run)."""
     import argparse
 
     class _Parser(argparse.ArgumentParser):
@@ -62,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pipwrap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from pipwrap.repo import cli as repo_cli
+
+    if hosting_only:
+        repo_cli.add_parsers(sub)
+        return parser
 
     init = sub.add_parser(
         "init", help="print the shell code that defines `wrap`",
@@ -129,7 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("_names")  # internal: profile names for tab completion
 
     from pipwrap import profiles_cli
-    from pipwrap.repo import cli as repo_cli
 
     profiles_cli.add_parsers(sub, _add_profile, _add_json)
     repo_cli.add_parsers(sub)
@@ -291,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick = _without_argparse(args_list)
         if quick is not None:
             return quick()
-        parser = build_parser()
+        # The hosting commands are the only ones a server or a sync job runs in a loop.
+        parser = build_parser(hosting_only=args_list[:1] in (["repo"], ["serve"]))
         if not args_list:
             # As git and uv do: no command is a usage error, and the help goes to stderr so
             # that `pipwrap | something` does not feed help text into a pipe.

@@ -39,7 +39,7 @@ def _add_repo(parser: argparse.ArgumentParser) -> None:
 def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     import argparse
 
-    from pipwrap.repo import server
+    from pipwrap.repo import defaults
 
     repo = sub.add_parser(
         "repo", help="host your own packages: a tree with a complete static index",
@@ -83,9 +83,14 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
         "index", help="bring the static index up to date (incremental)",
         description="Write the static index inside DIR: only new files are read and only "
         "changed pages are rewritten; with no change nothing is written. Files dropped into "
-        "DIR/<name>/ by hand are picked up here.",
+        "DIR/<name>/ by hand are picked up here. A project directory whose mtime has not "
+        "changed is not listed again: published files are immutable, so a file replaced "
+        "in place (same name, new bytes) needs --full.",
     )
     _add_repo(build)
+    build.add_argument("--full", action="store_true",
+                       help="list every project directory again (files still matched by "
+                       "size and mtime)")
     build.add_argument("-q", "--quiet", action="store_true", help="print only warnings")
 
     path = actions.add_parser("path", help="print the repository directory")
@@ -98,7 +103,7 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
         "--standalone prints a whole nginx.conf to run as: nginx -p PREFIX -c FILE.",
     )
     _add_repo(nginx)
-    nginx.add_argument("--listen", default=f"{server.DEFAULT_HOST}:{server.DEFAULT_PORT}",
+    nginx.add_argument("--listen", default=f"{defaults.HOST}:{defaults.PORT}",
                        metavar="ADDR", help="nginx listen address (default: %(default)s)")
     _add_fallback(nginx)
     nginx.add_argument("--standalone", metavar="PREFIX",
@@ -112,19 +117,19 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
         "the fallback index. pip and uv get JSON (PEP 691), browsers HTML.",
     )
     _add_repo(serve)
-    serve.add_argument("--host", default=server.DEFAULT_HOST,
+    serve.add_argument("--host", default=defaults.HOST,
                        help="address to listen on (default: %(default)s, this machine only)")
-    serve.add_argument("--port", type=int, default=server.DEFAULT_PORT,
+    serve.add_argument("--port", type=int, default=defaults.PORT,
                        help="port (default: %(default)s; 0 picks a free one)")
     _add_fallback(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
 def _add_fallback(parser: argparse.ArgumentParser) -> None:
-    from pipwrap.repo import server
+    from pipwrap.repo import defaults
 
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--fallback", metavar="URL", default=server.DEFAULT_FALLBACK,
+    group.add_argument("--fallback", metavar="URL", default=defaults.FALLBACK,
                        help="index for projects not held here (default: %(default)s)")
     group.add_argument("--no-fallback", action="store_true",
                        help="answer 404 for projects not held here")
@@ -137,9 +142,9 @@ def _root(args: argparse.Namespace) -> str:
 
 
 def _fallback(args: argparse.Namespace) -> str | None:
-    from pipwrap.repo import server
+    from pipwrap.repo import defaults
 
-    return None if args.no_fallback else server.check_fallback(args.fallback)
+    return None if args.no_fallback else defaults.check_fallback(args.fallback)
 
 
 def _warn(report: Report) -> None:
@@ -202,7 +207,7 @@ def run_repo(args: argparse.Namespace) -> int:
         return 0
     store.require_repo(root)
     if command == "index":
-        report = index.build(root)
+        report = index.build(root, full=args.full)
         _warn(report)
         if not args.quiet:
             print(f"{root}: {_summary(report)}")

@@ -36,7 +36,7 @@ YANKED = "yanked.json"
 LOCK = "lock"
 PAGE_NAMES = ("index.html", "index.json")
 METADATA_SUFFIX = ".metadata"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
 # Below this many new files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 200
 
@@ -116,8 +116,13 @@ def upload_time(mtime: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime))
 
 
-def examine(path: str, dist: DistFile, mtime: float) -> tuple[Entry, bytes | None]:
-    """Hash and read one distribution: its manifest entry and (wheels) its metadata bytes."""
+def examine(path: str, dist: DistFile, mtime: float, metadata_path: str | None = None
+            ) -> tuple[Entry, bool]:
+    """Hash and read one distribution: its manifest entry, and whether metadata was written.
+
+    A wheel's metadata is written to ``metadata_path`` here, in the worker that read it:
+    creating thousands of small files is most of a cold run's cost, and it parallelizes.
+    """
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as handle:
@@ -125,40 +130,48 @@ def examine(path: str, dist: DistFile, mtime: float) -> tuple[Entry, bytes | Non
             digest.update(block)
             size += len(block)
     metadata = read_metadata(path, dist)
-    raw = metadata.raw if dist.is_wheel else None
-    metadata_sha = hashlib.sha256(raw).hexdigest() if raw is not None else None
+    metadata_sha = None
+    wrote = False
+    if dist.is_wheel:
+        metadata_sha = hashlib.sha256(metadata.raw).hexdigest()
+        if metadata_path is not None:
+            wrote = write_if_changed(metadata_path, metadata.raw)
     entry: Entry = [size, 0, digest.hexdigest(), dist.version, metadata.requires_python,
                     metadata_sha, upload_time(mtime)]
-    return entry, raw
-
-
-def _examine_job(job: tuple[str, str, float]) -> tuple[Entry, bytes | None] | str:
-    path, filename, mtime = job
-    try:
-        return examine(path, parse_filename(filename), mtime)
-    except PipwrapError as exc:
-        return str(exc)
+    return entry, wrote
 
 
 class _Seen:
-    """One distribution found in a project directory."""
+    """One distribution file found in a project directory."""
 
-    __slots__ = ("dist", "key", "mtime", "mtime_ns", "path", "size")
+    __slots__ = ("mtime", "mtime_ns", "name", "path", "size")
 
-    def __init__(self, dist: DistFile, path: str, key: str, stat: os.stat_result) -> None:
-        self.dist = dist
+    def __init__(self, name: str, path: str, stat: os.stat_result) -> None:
+        self.name = name
         self.path = path
-        self.key = key
         self.size = stat.st_size
         self.mtime = stat.st_mtime
         self.mtime_ns = stat.st_mtime_ns
 
+    @property
+    def is_wheel(self) -> bool:
+        return self.name.endswith(".whl")
 
-def _scan_project(root: str, project: str, report: Report
-                  ) -> tuple[list[_Seen], set[str]]:
-    """The distributions in ``DIR/project`` and every name present there."""
+
+def _known(old: object, item: _Seen) -> bool:
+    return (isinstance(old, list) and len(old) == 7 and old[0] == item.size
+            and old[1] == item.mtime_ns)
+
+
+def _scan_project(root: str, project: str, old_files: dict[str, object], report: Report
+                  ) -> tuple[list[_Seen], list[_Seen], set[str]]:
+    """(files the manifest knows unchanged, new or changed files, every name present).
+
+    Only new files have their names parsed: a run with no change must stay cheap.
+    """
     directory = os.path.join(root, project)
-    seen: list[_Seen] = []
+    known: list[_Seen] = []
+    new: list[_Seen] = []
     present: set[str] = set()
     with os.scandir(directory) as entries:
         for entry in entries:
@@ -172,6 +185,10 @@ def _scan_project(root: str, project: str, report: Report
             if not looks_like_distribution(name):
                 report.warnings.append(f"{where}: not a distribution; left out of the index")
                 continue
+            item = _Seen(name, where, entry.stat())
+            if _known(old_files.get(name), item):
+                known.append(item)
+                continue
             try:
                 dist = parse_filename(name)
             except PipwrapError as exc:
@@ -183,27 +200,8 @@ def _scan_project(root: str, project: str, report: Report
                     f"of the index (move it with: pipwrap repo add)"
                 )
                 continue
-            seen.append(_Seen(dist, where, f"{project}/{name}", entry.stat()))
-    return seen, present
-
-
-def _read_new(new: list[_Seen], report: Report) -> dict[str, tuple[Entry, bytes | None]]:
-    jobs = [(s.path, s.dist.filename, s.mtime) for s in new]
-    if len(jobs) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor() as pool:
-            results = list(pool.map(_examine_job, jobs, chunksize=64))
-    else:
-        results = [_examine_job(job) for job in jobs]
-    done: dict[str, tuple[Entry, bytes | None]] = {}
-    for seen, result in zip(new, results):
-        if isinstance(result, str):
-            report.warnings.append(f"{result}; left out of the index")
-            continue
-        result[0][1] = seen.mtime_ns
-        done[seen.key] = result
-    return done
+            new.append(item)
+    return known, new, present
 
 
 def _fingerprint(entries: list[tuple[str, Entry, str | None]]) -> str:
@@ -220,149 +218,243 @@ def _version_key(version: str) -> tuple[int, object]:
         return (0, version)
 
 
-def build(root: str, *, locked: bool = False, want_records: bool = False) -> Report:
+class _Job:
+    """One project whose pages may need writing: everything its worker needs to know."""
+
+    __slots__ = ("known", "new", "old_fingerprint", "present", "project", "root",
+                 "want_records", "yanks")
+
+    def __init__(self, root: str, project: str, known: list[tuple[_Seen, Entry]],
+                 new: list[_Seen], present: set[str], yanks: dict[str, str],
+                 old_fingerprint: object, want_records: bool) -> None:
+        self.root = root
+        self.project = project
+        self.known = known
+        self.new = new
+        self.present = present
+        self.yanks = yanks
+        self.old_fingerprint = old_fingerprint
+        self.want_records = want_records
+
+
+class _Done:
+    """What a project's worker did (a small picklable record for the parent process)."""
+
+    __slots__ = ("entries", "fingerprint", "project", "records", "removed", "warnings",
+                 "written")
+
+    def __init__(self, project: str) -> None:
+        self.project = project
+        self.entries: dict[str, Entry] = {}
+        self.fingerprint: str | None = None  # None: no distribution left
+        self.records: list[pages.FileRecord] | None = None
+        self.written: list[str] = []
+        self.removed: list[str] = []
+        self.warnings: list[str] = []
+
+
+def _index_project(job: _Job) -> _Done:
+    """Read a project's new files, then write its metadata files and pages as needed."""
+    done = _Done(job.project)
+    directory = os.path.join(job.root, job.project)
+    chosen = list(job.known)
+    present = set(job.present)
+    for item in job.new:
+        try:
+            entry, wrote = examine(item.path, parse_filename(item.name), item.mtime,
+                                   item.path + METADATA_SUFFIX)
+        except PipwrapError as exc:
+            done.warnings.append(f"{exc}; left out of the index")
+            continue
+        entry[1] = item.mtime_ns
+        chosen.append((item, entry))
+        if item.is_wheel:
+            present.add(item.name + METADATA_SUFFIX)
+        if wrote:
+            done.written.append(item.path + METADATA_SUFFIX)
+    if not chosen:
+        _clear_project(directory, present, done)
+        return done
+    chosen.sort(key=lambda c: c[0].name)
+    done.entries = {item.name: entry for item, entry in chosen}
+    done.fingerprint = _fingerprint([(i.name, e, job.yanks.get(i.name)) for i, e in chosen])
+
+    wanted_metadata = set()
+    for item, entry in chosen:
+        if entry[5] is None:
+            continue
+        name = item.name + METADATA_SUFFIX
+        wanted_metadata.add(name)
+        if name not in present:  # deleted by hand: written again from its wheel
+            raw = read_metadata(item.path, parse_filename(item.name)).raw
+            if write_if_changed(os.path.join(directory, name), raw):
+                done.written.append(os.path.join(directory, name))
+    for name in present:
+        if name.endswith(METADATA_SUFFIX) and name not in wanted_metadata:
+            _unlink(os.path.join(directory, name), done)
+
+    unchanged = (done.fingerprint == job.old_fingerprint
+                 and all(p in present for p in PAGE_NAMES))
+    if unchanged and not job.want_records:
+        return done
+    chosen.sort(key=lambda c: (_version_key(str(c[1][3])), c[0].name))
+    records = [_record(item, entry, job.yanks.get(item.name)) for item, entry in chosen]
+    if job.want_records:
+        done.records = records
+    if unchanged:
+        return done
+    versions: list[str] = []
+    for record in records:
+        if record.version not in versions:
+            versions.append(record.version)
+    for name, data in (("index.html", pages.project_html(job.project, records)),
+                       ("index.json", pages.project_json(job.project, versions, records))):
+        if write_if_changed(os.path.join(directory, name), data):
+            done.written.append(os.path.join(directory, name))
+    return done
+
+
+def _unlink(path: str, done: _Done) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+        done.removed.append(path)
+
+
+def _clear_project(directory: str, present: set[str], done: _Done) -> None:
+    """A directory with no distributions left: drop its pages, and it if that empties it."""
+    for name in present:
+        if name in PAGE_NAMES or name.endswith(METADATA_SUFFIX):
+            _unlink(os.path.join(directory, name), done)
+    with contextlib.suppress(OSError):
+        os.rmdir(directory)
+
+
+def _run_jobs(jobs: list[_Job]) -> list[_Done]:
+    """Projects are independent: a big run (a cold index) spreads them over the cores."""
+    new_files = sum(len(job.new) for job in jobs)
+    if new_files >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor() as pool:
+            return list(pool.map(_index_project, jobs, chunksize=16))
+    return [_index_project(job) for job in jobs]
+
+
+def build(root: str, *, locked: bool = False, want_records: bool = False,
+          full: bool = False) -> Report:
     """Bring the static index inside ``root`` up to date with its distributions.
 
     ``want_records``: fill ``Report.records`` for every project, not only rewritten ones.
+    ``full``: list every project directory, even those whose mtime says nothing changed.
     """
     if not os.path.isdir(root):
         raise PipwrapError(f"no repository at {root} (create it with: pipwrap repo add "
                            f"--repo {root} FILE...)")
-    if not locked:
-        with repo_lock(root):
-            return _build(root, want_records)
-    return _build(root, want_records)
+    try:
+        if not locked:
+            with repo_lock(root):
+                return _build(root, want_records or full, want_records)
+        return _build(root, want_records or full, want_records)
+    except OSError as exc:
+        # A permission problem, a full disk, a file removed under us: say which file.
+        where = exc.filename or root
+        raise PipwrapError(f"indexing {root}: {where}: {exc.strerror or exc}") from None
 
 
-def _build(root: str, want_records: bool) -> Report:
+def _build(root: str, list_all: bool, want_records: bool) -> Report:
     report = Report()
     state = os.path.join(root, STATE_DIR)
     manifest_path = os.path.join(state, MANIFEST)
     manifest = _load_json(manifest_path)
-    if manifest.get("format") != MANIFEST_FORMAT:
-        manifest = {}
-    old_files = manifest.get("files")
     old_projects = manifest.get("projects")
-    if not isinstance(old_files, dict) or not isinstance(old_projects, dict):
-        old_files, old_projects = {}, {}
-    yanked = load_yanked(root)
+    if manifest.get("format") != MANIFEST_FORMAT or not isinstance(old_projects, dict):
+        manifest, old_projects = {}, {}
+    yanked: dict[str, dict[str, str]] = {}
+    for key, reason in load_yanked(root).items():
+        project, _, filename = key.partition("/")
+        yanked.setdefault(project, {})[filename] = reason
 
-    scanned: dict[str, tuple[list[_Seen], set[str]]] = {}
+    jobs: list[_Job] = []
+    projects: dict[str, dict[str, object]] = {}
     with os.scandir(root) as top:
         for found in top:
             name = found.name
             if name.startswith(".") or name in PAGE_NAMES:
                 continue
-            if found.is_dir():
-                scanned[name] = _scan_project(root, name, report)
-            elif looks_like_distribution(name):
-                report.warnings.append(
-                    f"{found.path}: not in a project directory; left out of the index "
-                    "(put it in place with: pipwrap repo add)"
-                )
+            if not found.is_dir():
+                if looks_like_distribution(name):
+                    report.warnings.append(
+                        f"{found.path}: not in a project directory; left out of the index "
+                        "(put it in place with: pipwrap repo add)")
+                continue
+            yanks = yanked.get(name, {})
+            # Stat the directory before reading it: a file added meanwhile changes its
+            # mtime again, so the next run looks again.
+            dir_mtime = found.stat().st_mtime_ns
+            old = old_projects.get(name)
+            if not isinstance(old, dict):
+                old = {}
+            if old.get("mtime") == dir_mtime and old.get("yanks", {}) == yanks and not list_all:
+                # Nothing was added, removed or renamed here since the last run (files are
+                # immutable: replacing one in place is not noticed; see `repo index --help`).
+                projects[name] = old
+                continue
+            old_files = old.get("files")
+            if not isinstance(old_files, dict):
+                old_files = {}
+            known_items, new, present = _scan_project(root, name, old_files, report)
+            known = [(item, old_files[item.name]) for item in known_items]
+            record: dict[str, object] = {"mtime": dir_mtime, "yanks": yanks}
+            if not new and known and not want_records:
+                # Listed again, nothing new: decide here without a job.
+                known.sort(key=lambda c: c[0].name)
+                fingerprint = _fingerprint([(i.name, e, yanks.get(i.name)) for i, e in known])
+                complete = all(p in present for p in PAGE_NAMES) and all(
+                    e[5] is None or i.name + METADATA_SUFFIX in present for i, e in known)
+                metadata = sum(1 for n in present if n.endswith(METADATA_SUFFIX))
+                if (fingerprint == old.get("fp") and complete
+                        and metadata == sum(1 for _i, e in known if e[5] is not None)):
+                    projects[name] = {**record, "fp": fingerprint,
+                                      "files": {i.name: e for i, e in known}}
+                    continue
+            projects[name] = record
+            jobs.append(_Job(root, name, known, new, present, yanks, old.get("fp"),
+                             want_records))
 
-    new: list[_Seen] = []
-    for seen, _present in scanned.values():
-        for item in seen:
-            old = old_files.get(item.key)
-            if not (isinstance(old, list) and len(old) == 7 and old[0] == item.size
-                    and old[1] == item.mtime_ns):
-                new.append(item)
-    fresh = _read_new(new, report)
+    for done in _run_jobs(jobs):
+        report.written += done.written
+        report.removed += done.removed
+        report.warnings += done.warnings
+        if done.records is not None:
+            report.records[done.project] = done.records
+        if done.fingerprint is None:
+            del projects[done.project]
+        else:
+            projects[done.project].update(fp=done.fingerprint, files=done.entries)
 
-    new_keys = {item.key for item in new}
-    files: dict[str, Entry] = {}
-    projects: dict[str, str] = {}
-    for project in sorted(scanned):
-        seen, present = scanned[project]
-        chosen: list[tuple[_Seen, Entry, bytes | None]] = []
-        for item in seen:
-            if item.key in fresh:
-                entry, raw = fresh[item.key]
-                chosen.append((item, entry, raw))
-            elif item.key not in new_keys:
-                chosen.append((item, old_files[item.key], None))
-        if not chosen:
-            _clear_project(root, project, present, report)
-            continue
-        chosen.sort(key=lambda c: c[0].dist.filename)
-        fingerprint = _fingerprint(
-            [(c[0].dist.filename, c[1], yanked.get(c[0].key)) for c in chosen]
-        )
-        projects[project] = fingerprint
-        for item, entry, _raw in chosen:
-            files[item.key] = entry
-        _write_project(root, project, present, chosen, yanked, fingerprint,
-                       old_projects.get(project), report, want_records)
-
-    _write_root(root, sorted(projects), manifest.get("root"), report)
+    names = sorted(projects)
+    _write_root(root, names, manifest.get("root"), report)
     report.projects = len(projects)
-    report.files = len(files)
-    new_manifest = {"format": MANIFEST_FORMAT, "root": _root_fingerprint(sorted(projects)),
-                    "projects": projects, "files": files}
+    report.files = sum(_count(p.get("files")) for p in projects.values())
+    new_manifest = {"format": MANIFEST_FORMAT, "root": _root_fingerprint(names),
+                    "projects": {name: projects[name] for name in names}}
     if new_manifest != manifest:
         os.makedirs(state, exist_ok=True)
         write_if_changed(manifest_path, json.dumps(new_manifest, separators=(",", ":")).encode())
     return report
 
 
+def _count(files: object) -> int:
+    return len(files) if isinstance(files, dict) else 0
+
+
 def _record(item: _Seen, entry: Entry, yank: str | None) -> pages.FileRecord:
     size, _mtime, sha, version, requires_python, metadata_sha, uploaded = entry
     return pages.FileRecord(
-        item.dist.filename, str(version), int(str(size)), str(sha),
+        item.name, str(version), int(str(size)), str(sha),
         str(requires_python) if requires_python else None,
         str(metadata_sha) if metadata_sha else None, str(uploaded), yank,
     )
-
-
-def _write_project(root: str, project: str, present: set[str],
-                   chosen: list[tuple[_Seen, Entry, bytes | None]], yanked: dict[str, str],
-                   fingerprint: str, old_fingerprint: object, report: Report,
-                   want_records: bool) -> None:
-    directory = os.path.join(root, project)
-    wanted_metadata = set()
-    for item, entry, raw in chosen:
-        if entry[5] is None:
-            continue
-        name = item.dist.filename + METADATA_SUFFIX
-        wanted_metadata.add(name)
-        if raw is None and name in present:
-            continue  # written by an earlier run from the same (unchanged) file
-        if raw is None:
-            raw = read_metadata(item.path, item.dist).raw
-        if write_if_changed(os.path.join(directory, name), raw):
-            report.written.append(os.path.join(directory, name))
-    for name in present:
-        if name.endswith(METADATA_SUFFIX) and name not in wanted_metadata:
-            os.unlink(os.path.join(directory, name))
-            report.removed.append(os.path.join(directory, name))
-    unchanged = fingerprint == old_fingerprint and all(p in present for p in PAGE_NAMES)
-    if unchanged and not want_records:
-        return
-    chosen = sorted(chosen, key=lambda c: (_version_key(str(c[1][3])), c[0].dist.filename))
-    records = [_record(item, entry, yanked.get(item.key)) for item, entry, _ in chosen]
-    report.records[project] = records
-    if unchanged:
-        return
-    versions = []
-    for record in records:
-        if record.version not in versions:
-            versions.append(record.version)
-    for name, data in (("index.html", pages.project_html(project, records)),
-                       ("index.json", pages.project_json(project, versions, records))):
-        if write_if_changed(os.path.join(directory, name), data):
-            report.written.append(os.path.join(directory, name))
-
-
-def _clear_project(root: str, project: str, present: set[str], report: Report) -> None:
-    """A directory with no distributions left: drop its pages, and it if that empties it."""
-    directory = os.path.join(root, project)
-    for name in present:
-        if name in PAGE_NAMES or name.endswith(METADATA_SUFFIX):
-            os.unlink(os.path.join(directory, name))
-            report.removed.append(os.path.join(directory, name))
-    with contextlib.suppress(OSError):
-        os.rmdir(directory)
 
 
 def _root_fingerprint(projects: list[str]) -> str:

@@ -26,9 +26,6 @@ from pipwrap.errors import PipwrapError
 from pipwrap.repo import index, pages
 from pipwrap.repo.distfile import normalize
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
-DEFAULT_FALLBACK = "https://pypi.org/simple/"
 WATCH_INTERVAL = 1.0
 
 _PROJECT = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
@@ -84,6 +81,9 @@ class RepoServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: RepoServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the second
+    # waits for the client's delayed ACK (~40 ms per request on a kept-alive connection).
+    disable_nagle_algorithm = True
     server_version = f"pipwrap/{__version__}"
     _chosen = ""
 
@@ -218,36 +218,30 @@ def _signature(root: str) -> list[tuple[str, int]]:
     return found
 
 
+def _report(report: index.Report, verbose: bool) -> None:
+    for warning in report.warnings:
+        sys.stderr.write(f"pipwrap serve: warning: {warning}\n")
+    if verbose and report.written:
+        sys.stderr.write(f"pipwrap serve: re-indexed ({len(report.written)} files written)\n")
+
+
 def _watch(root: str, stop: threading.Event, verbose: bool) -> None:
-    """Keep the index current when files are dropped into the tree by hand."""
-    last = _signature(root)
-    while not stop.wait(WATCH_INTERVAL):
+    """Keep the index current when files are dropped into the tree by hand.
+
+    The first pass runs here too, so the server answers at once: the pages on disk are
+    already current unless files were dropped in while it was down.
+    """
+    last = None
+    while last is None or not stop.wait(WATCH_INTERVAL):
         try:
             now = _signature(root)
             if now == last:
                 continue
-            report = index.build(root)
-            for warning in report.warnings:
-                sys.stderr.write(f"pipwrap serve: warning: {warning}\n")
-            if verbose and report.written:
-                sys.stderr.write(f"pipwrap serve: re-indexed ({len(report.written)} "
-                                 "files written)\n")
+            _report(index.build(root), verbose)
             last = _signature(root)
         except (OSError, PipwrapError) as exc:
             sys.stderr.write(f"pipwrap serve: re-indexing failed: {exc}\n")
-
-
-def check_fallback(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PipwrapError(f"--fallback {url!r}: expected an http(s) index URL such as "
-                           f"{DEFAULT_FALLBACK}")
-    if parts.username or parts.password:
-        raise PipwrapError("--fallback: a URL with a login would hand it to every client "
-                           "in the redirect; use a public index")
-    return url if url.endswith("/") else url + "/"
+            last = last or []
 
 
 def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) -> int:
@@ -255,9 +249,8 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) 
     import signal
 
     os.makedirs(root, exist_ok=True)
-    report = index.build(root)
-    for warning in report.warnings:
-        sys.stderr.write(f"pipwrap serve: warning: {warning}\n")
+    if not os.path.exists(os.path.join(root, "index.html")):
+        _report(index.build(root), verbose)  # a new tree: its pages before its first client
     try:
         server = RepoServer((host, port), root, fallback, verbose)
     except OSError as exc:
@@ -269,8 +262,7 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) 
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}/simple/"
     where = f"falling back to {fallback}" if fallback else "no fallback"
-    sys.stderr.write(f"pipwrap serve: {root} at {url} ({report.projects} projects, "
-                     f"{report.files} files; {where}); Ctrl-C stops\n")
+    sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); Ctrl-C stops\n")
     if host not in ("127.0.0.1", "::1", "localhost"):
         sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
                          "machine\n")

@@ -1,0 +1,27 @@
+"""Where ``pipwrap serve`` listens and falls back to unless told otherwise.
+
+Kept apart from :mod:`.server` so that building the command line does not import the HTTP
+server. The client's built-in ``local`` profile (:data:`pipwrap.config.BUILTIN_URL`)
+points at this address; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from pipwrap.errors import PipwrapError
+
+HOST = "127.0.0.1"
+PORT = 8080
+FALLBACK = "https://pypi.org/simple/"
+
+
+def check_fallback(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PipwrapError(f"--fallback {url!r}: expected an http(s) index URL such as "
+                           f"{FALLBACK}")
+    if parts.username or parts.password:
+        raise PipwrapError("--fallback: a URL with a login would hand it to every client "
+                           "in the redirect; use a public index")
+    return url if url.endswith("/") else url + "/"
