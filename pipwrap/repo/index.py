@@ -421,7 +421,8 @@ def _build(root: str, list_all: bool, want_records: bool) -> Report:
             jobs.append(_Job(root, name, known, new, present, yanks, old.get("fp"),
                              want_records))
 
-    for done in _run_jobs(jobs):
+    for job, done in zip(jobs, _run_jobs(jobs)):
+        _settle(job, done, projects)
         report.written += done.written
         report.removed += done.removed
         report.warnings += done.warnings
@@ -442,6 +443,27 @@ def _build(root: str, list_all: bool, want_records: bool) -> Report:
         os.makedirs(state, exist_ok=True)
         write_if_changed(manifest_path, json.dumps(new_manifest, separators=(",", ":")).encode())
     return report
+
+
+def _settle(job: _Job, done: _Done, projects: dict[str, dict[str, object]]) -> None:
+    """Record the directory's mtime after this run's own writes, when that is safe.
+
+    Our pages and metadata files change the directory's mtime. Stat first, then list: if
+    the distributions listed are still exactly those indexed, that mtime stands for this
+    state, and the next run skips the directory (and writes nothing, not even the
+    manifest). Otherwise the next run looks again.
+    """
+    if not (done.written or done.removed) or done.fingerprint is None:
+        return
+    directory = os.path.join(job.root, job.project)
+    try:
+        mtime = os.stat(directory).st_mtime_ns
+        names = os.listdir(directory)
+    except OSError:
+        return
+    listed = {n for n in names if looks_like_distribution(n) and not n.startswith(".")}
+    if listed == {item.name for item, _entry in job.known} | {item.name for item in job.new}:
+        projects[job.project]["mtime"] = mtime
 
 
 def _count(files: object) -> int:
