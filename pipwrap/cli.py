@@ -170,8 +170,9 @@ def _check_argv(argv: list[str], profile: str | None = None,
 
     if not argv:
         raise PipwrapError("check: no command given")
-    index_url = resolve(profile).profile.index_url
-    guard.check(argv, os.environ, index_url=index_url, function_body=function_body)
+    chosen = resolve(profile).profile
+    guard.check(argv, os.environ, index_url=chosen.index_url, function_body=function_body,
+                upload_url=chosen.upload_url)
     return 0
 
 

@@ -32,7 +32,7 @@ class Profile:
 
     __slots__ = (
         "index_url", "keyring", "name", "password_command", "password_env", "password_ttl",
-        "shown_url", "trusted_host", "username",
+        "shown_url", "trusted_host", "upload_url", "username",
     )
 
     def __init__(
@@ -46,6 +46,7 @@ class Profile:
         password_command: str | None = None,
         password_ttl: int = 0,
         keyring: bool = False,
+        upload_url: str | None = None,
     ) -> None:
         self.name = name
         self.index_url = index_url
@@ -56,17 +57,22 @@ class Profile:
         self.password_command = password_command
         self.password_ttl = password_ttl
         self.keyring = keyring
+        # Where `wrap twine upload` sends distributions (no credential in it: the login is
+        # the profile's own).
+        self.upload_url = upload_url
 
     @property
     def holds_credential(self) -> bool:
         """Whether ``index_url`` itself holds a secret: ``user:pass@``, ``TOKEN@``, ``?token=``."""
         return self.shown_url != self.index_url
 
-    def fields(self) -> tuple[str, str, str, bool, str | None, str | None, str | None, int, bool]:
+    def fields(self) -> tuple[str, str, str, bool, str | None, str | None, str | None, int, bool,
+                              str | None]:
         """The constructor's arguments, in order: ``Profile(*p.fields())`` is a copy."""
         return (
             self.name, self.index_url, self.shown_url, self.trusted_host, self.username,
             self.password_env, self.password_command, self.password_ttl, self.keyring,
+            self.upload_url,
         )
 
     def __eq__(self, other: object) -> bool:

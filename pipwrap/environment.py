@@ -119,4 +119,21 @@ def build(profile: Profile, password: str | None = None) -> dict[str, str]:
         "PDM_PYPI_URL": url,
         "PIPWRAP_ACTIVE_PROFILE": profile.name,
         **({"NETRC": netrc} if netrc is not None else {}),
+        **_twine(profile, user, secret),
     }
+
+
+def _twine(profile: Profile, user: str | None, secret: str | None) -> dict[str, str]:
+    """twine's own variables: the upload URL, and the profile's login for it.
+
+    twine takes a login only from its options, its variables, a keyring or ~/.pypirc
+    (not from netrc), so the password is handed to it in TWINE_PASSWORD.
+    """
+    if not profile.upload_url:
+        return {}
+    found = {"TWINE_REPOSITORY_URL": profile.upload_url}
+    if user is not None:
+        found["TWINE_USERNAME"] = user
+    if secret is not None:
+        found["TWINE_PASSWORD"] = secret
+    return found

@@ -42,6 +42,8 @@ def profile_data(profile: Profile) -> dict[str, object]:
         data["password_ttl"] = profile.password_ttl
     if profile.keyring:
         data["keyring"] = True
+    if profile.upload_url:
+        data["upload_url"] = profile.upload_url
     return data
 
 

@@ -48,6 +48,8 @@ def add_parsers(sub: Any, add_profile: _Adder, add_json: _Adder) -> None:
     add.add_argument("--trusted-host", action="store_true",
                      help="let pip use this plain-http host off loopback")
     add.add_argument("--username", help="user name for the index")
+    add.add_argument("--upload-url", metavar="URL",
+                     help="where `wrap twine upload` sends distributions")
     secret = add.add_mutually_exclusive_group()
     secret.add_argument("--password-env", metavar="VAR", help="read the password from $VAR")
     secret.add_argument("--password-command", metavar="CMD",
@@ -150,7 +152,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         raise PipwrapError("add: --password-ttl needs --password-command (it is how long "
                            "that command's output is kept)")
     wanted: dict[str, Any] = {"index-url": args.url}
-    for key in ("username", "password_env", "password_command", "password_ttl"):
+    for key in ("username", "password_env", "password_command", "password_ttl", "upload_url"):
         value = getattr(args, key)
         if value is not None:
             wanted[key.replace("_", "-")] = value

@@ -29,7 +29,8 @@ def run(argv: Sequence[str], profile: str | None = None) -> int:
 
     resolution = resolve(profile)
     additions = _additions(resolution)
-    guard.check(argv, os.environ, index_url=resolution.profile.index_url)
+    guard.check(argv, os.environ, index_url=resolution.profile.index_url,
+                upload_url=resolution.profile.upload_url)
     # Every other spelling of a source variable goes, then pipwrap's own values are set.
     env = scrub.child_environ(os.environ, additions)
     executable = shutil.which(argv[0], path=env.get("PATH")) if os.sep not in argv[0] \

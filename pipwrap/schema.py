@@ -70,6 +70,7 @@ _PROFILE_KEYS = {
     "password-command": str,
     "password-ttl": int,
     "keyring": bool,
+    "upload-url": str,
 }
 _TYPE_NAMES = {str: "a string", bool: "true or false", int: "a whole number of seconds"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -114,6 +115,16 @@ def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
     ttl = table.get("password-ttl", 0)
     if ttl < 0:
         where.fail(name, "password-ttl", f"profile {name!r}: password-ttl must be >= 0")
+    upload = table.get("upload-url")
+    if upload is not None:
+        problem = url_problem(upload)
+        if problem is None and urlsplit(upload).scheme not in ("http", "https"):
+            problem = f"must be an http:// or https:// URL, got {upload!r}"
+        if problem is None and (urlsplit(upload).username or urlsplit(upload).password):
+            problem = ("must not hold a login; the profile's username and password "
+                       "(password-env, password-command, keyring) are used for it")
+        if problem:
+            where.fail(name, "upload-url", f"profile {name!r}: upload-url {redact(problem)}")
     return Profile(
         name=name,
         index_url=url,
@@ -124,6 +135,7 @@ def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
         password_command=command,
         password_ttl=ttl,
         keyring=table.get("keyring", False),
+        upload_url=upload,
     )
 
 

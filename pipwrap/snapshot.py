@@ -22,7 +22,7 @@ from pipwrap.config import Config, Profile
 from pipwrap.errors import PipwrapError
 
 # Anything that can change what a parse returns; a snapshot made under another is ignored.
-_HEADER = ("pipwrap-config-snapshot", 1, __version__, tuple(sys.version_info[:2]))
+_HEADER = ("pipwrap-config-snapshot", 2, __version__, tuple(sys.version_info[:2]))
 _KEEP = 8  # config files remembered at once ($PIPWRAP_CONFIG may point at several)
 
 _Entry = tuple[bytes, "str | None", list[tuple[object, ...]]]

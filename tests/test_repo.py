@@ -176,15 +176,20 @@ def test_files_dropped_in_by_hand_are_indexed_and_strays_are_reported(
     root = tmp_path / "repo"
     make_wheel(root / "foo", "foo", "1.0", "local")
     make_wheel(root / "wrong-dir", "bar", "1.0", "local")
-    make_wheel(root, "loose", "1.0", "local")
+    # At the top of the tree, where pypiserver puts uploads: moved into place.
+    loose = make_wheel(root, "loose", "1.0", "local")
+    make_wheel(root, "broken", "1.0", "local", metadata_name="other")
     (root / "foo" / "notes.txt").write_text("x")
     done = repo_cli(env, "repo", "index", "--repo", str(root))
     assert done.returncode == 0, done.stderr
-    assert "1 projects, 1 files" in done.stdout
+    assert "2 projects, 2 files" in done.stdout
     assert "belongs to project 'bar', not 'wrong-dir'" in done.stderr
-    assert "loose-1.0-py3-none-any.whl: not in a project directory" in done.stderr
+    assert "moved into its project directory: loose/loose-1.0-py3-none-any.whl" in done.stderr
+    assert (root / "loose" / loose.name).is_file() and not loose.exists()
+    assert "broken-1.0-py3-none-any.whl: its metadata names project 'other'" in done.stderr
     assert "notes.txt: not a distribution" in done.stderr
-    assert re.findall(r'href="([^"]+)"', (root / "index.html").read_text()) == ["foo/"]
+    assert re.findall(r'href="([^"]+)"', (root / "index.html").read_text()) == [
+        "foo/", "loose/"]
 
 
 def test_yank_and_remove(env: dict[str, str], dists: Path, tmp_path: Path) -> None:

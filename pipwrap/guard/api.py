@@ -31,6 +31,7 @@ def check(
     index_url: str | None = None,
     cwd: str | None = None,
     function_body: str | None = None,
+    upload_url: str | None = None,
 ) -> None:
     """Raise RefusedError if running ``argv`` under wrap could use a second source.
 
@@ -40,7 +41,7 @@ def check(
     """
     from pipwrap.guard import launchers, scrub
 
-    ctx = Context(scrub.child_environ(environ, {}), cwd, index_url)
+    ctx = Context(scrub.child_environ(environ, {}), cwd, index_url, upload_url)
     launchers.check_argv(argv, ctx, function_body=function_body)
     scan_files(config_files_to_scan(environ, ctx.prefixes), environ, ctx=ctx)
 

@@ -54,11 +54,13 @@ class Context:
     """
 
     def __init__(
-        self, environ: Mapping[str, str], cwd: str | None = None, index_url: str | None = None
+        self, environ: Mapping[str, str], cwd: str | None = None, index_url: str | None = None,
+        upload_url: str | None = None,
     ) -> None:
         self.environ = environ
         self.cwd = cwd if cwd is not None else os.getcwd()
         self.index_url = index_url
+        self.upload_url = upload_url  # the profile's, for twine
         self._seen_files: set[str] = set()
         # Interpreter prefixes that will run pip: their own pip.conf is a config layer.
         self.prefixes: list[str] = []

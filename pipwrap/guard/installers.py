@@ -22,7 +22,11 @@ _SOURCE_OPTIONS = ("--index-url", "--extra-index-url", "--find-links", "--truste
 
 
 def check(program: str, args: Sequence[str], ctx: Context) -> None:
-    if program == "poetry":
+    if program == "twine":
+        from pipwrap.guard import twine
+
+        twine.check(args, ctx)
+    elif program == "poetry":
         _poetry(args, ctx)
     elif program == "pipx":
         _pipx(args, ctx)

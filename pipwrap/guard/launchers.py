@@ -19,9 +19,10 @@ from pipwrap.guard.context import Context
 _PIP = re.compile(r"pip(\d+(\.\d+)*)?|pip-\d+(\.\d+)*")
 _PYTHON = re.compile(r"(python|pypy)(\d+(\.\d+)*)?[tmd]?(-dbg)?|py")
 _SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "busybox"})
-INSTALLERS = frozenset({"pipx", "pip-compile", "pip-sync", "pdm", "poetry", "hatch", "tox"})
+INSTALLERS = frozenset({"pipx", "pip-compile", "pip-sync", "pdm", "poetry", "hatch", "tox",
+                        "twine"})
 _MODULES = {"uv": "uv", "pipx": "pipx", "pdm": "pdm", "poetry": "poetry", "hatch": "hatch",
-            "tox": "tox"}
+            "tox": "tox", "twine": "twine"}
 _PIPTOOLS_COMMANDS = {"compile": "pip-compile", "sync": "pip-sync"}
 
 # Launchers: options that take a value (short letters, long names); after the options

@@ -148,6 +148,8 @@ def _fallback(args: argparse.Namespace) -> str | None:
 
 
 def _warn(report: Report) -> None:
+    for moved in report.adopted:
+        sys.stderr.write(f"pipwrap: moved into its project directory: {moved}\n")
     for warning in report.warnings:
         sys.stderr.write(f"pipwrap: warning: {warning}\n")
 

@@ -47,9 +47,10 @@ Entry = list[object]
 class Report:
     """What one run did: pages written and removed, and files left out (with why)."""
 
-    __slots__ = ("files", "projects", "records", "removed", "warnings", "written")
+    __slots__ = ("adopted", "files", "projects", "records", "removed", "warnings", "written")
 
     def __init__(self) -> None:
+        self.adopted: list[str] = []  # moved from the top of the tree into a project
         self.projects = 0
         self.files = 0
         self.written: list[str] = []
@@ -374,6 +375,7 @@ def _build(root: str, list_all: bool, want_records: bool) -> Report:
         project, _, filename = key.partition("/")
         yanked.setdefault(project, {})[filename] = reason
 
+    _adopt_loose(root, report)  # before the scan, which then sees them in place
     jobs: list[_Job] = []
     projects: dict[str, dict[str, object]] = {}
     with os.scandir(root) as top:
@@ -382,10 +384,6 @@ def _build(root: str, list_all: bool, want_records: bool) -> Report:
             if name.startswith(".") or name in PAGE_NAMES:
                 continue
             if not found.is_dir():
-                if looks_like_distribution(name):
-                    report.warnings.append(
-                        f"{found.path}: not in a project directory; left out of the index "
-                        "(put it in place with: pipwrap repo add)")
                 continue
             yanks = yanked.get(name, {})
             # Stat the directory before reading it: a file added meanwhile changes its
@@ -443,6 +441,44 @@ def _build(root: str, list_all: bool, want_records: bool) -> Report:
         os.makedirs(state, exist_ok=True)
         write_if_changed(manifest_path, json.dumps(new_manifest, separators=(",", ":")).encode())
     return report
+
+
+def _adopt_loose(root: str, report: Report) -> None:
+    """Move distributions at the top of the tree into their project directories.
+
+    That is where pypiserver puts a ``twine upload`` when it serves the same tree, and
+    where a flat directory of wheels starts. Each file is checked as ``repo add`` checks
+    it; one that fails, or whose name is taken by other bytes, stays and is reported.
+    """
+    with os.scandir(root) as top:
+        candidates = [e.path for e in top if not e.name.startswith(".")
+                      and looks_like_distribution(e.name) and e.is_file()]
+    for path in candidates:
+        name = os.path.basename(path)
+        try:
+            dist = parse_filename(name)
+            read_metadata(path, dist)
+        except PipwrapError as exc:
+            report.warnings.append(f"{exc}; left out of the index")
+            continue
+        target = os.path.join(root, dist.project, name)
+        if os.path.lexists(target):
+            if _same_bytes(path, target):
+                os.unlink(path)
+            else:
+                report.warnings.append(
+                    f"{path}: {dist.project}/{name} already holds other bytes; left out of "
+                    "the index (published files are immutable)")
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(path, target)  # keeps its mtime: the upload time
+        report.adopted.append(f"{dist.project}/{name}")
+
+
+def _same_bytes(first: str, second: str) -> bool:
+    import filecmp
+
+    return filecmp.cmp(first, second, shallow=False)
 
 
 def _settle(job: _Job, done: _Done, projects: dict[str, dict[str, object]]) -> None:

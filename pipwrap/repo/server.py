@@ -219,6 +219,8 @@ def _signature(root: str) -> list[tuple[str, int]]:
 
 
 def _report(report: index.Report, verbose: bool) -> None:
+    for moved in report.adopted:
+        sys.stderr.write(f"pipwrap serve: moved into its project directory: {moved}\n")
     for warning in report.warnings:
         sys.stderr.write(f"pipwrap serve: warning: {warning}\n")
     if verbose and report.written:

@@ -59,7 +59,7 @@ __pipwrap_needs_check() {
     shift
     case $__pipwrap_name in
         pip | pip[0-9] | pip[0-9][0-9] | pip[0-9].* | pip[0-9][0-9].* | pip-[0-9]*) ;;
-        python* | py | pypy* | uv | uvx | pipx | pip-compile | pip-sync | pdm | poetry | \
+        python* | py | pypy* | uv | uvx | pipx | pip-compile | pip-sync | pdm | poetry | twine | \
         hatch | tox | env | command | exec | builtin | nice | nohup | time | sudo | doas | \
         xargs | stdbuf | timeout | ionice | chrt | taskset | setsid | nocache | unbuffer | \
         flock | noglob | nocorrect | - | sh | bash | zsh | dash | ksh | mksh | ash | fish | \

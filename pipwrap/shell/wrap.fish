@@ -53,7 +53,7 @@ function __pipwrap_needs_check
     set -e argv[1]
     switch $name
         case pip 'pip[0-9]' 'pip[0-9][0-9]' 'pip[0-9].*' 'pip[0-9][0-9].*' 'pip-[0-9]*'
-        case 'python*' py 'pypy*' uv uvx pipx pip-compile pip-sync pdm poetry hatch tox env \
+        case 'python*' py 'pypy*' uv uvx pipx pip-compile pip-sync pdm poetry twine hatch tox env \
             command exec builtin nice nohup time sudo doas xargs stdbuf timeout ionice chrt \
             taskset setsid nocache unbuffer flock noglob nocorrect - sh bash zsh dash ksh mksh \
             ash fish busybox \
