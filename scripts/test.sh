@@ -8,6 +8,9 @@ missing=()
 for tool in zsh fish shellcheck; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# nginx serves the static index in the hosting tests (its daemon is not needed: the tests
+# start their own on loopback with `pipwrap repo nginx-conf --standalone`).
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 if ((${#missing[@]})); then
     sudo=()
     [[ $(id -u) == 0 ]] || sudo=(sudo)
