@@ -314,3 +314,20 @@ def test_a_real_build_goes_in_and_installs(hosted: Hosted, tmp_path: Path) -> No
     done = pip_install(hosted, root.as_uri() + "/", tmp_path / "t", "tiny-pkg")
     assert done.returncode == 0, done.stderr
     assert installed(tmp_path / "t", "tiny_pkg") == ("built", "0.3")
+
+
+def test_a_directory_being_filled_is_never_sent_upstream(
+    hosted: Hosted, indexes: Indexes, tmp_path: Path
+) -> None:
+    """Between `repo add` copying a file in and its page being written, the name is ours."""
+    root = tmp_path / "repo"
+    pending = root / "foo"
+    pending.mkdir(parents=True)
+    (pending / "notes.txt").write_text("a file that is not a distribution keeps it here")
+    with hosting.pipwrap_serve(root, tmp_path / "log", "--fallback", indexes.upstream.url,
+                               env=hosted.env) as served:
+        assert fetch(served.url + "foo/", PIP_ACCEPT)[0] == 404
+        assert fetch(served.url + "bar-baz/", PIP_ACCEPT)[0] == 303
+    with hosting.nginx(root, tmp_path / "nginx", indexes.upstream.url) as nginx_url:
+        assert fetch(nginx_url + "foo/", PIP_ACCEPT)[0] == 404
+        assert fetch(nginx_url + "bar-baz/", PIP_ACCEPT)[0] == 303

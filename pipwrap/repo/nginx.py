@@ -42,9 +42,10 @@ server {{
         add_header Vary Accept;
         try_files /$pipwrap_page =404;
     }}
-    # A project held here is answered from here only: upstream never sees its name.
+    # A project held here (its directory exists) is answered from here only: upstream
+    # never sees its name, not even before its page is written.
     location ~ "^/simple/(?<project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/$" {{
-        if (!-f $document_root/$project/index.html) {{
+        if (!-d $document_root/$project) {{
             {missing}
         }}
         add_header Vary Accept;

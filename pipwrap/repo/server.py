@@ -128,9 +128,9 @@ class Handler(BaseHTTPRequestHandler):
             self._redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{project}/")
             return
         directory = os.path.join(self.server.root, project)
-        if _PROJECT.fullmatch(project) and os.path.isfile(
-            os.path.join(directory, "index.html")
-        ):
+        # The directory, not its page, decides: between `repo add` copying a file in and
+        # the page being written, the project is already ours and must not go upstream.
+        if _PROJECT.fullmatch(project) and os.path.isdir(directory):
             self._page(directory, body)
         elif self.server.fallback and _PROJECT.fullmatch(project):
             self._redirect(HTTPStatus.SEE_OTHER, f"{self.server.fallback}{project}/")
