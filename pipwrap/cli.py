@@ -28,6 +28,10 @@ Get started:
   eval "$(pipwrap init bash)"                       in ~/.bashrc (zsh, fish: init --help)
   wrap pip install foo                              then, in a new shell
   PIPWRAP_PROFILE=corp wrap pip install bar         another profile, for one command
+
+Host your own packages (the built-in `local` profile points at `serve`):
+  pipwrap repo add dist/*                           a PEP 503 tree with a static index
+  pipwrap serve                                     local-first, falls back to PyPI
 """
 
 EPILOG = """\

@@ -15,6 +15,10 @@ from pipwrap.errors import PipwrapError
 from pipwrap.repo import index
 from pipwrap.repo.distfile import DistFile, normalize, parse_filename, read_metadata
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 REPO_ENV = "PIPWRAP_REPO"
 
 
@@ -149,34 +153,37 @@ def require_repo(root: str) -> None:
                            "DIST...")
 
 
-def remove(root: str, spec: str) -> tuple[list[DistFile], index.Report]:
-    project, version = _split_spec(spec, need_version=False)
+def _change(root: str, spec: str, *, need_version: bool,
+            apply: Callable[[str, DistFile, dict[str, str]], None]
+            ) -> tuple[list[DistFile], index.Report]:
+    """Apply a change to each file ``spec`` matches, under the lock, then re-index."""
+    project, version = _split_spec(spec, need_version=need_version)
     require_repo(root)
     with index.repo_lock(root):
         found = _matching(root, project, version, spec)
         yanked = index.load_yanked(root)
         for dist in found:
-            os.unlink(os.path.join(root, project, dist.filename))
-            yanked.pop(f"{project}/{dist.filename}", None)
+            apply(f"{project}/{dist.filename}", dist, yanked)
         index.save_yanked(root, yanked)
         report = index.build(root, locked=True)
     return found, report
+
+
+def remove(root: str, spec: str) -> tuple[list[DistFile], index.Report]:
+    def delete(key: str, dist: DistFile, yanked: dict[str, str]) -> None:
+        os.unlink(os.path.join(root, key))
+        yanked.pop(key, None)
+
+    return _change(root, spec, need_version=False, apply=delete)
 
 
 def yank(root: str, spec: str, reason: str | None, *, undo: bool = False
          ) -> tuple[list[DistFile], index.Report]:
     """PEP 592: the files stay, installers skip them unless pinned with ``==``."""
-    project, version = _split_spec(spec, need_version=True)
-    require_repo(root)
-    with index.repo_lock(root):
-        found = _matching(root, project, version, spec)
-        yanked = index.load_yanked(root)
-        for dist in found:
-            key = f"{project}/{dist.filename}"
-            if undo:
-                yanked.pop(key, None)
-            else:
-                yanked[key] = reason or ""
-        index.save_yanked(root, yanked)
-        report = index.build(root, locked=True)
-    return found, report
+    def mark(key: str, dist: DistFile, yanked: dict[str, str]) -> None:
+        if undo:
+            yanked.pop(key, None)
+        else:
+            yanked[key] = reason or ""
+
+    return _change(root, spec, need_version=True, apply=mark)

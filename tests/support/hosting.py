@@ -46,9 +46,10 @@ def wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 20) ->
     raise RuntimeError(f"{url} did not answer")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], how: int = signal.SIGINT) -> None:
+    """Ctrl-C for Python servers; nginx stops gracefully on SIGQUIT."""
     if process.poll() is None:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(how)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -115,10 +116,4 @@ def nginx(root: Path, prefix: Path, fallback: str | None) -> Iterator[str]:
         wait_for(f"http://127.0.0.1:{port}/simple/", process)
         yield f"http://127.0.0.1:{port}/simple/"
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGQUIT)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop(process, signal.SIGQUIT)
