@@ -72,6 +72,10 @@ class RepoServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], root: str, fallback: str | None,
                  verbose: bool) -> None:
+        if ":" in address[0]:
+            import socket
+
+            self.address_family = socket.AF_INET6
         self.root = root
         self.fallback = fallback
         self.verbose = verbose
