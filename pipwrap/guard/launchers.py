@@ -358,11 +358,12 @@ def _launcher(name: str, args: list[str], ctx: Context, depth: int) -> None:
 def _assigns_source(assignment: str) -> bool:
     """Whether setting this variable for an installer could change its sources: any
     PIP_*/UV_*/PDM_* name not known to be harmless (config and constraint files
-    included: the guard would not see what they name), and NETRC."""
+    included: the guard would not see what they name), NETRC, and twine's destination."""
     from pipwrap.guard import pip, scrub, uv_env
 
     name = assignment.split("=", 1)[0]
-    if name == "NETRC" or name.startswith("PDM_"):
+    # twine's upload destination: wrap sets it from the profile's upload-url.
+    if name in ("NETRC", "TWINE_REPOSITORY_URL", "TWINE_REPOSITORY") or name.startswith("PDM_"):
         return True
     option = scrub.pip_option_name(name)
     if option is not None:
@@ -482,7 +483,7 @@ def _check_settings(words: Sequence[str], ctx: Context, what: str) -> None:
     """``export PIP_EXTRA_INDEX_URL=...`` (or fish's ``set -gx NAME VALUE``) inside a
     script puts a source back after pipwrap's scrub."""
     names = [w.split("=", 1)[0] for w in words[1:] if "=" in w]
-    names += [w for w in words[1:] if re.fullmatch(r"(PIP|UV)_\w+", w)]
+    names += [w for w in words[1:] if re.fullmatch(r"(PIP|UV|PDM|TWINE)_\w+|NETRC", w)]
     for name in names:
         if _assigns_source(name + "="):
             ctx.refuse("command line", name, f"is set inside {what}; it would name a package "
