@@ -293,3 +293,17 @@ def test_repo_errors_are_clear(env: dict[str, str], tmp_path: Path) -> None:
         done = repo_cli(env, "repo", action[0], "--repo", str(absent), *action[1:])
         assert done.returncode == 2 and f"no repository at {absent}" in done.stderr
     assert not absent.exists()  # a typo in --repo creates nothing
+
+
+def test_a_symlinked_project_directory_is_not_followed(env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "index.html").write_text("not ours to delete")
+    root = tmp_path / "repo"
+    make_wheel(root / "foo", "foo", "1.0", "local")
+    (root / "elsewhere").symlink_to(outside)
+    done = repo_cli(env, "repo", "index", "--repo", str(root))
+    assert done.returncode == 0 and "elsewhere: a symbolic link" in done.stderr
+    assert (outside / "index.html").read_text() == "not ours to delete"
+    assert sorted(p.name for p in outside.iterdir()) == ["index.html"]

@@ -385,6 +385,11 @@ def _build(root: str, list_all: bool, want_records: bool) -> Report:
                 continue
             if not found.is_dir():
                 continue
+            if found.is_symlink():
+                # Its pages would be written (and stale ones deleted) wherever it points.
+                report.warnings.append(f"{found.path}: a symbolic link, not a project "
+                                       "directory; left out of the index")
+                continue
             yanks = yanked.get(name, {})
             # Stat the directory before reading it: a file added meanwhile changes its
             # mtime again, so the next run looks again.
