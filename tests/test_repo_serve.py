@@ -331,3 +331,11 @@ def test_a_directory_being_filled_is_never_sent_upstream(
     with hosting.nginx(root, tmp_path / "nginx", indexes.upstream.url) as nginx_url:
         assert fetch(nginx_url + "foo/", PIP_ACCEPT)[0] == 404
         assert fetch(nginx_url + "bar-baz/", PIP_ACCEPT)[0] == 303
+
+
+def test_redirects_cannot_be_split(hosted: Hosted) -> None:
+    for path in ("/simple/a%0d%0aX-Evil:%201", "/simple/A%0d%0aX-Evil:%201/",
+                 "/simple/A%20B/", "/simple/a%09b/"):
+        status, headers, _ = fetch(hosted.serve.base + path, PIP_ACCEPT)
+        assert status == 404, path
+        assert not any(name.lower() == "x-evil" for name in headers), path

@@ -29,6 +29,8 @@ from pipwrap.repo.distfile import normalize
 WATCH_INTERVAL = 1.0
 
 _PROJECT = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+# Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
+_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _MEDIA = {
     "application/vnd.pypi.simple.v1+json": pages.JSON_TYPE,
     "application/vnd.pypi.simple.latest+json": pages.JSON_TYPE,
@@ -108,7 +110,7 @@ class Handler(BaseHTTPRequestHandler):
             self._redirect(HTTPStatus.FOUND, "/simple/")
             return
         parts = path.split("/")
-        if parts[1] != "simple" or any(p in (".", "..") or "\x00" in p for p in parts):
+        if parts[1] != "simple" or any(p in (".", "..") or _UNSAFE.search(p) for p in parts):
             self._not_found(body)
             return
         # ["", "simple"] / ["", "simple", ""] / [.., name] / [.., name, ""] / [.., name, file]
@@ -188,8 +190,10 @@ class Handler(BaseHTTPRequestHandler):
                 shutil.copyfileobj(handle, self.wfile)
 
     def _redirect(self, status: HTTPStatus, location: str) -> None:
+        from urllib.parse import quote
+
         self.send_response(status)
-        self.send_header("Location", location)
+        self.send_header("Location", quote(location, safe="/:@!$&'()*+,;=%~?"))
         self.send_header("Content-Length", "0")
         self.end_headers()
 
