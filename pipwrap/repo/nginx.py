@@ -54,7 +54,8 @@ server {{
     location ~ "^/simple/(?<project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/(?<file>[^/.][^/]*)$" {{
         try_files /$project/$file =404;
     }}
-    location ~ "^/simple/[^/]+$" {{ return 301 $uri/; }}
+    # Only plain names: nginx puts $uri into Location as it is, CR LF included.
+    location ~ "^/simple/[A-Za-z0-9._-]+$" {{ return 301 $uri/; }}
     # Anything else, a name that is not normalized included, is not found.
     location / {{ return 404; }}
 }}
