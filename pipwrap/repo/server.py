@@ -90,6 +90,8 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; with Nagle's algorithm on, the second
     # waits for the client's delayed ACK (~40 ms per request on a kept-alive connection).
     disable_nagle_algorithm = True
+    # An idle kept-alive connection holds a thread: let it go after a while.
+    timeout = 60
     server_version = f"pipwrap/{__version__}"
     _chosen = ""
 
