@@ -17,6 +17,7 @@ _SEPARATORS = re.compile(r"[-_.]+")
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 # Anything bigger is not metadata; refusing it keeps a hostile archive from eating memory.
 METADATA_LIMIT = 16 * 1024 * 1024
+TAR_MEMBER_LIMIT = 10_000
 
 
 def normalize(name: str) -> str:
@@ -128,7 +129,9 @@ def _read_zip(path: str, suffix: str, where: str, dist_info: bool) -> bytes:
 
 def _read_tar(path: str, where: str) -> bytes:
     with tarfile.open(path, "r:gz") as archive:
-        for member in archive:
+        for count, member in enumerate(archive):
+            if count > TAR_MEMBER_LIMIT:
+                break  # PKG-INFO comes first in every sdist a build backend writes
             if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
                 if not member.isfile() or member.size > METADATA_LIMIT:
                     raise PipwrapError(f"{where}: {member.name} is not a small regular file")
