@@ -307,3 +307,47 @@ def test_a_symlinked_project_directory_is_not_followed(env: dict[str, str],
     assert done.returncode == 0 and "elsewhere: a symbolic link" in done.stderr
     assert (outside / "index.html").read_text() == "not ours to delete"
     assert sorted(p.name for p in outside.iterdir()) == ["index.html"]
+
+
+def test_red_team_archives_and_names_are_refused_cleanly(env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    """Findings of the red-team pass: each is refused with a message, never a traceback."""
+    root = tmp_path / "repo"
+    first = make_wheel(tmp_path / "a", "foo", "1.0", "local")
+    assert repo_cli(env, "repo", "add", "--repo", str(root), str(first)).returncode == 0
+    # The same release under another spelling of its file name.
+    respelled = make_wheel(tmp_path / "b", "foo", "1.0.0", "attacker")
+    done = repo_cli(env, "repo", "add", "--repo", str(root), str(respelled))
+    assert done.returncode == 2 and "already published as foo-1.0-py3-none-any.whl" in done.stderr
+    # A Name hidden behind a character splitlines() breaks at but email does not.
+    hidden = tmp_path / "c" / "bar-1.0-py3-none-any.whl"
+    hidden.parent.mkdir()
+    with zipfile.ZipFile(hidden, "w") as archive:
+        archive.writestr("bar-1.0.dist-info/METADATA",
+                         "Metadata-Version: 2.1\nSummary: x\x1cName: bar\x1cVersion: 1.0\n"
+                         "Name: evil\nVersion: 6.6.6\n\n")
+    done = repo_cli(env, "repo", "add", "--repo", str(root), str(hidden))
+    assert done.returncode == 2 and "'evil'" in done.stderr, done.stderr
+    # Corrupt compressed metadata: an error for add, a warning for index, never a traceback.
+    corrupt = tmp_path / "d" / "baz-1.0-py3-none-any.whl"
+    corrupt.parent.mkdir()
+    with zipfile.ZipFile(corrupt, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("baz-1.0.dist-info/METADATA", "Name: baz\nVersion: 1.0\n\n" * 50)
+    data = bytearray(corrupt.read_bytes())
+    data[60:80] = b"\xff" * 20
+    corrupt.write_bytes(bytes(data))
+    done = repo_cli(env, "repo", "add", "--repo", str(root), str(corrupt))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    (root / "baz").mkdir()
+    (root / "baz" / corrupt.name).write_bytes(corrupt.read_bytes())
+    (root / "foo" / "loop").symlink_to(root / "foo" / "loop")
+    done = repo_cli(env, "repo", "index", "--repo", str(root))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "baz-1.0-py3-none-any.whl" in done.stderr
+    # Names that normalize to no valid project.
+    for bad in (".pipwrap-1.0.tar.gz", "..-1.0.tar.gz"):
+        path = tmp_path / "e" / bad
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"")
+        done = repo_cli(env, "repo", "add", "--repo", str(root), str(path))
+        assert done.returncode == 2 and "not a valid" in done.stderr, (bad, done.stderr)

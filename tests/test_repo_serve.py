@@ -341,3 +341,27 @@ def test_redirects_cannot_be_split(hosted: Hosted, where: str) -> None:
         status, headers, _ = fetch(base + path, PIP_ACCEPT)
         assert status in (400, 404), path
         assert not any(name.lower() == "x-evil" for name in headers), path
+
+
+def test_serve_publishes_only_distributions_and_follows_no_links(
+    hosted: Hosted, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(hosted.root, root)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    (root / "foo" / "notes").symlink_to(secret)
+    (root / "foo" / "x-1.0-py3-none-any.whl").symlink_to(secret)
+    (root / "outside").symlink_to(tmp_path)
+    (root / "foo" / "plain.txt").write_text("not published")
+    with hosting.pipwrap_serve(root, tmp_path / "log", "--no-fallback",
+                               env=hosted.env) as served:
+        for path in ("foo/notes", "foo/x-1.0-py3-none-any.whl", "outside/secret.txt",
+                     "foo/plain.txt", "foo/" + "a" * 300 + ".whl"):
+            status, _, body = fetch(served.url + path)
+            assert status == 404 and b"TOPSECRET" not in body, path
+        assert fetch(served.url + "foo/foo-1.0-py3-none-any.whl")[0] == 200
+        with socket.create_connection(("127.0.0.1", int(served.base.rsplit(":", 1)[1]))) as s:
+            s.sendall(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 404")
+        assert "Traceback" not in served.log_text()

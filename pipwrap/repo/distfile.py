@@ -14,6 +14,7 @@ import zipfile
 from pipwrap.errors import PipwrapError
 
 _SEPARATORS = re.compile(r"[-_.]+")
+_PROJECT = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 # Anything bigger is not metadata; refusing it keeps a hostile archive from eating memory.
 METADATA_LIMIT = 16 * 1024 * 1024
@@ -44,6 +45,18 @@ class DistFile:
         return f"DistFile({self.filename!r})"
 
 
+def release_key(dist: DistFile) -> tuple[str, ...]:
+    """What makes two files the same release artifact, however their names are spelled:
+    ``foo-1.0-py3-none-any.whl`` and ``FOO-1.0.0-py3-none-any.whl`` are one wheel."""
+    from packaging.utils import canonicalize_version, parse_wheel_filename
+
+    version = canonicalize_version(dist.version)  # 1.0 and 1.0.0 are one version
+    if dist.is_wheel:
+        _name, _version, build, tags = parse_wheel_filename(dist.filename)
+        return (dist.project, version, "wheel", str(build), *sorted(str(t) for t in tags))
+    return (dist.project, version, "sdist")
+
+
 def parse_filename(filename: str) -> DistFile:
     """The project and version a file name declares; PipwrapError if it is not a dist."""
     from packaging.utils import (
@@ -56,12 +69,18 @@ def parse_filename(filename: str) -> DistFile:
     try:
         if filename.endswith(".whl"):
             name, version, _build, _tags = parse_wheel_filename(filename)
-            return DistFile(filename, normalize(name), str(version), True)
-        if filename.endswith(SDIST_SUFFIXES):
+            dist = DistFile(filename, normalize(name), str(version), True)
+        elif filename.endswith(SDIST_SUFFIXES):
             name, version = parse_sdist_filename(filename)
-            return DistFile(filename, normalize(name), str(version), False)
+            dist = DistFile(filename, normalize(name), str(version), False)
+        else:
+            dist = None
     except (InvalidWheelFilename, InvalidSdistFilename) as exc:
         raise PipwrapError(f"{filename}: not a valid distribution file name ({exc})") from None
+    if dist is not None:
+        if filename.startswith(".") or not _PROJECT.fullmatch(dist.project):
+            raise PipwrapError(f"{filename}: {dist.project!r} is not a valid project name")
+        return dist
     raise PipwrapError(
         f"{filename}: not a distribution (expected a wheel .whl or an sdist .tar.gz/.zip)"
     )
@@ -84,7 +103,9 @@ def parse_metadata(raw: bytes, where: str) -> Metadata:
     text = raw.decode("utf-8", errors="surrogateescape")
     fields: dict[str, str] = {}
     last = ""
-    for line in text.splitlines():
+    # Lines end at CR/LF only, as the email parser pip and uv use reads them; splitlines()
+    # would also split at \x1c, \x85, \u2028..., and a hidden "Name:" would be read here.
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if not line:
             break  # the body (the long description) starts here
         if line[0] in " \t" and last:
@@ -151,9 +172,16 @@ def read_metadata(path: str, dist: DistFile) -> Metadata:
             raw = _read_zip(path, "PKG-INFO", where, dist_info=False)
         else:
             raw = _read_tar(path, where)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
-        if isinstance(exc, OSError) and exc.filename:
+    except PipwrapError:
+        raise
+    except OSError as exc:
+        if exc.filename:
             raise PipwrapError(f"{where}: {exc.strerror}") from None
+        raise PipwrapError(f"{where}: not a readable archive ({exc})") from None
+    except Exception as exc:
+        # zlib.error, NotImplementedError (compression method), RuntimeError (encrypted),
+        # ValueError...: a hostile archive is refused, never a traceback that stops the
+        # whole index.
         raise PipwrapError(f"{where}: not a readable archive ({exc})") from None
     metadata = parse_metadata(raw, where)
     if normalize(metadata.name) != dist.project:

@@ -180,13 +180,18 @@ def _scan_project(root: str, project: str, old_files: dict[str, object], report:
             present.add(name)
             if name.startswith(".") or name in PAGE_NAMES or name.endswith(METADATA_SUFFIX):
                 continue
-            if not entry.is_file():
-                continue
             where = os.path.join(directory, name)
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue  # a symlink, directory, loop...: never published
+                stat = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                report.warnings.append(f"{where}: {exc.strerror}; left out of the index")
+                continue
             if not looks_like_distribution(name):
                 report.warnings.append(f"{where}: not a distribution; left out of the index")
                 continue
-            item = _Seen(name, where, entry.stat())
+            item = _Seen(name, where, stat)
             if _known(old_files.get(name), item):
                 known.append(item)
                 continue

@@ -30,6 +30,8 @@ WATCH_INTERVAL = 1.0
 
 _PROJECT = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 # Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
+# Only what the index links to: distributions and their metadata files.
+_SERVED_SUFFIXES = (".whl", ".tar.gz", ".zip", ".metadata")
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _MEDIA = {
     "application/vnd.pypi.simple.v1+json": pages.JSON_TYPE,
@@ -112,7 +114,8 @@ class Handler(BaseHTTPRequestHandler):
             self._redirect(HTTPStatus.FOUND, "/simple/")
             return
         parts = path.split("/")
-        if parts[1] != "simple" or any(p in (".", "..") or _UNSAFE.search(p) for p in parts):
+        if len(parts) < 2 or parts[1] != "simple" or any(
+                p in (".", "..") or _UNSAFE.search(p) for p in parts):
             self._not_found(body)
             return
         # ["", "simple"] / ["", "simple", ""] / [.., name] / [.., name, ""] / [.., name, file]
@@ -125,7 +128,8 @@ class Handler(BaseHTTPRequestHandler):
             self._redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{rest[0]}/")
         elif len(rest) == 2 and rest[1] == "":
             self._project(rest[0], body)
-        elif len(rest) == 2 and rest[0] == normalize(rest[0]) and not rest[1].startswith("."):
+        elif (len(rest) == 2 and rest[0] == normalize(rest[0]) and not rest[1].startswith(".")
+              and rest[1].endswith(_SERVED_SUFFIXES)):
             self._file(os.path.join(self.server.root, rest[0], rest[1]), body)
         else:
             self._not_found(body)
@@ -138,7 +142,8 @@ class Handler(BaseHTTPRequestHandler):
         directory = os.path.join(self.server.root, project)
         # The directory, not its page, decides: between `repo add` copying a file in and
         # the page being written, the project is already ours and must not go upstream.
-        if _PROJECT.fullmatch(project) and os.path.isdir(directory):
+        if _PROJECT.fullmatch(project) and os.path.isdir(directory) and not os.path.islink(
+                directory):
             self._page(directory, body)
         elif self.server.fallback and _PROJECT.fullmatch(project):
             self._redirect(HTTPStatus.SEE_OTHER, f"{self.server.fallback}{project}/")
@@ -169,9 +174,14 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _file(self, path: str, body: bool) -> None:
+        if os.path.islink(os.path.dirname(path)):
+            self._not_found(body)
+            return
         try:
-            handle = open(path, "rb")  # noqa: SIM115 - closed below, after sending
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            # O_NOFOLLOW: a symbolic link planted in the tree must not serve what it names.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            handle = os.fdopen(fd, "rb")
+        except OSError:  # missing, a link, a directory, a name too long...
             self._not_found(body)
             return
         with handle:
@@ -243,17 +253,18 @@ def _watch(root: str, stop: threading.Event, verbose: bool) -> None:
     The first pass runs here too, so the server answers at once: the pages on disk are
     already current unless files were dropped in while it was down.
     """
-    last = None
+    last: list[tuple[str, int]] | None = None
     while last is None or not stop.wait(WATCH_INTERVAL):
+        now: list[tuple[str, int]] = []
         try:
             now = _signature(root)
             if now == last:
                 continue
             _report(index.build(root), verbose)
             last = _signature(root)
-        except (OSError, PipwrapError) as exc:
+        except Exception as exc:  # the watcher must outlive any one bad file
             sys.stderr.write(f"pipwrap serve: re-indexing failed: {exc}\n")
-            last = last or []
+            last = now  # try again when the tree changes, not every second
 
 
 def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) -> int:

@@ -13,7 +13,13 @@ import shutil
 
 from pipwrap.errors import PipwrapError
 from pipwrap.repo import index
-from pipwrap.repo.distfile import DistFile, normalize, parse_filename, read_metadata
+from pipwrap.repo.distfile import (
+    DistFile,
+    normalize,
+    parse_filename,
+    read_metadata,
+    release_key,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -77,7 +83,12 @@ def add(root: str, sources: list[str]) -> tuple[list[Added], index.Report]:
     with index.repo_lock(root):
         plan: list[Added] = []
         for source, dist in checked:
-            target = os.path.join(root, dist.project, dist.filename)
+            directory = os.path.join(root, dist.project)
+            if os.path.islink(directory):
+                raise PipwrapError(f"{directory} is a symbolic link, not a project directory; "
+                                   "nothing was added")
+            _refuse_respelled(directory, dist, source)
+            target = os.path.join(directory, dist.filename)
             state = "added"
             if os.path.lexists(target):
                 if not os.path.isfile(target) or _sha256(target) != _sha256(source):
@@ -95,6 +106,27 @@ def add(root: str, sources: list[str]) -> tuple[list[Added], index.Report]:
                 _copy_in(root, item.source, item.dist)
         report = index.build(root, locked=True)
     return plan, report
+
+
+def _refuse_respelled(directory: str, dist: DistFile, source: str) -> None:
+    """The same release under another spelling of its file name would be a second,
+    different file for one version: installers may take either."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return
+    wanted = release_key(dist)
+    for name in names:
+        if name == dist.filename or name.startswith("."):
+            continue
+        try:
+            other = parse_filename(name)
+        except PipwrapError:
+            continue
+        if release_key(other) == wanted:
+            raise PipwrapError(
+                f"{source}: {dist.project} {dist.version} is already published as "
+                f"{other.filename}; published files are immutable; nothing was added")
 
 
 def _copy_in(root: str, source: str, dist: DistFile) -> None:
