@@ -14,7 +14,8 @@ import zipfile
 from pipwrap.errors import PipwrapError
 
 _SEPARATORS = re.compile(r"[-_.]+")
-_PROJECT = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+# A normalized project name that can be a URL path segment and a directory name.
+PROJECT_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 # Anything bigger is not metadata; refusing it keeps a hostile archive from eating memory.
 METADATA_LIMIT = 16 * 1024 * 1024
@@ -28,6 +29,12 @@ def normalize(name: str) -> str:
 
 def looks_like_distribution(filename: str) -> bool:
     return filename.endswith((".whl", *SDIST_SUFFIXES))
+
+
+def same_bytes(first: str, second: str) -> bool:
+    import filecmp
+
+    return filecmp.cmp(first, second, shallow=False)
 
 
 class DistFile:
@@ -78,7 +85,7 @@ def parse_filename(filename: str) -> DistFile:
     except (InvalidWheelFilename, InvalidSdistFilename) as exc:
         raise PipwrapError(f"{filename}: not a valid distribution file name ({exc})") from None
     if dist is not None:
-        if filename.startswith(".") or not _PROJECT.fullmatch(dist.project):
+        if filename.startswith(".") or not PROJECT_NAME.fullmatch(dist.project):
             raise PipwrapError(f"{filename}: {dist.project!r} is not a valid project name")
         return dist
     raise PipwrapError(

@@ -24,6 +24,7 @@ from pipwrap.repo.distfile import (
     looks_like_distribution,
     parse_filename,
     read_metadata,
+    same_bytes,
 )
 
 TYPE_CHECKING = False
@@ -473,7 +474,7 @@ def _adopt_loose(root: str, report: Report) -> None:
             continue
         target = os.path.join(root, dist.project, name)
         if os.path.lexists(target):
-            if _same_bytes(path, target):
+            if same_bytes(path, target):
                 os.unlink(path)
             else:
                 report.warnings.append(
@@ -483,12 +484,6 @@ def _adopt_loose(root: str, report: Report) -> None:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         os.replace(path, target)  # keeps its mtime: the upload time
         report.adopted.append(f"{dist.project}/{name}")
-
-
-def _same_bytes(first: str, second: str) -> bool:
-    import filecmp
-
-    return filecmp.cmp(first, second, shallow=False)
 
 
 def _settle(job: _Job, done: _Done, projects: dict[str, dict[str, object]]) -> None:

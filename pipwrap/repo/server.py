@@ -24,14 +24,11 @@ from urllib.parse import unquote
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
 from pipwrap.repo import index, pages
-from pipwrap.repo.distfile import normalize
+from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
 
 WATCH_INTERVAL = 1.0
 
-_PROJECT = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 # Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
-# Only what the index links to: distributions and their metadata files.
-_SERVED_SUFFIXES = (".whl", ".tar.gz", ".zip", ".metadata")
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _MEDIA = {
     "application/vnd.pypi.simple.v1+json": pages.JSON_TYPE,
@@ -129,7 +126,7 @@ class Handler(BaseHTTPRequestHandler):
         elif len(rest) == 2 and rest[1] == "":
             self._project(rest[0], body)
         elif (len(rest) == 2 and rest[0] == normalize(rest[0]) and not rest[1].startswith(".")
-              and rest[1].endswith(_SERVED_SUFFIXES)):
+              and _published(rest[1])):
             self._file(os.path.join(self.server.root, rest[0], rest[1]), body)
         else:
             self._not_found(body)
@@ -142,10 +139,10 @@ class Handler(BaseHTTPRequestHandler):
         directory = os.path.join(self.server.root, project)
         # The directory, not its page, decides: between `repo add` copying a file in and
         # the page being written, the project is already ours and must not go upstream.
-        if _PROJECT.fullmatch(project) and os.path.isdir(directory) and not os.path.islink(
+        if PROJECT_NAME.fullmatch(project) and os.path.isdir(directory) and not os.path.islink(
                 directory):
             self._page(directory, body)
-        elif self.server.fallback and _PROJECT.fullmatch(project):
+        elif self.server.fallback and PROJECT_NAME.fullmatch(project):
             self._redirect(HTTPStatus.SEE_OTHER, f"{self.server.fallback}{project}/")
         else:
             self._not_found(body)
@@ -220,6 +217,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(data)
+
+
+def _published(filename: str) -> bool:
+    """Only what the index links to: distributions and their metadata files."""
+    return looks_like_distribution(filename.removesuffix(".metadata"))
 
 
 def _regular(mode: int) -> bool:

@@ -7,7 +7,6 @@ then changes the tree, under the repository's lock, and leaves the index current
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 
@@ -19,6 +18,7 @@ from pipwrap.repo.distfile import (
     parse_filename,
     read_metadata,
     release_key,
+    same_bytes,
 )
 
 TYPE_CHECKING = False
@@ -36,14 +36,6 @@ def default_repo() -> str:
     from pipwrap.paths import user_data_dir
 
     return os.path.join(user_data_dir(), "repo")
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Added:
@@ -74,7 +66,7 @@ def add(root: str, sources: list[str]) -> tuple[list[Added], index.Report]:
     for source in sources:
         dist = _check_source(source)
         earlier = seen.get(dist.filename)
-        if earlier is not None and _sha256(earlier) != _sha256(source):
+        if earlier is not None and not same_bytes(earlier, source):
             raise PipwrapError(f"{source} and {earlier}: two different files named "
                                f"{dist.filename}; nothing was added")
         seen[dist.filename] = source
@@ -91,7 +83,7 @@ def add(root: str, sources: list[str]) -> tuple[list[Added], index.Report]:
             target = os.path.join(directory, dist.filename)
             state = "added"
             if os.path.lexists(target):
-                if not os.path.isfile(target) or _sha256(target) != _sha256(source):
+                if not os.path.isfile(target) or not same_bytes(target, source):
                     raise PipwrapError(
                         f"{source}: {dist.project}/{dist.filename} is already in {root} with "
                         "different contents; published files are immutable (release a new "
