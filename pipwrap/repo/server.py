@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
@@ -136,13 +137,15 @@ class Handler(BaseHTTPRequestHandler):
         if project != name:
             self._redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{project}/")
             return
+        if not PROJECT_NAME.fullmatch(project):
+            self._not_found(body)
+            return
         directory = os.path.join(self.server.root, project)
         # The directory, not its page, decides: between `repo add` copying a file in and
         # the page being written, the project is already ours and must not go upstream.
-        if PROJECT_NAME.fullmatch(project) and os.path.isdir(directory) and not os.path.islink(
-                directory):
+        if os.path.isdir(directory) and not os.path.islink(directory):
             self._page(directory, body)
-        elif self.server.fallback and PROJECT_NAME.fullmatch(project):
+        elif self.server.fallback:
             self._redirect(HTTPStatus.SEE_OTHER, f"{self.server.fallback}{project}/")
         else:
             self._not_found(body)
@@ -194,13 +197,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Last-Modified", self.date_time_string(int(status.st_mtime)))
             self.end_headers()
             if body:
-                import shutil
-
                 shutil.copyfileobj(handle, self.wfile)
 
     def _redirect(self, status: HTTPStatus, location: str) -> None:
-        from urllib.parse import quote
-
         self.send_response(status)
         self.send_header("Location", quote(location, safe="/:@!$&'()*+,;=%~?"))
         self.send_header("Content-Length", "0")
