@@ -6,9 +6,14 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
+
+# The distribution's name on PyPI. "pipwrap" there is an unrelated project: the command and
+# the import name are "pipwrap", the package to install is this.
+DISTRIBUTION = "pipwrap-cli"
 
 # Importable module -> the distribution that provides it.
 _PACKAGES = {"tomlkit": "tomlkit", "tomli": "tomli", "platformdirs": "platformdirs",
@@ -28,8 +33,8 @@ def how_installed() -> str:
 def _uv_source() -> str | None:
     """Where `uv tool install` took pipwrap from (a path, git or URL), per uv's receipt.
 
-    The hint must reinstall from that same place: the name "pipwrap" on PyPI belongs to
-    an unrelated project.
+    The hint must reinstall from that same place (a checkout, a wheel, git); installed
+    by name, the source is the distribution's name on PyPI.
     """
     try:
         from pipwrap.tomlfile import toml_module
@@ -38,7 +43,7 @@ def _uv_source() -> str | None:
     except (ImportError, OSError, ValueError):
         return None
     for requirement in receipt.get("tool", {}).get("requirements", []):
-        if not isinstance(requirement, dict) or requirement.get("name") != "pipwrap":
+        if not isinstance(requirement, dict) or not _is_ours(requirement.get("name")):
             continue
         if isinstance(requirement.get("editable"), str):
             return f"--editable {shlex.quote(requirement['editable'])}"
@@ -47,13 +52,21 @@ def _uv_source() -> str | None:
                 return shlex.quote(requirement[key])
         if isinstance(requirement.get("git"), str):
             return shlex.quote(f"git+{requirement['git']}")
+        return DISTRIBUTION
     return None
+
+
+def _is_ours(name: object) -> bool:
+    # "pipwrap" too: a receipt written before the rename, from a checkout.
+    return isinstance(name, str) and re.sub(r"[-_.]+", "-", name).lower() in (
+        DISTRIBUTION, "pipwrap")
 
 
 def install_command(package: str) -> str:
     method = how_installed()
     if method == "pipx":
-        return f"pipx inject pipwrap {package}"
+        # pipx names the environment after the package it installed (and its --suffix).
+        return f"pipx inject {shlex.quote(Path(sys.prefix).name)} {package}"
     if method == "uv":
         source = _uv_source()
         if source is not None:

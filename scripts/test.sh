@@ -30,4 +30,11 @@ shellcheck -x scripts/*.sh
 # The snippets themselves are checked as rendered, with every option: tests/test_shell_render.py
 fish --no-execute shell/init.fish
 
+# What a packager or PyPI gets: the sdist, the wheel built from it (with build isolation),
+# and their metadata as PyPI will render it. The tests build their own copy
+# (tests/test_packaging.py) to install and run it.
+rm -rf dist
+clean_pip .venv/bin/python -m build --outdir dist . >/dev/null
+.venv/bin/twine check --strict dist/*
+
 exec .venv/bin/python -m pytest "$@"

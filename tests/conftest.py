@@ -120,3 +120,20 @@ def stage_attack(sandbox: Sandbox, indexes: Indexes, command: str, *, shell: str
     else:
         assert installed(wrapped) == ("local", "1.0"), done.stderr
     return done
+
+
+@dataclass
+class Built:
+    sdist: Path
+    wheel: Path
+    pypi: Path  # a find-links stand-in for PyPI holding the wheel and its dependencies
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """pipwrap-cli's sdist and wheel, built once per session (tests/support/dist.py)."""
+    from tests.support import dist
+
+    out = tmp_path_factory.mktemp("built")
+    sdist, wheel = dist.build(out)
+    return Built(sdist, wheel, dist.stand_in_pypi(wheel, out))

@@ -175,13 +175,16 @@ def test_keyring_hint_names_the_way_pipwrap_was_installed(sandbox: Sandbox,
         import keyring  # noqa: F401
     except ImportError:
         assert f"{sys.executable} -m pip install keyring" in done.stderr
-    # Never a bare "pipwrap" for uv: that name on PyPI is another project.
-    receipt = '[tool]\nrequirements = [{ name = "pipwrap", directory = "/src/pipwrap" }]\n'
-    for marker, body, expected in (
-            ("pipx_metadata.json", "", "pipx inject pipwrap keyring"),
-            ("uv-receipt.toml", receipt, "uv tool install --with keyring /src/pipwrap"),
-            ("uv-receipt.toml", "", "uv pip install --python ")):
-        prefix = tmp_path / f"{marker}-{len(body)}"
+    # Never a bare "pipwrap": that name on PyPI is another project; ours is pipwrap-cli.
+    receipt = '[tool]\nrequirements = [{ name = "pipwrap-cli", directory = "/src/pipwrap" }]\n'
+    by_name = '[tool]\nrequirements = [{ name = "pipwrap-cli" }]\n'
+    for marker, body, where, expected in (
+            ("pipx_metadata.json", "", "pipwrap-cli", "pipx inject pipwrap-cli keyring"),
+            ("pipx_metadata.json", "", "pipwrap-cli-2", "pipx inject pipwrap-cli-2 keyring"),
+            ("uv-receipt.toml", receipt, "a", "uv tool install --with keyring /src/pipwrap"),
+            ("uv-receipt.toml", by_name, "b", "uv tool install --with keyring pipwrap-cli"),
+            ("uv-receipt.toml", "", "c", "uv pip install --python ")):
+        prefix = tmp_path / marker / where
         write_file(prefix / marker, body)
         probe = subprocess.run(
             [sys.executable, "-c", "import sys; sys.prefix = sys.argv[1]; "
@@ -189,6 +192,7 @@ def test_keyring_hint_names_the_way_pipwrap_was_installed(sandbox: Sandbox,
              "print(install_command('keyring'))", str(prefix)],
             capture_output=True, text=True, check=True)
         assert probe.stdout.strip().startswith(expected), probe.stdout
+        assert "pipx inject pipwrap " not in probe.stdout
     assert install_hint.how_installed() == "pip"
 
 
