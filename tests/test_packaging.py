@@ -123,7 +123,7 @@ def run(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 ])
 def test_run_without_installing(built: Built, tmp_path: Path, how: str) -> None:
     env = user_env(tmp_path, built)
-    argv = how.replace("WHEEL", str(built.wheel)).split() + ["--version"]
+    argv = [*how.replace("WHEEL", str(built.wheel)).split(), "--version"]
     done = run(argv, env, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == f"pipwrap {__version__}", done.stdout + done.stderr

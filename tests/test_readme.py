@@ -1,30 +1,57 @@
-"""The README's examples, run as a new user would type them, in each shell they are for.
+"""The README's and the docs' examples, run as a new user would type them.
 
-A fenced block preceded by ``<!-- runnable: SHELL... -->`` is part of the walk-through for
-those shells; the blocks are run in order, in one shell session per shell, in a fresh
-sandbox (own HOME, no config, no PIP_*/UV_*) where `pipwrap` is on PATH and the README's
-example index http://127.0.0.1:8080/simple/ is the test's local pypiserver.
+README's quick start (the block after ``<!-- quick-start: bash -->``) runs exactly as
+written on a machine with nothing of pipwrap: ``pipx install pipwrap-cli`` from a stand-in
+for PyPI holding the wheel built from this checkout, a wheel of the user's own, ``repo
+add``, ``serve &`` on port 8080 (in a network namespace of its own where one can be made)
+and ``wrap pip install`` from there.
+
+A fenced block preceded by ``<!-- runnable: SHELL... -->`` is part of its page's
+walk-through for those shells: README.md and every docs/*.md page. A page's blocks are run
+in order, in one shell session per shell, in a fresh sandbox (own HOME, no config, no
+PIP_*/UV_*) where `pipwrap` is on PATH and the example indexes are the test's local
+pypiserver. A docs page starts where the README leaves a user: the shell line loaded and
+a venv active.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox, installed
+from tests.conftest import Built, Indexes, Sandbox, installed
+from tests.support import dist
 from tests.support.shells import REPO, SHELLS
 
 README = REPO / "README.md"
-EXAMPLE_INDEX = "http://127.0.0.1:8080/simple/"
+PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
+EXAMPLE_INDEXES = ("http://127.0.0.1:8080/simple/", "https://pkgs.example.com/simple/")
 BLOCK = re.compile(r"<!-- runnable: ([a-z ]+) -->\n```[a-z]*\n(.*?)```", re.DOTALL)
+QUICK_START = re.compile(r"<!-- quick-start: bash -->\n```bash\n(.*?)```", re.DOTALL)
+# Written on other branches; linked from README before they land.
+PENDING_PAGES = {"docs/fence.md", "docs/hosting-team.md"}
 
 
-def runnable_blocks(shell: str) -> list[str]:
-    return [code for shells, code in BLOCK.findall(README.read_text()) if shell in shells.split()]
+def runnable_blocks(shell: str, page: Path = README) -> list[str]:
+    return [code for shells, code in BLOCK.findall(page.read_text())
+            if shell in shells.split()]
+
+
+def walk_throughs() -> list[tuple[str, str]]:
+    return [(page.relative_to(REPO).as_posix(), shell) for page in PAGES for shell in SHELLS
+            if runnable_blocks(shell, page)]
 
 
 def shell_argv(shell: str, script: Path) -> list[str]:
@@ -64,12 +91,69 @@ def run(sandbox: Sandbox, shell: str, script: str, *, with_pipwrap: bool = True,
 def test_the_readme_marks_blocks_for_every_shell() -> None:
     for shell in SHELLS:
         assert len(runnable_blocks(shell)) >= 2, shell
+    assert len(QUICK_START.findall(README.read_text())) == 1
 
 
-@pytest.mark.parametrize("shell", SHELLS)
-def test_the_readme_walk_through_works(sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
+def test_the_readme_is_short_and_its_quick_start_comes_first() -> None:
+    text = README.read_text()
+    assert len(text.splitlines()) <= 250
+    headings = re.findall(r"(?m)^## (.*)$", text)
+    assert headings[0] == "Quick start", headings
+    # The first screen: the quick start ends within the first 50 lines.
+    assert text.index("wrap pip install hello-pipwrap") < len("\n".join(text.splitlines()[:50]))
+    for needed in ("Install", "Uninstall", "Development"):
+        assert needed in headings, needed
+    assert "./scripts/test.sh" in text and "./scripts/demo.sh" in text
+
+
+def test_every_linked_page_exists() -> None:
+    for page in [*PAGES, REPO / "CONTRIBUTING.md"]:
+        text = page.read_text()
+        links = re.findall(r"https://github\.com/pipwrap-dev/pipwrap-cli/blob/main/([^\s)#>]+)",
+                           text)
+        links += [(page.parent / target).resolve().relative_to(REPO).as_posix()
+                  for target in re.findall(r"\]\((?!https?:)([^)#\s]+)", text)]
+        for target in links:
+            if target in PENDING_PAGES and not (REPO / target).exists():
+                continue  # lands with its own branch
+            assert (REPO / target).exists(), (page.name, target)
+
+
+def test_every_row_of_the_security_table_names_its_test() -> None:
+    rows = [line for line in (REPO / "docs/security.md").read_text().splitlines()
+            if line.startswith("| ") and not line.startswith(("| vector", "|---"))]
+    assert len(rows) > 20
+    for row in rows:
+        named = re.findall(r"test_\w+\.py", row.rsplit("|", 2)[-2])
+        assert named, row
+        for name in named:
+            assert (REPO / "tests" / name).exists(), (name, row)
+
+
+def test_the_uninstall_section_names_every_file_pipwrap_leaves() -> None:
+    section = README.read_text().split("## Uninstall", 1)[1].split("\n## ", 1)[0]
+    for needed in ("~/.config/pipwrap/", "$PIPWRAP_CONFIG", "~/.cache/pipwrap/",
+                   "config.snapshot", "stamps/", "netrc/", "secrets/", "fence-agent/",
+                   "~/.local/share/pipwrap/", "allowed", "repo/", "$PIPWRAP_REPO", "fence/",
+                   "private key", "keyring", ".pipwrap.toml", "pipx uninstall pipwrap-cli",
+                   "uv tool uninstall pipwrap-cli"):
+        assert needed in section, needed
+
+
+@pytest.mark.parametrize("page,shell", walk_throughs())
+def test_the_walk_through_works(sandbox: Sandbox, indexes: Indexes, page: str,
+                                shell: str) -> None:
     sandbox.config.unlink()  # a new user
-    script = "\n".join(runnable_blocks(shell)).replace(EXAMPLE_INDEX, indexes.local.url)
+    blocks = runnable_blocks(shell, REPO / page)
+    if page != "README.md":
+        activate = ("source .venv/bin/activate.fish" if shell == "fish"
+                    else ". .venv/bin/activate")
+        setup = "\n".join(runnable_blocks(shell)[:1])
+        blocks = [setup, "pipwrap add corp https://pkgs.example.com/simple/\n",
+                  f"python3 -m venv .venv && {activate}\n", *blocks]
+    script = "\n".join(blocks)
+    for example in EXAMPLE_INDEXES:
+        script = script.replace(example, indexes.local.url)
     assert indexes.local.url in script
     # Proof that the shell line defined `wrap` and the first profile is the one it uses.
     script += "\nwrap printenv PIPWRAP_ACTIVE_PROFILE\n"
@@ -77,12 +161,13 @@ def test_the_readme_walk_through_works(sandbox: Sandbox, indexes: Indexes, shell
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "now the default" in done.stdout, output
-    assert re.search(r"^ok +local ", done.stdout, re.MULTILINE), output
-    assert done.stdout.rstrip().endswith("local"), output
-    if shell != "fish":  # the venv block is written for bash and zsh
+    assert done.stdout.rstrip().endswith("corp"), output
+    assert "command not found" not in output and "Traceback" not in output
+    if page == "README.md":
+        assert re.search(r"^ok +corp ", done.stdout, re.MULTILINE), output
+    if "wrap pip install foo" in script or "wrap _p install foo" in script:
         site = next((sandbox.home / "work/.venv/lib").glob("python*/site-packages"))
         assert installed(site) == ("local", "1.0"), output
-        assert "command not found" not in output
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -93,3 +178,83 @@ def test_the_guarded_shell_line_is_harmless_without_pipwrap(sandbox: Sandbox,
     done = run(sandbox, shell, line + "\necho alive\n", with_pipwrap=False)
     assert done.stdout.strip() == "alive", done.stdout + done.stderr
     assert "pipwrap" not in done.stderr, done.stderr
+
+
+# -- the quick start, on a machine with nothing of pipwrap ------------------------------
+
+
+def own_loopback() -> list[str] | None:
+    """A prefix that runs a command in a new network namespace with loopback up, if the
+    machine allows one: port 8080 there is the quick start's alone."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin")
+    if not unshare or not ip:
+        return None
+    probe = subprocess.run([unshare, "-rn", ip, "link", "set", "lo", "up"],
+                           capture_output=True, check=False)
+    if probe.returncode != 0:
+        return None
+    return [unshare, "-rn", "sh", "-c", f"'{ip}' link set lo up && exec \"$@\"", "sh"]
+
+
+@contextlib.contextmanager
+def port_8080_of_this_machine() -> Iterator[None]:
+    """No namespace: take 8080 here, one test run at a time, or skip if another has it."""
+    with open("/tmp/pipwrap-tests-port-8080.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", 8080))
+            except OSError:
+                pytest.skip("port 8080 is taken and no network namespace can be made here")
+        yield
+
+
+def test_the_quick_start_runs_as_written(built: Built, tmp_path: Path) -> None:
+    (quick_start,) = QUICK_START.findall(README.read_text())
+    home = tmp_path / "home"
+    tools = home / "tools"
+    tools.mkdir(parents=True)
+    (tools / "python3").symlink_to(sys.executable)
+    (tools / "pipx").symlink_to(Path(sys.executable).parent / "pipx")
+    work = home / "work"
+    work.mkdir()
+    from tests.support.shells import isolated_env
+
+    env = isolated_env(home)
+    env.pop("PIPWRAP_CONFIG")  # nothing of pipwrap: no config either
+    env["PATH"] = f"{home}/.local/bin:{tools}:/usr/bin:/bin"  # pipx puts pipwrap first
+    env.update(dist.from_stand_in(built.pypi))  # "PyPI"
+    check = ('\npython -c "import hello_pipwrap as h; print(\'imported\', h.__file__)"\n'
+             'echo "pipwrap is $(type -P pipwrap)"\n')
+    script = home / "quick-start.bash"
+    script.write_text(quick_start + check)
+    prefix = own_loopback()
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with contextlib.ExitStack() as stack:
+        if prefix is None:
+            stack.enter_context(port_8080_of_this_machine())
+        argv = [*(prefix or []), "bash", "--noprofile", "--norc", "-i", "-c",
+                f"source '{script}'"]
+        with out.open("w") as stdout, err.open("w") as stderr:
+            # Files, not pipes: `pipwrap serve &` keeps running until the group is ended.
+            shell = subprocess.Popen(argv, env=env, cwd=work, stdout=stdout, stderr=stderr,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+            try:
+                status = shell.wait(timeout=420)
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(shell.pid, signal.SIGTERM)
+                time.sleep(0.5)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(shell.pid, signal.SIGKILL)
+    output = out.read_text() + err.read_text()
+    assert status == 0, output
+    assert "Traceback" not in output and "command not found" not in output, output
+    assert f"pipwrap is {home}/.local/bin/pipwrap" in output, output
+    assert "now available" in output or "installed package pipwrap-cli" in output, output
+    assert "added: hello-pipwrap/hello_pipwrap-1.0-py3-none-any.whl" in output, output
+    assert "at http://127.0.0.1:8080/simple/" in output, output
+    assert "Looking in indexes: http://127.0.0.1:8080/simple/" in output, output
+    assert "Successfully installed hello-pipwrap-1.0" in output, output
+    site = next((work / ".venv/lib").glob("python*/site-packages"))
+    assert f"imported {site}/hello_pipwrap/__init__.py" in output, output
