@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Exit statuses, documented in README ("Exit status").
+# Exit statuses, documented in docs/reference.md ("Exit status").
 EXIT_USAGE = 2  # bad arguments, config, profile
 EXIT_REFUSED = 3  # the guard refused a command that would add a second source
 EXIT_NOT_FOUND = 127  # `pipwrap run` of a command that does not exist, as env(1) and shells

@@ -14,7 +14,7 @@ from pipwrap.errors import PipwrapError
 # that shows the shape, so the user need not look it up.
 TEMPLATE = """\
 # pipwrap profiles. Lines starting with # are comments.
-# Every key is described by `pipwrap config schema` (a JSON Schema) and the README.
+# Every key is described by `pipwrap config schema` (a JSON Schema) and docs/reference.md.
 #
 # default = "local"
 #
