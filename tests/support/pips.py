@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-INTROSPECT = Path(__file__).with_name("pip_introspect.py")
+ROOT = Path(__file__).resolve().parent.parent.parent
+INTROSPECT = ROOT / "scripts" / "introspect" / "pip_introspect.py"
+GENERATOR = ROOT / "scripts" / "gen_pip_table.py"
 CACHE = Path(os.environ.get("PIPWRAP_TEST_CACHE", Path.home() / ".cache" / "pipwrap-tests"))
 
 
