@@ -237,11 +237,12 @@ def test_short_with_is_refused_under_wrap(sandbox: Sandbox, indexes: Indexes,
     url = indexes.upstream.url.replace("/simple/", "/packages/foo-9.9.9-py3-none-any.whl")
     line = command.format(url=url)
     script = (f"cd ~\nUV_DEFAULT_INDEX={indexes.local.url} {line}\n"
+              f"pipwrap check -- {line}\necho check=$?\n"
               f"wrap {line}\necho status=$?\n")
     done = sandbox.sh("bash", script)
     lines = done.stdout.strip().splitlines()
     assert lines[0] == "evil", f"the staged attack did not work:\n{done.stderr}"
-    assert lines[1:] == ["status=3"], done.stderr
+    assert lines[1:] == ["check=3", "status=3"], done.stderr
     assert "pipwrap: refused:" in done.stderr
 
 
