@@ -33,8 +33,11 @@ fish --no-execute shell/init.fish
 # What a packager or PyPI gets: the sdist, the wheel built from it (with build isolation),
 # and their metadata as PyPI will render it. The tests build their own copy
 # (tests/test_packaging.py) to install and run it.
-rm -rf dist
-clean_pip .venv/bin/python -m build --outdir dist . >/dev/null
-.venv/bin/twine check --strict dist/*
+rm -f dist/pipwrap_cli-*
+if ! build_log=$(clean_pip .venv/bin/python -m build --outdir dist . 2>&1); then
+    printf '%s\n' "$build_log" >&2
+    exit 1
+fi
+.venv/bin/twine check --strict dist/pipwrap_cli-*
 
 exec .venv/bin/python -m pytest "$@"
