@@ -166,15 +166,25 @@ def test_allow_warns_when_the_file_names_an_unknown_profile(sandbox: Sandbox) ->
 def test_keyring_hint_names_the_way_pipwrap_was_installed(sandbox: Sandbox,
                                                           tmp_path: Path) -> None:
     from pipwrap import install_hint
+    from tests.support.shells import REPO
 
+    working = {"PYTHON_KEYRING_BACKEND": "tests.support.filekeyring.FileKeyring",
+               "PYTHONPATH": str(REPO), "TEST_KEYRING_FILE": str(tmp_path / "kr.json")}
     done = cli(sandbox, "add", "k", "https://pkgs.example/simple/", "--username", "u",
-               "--keyring")
+               "--keyring", **working)
     assert done.returncode == 0, done.stderr
-    assert "pipwrap login k" in done.stderr and "keyring set" not in done.stderr
+    assert "keyring set" not in done.stderr
     try:
         import keyring  # noqa: F401
     except ImportError:
         assert f"{sys.executable} -m pip install keyring" in done.stderr
+    else:
+        assert "pipwrap login k" in done.stderr
+        # No backend on this machine (issue 18): said at once, with what to do instead.
+        none = cli(sandbox, "add", "--force", "k", "https://pkgs.example/simple/",
+                   "--username", "u", "--keyring",
+                   PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+        assert none.returncode == 0 and "no keyring backend" in none.stderr, none.stderr
     # Never a bare "pipwrap" for uv: that name on PyPI is another project.
     receipt = '[tool]\nrequirements = [{ name = "pipwrap", directory = "/src/pipwrap" }]\n'
     for marker, body, expected in (

@@ -141,13 +141,14 @@ def _root_note(name: str, url: str) -> None:
 
 
 def _keyring_note(profile: Any) -> None:
-    try:
-        import keyring  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
-    except ImportError:
-        from pipwrap.install_hint import install_command
+    from pipwrap.profiles import credentials
 
-        print(f"note: keyring = true needs the keyring package, which is not installed; "
-              f"install it with: {install_command('keyring')}", file=sys.stderr)
+    try:
+        credentials.keyring_module(profile)
+    except PipwrapError as exc:
+        # Not installed, or no backend on this machine: said now, not at the first `wrap`.
+        print(f"note: {exc}", file=sys.stderr)
+        return
     print(f"note: store the password with: pipwrap login {profile.name}", file=sys.stderr)
 
 
