@@ -403,7 +403,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
     parser.description = (
         "Probe every (or the named) profile's index in parallel: HTTP status, latency, "
-        "PEP 691 JSON support, credentials. Exit 1 if any fails.")
+        "PEP 691 JSON support, credentials, and one project page below the URL as pip asks "
+        "for it (URL/NAME/), so a server's root without /simple/ fails with the URL to use. "
+        "Exit 1 if any fails.")
     parser.add_argument("names", nargs="*", metavar="NAME")
     parser.add_argument("--timeout", type=seconds(float, positive=True), default=10.0,
                         metavar="S", help="seconds per index (default: 10)")
