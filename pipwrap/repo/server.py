@@ -147,8 +147,8 @@ class RepoServer(ThreadingHTTPServer):
         self._active_lock = threading.Lock()
         # connection -> when its request line and headers must be in
         self.deadlines: dict[socket.socket, float] = {}
-        super().__init__(address, Handler)
         self._watchdog_stop = threading.Event()
+        super().__init__(address, Handler)
         threading.Thread(target=self._watchdog, daemon=True,
                          name="pipwrap-serve-deadlines").start()
 
