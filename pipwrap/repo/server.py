@@ -37,7 +37,7 @@ from urllib.parse import quote, unquote
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import index, pages
+from pipwrap.repo import defaults, index, pages
 from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
 
 WATCH_INTERVAL = 1.0
@@ -47,8 +47,8 @@ MAX_REQUEST_LINE = 8 * 1024  # 414 beyond
 MAX_HEADERS = 100
 # From the moment a connection waits for a request to the end of its headers, idle
 # keep-alive time included: a slow client holds a thread at most this long.
-HEADER_DEADLINE = 15.0
-MAX_CONNECTIONS = 128  # a clear 503 beyond, sent without a thread
+HEADER_DEADLINE = defaults.HEADER_TIMEOUT
+MAX_CONNECTIONS = defaults.MAX_CONNECTIONS  # a clear 503 beyond, sent without a thread
 # Pages kept in memory (bytes and validators), each checked by stat on every request.
 PAGE_CACHE_ENTRIES = 4096
 THREAD_STACK = 512 * 1024
@@ -653,7 +653,9 @@ def _watch(root: str, stop: threading.Event, verbose: bool) -> None:
             last = now  # try again when the tree changes, not every second
 
 
-def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) -> int:
+def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool, *,
+          max_connections: int = MAX_CONNECTIONS,
+          header_timeout: float = HEADER_DEADLINE) -> int:
     import errno
     import signal
 
@@ -663,6 +665,8 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) 
         _report(index.build(root), verbose)  # a new tree: its pages before its first client
     try:
         server = RepoServer((host, port), root, fallback, verbose)
+        server.max_connections = max_connections
+        server.header_deadline = header_timeout
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PipwrapError(f"serve: port {port} on {host} is already in use (another "
