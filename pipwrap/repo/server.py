@@ -432,6 +432,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = "keep-alive" not in connection
         else:
             self.close_connection = "close" in connection
+        if fields.get("expect", "").lower() == "100-continue":
+            return self.handle_expect_100()  # as the standard parser does (uploads)
         return True
 
     def do_GET(self) -> None:
@@ -534,7 +536,12 @@ class Handler(BaseHTTPRequestHandler):
         if second != Handler._date_second:
             Handler._date = formatdate(second, usegmt=True)
             Handler._date_second = second
-        close = "Connection: close\r\n" if self.close_connection else ""
+        if self.close_connection:
+            close = "Connection: close\r\n"
+        elif self.request_version == "HTTP/1.0":
+            close = "Connection: keep-alive\r\n"
+        else:
+            close = ""
         if self.server.verbose:
             self.log_request(code)
         return (f"HTTP/1.1 {code} {phrase}\r\nServer: {self.server_version}\r\n"
