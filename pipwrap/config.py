@@ -90,6 +90,8 @@ class Profile:
 # `pipwrap serve` and `wrap pip install NAME` work before any config file exists.
 BUILTIN_NAME = "local"
 BUILTIN_URL = "http://127.0.0.1:8080/simple/"
+# serve's upload endpoint (twine, uv publish); open only when serve is started with uploads.
+BUILTIN_UPLOAD_URL = "http://127.0.0.1:8080/"
 
 
 class Config:
@@ -169,7 +171,7 @@ def read_text(path: str) -> str:
 
 
 def builtin_profile() -> Profile:
-    return Profile(BUILTIN_NAME, BUILTIN_URL, BUILTIN_URL)
+    return Profile(BUILTIN_NAME, BUILTIN_URL, BUILTIN_URL, upload_url=BUILTIN_UPLOAD_URL)
 
 
 def _with_builtin(config: Config) -> Config:

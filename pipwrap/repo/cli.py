@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from pipwrap.repo.index import Report
+    from pipwrap.repo.server import Access
 
 REPO_HELP = """\
 A PEP 503 tree of your distributions, DIR/<normalized-name>/<file>, with a complete static
@@ -123,6 +124,18 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
                        help="port (default: %(default)s; 0 picks a free one)")
     _add_fallback(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    logins = serve.add_argument_group(
+        "uploads and logins",
+        "Uploads (twine, uv publish, hatch, flit, poetry) go to http://HOST:PORT/ or "
+        "/legacy/. They are off unless --htpasswd or --auth none turns them on.")
+    logins.add_argument("--htpasswd", metavar="FILE",
+                        help="Apache htpasswd file of logins (htpasswd -B, -m or -s; "
+                        "__token__:HASH for a token); turns uploads on, with a login")
+    logins.add_argument("--auth", metavar="WHAT", default=None,
+                        help="what needs a login: 'upload' (the default with --htpasswd), "
+                        "'read,upload', or 'none' (anyone who can connect may upload)")
+    logins.add_argument("--max-upload", type=int, default=200, metavar="MIB",
+                        help="largest upload accepted, in MiB (default: %(default)s)")
 
 
 def _add_fallback(parser: argparse.ArgumentParser) -> None:
@@ -165,7 +178,30 @@ def run_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise PipwrapError(f"serve: --port {args.port} is not a port number (0-65535)")
-    return server.serve(_root(args), args.host, args.port, _fallback(args), args.verbose)
+    return server.serve(_root(args), args.host, args.port, _fallback(args), args.verbose,
+                        _access(args))
+
+
+def _access(args: argparse.Namespace) -> Access:
+    from pipwrap.repo import auth, server
+
+    wanted = {part.strip() for part in (args.auth or "").split(",") if part.strip()}
+    if not wanted <= {"upload", "read", "none"} or ("none" in wanted and len(wanted) > 1):
+        raise PipwrapError(f"serve: --auth {args.auth!r}: expected upload, read,upload or none")
+    if args.max_upload <= 0:
+        raise PipwrapError("serve: --max-upload must be a positive number of MiB")
+    limit = args.max_upload * 1024 * 1024
+    if "none" in wanted:
+        if args.htpasswd:
+            raise PipwrapError("serve: --auth none and --htpasswd contradict each other")
+        return server.Access(uploads=True, login_to_upload=False, max_upload=limit)
+    if not args.htpasswd:
+        if wanted:
+            raise PipwrapError(f"serve: --auth {args.auth} needs --htpasswd FILE (the logins)")
+        return server.Access(max_upload=limit)
+    logins = auth.Logins(os.path.abspath(os.path.expanduser(args.htpasswd)))
+    return server.Access(logins, uploads=True, login_to_upload=True,
+                         login_to_read="read" in wanted, max_upload=limit)
 
 
 def run_repo(args: argparse.Namespace) -> int:

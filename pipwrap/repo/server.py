@@ -24,13 +24,14 @@ from urllib.parse import quote, unquote
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import index, pages
+from pipwrap.repo import auth, index, pages, upload
 from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
 
 WATCH_INTERVAL = 1.0
 
 # Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+_UNSAFE_REASON = re.compile(r"[\x00-\x1f\x7f]+")
 _MEDIA = {
     "application/vnd.pypi.simple.v1+json": pages.JSON_TYPE,
     "application/vnd.pypi.simple.latest+json": pages.JSON_TYPE,
@@ -73,7 +74,7 @@ class RepoServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], root: str, fallback: str | None,
-                 verbose: bool) -> None:
+                 verbose: bool, access: Access | None = None) -> None:
         if ":" in address[0]:
             import socket
 
@@ -81,7 +82,22 @@ class RepoServer(ThreadingHTTPServer):
         self.root = root
         self.fallback = fallback
         self.verbose = verbose
+        self.access = access or Access()
         super().__init__(address, Handler)
+
+
+class Access:
+    """Who may upload and read. Uploads are off unless a login file or ``--auth none``
+    turns them on; reading needs a login only with ``--auth read``."""
+
+    def __init__(self, logins: auth.Logins | None = None, *, uploads: bool = False,
+                 login_to_upload: bool = True, login_to_read: bool = False,
+                 max_upload: int = upload.DEFAULT_MAX_UPLOAD) -> None:
+        self.logins = logins
+        self.uploads = uploads
+        self.login_to_upload = login_to_upload and logins is not None
+        self.login_to_read = login_to_read and logins is not None
+        self.max_upload = max_upload
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -101,12 +117,98 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._route(body=False)
 
+    def do_POST(self) -> None:
+        self._chosen = ""
+        access = self.server.access
+        path = self.path.split("?", 1)[0]
+        if path not in ("/", "/legacy", "/legacy/"):
+            self._refuse_upload(HTTPStatus.NOT_FOUND, "uploads go to / or /legacy/")
+            return
+        if not access.uploads:
+            self._refuse_upload(HTTPStatus.METHOD_NOT_ALLOWED,
+                                "uploads are off on this server (pipwrap serve --htpasswd "
+                                "FILE turns them on)")
+            return
+        user = None
+        if access.login_to_upload:
+            user = self._login()
+            if user is None:
+                self._refuse_upload(HTTPStatus.UNAUTHORIZED, "a valid login is needed to "
+                                    "upload", challenge=True)
+                return
+        body = self._body()
+        if body is None:
+            return
+        try:
+            project, filename = upload.receive(self.server.root, body,
+                                               self.headers.get("Content-Type"))
+        except upload.UploadError as exc:
+            sys.stderr.write(f"pipwrap serve: upload refused ({exc.status}): {exc.message}\n")
+            self.close_connection = True
+            self._plain(HTTPStatus(exc.status), exc.message + "\n", True, reason=exc.message)
+            return
+        except OSError as exc:
+            sys.stderr.write(f"pipwrap serve: upload failed: {exc}\n")
+            self.close_connection = True
+            self._plain(HTTPStatus.INTERNAL_SERVER_ERROR, "the upload could not be stored\n",
+                        True)
+            return
+        by = f" by {user}" if user else ""
+        sys.stderr.write(f"pipwrap serve: uploaded {project}/{filename}{by}\n")
+        self._plain(HTTPStatus.OK, "OK\n", True)
+
+    def _body(self) -> upload.Body | None:
+        limit = self.server.access.max_upload
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        length: int | None = None
+        if not chunked:
+            try:
+                length = int(self.headers.get("Content-Length", ""))
+            except ValueError:
+                self.close_connection = True
+                self._plain(HTTPStatus.LENGTH_REQUIRED, "Content-Length needed\n", True)
+                return None
+            if length < 0:
+                self.close_connection = True
+                self._plain(HTTPStatus.BAD_REQUEST, "bad Content-Length\n", True)
+                return None
+            if length > limit:
+                message = (f"the upload is larger than this server's limit "
+                           f"({limit // (1024 * 1024)} MiB, serve --max-upload)")
+                self.close_connection = True
+                self._plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message + "\n", True,
+                            reason=message)
+                return None
+        return upload.Body(self.rfile, length, chunked, limit)
+
+    def _refuse_upload(self, status: HTTPStatus, message: str, *,
+                       challenge: bool = False) -> None:
+        """Answer before reading the body: read it away first (up to the cap) so that the
+        client, still sending, hears the answer instead of a reset connection."""
+        body = self._body()
+        if body is None:
+            return
+        try:
+            body.drain()
+        except (upload.UploadError, OSError):
+            self.close_connection = True
+        headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
+        self._plain(status, message + "\n", True, reason=message, headers=headers)
+
+    def _login(self) -> str | None:
+        logins = self.server.access.logins
+        return logins.check(self.headers.get("Authorization")) if logins else None
+
     def log_message(self, format: str, *args: object) -> None:
         if self.server.verbose:
             sys.stderr.write(f"{self.address_string()} {format % args}{self._chosen}\n")
 
     def _route(self, *, body: bool) -> None:
         self._chosen = ""  # one handler serves every request of a kept-alive connection
+        if self.server.access.login_to_read and self._login() is None:
+            self._plain(HTTPStatus.UNAUTHORIZED, "a valid login is needed\n", body,
+                        headers={"WWW-Authenticate": 'Basic realm="pipwrap"'})
+            return
         path = unquote(self.path.split("?", 1)[0].split("#", 1)[0])
         if path in ("/", ""):
             self._redirect(HTTPStatus.FOUND, "/simple/")
@@ -208,11 +310,19 @@ class Handler(BaseHTTPRequestHandler):
     def _not_found(self, body: bool) -> None:
         self._plain(HTTPStatus.NOT_FOUND, "not found\n", body)
 
-    def _plain(self, status: HTTPStatus, text: str, body: bool) -> None:
+    def _plain(self, status: HTTPStatus, text: str, body: bool, *, reason: str | None = None,
+               headers: dict[str, str] | None = None) -> None:
         data = text.encode()
-        self.send_response(status)
+        if reason is not None:  # twine prints the status line's reason: one safe line
+            reason = _UNSAFE_REASON.sub(" ", reason)[:300].encode("latin-1", "replace"
+                                                                  ).decode("latin-1")
+        self.send_response(status, reason)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if body:
             self.wfile.write(data)
@@ -268,15 +378,17 @@ def _watch(root: str, stop: threading.Event, verbose: bool) -> None:
             last = now  # try again when the tree changes, not every second
 
 
-def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) -> int:
+def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
+          access: Access | None = None) -> int:
     import errno
     import signal
 
     os.makedirs(root, exist_ok=True)
+    upload.clear_spool(root)
     if not os.path.exists(os.path.join(root, "index.html")):
         _report(index.build(root), verbose)  # a new tree: its pages before its first client
     try:
-        server = RepoServer((host, port), root, fallback, verbose)
+        server = RepoServer((host, port), root, fallback, verbose, access)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PipwrapError(f"serve: port {port} on {host} is already in use (another "
@@ -287,6 +399,10 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) 
     url = f"http://{shown_host}:{bound_port}/simple/"
     where = f"falling back to {fallback}" if fallback else "no fallback"
     sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); Ctrl-C stops\n")
+    if server.access.uploads:
+        who = "with a login" if server.access.login_to_upload else "from anyone, no login"
+        sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "
+                         f"(twine, uv publish...) {who}\n")
     if host not in ("127.0.0.1", "::1", "localhost"):
         sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
                          "machine\n")
