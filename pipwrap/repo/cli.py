@@ -124,6 +124,13 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
                        help="port (default: %(default)s; 0 picks a free one)")
     _add_fallback(serve)
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    serve.add_argument("--cache", action="store_true",
+                       help="fetch and cache the fallback's pages and files here (checked "
+                       "against its sha256s) instead of redirecting: clients never contact "
+                       "the fallback")
+    serve.add_argument("--cache-ttl", type=float, default=600, metavar="SECONDS",
+                       help="with --cache: revalidate a cached page after this long "
+                       "(default: %(default)s)")
     logins = serve.add_argument_group(
         "uploads and logins",
         "Uploads (twine, uv publish, hatch, flit, poetry) go to http://HOST:PORT/ or "
@@ -178,8 +185,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise PipwrapError(f"serve: --port {args.port} is not a port number (0-65535)")
-    return server.serve(_root(args), args.host, args.port, _fallback(args), args.verbose,
-                        _access(args))
+    fallback = _fallback(args)
+    if args.cache and fallback is None:
+        raise PipwrapError("serve: --cache needs a fallback index to cache (not --no-fallback)")
+    if args.cache_ttl < 0:
+        raise PipwrapError("serve: --cache-ttl must be 0 or more seconds")
+    return server.serve(_root(args), args.host, args.port, fallback, args.verbose,
+                        _access(args), args.cache_ttl if args.cache else None)
 
 
 def _access(args: argparse.Namespace) -> Access:

@@ -25,7 +25,9 @@ from urllib.parse import quote, unquote
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
 from pipwrap.repo import auth, index, pages, upload
+from pipwrap.repo import mirror as mirroring
 from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
+from pipwrap.repo.mirror import SHA256, Mirror
 
 WATCH_INTERVAL = 1.0
 
@@ -74,7 +76,8 @@ class RepoServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], root: str, fallback: str | None,
-                 verbose: bool, access: Access | None = None) -> None:
+                 verbose: bool, access: Access | None = None,
+                 mirror: Mirror | None = None) -> None:
         if ":" in address[0]:
             import socket
 
@@ -83,6 +86,7 @@ class RepoServer(ThreadingHTTPServer):
         self.fallback = fallback
         self.verbose = verbose
         self.access = access or Access()
+        self.mirror = mirror
         super().__init__(address, Handler)
 
 
@@ -231,6 +235,10 @@ class Handler(BaseHTTPRequestHandler):
         elif (len(rest) == 2 and rest[0] == normalize(rest[0]) and not rest[1].startswith(".")
               and _published(rest[1])):
             self._file(os.path.join(self.server.root, rest[0], rest[1]), body)
+        elif (len(rest) == 3 and self.server.mirror is not None and rest[0] == normalize(rest[0])
+              and SHA256.fullmatch(rest[1]) and not rest[2].startswith(".")
+              and _published(rest[2])):
+            self._cached_file(self.server.mirror, rest[0], rest[1], rest[2], body)
         else:
             self._not_found(body)
 
@@ -247,6 +255,8 @@ class Handler(BaseHTTPRequestHandler):
         # the page being written, the project is already ours and must not go upstream.
         if os.path.isdir(directory) and not os.path.islink(directory):
             self._page(directory, body)
+        elif self.server.mirror is not None:
+            self._mirrored_page(self.server.mirror, project, body)
         elif self.server.fallback:
             self._redirect(HTTPStatus.SEE_OTHER, f"{self.server.fallback}{project}/")
         else:
@@ -300,6 +310,68 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if body:
                 shutil.copyfileobj(handle, self.wfile)
+
+    def _mirrored_page(self, cache: Mirror, project: str, body: bool) -> None:
+        try:
+            directory = cache.page_dir(project)
+        except mirroring.NotFound:
+            self._not_found(body)
+            return
+        except mirroring.Unavailable as exc:
+            self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason="upstream unreachable")
+            return
+        self._chosen = " (cache)"
+        self._page(directory, body)
+
+    def _cached_file(self, cache: Mirror, project: str, sha256: str, filename: str,
+                     body: bool) -> None:
+        """A fallback file by the hash its page gave: from the cache, else fetched."""
+        directory = os.path.join(self.server.root, project)
+        if os.path.isdir(directory):  # held here: upstream files never show (local-first)
+            self._not_found(body)
+            return
+        metadata = filename.endswith(".metadata")
+        blob = cache.blob(sha256, metadata)
+        if os.path.exists(blob):
+            self._file(blob, body)
+            return
+        try:
+            entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
+            if entry is None:
+                self._not_found(body)
+                return
+            response, size, expected = cache.fetch(entry, metadata)
+        except mirroring.NotFound:
+            self._not_found(body)
+            return
+        except mirroring.Unavailable as exc:
+            self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason="upstream unreachable")
+            return
+        self._chosen = " (cache: fetched)"
+        with response:  # type: ignore[attr-defined]
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "text/plain; charset=utf-8" if metadata
+                             else "application/octet-stream")
+            chunked = size is None
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(size))
+            self.end_headers()
+            send = None
+            if body:
+                send = self._chunk if chunked else self.wfile.write
+            try:
+                cache.stream(response, expected, blob, send)
+            except (mirroring.Mismatch, OSError) as exc:
+                mirroring.log(f"refused {project}/{filename}: {exc}; not cached")
+                self.close_connection = True  # the client sees a cut-off response
+                return
+            if chunked and body:
+                self.wfile.write(b"0\r\n\r\n")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _redirect(self, status: HTTPStatus, location: str) -> None:
         self.send_response(status)
@@ -379,7 +451,7 @@ def _watch(root: str, stop: threading.Event, verbose: bool) -> None:
 
 
 def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
-          access: Access | None = None) -> int:
+          access: Access | None = None, cache_ttl: float | None = None) -> int:
     import errno
     import signal
 
@@ -388,7 +460,9 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     if not os.path.exists(os.path.join(root, "index.html")):
         _report(index.build(root), verbose)  # a new tree: its pages before its first client
     try:
-        server = RepoServer((host, port), root, fallback, verbose, access)
+        mirror = Mirror(root, fallback, cache_ttl) if fallback and cache_ttl is not None \
+            else None
+        server = RepoServer((host, port), root, fallback, verbose, access, mirror)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PipwrapError(f"serve: port {port} on {host} is already in use (another "
@@ -398,6 +472,9 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}/simple/"
     where = f"falling back to {fallback}" if fallback else "no fallback"
+    if mirror is not None:
+        where = (f"caching {fallback} for projects not held here; clients never contact it; "
+                 f"pages revalidated after {cache_ttl:g} s")
     sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); Ctrl-C stops\n")
     if server.access.uploads:
         who = "with a login" if server.access.login_to_upload else "from anyone, no login"
