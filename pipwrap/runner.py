@@ -54,7 +54,7 @@ def render_env(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
     env = child_environment(profile)
     if not reveal:
         # TWINE_PASSWORD is a bare secret, not a URL redact() could mask a part of.
-        env = {name: "****" if name == "TWINE_PASSWORD" else redact(value)
+        env = {name: "****" if name == "TWINE_PASSWORD" and value else redact(value)
                for name, value in env.items()}
     if fmt == "json":
         return json.dumps(env, indent=2) + "\n"

@@ -13,6 +13,7 @@ Only a name with no local files is redirected to the fallback index.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -30,6 +31,9 @@ from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normali
 from pipwrap.repo.mirror import SHA256, Mirror
 
 WATCH_INTERVAL = 1.0
+# An upload over the limit is still read (and dropped) up to this much more, so that the
+# client hears 413 instead of a reset connection; beyond it the connection is closed.
+DRAIN_BEYOND_LIMIT = 64 * 1024 * 1024
 
 # Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
@@ -148,6 +152,8 @@ class Handler(BaseHTTPRequestHandler):
                                                self.headers.get("Content-Type"))
         except upload.UploadError as exc:
             sys.stderr.write(f"pipwrap serve: upload refused ({exc.status}): {exc.message}\n")
+            with contextlib.suppress(upload.UploadError, OSError):
+                body.drain()  # the rest of the body (capped): the client hears the answer
             self.close_connection = True
             self._plain(HTTPStatus(exc.status), exc.message + "\n", True, reason=exc.message)
             return
@@ -179,6 +185,10 @@ class Handler(BaseHTTPRequestHandler):
             if length > limit:
                 message = (f"the upload is larger than this server's limit "
                            f"({limit // (1024 * 1024)} MiB, serve --max-upload)")
+                if length <= limit + DRAIN_BEYOND_LIMIT:
+                    # Read it away so the client hears why, not a reset connection.
+                    with contextlib.suppress(upload.UploadError, OSError):
+                        upload.Body(self.rfile, length, False, length).drain()
                 self.close_connection = True
                 self._plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message + "\n", True,
                             reason=message)

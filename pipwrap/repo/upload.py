@@ -178,8 +178,7 @@ class _Parser:
             if not self._fill():
                 raise UploadError(400, "the multipart body ended early")
 
-    def parse(self) -> Received:
-        got = Received()
+    def parse(self, got: Received) -> Received:
         # The preamble, then the first boundary line.
         self.buf = b"\r\n"
         self._until(b"\r\n--" + self.boundary, None, cap=MAX_HEADER)
@@ -208,6 +207,7 @@ class _Parser:
             raise UploadError(400, f"{filename!r} is not a distribution file name")
         directory = tempfile.mkdtemp(prefix="upload-", dir=self.spool)
         path = os.path.join(directory, base)
+        got.path = path  # from here on, receive() removes the directory whatever happens
         sha256, md5, blake2 = (hashlib.sha256(), hashlib.md5(usedforsecurity=False),
                                hashlib.blake2b(digest_size=32))
         got.path, got.filename = path, base
@@ -247,9 +247,9 @@ def receive(root: str, body: Body, content_type: str | None) -> tuple[str, str]:
     from pipwrap.repo.distfile import normalize
 
     boundary = boundary_of(content_type)
-    got: Received | None = None
+    got = Received()
     try:
-        got = _Parser(body, boundary, spool_dir(root)).parse()
+        _Parser(body, boundary, spool_dir(root)).parse(got)
         action = got.fields.get(":action", "")
         if action != "file_upload":
             raise UploadError(400, f"unsupported :action {action!r} (only file_upload)")
@@ -280,5 +280,5 @@ def receive(root: str, body: Body, content_type: str | None) -> tuple[str, str]:
         dist = added[0].dist
         return dist.project, dist.filename
     finally:
-        if got is not None and got.path is not None:
+        if got.path is not None:
             shutil.rmtree(os.path.dirname(got.path), ignore_errors=True)
