@@ -224,10 +224,12 @@ class Mirror:
             return
         entries = entries_from_page(files)
         os.makedirs(directory, exist_ok=True)
+        # Temporary files beside the pages (never .pipwrap/tmp, which `repo add` clears
+        # under the lock this module does not take).
         index.write_if_changed(os.path.join(directory, "index.json"),
-                               render_json(project, entries))
+                               render_json(project, entries), directory)
         index.write_if_changed(os.path.join(directory, "index.html"),
-                               render_html(project, entries))
+                               render_html(project, entries), directory)
         data = {"url": final_url, "etag": etag, "last_modified": modified,
                 "fetched": time.time(), "files": [e.to_json() for e in entries]}
         _write_atomic(stamp, (json.dumps(data) + "\n").encode())
