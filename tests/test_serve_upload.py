@@ -165,6 +165,9 @@ def test_malformed_uploads_are_refused_and_leave_nothing(tmp_path: Path,
         body, kind = multipart(wheel, {"sha256_digest": "0" * 64})
         status, text = post(served.base, body, kind)
         assert status == 400 and "does not match" in text
+        body, kind = multipart(wheel, {"sha256_digest": "", "md5_digest": "0" * 32})
+        status, text = post(served.base, body, kind)
+        assert status == 400 and "md5_digest" in text
         body, kind = multipart(wheel, {":action": "submit"})
         assert post(served.base, body, kind)[0] == 400
         body, kind = multipart(wheel, {"name": "other-project"})

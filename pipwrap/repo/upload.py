@@ -25,6 +25,10 @@ from email.parser import BytesHeaderParser
 
 from pipwrap.errors import PipwrapError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 CHUNK = 1 << 20
 UPLOADS = "uploads"  # under the tree's .pipwrap/
 MAX_HEADER = 16 * 1024  # one part's headers
@@ -104,8 +108,6 @@ class Received:
         self.filename: str | None = None
         self.path: str | None = None
         self.sha256 = ""
-        self.md5 = ""
-        self.blake2_256 = ""
         self.size = 0
 
 
@@ -208,20 +210,25 @@ class _Parser:
         directory = tempfile.mkdtemp(prefix="upload-", dir=self.spool)
         path = os.path.join(directory, base)
         got.path = path  # from here on, receive() removes the directory whatever happens
-        sha256, md5, blake2 = (hashlib.sha256(), hashlib.md5(usedforsecurity=False),
-                               hashlib.blake2b(digest_size=32))
-        got.path, got.filename = path, base
+        sha256 = hashlib.sha256()
+        got.filename = base
         with open(path, "wb") as out:
             def write(piece: bytes) -> None:
                 out.write(piece)
                 sha256.update(piece)
-                md5.update(piece)
-                blake2.update(piece)
                 got.size += len(piece)
 
             self._until(self.delimiter, write)
-        got.sha256, got.md5, got.blake2_256 = (sha256.hexdigest(), md5.hexdigest(),
-                                               blake2.hexdigest())
+        got.sha256 = sha256.hexdigest()
+
+
+def _file_digest(path: str | None, algorithm: str) -> str:
+    digest = (hashlib.blake2b(digest_size=32) if algorithm == "blake2b"
+              else hashlib.new(algorithm, usedforsecurity=False))
+    with open(path or "", "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def spool_dir(root: str) -> str:
@@ -265,10 +272,15 @@ def receive(root: str, body: Body, content_type: str | None) -> tuple[str, str]:
         if claimed_name and normalize(claimed_name) != project:
             raise UploadError(400, f"{got.filename}: the form's name {claimed_name!r} is not "
                               "the file's project")
-        for field, actual in (("sha256_digest", got.sha256), ("md5_digest", got.md5),
-                              ("blake2_256_digest", got.blake2_256)):
+        # sha256 is hashed on the way in; md5/blake2 only when no sha256 came (they cost a
+        # second read, and twine and uv publish always send sha256).
+        checks: list[tuple[str, Callable[[], str]]] = [("sha256_digest", lambda: got.sha256)]
+        if not got.fields.get("sha256_digest"):
+            checks += [("md5_digest", lambda: _file_digest(got.path, "md5")),
+                       ("blake2_256_digest", lambda: _file_digest(got.path, "blake2b"))]
+        for field, actual in checks:
             claimed = got.fields.get(field, "").strip().lower()
-            if claimed and claimed != actual:
+            if claimed and claimed != actual():
                 raise UploadError(400, f"{got.filename}: the {field} sent does not match the "
                                   "bytes received (corrupted in transit?)")
         try:
