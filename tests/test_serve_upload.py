@@ -315,3 +315,79 @@ def test_kill_9_at_random_points_of_an_upload_leaves_a_consistent_tree(
             process.send_signal(signal.SIGINT)
             process.wait(timeout=10)
     assert len(check_consistent(root)["killed"]) == len(wheels)
+
+
+def make_certificate(work: Path, ca: Path, cert: Path, key: Path) -> None:
+    """A test CA and a certificate for 127.0.0.1 it signed (uv refuses a self-signed
+    end-entity certificate)."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=pipwrap test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", str(work / "ca.key"), "-out", str(ca))
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", str(key), "-out", str(work / "leaf.csr"))
+    extensions = work / "leaf.ext"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                          "extendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", str(work / "leaf.csr"), "-CA", str(ca), "-CAkey",
+            str(work / "ca.key"), "-CAcreateserial", "-days", "2", "-out", str(cert),
+            "-extfile", str(extensions))
+
+
+def test_tls_with_pip_uv_and_twine(tmp_path: Path, env: dict[str, str], venv: Path) -> None:
+    """--tls-cert/--tls-key: pip, uv and twine over HTTPS with a login; plain HTTP to the
+    same port fails without a traceback in the log."""
+    import ssl
+
+    from tests.support.servers import free_port
+
+    cert, key, ca = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    make_certificate(tmp_path, ca, cert, key)
+    logins = tmp_path / "htpasswd"
+    logins.write_text(f"ci:{sha_entry('tls-pass')}\n")
+    wheel = make_wheel(tmp_path / "dist", "Secure", "1.0", "local")
+    root = tmp_path / "repo"
+    port = free_port()
+    log = tmp_path / "log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipwrap", "serve", "--repo", str(root), "--port", str(port),
+             "--no-fallback", "--htpasswd", str(logins), "--tls-cert", str(cert),
+             "--tls-key", str(key)], stdout=sink, stderr=sink, env=env, start_new_session=True)
+    try:
+        context = ssl.create_default_context(cafile=str(ca))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/simple/", timeout=2,
+                                            context=context) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        tls_env = {**env, "REQUESTS_CA_BUNDLE": str(ca), "SSL_CERT_FILE": str(ca)}
+        done = twine(tls_env, f"https://127.0.0.1:{port}/", wheel, user="ci",
+                     password="tls-pass")
+        assert done.returncode == 0, done.stdout + done.stderr
+        index = f"https://ci:tls-pass@127.0.0.1:{port}/simple/"
+        done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install",
+                               "--no-cache-dir", "--target", str(tmp_path / "p"),
+                               "--index-url", index, "secure"], env=tls_env,
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        assert installed(tmp_path / "p", "secure") == ("local", "1.0")
+        done = subprocess.run([str(uv_dir() / "uv"), "pip", "install", "--no-cache",
+                               "--python", str(venv / "bin" / "python"), "--target",
+                               str(tmp_path / "u"), "--index-url", index, "secure"],
+                              env=tls_env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/simple/", timeout=5)
+        assert "Traceback" not in log.read_text()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)

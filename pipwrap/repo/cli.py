@@ -131,6 +131,11 @@ def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     serve.add_argument("--cache-ttl", type=float, default=600, metavar="SECONDS",
                        help="with --cache: revalidate a cached page after this long "
                        "(default: %(default)s)")
+    serve.add_argument("--tls-cert", metavar="PEM",
+                       help="serve HTTPS with this certificate (chain); logins then never "
+                       "cross the network in clear")
+    serve.add_argument("--tls-key", metavar="PEM",
+                       help="its private key (default: in the --tls-cert file)")
     logins = serve.add_argument_group(
         "uploads and logins",
         "Uploads (twine, uv publish, hatch, flit, poetry) go to http://HOST:PORT/ or "
@@ -190,8 +195,11 @@ def run_serve(args: argparse.Namespace) -> int:
         raise PipwrapError("serve: --cache needs a fallback index to cache (not --no-fallback)")
     if args.cache_ttl < 0:
         raise PipwrapError("serve: --cache-ttl must be 0 or more seconds")
+    if args.tls_key and not args.tls_cert:
+        raise PipwrapError("serve: --tls-key needs --tls-cert")
+    tls = server.tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     return server.serve(_root(args), args.host, args.port, fallback, args.verbose,
-                        _access(args), args.cache_ttl if args.cache else None)
+                        _access(args), args.cache_ttl if args.cache else None, tls)
 
 
 def _access(args: argparse.Namespace) -> Access:

@@ -30,6 +30,10 @@ from pipwrap.repo import mirror as mirroring
 from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
 from pipwrap.repo.mirror import SHA256, Mirror
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ssl
+
 WATCH_INTERVAL = 1.0
 # An upload over the limit is still read (and dropped) up to this much more, so that the
 # client hears 413 instead of a reset connection; beyond it the connection is closed.
@@ -92,6 +96,17 @@ class RepoServer(ThreadingHTTPServer):
         self.access = access or Access()
         self.mirror = mirror
         super().__init__(address, Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A failed TLS handshake or a reset connection is the client's business: one
+        line with -v, never a traceback."""
+        problem = sys.exc_info()[1]
+        if isinstance(problem, OSError):
+            if self.verbose:
+                sys.stderr.write(f"pipwrap serve: connection from {client_address}: "
+                                 f"{problem}\n")
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class Access:
@@ -460,8 +475,25 @@ def _watch(root: str, stop: threading.Event, verbose: bool) -> None:
             last = now  # try again when the tree changes, not every second
 
 
+def tls_context(cert: str, key: str | None) -> ssl.SSLContext:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        raise PipwrapError(f"serve: --tls-cert/--tls-key: {exc.filename}: no such file"
+                           ) from None
+    except (ssl.SSLError, OSError) as exc:
+        raise PipwrapError(f"serve: cannot use the TLS certificate {cert}"
+                           f"{' and key ' + key if key else ''}: {exc}") from None
+    return context
+
+
 def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
-          access: Access | None = None, cache_ttl: float | None = None) -> int:
+          access: Access | None = None, cache_ttl: float | None = None,
+          tls: ssl.SSLContext | None = None) -> int:
     import errno
     import signal
 
@@ -478,9 +510,14 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
             raise PipwrapError(f"serve: port {port} on {host} is already in use (another "
                                "`pipwrap serve`?); choose one with --port") from None
         raise PipwrapError(f"serve: cannot listen on {host}:{port}: {exc.strerror}") from None
+    if tls is not None:
+        # The handshake happens in the connection's own thread, on its first read (with
+        # the connection's timeout), so a slow client never holds up accept().
+        server.socket = tls.wrap_socket(server.socket, server_side=True,
+                                        do_handshake_on_connect=False)
     bound_port = server.server_address[1]
     shown_host = f"[{host}]" if ":" in host else host
-    url = f"http://{shown_host}:{bound_port}/simple/"
+    url = f"{'https' if tls else 'http'}://{shown_host}:{bound_port}/simple/"
     where = f"falling back to {fallback}" if fallback else "no fallback"
     if mirror is not None:
         where = (f"caching {fallback} for projects not held here; clients never contact it; "
@@ -490,6 +527,10 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
         who = "with a login" if server.access.login_to_upload else "from anyone, no login"
         sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "
                          f"(twine, uv publish...) {who}\n")
+    if server.access.logins is not None and tls is None \
+            and host not in ("127.0.0.1", "::1", "localhost"):
+        sys.stderr.write("pipwrap serve: warning: logins cross the network in clear; use "
+                         "--tls-cert/--tls-key or a TLS front (docs/hosting-team.md)\n")
     if host not in ("127.0.0.1", "::1", "localhost"):
         sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
                          "machine\n")
