@@ -376,3 +376,85 @@ def test_a_new_project_appears_with_its_first_page(env: dict[str, str], tmp_path
             assert process.returncode == 0
             assert status == 200
     assert set(seen) <= {200, 303}, seen
+
+
+# -- nginx: held decided fail-closed -------------------------------------------------------
+
+PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; "
+              "q=0.1, text/html; q=0.01")
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object) -> None:  # type: ignore[override]
+            return None
+
+    request = urllib.request.Request(url, headers={"Accept": PIP_ACCEPT, **(headers or {})})
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+@pytest.fixture
+def nginx_tree(env: dict[str, str], tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    wheel = make_wheel(tmp_path / "d", "foo", "1.0", "local")
+    assert repo_cli(env, "repo", "add", "--repo", str(root), str(wheel)).returncode == 0
+    return root
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run nginx's workers as nobody")
+def test_nginx_never_redirects_a_held_project_its_workers_cannot_read(
+    nginx_tree: Path, tmp_path: Path
+) -> None:
+    """The README's setup with the repo under a 0700 directory: the workers (nobody)
+    cannot stat the tree; `/simple/foo/` went 303 to the public index."""
+    from tests.support import hosting
+
+    parent = tmp_path.parent
+    assert parent.stat().st_mode & 0o077 == 0 or tmp_path.stat().st_mode & 0o077 == 0
+    with hosting.nginx(nginx_tree, tmp_path / "nginx", "http://127.0.0.1:9/simple/",
+                       user="nobody nogroup") as url:
+        for name in ("foo", "absent"):
+            status, headers, _ = fetch(url + f"{name}/")
+            assert status in (403, 404, 503), (name, status, headers)
+            assert "Location" not in headers
+        assert fetch(url + "foo/foo-1.0-py3-none-any.whl")[0] in (403, 404)
+
+
+def test_nginx_serves_only_listed_kinds_of_files_and_no_links(
+    nginx_tree: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.support import hosting
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    (nginx_tree / "foo" / "x-1.0-py3-none-any.whl").symlink_to(secret)
+    (nginx_tree / "foo" / "notes.txt").write_text("not published")
+    (nginx_tree / "foo" / ".foo-1.1-py3-none-any.whl.99.tmp").write_text("half a copy")
+    (nginx_tree / "linked").symlink_to(nginx_tree / "foo")
+    with hosting.nginx(nginx_tree, tmp_path / "nginx", "http://127.0.0.1:9/simple/") as url:
+        for path in ("foo/x-1.0-py3-none-any.whl", "foo/notes.txt",
+                     "foo/.foo-1.1-py3-none-any.whl.99.tmp", "linked/foo-1.0-py3-none-any.whl",
+                     "foo/index.html"):
+            status, headers, body = fetch(url + path)
+            assert status in (403, 404) and b"TOPSECRET" not in body, (path, status)
+            assert b"half a copy" not in body and b"not published" not in body
+        assert fetch(url + "foo/foo-1.0-py3-none-any.whl")[0] == 200
+        assert fetch(url + "foo/foo-1.0-py3-none-any.whl.metadata")[0] == 200
+        # The request's Host never reaches Location.
+        status, headers, _ = fetch(url.removesuffix("/") , {"Host": "evil.example"})
+        assert status == 301 and headers["Location"] == "/simple/", headers
+        status, headers, _ = fetch(url + "foo", {"Host": "evil.example"})
+        assert status == 301 and headers["Location"] == "/simple/foo/", headers
+        # A project added after nginx read its map is held too (its directory exists).
+        wheel = make_wheel(tmp_path / "late", "late", "1.0", "local")
+        assert repo_cli(env, "repo", "add", "--repo", str(nginx_tree), str(wheel)).returncode == 0
+        assert fetch(url + "late/")[0] == 200
+        assert fetch(url + "absent/")[0] == 303
+    assert "late 1;" in (nginx_tree / ".pipwrap" / "nginx-held.map").read_text()

@@ -18,7 +18,7 @@ import os
 import time
 
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import pages
+from pipwrap.repo import nginx, pages
 from pipwrap.repo.distfile import (
     DistFile,
     check_name_length,
@@ -551,6 +551,9 @@ def _build(root: str, list_all: bool, want_records: bool,
 
     names = sorted(projects)
     _write_root(root, names, manifest.get("root"), report)
+    # nginx's list of held projects (repo nginx-conf): a held name is never sent upstream
+    # because a stat failed there.
+    write_if_changed(os.path.join(state, nginx.HELD_MAP), nginx.held_map(names), scratch)
     report.projects = len(projects)
     report.files = sum(_count(p.get("files")) for p in projects.values())
     new_manifest = {"format": MANIFEST_FORMAT, "root": _root_fingerprint(names),
