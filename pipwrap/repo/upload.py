@@ -232,14 +232,30 @@ def _file_digest(path: str | None, algorithm: str) -> str:
 
 
 def spool_dir(root: str) -> str:
-    path = os.path.join(root, ".pipwrap", UPLOADS)
+    """This process's own directory for uploads in progress (``.pipwrap/uploads/<pid>``)."""
+    path = os.path.join(root, ".pipwrap", UPLOADS, str(os.getpid()))
     os.makedirs(path, exist_ok=True)
     return path
 
 
 def clear_spool(root: str) -> None:
-    """Temporary uploads a killed server left behind (never in a project directory)."""
-    shutil.rmtree(os.path.join(root, ".pipwrap", UPLOADS), ignore_errors=True)
+    """Remove what killed servers left (never in a project directory); a directory of a
+    server still running on the same tree is left alone."""
+    spool = os.path.join(root, ".pipwrap", UPLOADS)
+    try:
+        names = os.listdir(spool)
+    except OSError:
+        return
+    for name in names:
+        if name.isdigit() and int(name) != os.getpid():
+            try:
+                os.kill(int(name), 0)
+                continue  # alive
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # alive, someone else's
+        shutil.rmtree(os.path.join(spool, name), ignore_errors=True)
 
 
 def _public(message: str, path: str, filename: str, root: str) -> str:
