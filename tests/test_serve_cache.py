@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -62,15 +63,18 @@ def trees(tmp_path: Path, venv: Path) -> Trees:
 
 
 def pip(trees: Trees, index: str, target: Path, *names: str) -> subprocess.CompletedProcess[str]:
+    # No retries: a 502 or a cut-off file is the answer under test, not a glitch.
     return subprocess.run([str(trees.python), "-m", "pip", "install", "--no-cache-dir",
-                           "--index-url", index, "--target", str(target), *names],
+                           "--retries", "0", "--index-url", index, "--target", str(target),
+                           *names],
                           env=trees.env, capture_output=True, text=True, check=False)
 
 
 def uv(trees: Trees, index: str, target: Path, *names: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(uv_dir() / "uv"), "pip", "install", "--no-cache", "--python",
                            str(trees.python), "--index-url", index, "--target", str(target),
-                           *names], env=trees.env, capture_output=True, text=True, check=False)
+                           *names], env={**trees.env, "UV_HTTP_RETRIES": "0"},
+                          capture_output=True, text=True, check=False)
 
 
 def get(url: str, accept: str = JSON) -> tuple[int, bytes]:
@@ -268,3 +272,59 @@ def test_the_cold_fetch_streams_to_the_client_while_it_is_cached(
         with urllib.request.urlopen(f"{served.url}slow/{href}", timeout=30) as response:
             assert response.read() == data
         assert time.monotonic() - started < 0.5  # from the cache now
+
+
+class _Validating(BaseHTTPRequestHandler):
+    """An upstream page with an ETag that answers 304 to a matching If-None-Match."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[str | None]] = []
+    wheel: bytes = b""
+    name = ""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path != "/simple/valid/":
+            self.send_error(404)
+            return
+        self.seen.append(self.headers.get("If-None-Match"))
+        if self.headers.get("If-None-Match") == '"v1"':
+            self.send_response(304)
+            self.send_header("ETag", '"v1"')
+            self.end_headers()
+            return
+        digest = hashlib.sha256(self.wheel).hexdigest()
+        page = (f'<a href="/files/{self.name}#sha256={digest}">{self.name}</a>').encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("ETag", '"v1"')
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+
+def test_cached_pages_are_revalidated_with_conditional_requests(trees: Trees) -> None:
+    wheel = make_wheel(trees.base / "valid", "valid", "1.0", "upstream")
+    handler = type("Handler", (_Validating,), {"seen": [], "wheel": wheel.read_bytes(),
+                                               "name": wheel.name})
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{upstream.server_address[1]}/simple/"
+    try:
+        with hosting.pipwrap_serve(trees.local, trees.base / "a.log", "--fallback", url,
+                                   "--cache", "--cache-ttl", "0", env=trees.env) as served:
+            for _ in range(3):
+                status, body = get(f"{served.url}valid/")
+                assert status == 200 and wheel.name in body.decode()
+        assert handler.seen == [None, '"v1"', '"v1"']  # then 304s: no page re-sent
+        handler.seen.clear()
+        with hosting.pipwrap_serve(trees.local, trees.base / "b.log", "--fallback", url,
+                                   "--cache", "--cache-ttl", "600", env=trees.env) as served:
+            for _ in range(3):
+                assert get(f"{served.url}valid/")[0] == 200
+        assert handler.seen == []  # fresh within the TTL: upstream not asked at all
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
