@@ -140,6 +140,12 @@ def render_html(project: str, entries: list[Entry]) -> bytes:
 
 
 class Mirror:
+    # For the server, which imports this module only with --cache.
+    NotFound = NotFound
+    Unavailable = Unavailable
+    Mismatch = Mismatch
+    log = staticmethod(log)
+
     def __init__(self, root: str, upstream: str, ttl: float = DEFAULT_TTL,
                  timeout: float = TIMEOUT) -> None:
         self.root = root

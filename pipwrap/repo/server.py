@@ -26,13 +26,14 @@ from urllib.parse import quote, unquote
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
 from pipwrap.repo import auth, index, pages, upload
-from pipwrap.repo import mirror as mirroring
 from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
-from pipwrap.repo.mirror import SHA256, Mirror
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
+
+    # Imported only with --cache (it brings urllib.request and the page parser).
+    from pipwrap.repo.mirror import Mirror
 
 WATCH_INTERVAL = 1.0
 # An upload over the limit is still read (and dropped) up to this much more, so that the
@@ -42,6 +43,7 @@ DRAIN_BEYOND_LIMIT = 64 * 1024 * 1024
 # Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _UNSAFE_REASON = re.compile(r"[\x00-\x1f\x7f]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # a cached file's URL: /simple/<name>/<sha256>/<file>
 _MEDIA = {
     "application/vnd.pypi.simple.v1+json": pages.JSON_TYPE,
     "application/vnd.pypi.simple.latest+json": pages.JSON_TYPE,
@@ -261,7 +263,7 @@ class Handler(BaseHTTPRequestHandler):
               and _published(rest[1])):
             self._file(os.path.join(self.server.root, rest[0], rest[1]), body)
         elif (len(rest) == 3 and self.server.mirror is not None and rest[0] == normalize(rest[0])
-              and SHA256.fullmatch(rest[1]) and not rest[2].startswith(".")
+              and _SHA256.fullmatch(rest[1]) and not rest[2].startswith(".")
               and _published(rest[2])):
             self._cached_file(self.server.mirror, rest[0], rest[1], rest[2], body)
         else:
@@ -339,10 +341,10 @@ class Handler(BaseHTTPRequestHandler):
     def _mirrored_page(self, cache: Mirror, project: str, body: bool) -> None:
         try:
             directory = cache.page_dir(project)
-        except mirroring.NotFound:
+        except cache.NotFound:
             self._not_found(body)
             return
-        except mirroring.Unavailable as exc:
+        except cache.Unavailable as exc:
             self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason="upstream unreachable")
             return
         self._chosen = " (cache)"
@@ -366,10 +368,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._not_found(body)
                 return
             response, size, expected = cache.fetch(entry, metadata)
-        except mirroring.NotFound:
+        except cache.NotFound:
             self._not_found(body)
             return
-        except mirroring.Unavailable as exc:
+        except cache.Unavailable as exc:
             self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason="upstream unreachable")
             return
         self._chosen = " (cache: fetched)"
@@ -388,8 +390,8 @@ class Handler(BaseHTTPRequestHandler):
                 send = self._chunk if chunked else self.wfile.write
             try:
                 cache.stream(response, expected, blob, send)
-            except (mirroring.Mismatch, OSError) as exc:
-                mirroring.log(f"refused {project}/{filename}: {exc}; not cached")
+            except (cache.Mismatch, OSError) as exc:
+                cache.log(f"refused {project}/{filename}: {exc}; not cached")
                 self.close_connection = True  # the client sees a cut-off response
                 return
             if chunked and body:
@@ -501,9 +503,12 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     upload.clear_spool(root)
     if not os.path.exists(os.path.join(root, "index.html")):
         _report(index.build(root), verbose)  # a new tree: its pages before its first client
+    mirror = None
+    if fallback and cache_ttl is not None:
+        from pipwrap.repo.mirror import Mirror
+
+        mirror = Mirror(root, fallback, cache_ttl)
     try:
-        mirror = Mirror(root, fallback, cache_ttl) if fallback and cache_ttl is not None \
-            else None
         server = RepoServer((host, port), root, fallback, verbose, access, mirror)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
