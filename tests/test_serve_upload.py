@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pipwrap import config
+from pipwrap.profiles import model as config
 from pipwrap.repo import defaults
 from tests.conftest import Sandbox, installed, uv_dir
 from tests.support import hosting
