@@ -391,3 +391,27 @@ def test_tls_with_pip_uv_and_twine(tmp_path: Path, env: dict[str, str], venv: Pa
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=10)
+
+
+def test_a_client_waiting_for_100_continue_hears_the_refusal_first(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    logins = tmp_path / "htpasswd"
+    logins.write_text(f"ci:{sha_entry('pw')}\n")
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--no-fallback",
+                               "--htpasswd", str(logins), "--max-upload", "5",
+                               env=env) as served:
+        port = int(served.base.rsplit(":", 1)[1])
+
+        def first_line(auth: str, length: int) -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall((f"POST /legacy/ HTTP/1.1\r\nHost: x\r\n{auth}"
+                              "Content-Type: multipart/form-data; boundary=b\r\n"
+                              f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n"
+                              ).encode())
+                return sock.recv(4096).split(b"\r\n", 1)[0]
+
+        assert first_line("", 1000) == b"HTTP/1.1 401 a valid login is needed to upload"
+        good = "Authorization: Basic Y2k6cHc=\r\n"  # ci:pw
+        assert first_line(good, 50 * 1024 * 1024).startswith(b"HTTP/1.1 413")
+        assert first_line(good, 1000) == b"HTTP/1.1 100 Continue"

@@ -142,25 +142,43 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._route(body=False)
 
+    def _upload_refusal(self) -> tuple[HTTPStatus, str, bool] | None:
+        """Why this POST is refused before its body is read: (status, message, challenge)."""
+        access = self.server.access
+        if self.path.split("?", 1)[0] not in ("/", "/legacy", "/legacy/"):
+            return HTTPStatus.NOT_FOUND, "uploads go to / or /legacy/", False
+        if not access.uploads:
+            return (HTTPStatus.METHOD_NOT_ALLOWED, "uploads are off on this server (pipwrap "
+                    "serve --htpasswd FILE turns them on)", False)
+        if access.login_to_upload and self._login() is None:
+            return HTTPStatus.UNAUTHORIZED, "a valid login is needed to upload", True
+        return None
+
+    def handle_expect_100(self) -> bool:
+        """A client that waits for "100 Continue" (curl, for a large body) hears a refusal
+        at once instead, without sending the body."""
+        if self.command == "POST":
+            refusal = self._upload_refusal()
+            length = self.headers.get("Content-Length", "")
+            if refusal is None and length.isdigit() \
+                    and int(length) > self.server.access.max_upload:
+                refusal = (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the upload is larger than "
+                           "this server's limit (serve --max-upload)", False)
+            if refusal is not None:
+                status, message, challenge = refusal
+                self.close_connection = True
+                headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
+                self._plain(status, message + "\n", True, reason=message, headers=headers)
+                return False
+        return super().handle_expect_100()
+
     def do_POST(self) -> None:
         self._chosen = ""
-        access = self.server.access
-        path = self.path.split("?", 1)[0]
-        if path not in ("/", "/legacy", "/legacy/"):
-            self._refuse_upload(HTTPStatus.NOT_FOUND, "uploads go to / or /legacy/")
+        refusal = self._upload_refusal()
+        if refusal is not None:
+            self._refuse_upload(refusal[0], refusal[1], challenge=refusal[2])
             return
-        if not access.uploads:
-            self._refuse_upload(HTTPStatus.METHOD_NOT_ALLOWED,
-                                "uploads are off on this server (pipwrap serve --htpasswd "
-                                "FILE turns them on)")
-            return
-        user = None
-        if access.login_to_upload:
-            user = self._login()
-            if user is None:
-                self._refuse_upload(HTTPStatus.UNAUTHORIZED, "a valid login is needed to "
-                                    "upload", challenge=True)
-                return
+        user = self._login() if self.server.access.login_to_upload else None
         body = self._body()
         if body is None:
             return
