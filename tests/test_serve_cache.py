@@ -328,3 +328,15 @@ def test_cached_pages_are_revalidated_with_conditional_requests(trees: Trees) ->
     finally:
         upstream.shutdown()
         upstream.server_close()
+
+
+def test_a_killed_downloads_temporary_file_is_removed_at_start(trees: Trees) -> None:
+    files = trees.local / ".pipwrap" / "cache" / "files" / "ab"
+    files.mkdir(parents=True)
+    dead, live = files / ".dead.tmp", files / ".live.tmp"
+    dead.write_bytes(b"half a wheel")
+    live.write_bytes(b"being written")
+    os.utime(dead, (time.time() - 3600, time.time() - 3600))
+    with hosting.pipwrap_serve(trees.local, trees.base / "log", "--fallback",
+                               "http://127.0.0.1:9/simple/", "--cache", env=trees.env):
+        assert not dead.exists() and live.exists()

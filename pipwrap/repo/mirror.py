@@ -41,6 +41,7 @@ STATE = "state.json"
 DEFAULT_TTL = 600
 TIMEOUT = 20
 RETRY_AFTER_FAILURE = 30  # seconds before an unreachable upstream is asked again
+STALE = 600  # seconds without a write before a temporary download is a dead one
 CHUNK = 256 * 1024
 SHA256 = re.compile(r"[0-9a-f]{64}")
 ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.1, "
@@ -157,10 +158,26 @@ class Mirror:
         self.files = os.path.join(base, "files")
         os.makedirs(self.pages, exist_ok=True)
         os.makedirs(self.files, exist_ok=True)
+        self._clear_stale(base)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         # No proxy-less opener: an operator's HTTP(S)_PROXY is how a server reaches out.
         self._opener = urllib.request.build_opener()
+
+    @staticmethod
+    def _clear_stale(base: str) -> None:
+        """Temporary files a killed server left (a download in progress writes to its file
+        all the time: one untouched for STALE seconds is dead). Never served meanwhile: a
+        blob is read only under its exact hash name."""
+        now = time.time()
+        for directory, _, names in os.walk(base):
+            for name in names:
+                if not name.endswith(".tmp"):
+                    continue
+                path = os.path.join(directory, name)
+                with contextlib.suppress(OSError):
+                    if now - os.stat(path).st_mtime > STALE:
+                        os.unlink(path)
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
