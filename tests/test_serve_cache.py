@@ -109,6 +109,11 @@ def test_pip_and_uv_install_through_the_cache_with_the_upstream_stopped_halfway(
             assert up.base.encode() not in body and b"http" not in body.replace(
                 b"pypi:repository-version", b"")
         assert "bar-baz" in up.log_text()  # serve fetched it; pip never saw the upstream
+        # PEP 700 as the upstream gave it: uv --exclude-newer works through the cache.
+        entry = json.loads(get(f"{served.url}bar-baz/")[1])["files"][0]
+        assert entry["upload-time"] and entry["size"] > 0
+        done = uv(trees, served.url, base / "old", "--exclude-newer", "2000-01-01", "bar-baz")
+        assert done.returncode != 0 and "bar-baz" in done.stderr, done.stderr
         sha = hashlib.sha256((trees.upstream / "bar-baz" / "bar_baz-2.0-py3-none-any.whl")
                              .read_bytes()).hexdigest()
         assert sha in cached_blobs(trees.local)

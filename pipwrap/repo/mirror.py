@@ -68,24 +68,50 @@ def log(message: str) -> None:
 class Entry:
     """One file of a cached page: what the rendered page says and where upstream has it."""
 
-    __slots__ = ("filename", "metadata_sha256", "requires_python", "sha256", "url", "yanked")
+    __slots__ = ("filename", "metadata_sha256", "requires_python", "sha256", "size",
+                 "upload_time", "url", "yanked")
 
     def __init__(self, filename: str, url: str, sha256: str, requires_python: str | None,
-                 yanked: str | None, metadata_sha256: str | None) -> None:
+                 yanked: str | None, metadata_sha256: str | None, size: int | None = None,
+                 upload_time: str | None = None) -> None:
         self.filename = filename
         self.url = url
         self.sha256 = sha256
         self.requires_python = requires_python
         self.yanked = yanked
         self.metadata_sha256 = metadata_sha256
+        self.size = size
+        self.upload_time = upload_time
 
     def to_json(self) -> list[object]:
         return [self.filename, self.url, self.sha256, self.requires_python, self.yanked,
-                self.metadata_sha256]
+                self.metadata_sha256, self.size, self.upload_time]
 
 
-def entries_from_page(files: list[indexpage.IndexFile]) -> list[Entry]:
+def pep700_fields(body: bytes, content_type: str | None) -> dict[str, tuple[int | None,
+                                                                          str | None]]:
+    """filename -> (size, upload-time) from a JSON page (PEP 700; indexpage keeps neither).
+    ``uv --exclude-newer`` needs upload-time, and only JSON carries it."""
+    if not indexpage.is_json(content_type):
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    found: dict[str, tuple[int | None, str | None]] = {}
+    for item in data.get("files", []) if isinstance(data, dict) else []:
+        if isinstance(item, dict) and isinstance(item.get("filename"), str):
+            size, uploaded = item.get("size"), item.get("upload-time")
+            found[item["filename"]] = (size if isinstance(size, int) else None,
+                                       uploaded if isinstance(uploaded, str) else None)
+    return found
+
+
+def entries_from_page(files: list[indexpage.IndexFile],
+                      extra: dict[str, tuple[int | None, str | None]] | None = None
+                      ) -> list[Entry]:
     """The files a cached page may offer: distributions with a sha256 to check them by."""
+    extra = extra or {}
     kept = []
     for item in files:
         sha = item.hashes.get("sha256", "").lower()
@@ -94,8 +120,9 @@ def entries_from_page(files: list[indexpage.IndexFile]) -> list[Entry]:
                 or not looks_like_distribution(name)):
             continue
         meta = (item.core_metadata or {}).get("sha256", "").lower()
+        size, uploaded = extra.get(name, (None, None))
         kept.append(Entry(name, item.url, sha, item.requires_python, item.yanked,
-                          meta if SHA256.fullmatch(meta) else None))
+                          meta if SHA256.fullmatch(meta) else None, size, uploaded))
     return kept
 
 
@@ -115,6 +142,10 @@ def render_json(project: str, entries: list[Entry]) -> bytes:
             item["core-metadata"] = {"sha256": entry.metadata_sha256}
             item["dist-info-metadata"] = {"sha256": entry.metadata_sha256}
         item["yanked"] = (entry.yanked or True) if entry.yanked is not None else False
+        if entry.size is not None:  # PEP 700, as the upstream gave them
+            item["size"] = entry.size
+        if entry.upload_time is not None:
+            item["upload-time"] = entry.upload_time
         files.append(item)
     data = {"meta": {"api-version": "1.0"}, "name": project, "files": files}
     return (json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
@@ -245,7 +276,7 @@ class Mirror:
         except indexpage.PageError as exc:
             self._upstream_failed(project, stamp, state, str(exc))
             return
-        entries = entries_from_page(files)
+        entries = entries_from_page(files, pep700_fields(body, content_type))
         os.makedirs(directory, exist_ok=True)
         # Temporary files beside the pages (never .pipwrap/tmp, which `repo add` clears
         # under the lock this module does not take).
@@ -287,7 +318,7 @@ class Mirror:
         state = self._state(os.path.join(self.pages, project, STATE)) or {}
         files = state.get("files")
         for raw in files if isinstance(files, list) else []:
-            if isinstance(raw, list) and len(raw) == 6 and raw[2] == sha256 \
+            if isinstance(raw, list) and len(raw) in (6, 8) and raw[2] == sha256 \
                     and raw[0] == filename:
                 return Entry(*raw)
         return None
