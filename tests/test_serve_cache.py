@@ -345,3 +345,34 @@ def test_a_killed_downloads_temporary_file_is_removed_at_start(trees: Trees) -> 
     with hosting.pipwrap_serve(trees.local, trees.base / "log", "--fallback",
                                "http://127.0.0.1:9/simple/", "--cache", env=trees.env):
         assert not dead.exists() and live.exists()
+
+
+def test_kill_9_during_a_cold_fetch_never_leaves_a_partial_blob(
+    trees: Trees, slow_upstream: tuple[str, bytes]
+) -> None:
+    import signal
+
+    from tests.support.servers import free_port
+
+    upstream, data = slow_upstream
+    digest = hashlib.sha256(data).hexdigest()
+    port = free_port()
+    log = trees.base / "log"
+    argv = [sys.executable, "-m", "pipwrap", "serve", "--repo", str(trees.local), "--port",
+            str(port), "--fallback", upstream, "--cache"]
+    url = f"http://127.0.0.1:{port}/simple/slow/{digest}/slow-1.0-py3-none-any.whl"
+    with log.open("ab") as sink:
+        process = subprocess.Popen(argv, stdout=sink, stderr=sink, env=trees.env)
+    hosting.wait_for(f"http://127.0.0.1:{port}/simple/", process)
+    response = urllib.request.urlopen(url, timeout=30)
+    response.read(1024)  # the download is under way
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    response.close()
+    blob = trees.local / ".pipwrap" / "cache" / "files" / digest[:2] / digest
+    assert not blob.exists()  # only a temporary file, never served
+    with hosting.pipwrap_serve(trees.local, trees.base / "log2", "--fallback", upstream,
+                               "--cache", port=port, env=trees.env), \
+            urllib.request.urlopen(url, timeout=30) as again:
+        assert again.read() == data
+    assert hashlib.sha256(blob.read_bytes()).hexdigest() == digest
