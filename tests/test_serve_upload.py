@@ -4,6 +4,7 @@ pip reading behind a login; immutability and atomicity as `repo add`; kill -9 mi
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import random
@@ -183,7 +184,16 @@ def test_malformed_uploads_are_refused_and_leave_nothing(tmp_path: Path,
         assert status == 413, text
         body, kind = multipart(wheel)
         assert post(served.base, body, kind, path="/simple/")[0] == 404
-        status, text = post(served.base, body, kind)
+        # A chunked body (no Content-Length), in uneven pieces.
+        connection = http.client.HTTPConnection("127.0.0.1", int(served.base.rsplit(":", 1)[1]),
+                                                timeout=30)
+        pieces = [body[i:i + 777] for i in range(0, len(body), 777)]
+        connection.request("POST", "/legacy/", body=iter(pieces), encode_chunked=True,
+                           headers={"Content-Type": kind, "Transfer-Encoding": "chunked"})
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        connection.close()
+        status, text = post(served.base, body, kind)  # the same bytes again: a no-op
         assert status == 200, text
     assert [p for p in (root / ".pipwrap" / "uploads").rglob("*") if p.is_file()] == []
     assert check_consistent(root) == {"shape": [wheel.name]}
