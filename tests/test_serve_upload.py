@@ -173,8 +173,9 @@ def test_malformed_uploads_are_refused_and_leave_nothing(tmp_path: Path,
         assert post(served.base, body, kind)[0] == 400
         body, kind = multipart(wheel, {"name": "other-project"})
         assert post(served.base, body, kind)[0] == 400
-        body, kind = multipart(wheel, filename="../../../x.whl")
-        assert post(served.base, body, kind)[0] == 400
+        for name in ("../../../x.whl", "shape-1.0-py3-none-any.whl\x00.txt", ".hidden.whl"):
+            body, kind = multipart(wheel, filename=name)
+            assert post(served.base, body, kind)[0] == 400, name
         assert post(served.base, b"not multipart", "text/plain")[0] == 400
         assert post(served.base, body[:len(body) // 2],
                     kind)[0] == 400  # a truncated body (Content-Length matches the half)
@@ -195,6 +196,7 @@ def test_malformed_uploads_are_refused_and_leave_nothing(tmp_path: Path,
         connection.close()
         status, text = post(served.base, body, kind)  # the same bytes again: a no-op
         assert status == 200, text
+        assert "Traceback" not in served.log_text()
     assert [p for p in (root / ".pipwrap" / "uploads").rglob("*") if p.is_file()] == []
     assert check_consistent(root) == {"shape": [wheel.name]}
 

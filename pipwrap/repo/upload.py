@@ -205,7 +205,8 @@ class _Parser:
 
     def _file(self, got: Received, filename: str) -> None:
         base = filename.replace("\\", "/").rsplit("/", 1)[-1]
-        if not base or base.startswith(".") or len(base.encode()) > 240:
+        if (not base or base.startswith(".") or len(base.encode()) > 240
+                or any(ord(c) < 32 or c == "\x7f" for c in base)):
             raise UploadError(400, f"{filename!r} is not a distribution file name")
         directory = tempfile.mkdtemp(prefix="upload-", dir=self.spool)
         path = os.path.join(directory, base)
