@@ -427,3 +427,41 @@ def test_a_client_waiting_for_100_continue_hears_the_refusal_first(
         good = "Authorization: Basic Y2k6cHc=\r\n"  # ci:pw
         assert first_line(good, 50 * 1024 * 1024).startswith(b"HTTP/1.1 413")
         assert first_line(good, 1000) == b"HTTP/1.1 100 Continue"
+
+
+def test_mangled_upload_bodies_are_refused_never_crash(tmp_path: Path) -> None:
+    """The multipart reader in-process: truncated, mutated and re-framed bodies end in an
+    UploadError (or a clean add), never another exception, and leave no spool files."""
+    import io
+
+    from pipwrap.repo import upload
+
+    wheel = make_wheel(tmp_path / "dist", "Fuzz", "1.0", "local")
+    body, kind = multipart(wheel)
+    root = tmp_path / "repo"
+    rng = random.Random(5)  # noqa: S311 - reproducible mutations, not secrets
+    outcomes = {"refused": 0, "added": 0}
+    for round_ in range(400):
+        data = bytearray(body)
+        how = round_ % 4
+        if how == 0:
+            data = data[:rng.randrange(len(data))]
+        elif how == 1:
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif how == 2:
+            at = rng.randrange(len(data))
+            data[at:at] = rng.choice([b"\r\n", b"--", b"\r\n\r\n", b'"', b"\x00" * 50])
+        else:
+            data = data.replace(b"\r\n", b"\n", rng.randint(1, 6))
+        reader = upload.Body(io.BufferedReader(io.BytesIO(bytes(data))), len(data), False,
+                             10 * 1024 * 1024)
+        try:
+            upload.receive(str(root), reader, kind)
+            outcomes["added"] += 1
+        except upload.UploadError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 300
+    spool = root / ".pipwrap" / "uploads"
+    assert not [p for p in spool.rglob("*") if p.is_file()]
+    check_consistent(root)
