@@ -376,3 +376,29 @@ def test_kill_9_during_a_cold_fetch_never_leaves_a_partial_blob(
             urllib.request.urlopen(url, timeout=30) as again:
         assert again.read() == data
     assert hashlib.sha256(blob.read_bytes()).hexdigest() == digest
+
+
+def test_a_private_upstream_with_a_login_is_cached_and_the_login_never_shown(
+    trees: Trees
+) -> None:
+    from tests.support.uploads import sha_entry
+
+    logins = trees.base / "htpasswd"
+    logins.write_text(f"mirror:{sha_entry('s3cr3t-pw')}\n")
+    base = trees.base
+    refused = pipwrap(trees.env, "serve", "--repo", str(trees.local), "--fallback",
+                      "http://mirror:s3cr3t-pw@127.0.0.1:9/simple/")
+    assert refused.returncode != 0 and "serve --cache" in refused.stderr
+    assert "s3cr3t-pw" not in refused.stderr
+    with hosting.pipwrap_serve(trees.upstream, base / "up.log", "--no-fallback", "--htpasswd",
+                               str(logins), "--auth", "read,upload", env=trees.env) as up:
+        private = up.url.replace("http://", "http://mirror:s3cr3t-pw@")
+        with hosting.pipwrap_serve(trees.local, base / "serve.log", "--fallback", private,
+                                   "--cache", env=trees.env) as served:
+            done = pip(trees, served.url, base / "p", "bar-baz")
+            assert done.returncode == 0, done.stderr + served.log_text()
+            assert installed(base / "p", "bar_baz") == ("upstream", "2.0")
+            for accept in (JSON, "text/html"):
+                assert b"s3cr3t" not in get(f"{served.url}bar-baz/", accept)[1]
+            assert "s3cr3t-pw" not in served.log_text()
+            assert "mirror" not in served.log_text().split("\n")[0]

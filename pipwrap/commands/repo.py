@@ -171,7 +171,10 @@ def _root(args: argparse.Namespace) -> str:
 def _fallback(args: argparse.Namespace) -> str | None:
     from pipwrap.repo import defaults
 
-    return None if args.no_fallback else defaults.check_fallback(args.fallback)
+    if args.no_fallback:
+        return None
+    return defaults.check_fallback(args.fallback,
+                                   login_allowed=bool(getattr(args, "cache", False)))
 
 
 def _warn(report: Report) -> None:

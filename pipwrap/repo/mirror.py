@@ -181,6 +181,7 @@ class Mirror:
     def __init__(self, root: str, upstream: str, ttl: float = DEFAULT_TTL,
                  timeout: float = TIMEOUT) -> None:
         self.root = root
+        upstream, login = _split_login(upstream)
         self.upstream = upstream if upstream.endswith("/") else upstream + "/"
         self.ttl = ttl
         self.timeout = timeout
@@ -193,7 +194,15 @@ class Mirror:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         # No proxy-less opener: an operator's HTTP(S)_PROXY is how a server reaches out.
-        self._opener = urllib.request.build_opener()
+        handlers: list[urllib.request.BaseHandler] = []
+        if login is not None:
+            # Sent up front, and only to URLs under the upstream's own address: a page may
+            # send files to another host, which must not get the login.
+            passwords = urllib.request.HTTPPasswordMgrWithPriorAuth()
+            passwords.add_password(None, self.upstream, login[0], login[1],
+                                   is_authenticated=True)
+            handlers.append(urllib.request.HTTPBasicAuthHandler(passwords))
+        self._opener = urllib.request.build_opener(*handlers)
 
     @staticmethod
     def _clear_stale(base: str) -> None:
@@ -388,6 +397,22 @@ class Mirror:
             if temporary:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)
+
+
+def _split_login(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without ``user:password@``, and that login (percent-decoded)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host += f":{parts.port}"
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
 
 
 def _send(client: object, data: bytes) -> object:

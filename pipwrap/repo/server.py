@@ -543,8 +543,8 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     url = f"{'https' if tls else 'http'}://{shown_host}:{bound_port}/simple/"
     where = f"falling back to {fallback}" if fallback else "no fallback"
     if mirror is not None:
-        where = (f"caching {fallback} for projects not held here; clients never contact it; "
-                 f"pages revalidated after {cache_ttl:g} s")
+        where = (f"caching {mirror.upstream} for projects not held here; clients never "
+                 f"contact it; pages revalidated after {cache_ttl:g} s")
     sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); Ctrl-C stops\n")
     if server.access.uploads:
         who = "with a login" if server.access.login_to_upload else "from anyone, no login"
