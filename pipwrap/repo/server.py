@@ -1,14 +1,22 @@
 """``pipwrap serve``: the tree's static index over HTTP, local-first with fallback.
 
-Built on the standard library's ``ThreadingHTTPServer``: the work per request is one
-``stat`` and one small file read (the pages are written by :mod:`pipwrap.repo.index`),
-so a thread per connection is as fast as ``python -m http.server`` and needs no new
-dependency. Nothing of the repo is held in memory; each request reads one file.
+Built on the standard library's ``ThreadingHTTPServer`` (a thread per connection, no new
+dependency), with its own lean request reading: the request line and headers are read
+under a byte budget (:data:`MAX_HEADER_BYTES`, 431 beyond) and an absolute deadline
+(:data:`HEADER_DEADLINE`, enforced by a watchdog thread, so a client trickling one byte
+at a time cannot hold a thread), connections are capped (:data:`MAX_CONNECTIONS`, a
+clear 503 beyond), and each response goes out in one write (a file: headers, then
+``sendfile``). Pages are written by :mod:`pipwrap.repo.index`; serve keeps their bytes
+keyed by the page's inode, size and mtime, so a request costs two ``stat`` calls, and a
+changed page is read again at once. ``ETag``/``Last-Modified`` come from the same stat;
+``If-None-Match``/``If-Modified-Since`` get 304.
 
 The policy is pypiserver's ``--fallback-url``, made safe by construction: the requested
 name is normalized first, and a project with any file here is answered from here only,
 so an upstream ``foo 9.9.9`` can never outbid a local ``foo 1.0`` (dependency confusion).
-Only a name with no local files is redirected to the fallback index.
+Only a name whose directory is certainly absent is redirected to the fallback index: a
+failed ``stat`` (permissions, I/O) answers 503, never a redirect. Only files the
+project's index lists are served.
 """
 
 from __future__ import annotations
@@ -16,10 +24,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
+import socket
+import stat
 import sys
 import threading
+import time
+from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
+from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote
 
@@ -36,6 +48,17 @@ if TYPE_CHECKING:
     from pipwrap.repo.mirror import Mirror
 
 WATCH_INTERVAL = 1.0
+# Limits against hostile clients (docs/hosting.md).
+MAX_HEADER_BYTES = 16 * 1024  # request line and headers together; 431 beyond
+MAX_REQUEST_LINE = 8 * 1024  # 414 beyond
+MAX_HEADERS = 100
+# From the moment a connection waits for a request to the end of its headers, idle
+# keep-alive time included: a slow client holds a thread at most this long.
+HEADER_DEADLINE = 15.0
+MAX_CONNECTIONS = 128  # a clear 503 beyond, sent without a thread
+# Pages kept in memory (bytes and validators), each checked by stat on every request.
+PAGE_CACHE_ENTRIES = 4096
+THREAD_STACK = 512 * 1024
 # An upload over the limit is still read (and dropped) up to this much more, so that the
 # client hears 413 instead of a reset connection; beyond it the connection is closed.
 DRAIN_BEYOND_LIMIT = 64 * 1024 * 1024
@@ -53,6 +76,10 @@ _MEDIA = {
     "text/*": "text/html",
     "*/*": "text/html",
 }
+_NEGOTIATED: dict[str | None, str | None] = {}
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 52\r\n\r\n"
+         b"too many connections to pipwrap serve; retry shortly\n")
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -61,6 +88,17 @@ def negotiate(accept: str | None) -> str | None:
     pip and uv send the JSON type first with q=1 and HTML with a lower q, so they get
     JSON; a browser or ``curl`` gets HTML. On a tie the earlier entry wins.
     """
+    try:
+        return _NEGOTIATED[accept]
+    except KeyError:
+        pass
+    chosen = _negotiate(accept)
+    if len(_NEGOTIATED) < 256:  # clients send a handful of distinct headers
+        _NEGOTIATED[accept] = chosen
+    return chosen
+
+
+def _negotiate(accept: str | None) -> str | None:
     if not accept or not accept.strip():
         return "text/html"
     best: str | None = None
@@ -81,23 +119,142 @@ def negotiate(accept: str | None) -> str | None:
     return best
 
 
+class _Cached:
+    """A page's bytes and validators, good while its (inode, size, mtime) stays."""
+
+    __slots__ = ("data", "etag", "key", "last_modified", "listed", "mtime")
+
+    def __init__(self, key: tuple[int, int, int], data: bytes, mtime: float) -> None:
+        self.key = key
+        self.data = data
+        self.mtime = int(mtime)
+        self.etag = _etag(key)
+        self.last_modified = formatdate(mtime, usegmt=True)
+        self.listed: frozenset[str] | None = None  # for index.json: the files it lists
+
+
+def _etag(key: tuple[int, int, int]) -> str:
+    return f'"{key[0]:x}-{key[1]:x}-{key[2]:x}"'
+
+
+def _key(status: os.stat_result) -> tuple[int, int, int]:
+    return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+
 class RepoServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
+    max_connections = MAX_CONNECTIONS
+    header_deadline = HEADER_DEADLINE
 
     def __init__(self, address: tuple[str, int], root: str, fallback: str | None,
                  verbose: bool, access: Access | None = None,
                  mirror: Mirror | None = None) -> None:
         if ":" in address[0]:
-            import socket
-
             self.address_family = socket.AF_INET6
         self.root = root
         self.fallback = fallback
         self.verbose = verbose
         self.access = access or Access()
         self.mirror = mirror
+        self.pages: dict[str, _Cached] = {}
+        self._active = 0
+        self._active_lock = threading.Lock()
+        # connection -> when its request line and headers must be in
+        self.deadlines: dict[socket.socket, float] = {}
+        # Before binding: a failed bind calls server_close(), which sets it.
+        self._watchdog_stop = threading.Event()
         super().__init__(address, Handler)
+        threading.Thread(target=self._watchdog, daemon=True,
+                         name="pipwrap-serve-deadlines").start()
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        with self._active_lock:
+            busy = self._active >= self.max_connections
+            if not busy:
+                self._active += 1
+        if busy:
+            # Said and closed here, without a thread: a flood cannot make threads.
+            with contextlib.suppress(OSError):
+                request.setblocking(False)
+                request.send(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.deadlines.pop(request, None)
+            self._release()
+
+    def _release(self) -> None:
+        with self._active_lock:
+            self._active -= 1
+
+    def _watchdog(self) -> None:
+        """Cut connections whose request line and headers are late (slow-loris)."""
+        while not self._watchdog_stop.wait(0.25):
+            now = time.monotonic()
+            for connection, deadline in list(self.deadlines.items()):
+                if deadline < now:
+                    self.deadlines.pop(connection, None)
+                    with contextlib.suppress(OSError):
+                        connection.shutdown(socket.SHUT_RDWR)
+
+    def server_close(self) -> None:
+        self._watchdog_stop.set()
+        super().server_close()
+
+    def page(self, path: str) -> _Cached | None:
+        """The page at ``path``, from memory while its stat is unchanged; None if absent.
+
+        Errors other than absence (permissions, I/O) propagate: the caller fails closed.
+        """
+        try:
+            status = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        key = _key(status)
+        cached = self.pages.get(path)
+        if cached is not None and cached.key == key:
+            return cached
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with open(fd, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            data = handle.read()
+        cached = _Cached(_key(status), data, status.st_mtime)
+        if len(self.pages) >= PAGE_CACHE_ENTRIES:
+            self.pages.clear()
+        self.pages[path] = cached
+        return cached
+
+    def listed(self, project: str) -> frozenset[str] | None:
+        """The file names (and their ``.metadata`` names) the project's index lists."""
+        cached = self.page(os.path.join(self.root, project, "index.json"))
+        if cached is None:
+            return None
+        if cached.listed is None:
+            import json
+
+            names: set[str] = set()
+            try:
+                for entry in json.loads(cached.data)["files"]:
+                    names.add(entry["filename"])
+                    if entry.get("core-metadata"):
+                        names.add(entry["filename"] + ".metadata")
+            except (ValueError, KeyError, TypeError):
+                names = set()
+            cached.listed = frozenset(names)
+        return cached.listed
+
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A failed TLS handshake or a reset connection is the client's business: one
@@ -125,16 +282,104 @@ class Access:
         self.max_upload = max_upload
 
 
+class _Reject(Exception):
+    def __init__(self, status: HTTPStatus) -> None:
+        self.status = status
+
+
 class Handler(BaseHTTPRequestHandler):
     server: RepoServer
     protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; with Nagle's algorithm on, the second
-    # waits for the client's delayed ACK (~40 ms per request on a kept-alive connection).
+    # Headers and body go out in one write for pages; for files the body is a sendfile
+    # after the headers, and with Nagle's algorithm on it would wait for the client's
+    # delayed ACK (~40 ms per request on a kept-alive connection).
     disable_nagle_algorithm = True
-    # An idle kept-alive connection holds a thread: let it go after a while.
+    # A stalled write (a client that stops reading) lets its thread go after this.
     timeout = 60
     server_version = f"pipwrap/{__version__}"
     _chosen = ""
+    _date = ""
+    _date_second = -1
+
+    def handle_one_request(self) -> None:
+        """One request, read by hand: bounded in bytes and (with the watchdog) in time."""
+        deadlines = self.server.deadlines
+        deadlines[self.connection] = time.monotonic() + self.server.header_deadline
+        try:
+            try:
+                if not self._read_request():
+                    self.close_connection = True
+                    return
+            except _Reject as rejected:
+                deadlines.pop(self.connection, None)
+                self.close_connection = True
+                self._plain(rejected.status, f"{rejected.status.phrase}\n", True)
+                return
+            finally:
+                deadlines.pop(self.connection, None)
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:
+                self.close_connection = True
+                self._plain(HTTPStatus.NOT_IMPLEMENTED, "not implemented\n", True)
+                return
+            method()
+            self.wfile.flush()
+        except (TimeoutError, ConnectionError, OSError):
+            self.close_connection = True
+
+    def _read_request(self) -> bool:
+        """Read the request line and headers; False: the client went away (or was cut)."""
+        self._chosen = ""
+        readline = self.rfile.readline
+        line = readline(MAX_REQUEST_LINE + 1)
+        while line in (b"\r\n", b"\n"):  # tolerated before a request (RFC 9112 2.2)
+            line = readline(MAX_REQUEST_LINE + 1)
+        if not line:
+            return False
+        self.raw_requestline = line
+        if len(line) > MAX_REQUEST_LINE or not line.endswith(b"\n"):
+            self.requestline = self.command = self.request_version = ""
+            if len(line) > MAX_REQUEST_LINE:
+                raise _Reject(HTTPStatus.REQUEST_URI_TOO_LONG)
+            return False  # cut off mid-line
+        self.requestline = requestline = line.decode("latin-1").rstrip("\r\n")
+        words = requestline.split()
+        if len(words) != 3 or not words[2].startswith("HTTP/1."):
+            self.command, self.path, self.request_version = "", "", "HTTP/1.0"
+            raise _Reject(HTTPStatus.BAD_REQUEST)
+        self.command, self.path, self.request_version = words
+        budget = MAX_HEADER_BYTES - len(line)
+        fields: dict[str, str] = {}
+        raw: list[tuple[str, str]] = []
+        while True:
+            header = readline(budget + 1)
+            if not header.endswith(b"\n"):
+                if len(header) > budget:
+                    raise _Reject(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+                return False  # the client went away mid-header, or the watchdog cut it
+            budget -= len(header)
+            if header in (b"\r\n", b"\n"):
+                break
+            if len(raw) >= MAX_HEADERS:
+                raise _Reject(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+            text = header.decode("latin-1")
+            name, colon, value = text.partition(":")
+            if not colon or not name or name != name.strip():
+                raise _Reject(HTTPStatus.BAD_REQUEST)
+            value = value.strip()
+            raw.append((name, value))
+            lowered = name.lower()
+            fields[lowered] = f"{fields[lowered]}, {value}" if lowered in fields else value
+        message = HTTPMessage()
+        message._headers = raw  # type: ignore[attr-defined]  # no email parser per request
+        self.headers = message
+        self.fields = fields
+        connection = fields.get("connection", "").lower()
+        if self.request_version == "HTTP/1.0":
+            self.close_connection = "keep-alive" not in connection
+        else:
+            self.close_connection = "close" in connection
+        return True
 
     def do_GET(self) -> None:
         self._route(body=True)
@@ -154,12 +399,13 @@ class Handler(BaseHTTPRequestHandler):
             return HTTPStatus.UNAUTHORIZED, "a valid login is needed to upload", True
         return None
 
-    def handle_expect_100(self) -> bool:
-        """A client that waits for "100 Continue" (curl, for a large body) hears a refusal
-        at once instead, without sending the body."""
-        if self.command == "POST":
-            refusal = self._upload_refusal()
-            length = self.headers.get("Content-Length", "")
+    def do_POST(self) -> None:
+        self._chosen = ""
+        refusal = self._upload_refusal()
+        if "100-continue" in self.fields.get("expect", "").lower():
+            # The client waits before sending the body (curl does for a large one): a
+            # refusal is said at once, without the body; otherwise it is asked for.
+            length = self.fields.get("content-length", "")
             if refusal is None and length.isdigit() \
                     and int(length) > self.server.access.max_upload:
                 refusal = (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the upload is larger than "
@@ -169,12 +415,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
                 self._plain(status, message + "\n", True, reason=message, headers=headers)
-                return False
-        return super().handle_expect_100()
-
-    def do_POST(self) -> None:
-        self._chosen = ""
-        refusal = self._upload_refusal()
+                return
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
         if refusal is not None:
             self._refuse_upload(refusal[0], refusal[1], challenge=refusal[2])
             return
@@ -184,7 +427,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             project, filename = upload.receive(self.server.root, body,
-                                               self.headers.get("Content-Type"))
+                                               self.fields.get("content-type"))
         except upload.UploadError as exc:
             sys.stderr.write(f"pipwrap serve: upload refused ({exc.status}): {exc.message}\n")
             with contextlib.suppress(upload.UploadError, OSError):
@@ -204,11 +447,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> upload.Body | None:
         limit = self.server.access.max_upload
-        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        chunked = "chunked" in self.fields.get("transfer-encoding", "").lower()
         length: int | None = None
         if not chunked:
             try:
-                length = int(self.headers.get("Content-Length", ""))
+                length = int(self.fields.get("content-length", ""))
             except ValueError:
                 self.close_connection = True
                 self._plain(HTTPStatus.LENGTH_REQUIRED, "Content-Length needed\n", True)
@@ -246,14 +489,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _login(self) -> str | None:
         logins = self.server.access.logins
-        return logins.check(self.headers.get("Authorization")) if logins else None
+        return logins.check(self.fields.get("authorization")) if logins else None
 
     def log_message(self, format: str, *args: object) -> None:
         if self.server.verbose:
             sys.stderr.write(f"{self.address_string()} {format % args}{self._chosen}\n")
 
     def _route(self, *, body: bool) -> None:
-        self._chosen = ""  # one handler serves every request of a kept-alive connection
         if self.server.access.login_to_read and self._login() is None:
             self._plain(HTTPStatus.UNAUTHORIZED, "a valid login is needed\n", body,
                         headers={"WWW-Authenticate": 'Basic realm="pipwrap"'})
@@ -277,10 +519,10 @@ class Handler(BaseHTTPRequestHandler):
             self._redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{rest[0]}/")
         elif len(rest) == 2 and rest[1] == "":
             self._project(rest[0], body)
-        elif (len(rest) == 2 and rest[0] == normalize(rest[0]) and not rest[1].startswith(".")
-              and _published(rest[1])):
-            self._file(os.path.join(self.server.root, rest[0], rest[1]), body)
-        elif (len(rest) == 3 and self.server.mirror is not None and rest[0] == normalize(rest[0])
+        elif (len(rest) == 2 and PROJECT_NAME.fullmatch(rest[0])
+              and not rest[1].startswith(".") and _published(rest[1])):
+            self._file(rest[0], rest[1], body)
+        elif (len(rest) == 3 and self.server.mirror is not None and PROJECT_NAME.fullmatch(rest[0])
               and _SHA256.fullmatch(rest[1]) and not rest[2].startswith(".")
               and _published(rest[2])):
             self._cached_file(self.server.mirror, rest[0], rest[1], rest[2], body)
@@ -296,9 +538,16 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(body)
             return
         directory = os.path.join(self.server.root, project)
-        # The directory, not its page, decides: between `repo add` copying a file in and
-        # the page being written, the project is already ours and must not go upstream.
-        if os.path.isdir(directory) and not os.path.islink(directory):
+        # Held is decided fail-closed: only a directory that is certainly absent sends the
+        # name upstream; a stat that fails otherwise (permissions, I/O) answers 503.
+        try:
+            mode = os.lstat(directory).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            mode = None
+        except OSError:
+            self._unavailable(body)
+            return
+        if mode is not None and stat.S_ISDIR(mode):
             self._page(directory, body)
         elif self.server.mirror is not None:
             self._mirrored_page(self.server.mirror, project, body)
@@ -308,7 +557,7 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(body)
 
     def _page(self, directory: str, body: bool) -> None:
-        chosen = negotiate(self.headers.get("Accept"))
+        chosen = negotiate(self.fields.get("accept"))
         if chosen is None:
             self._plain(HTTPStatus.NOT_ACCEPTABLE,
                         f"acceptable: {pages.JSON_TYPE}, {pages.HTML_TYPE}, text/html\n", body)
@@ -316,45 +565,92 @@ class Handler(BaseHTTPRequestHandler):
         name = "index.json" if chosen == pages.JSON_TYPE else "index.html"
         self._chosen = f" {name}"
         try:
-            with open(os.path.join(directory, name), "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            self._not_found(body)
+            cached = self.server.page(os.path.join(directory, name))
+        except OSError:
+            self._unavailable(body)
             return
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", f"{chosen}; charset=utf-8"
-                         if chosen == "text/html" else chosen)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Vary", "Accept")
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
+        if cached is None:
+            self._not_found(body)  # held, its first page not written: never upstream
+            return
+        kind = f"{chosen}; charset=utf-8" if chosen == "text/html" else chosen
+        self._answer(cached.etag, cached.mtime, cached.last_modified, kind,
+                     cached.data, body, "Vary: Accept\r\n")
 
-    def _file(self, path: str, body: bool) -> None:
-        if os.path.islink(os.path.dirname(path)):
+    def _not_modified(self, etag: str, mtime: int) -> bool:
+        fields = self.fields
+        match = fields.get("if-none-match")
+        if match is not None:
+            tags = [tag.strip().removeprefix("W/") for tag in match.split(",")]
+            return etag in tags or "*" in tags
+        since = fields.get("if-modified-since")
+        if since is not None:
+            try:
+                return mtime <= parsedate_to_datetime(since).timestamp()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                return False
+        return False
+
+    def _head(self, code: int, phrase: str, extra: str) -> bytes:
+        second = int(time.time())
+        if second != Handler._date_second:
+            Handler._date = formatdate(second, usegmt=True)
+            Handler._date_second = second
+        close = "Connection: close\r\n" if self.close_connection else ""
+        if self.server.verbose:
+            self.log_request(code)
+        return (f"HTTP/1.1 {code} {phrase}\r\nServer: {self.server_version}\r\n"
+                f"Date: {Handler._date}\r\n{extra}{close}\r\n").encode("latin-1")
+
+    def _answer(self, etag: str, mtime: int, last_modified: str, kind: str, data: bytes,
+                body: bool, extra: str = "") -> None:
+        validators = f"ETag: {etag}\r\nLast-Modified: {last_modified}\r\n{extra}"
+        if self._not_modified(etag, mtime):
+            self.wfile.write(self._head(304, "Not Modified", validators))
+            return
+        head = self._head(200, "OK", f"Content-Type: {kind}\r\n"
+                          f"Content-Length: {len(data)}\r\n{validators}")
+        self.wfile.write(head + data if body else head)
+
+    def _file(self, project: str, filename: str, body: bool) -> None:
+        # Only what the project's index lists: not a file the index left out (refused,
+        # half-copied, dropped in by hand), nor anything outside a valid project.
+        try:
+            listed = self.server.listed(project)
+        except OSError:
+            self._unavailable(body)
+            return
+        if listed is None or filename not in listed:
             self._not_found(body)
             return
+        if not self._send_file(os.path.join(self.server.root, project, filename), filename,
+                               body):
+            self._not_found(body)
+
+    def _send_file(self, path: str, filename: str, body: bool) -> bool:
+        """Send a regular file (with validators and 304); False: nothing to send there."""
         try:
             # O_NOFOLLOW: a symbolic link planted in the tree must not serve what it names.
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            handle = os.fdopen(fd, "rb")
         except OSError:  # missing, a link, a directory, a name too long...
-            self._not_found(body)
-            return
-        with handle:
+            return False
+        with open(fd, "rb") as handle:
             status = os.fstat(handle.fileno())
-            if not _regular(status.st_mode):
-                self._not_found(body)
-                return
-            self.send_response(HTTPStatus.OK)
-            kind = "text/plain; charset=utf-8" if path.endswith(".metadata") \
+            if not stat.S_ISREG(status.st_mode) or os.path.islink(os.path.dirname(path)):
+                return False
+            key = _key(status)
+            etag = _etag(key)
+            kind = "text/plain; charset=utf-8" if filename.endswith(".metadata") \
                 else "application/octet-stream"
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(status.st_size))
-            self.send_header("Last-Modified", self.date_time_string(int(status.st_mtime)))
-            self.end_headers()
-            if body:
-                shutil.copyfileobj(handle, self.wfile)
+            validators = (f"ETag: {etag}\r\n"
+                          f"Last-Modified: {formatdate(status.st_mtime, usegmt=True)}\r\n")
+            if self._not_modified(etag, int(status.st_mtime)):
+                self.wfile.write(self._head(304, "Not Modified", validators))
+                return True
+            self.wfile.write(self._head(200, "OK", f"Content-Type: {kind}\r\n"
+                                        f"Content-Length: {status.st_size}\r\n{validators}"))
+            if body and status.st_size:
+                self.connection.sendfile(handle, 0, status.st_size)
+        return True
 
     def _mirrored_page(self, cache: Mirror, project: str, body: bool) -> None:
         try:
@@ -377,8 +673,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         metadata = filename.endswith(".metadata")
         blob = cache.blob(sha256, metadata)
-        if os.path.exists(blob):
-            self._file(blob, body)
+        if self._send_file(blob, filename, body):  # cached: served as a local file is
             return
         try:
             entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
@@ -394,15 +689,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._chosen = " (cache: fetched)"
         with response:  # type: ignore[attr-defined]
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "text/plain; charset=utf-8" if metadata
-                             else "application/octet-stream")
+            kind = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
             chunked = size is None
-            if chunked:
-                self.send_header("Transfer-Encoding", "chunked")
-            else:
-                self.send_header("Content-Length", str(size))
-            self.end_headers()
+            length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+            self.wfile.write(self._head(200, "OK", f"Content-Type: {kind}\r\n{length}\r\n"))
             send = None
             if body:
                 send = self._chunk if chunked else self.wfile.write
@@ -419,41 +709,35 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _redirect(self, status: HTTPStatus, location: str) -> None:
-        self.send_response(status)
-        self.send_header("Location", quote(location, safe="/:@!$&'()*+,;=%~?"))
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        self.wfile.write(self._head(
+            status.value, status.phrase,
+            f"Location: {quote(location, safe='/:@!$&()*+,;=%~?')}\r\nContent-Length: 0\r\n"))
 
     def _not_found(self, body: bool) -> None:
         self._plain(HTTPStatus.NOT_FOUND, "not found\n", body)
 
+    def _unavailable(self, body: bool) -> None:
+        # Fail closed: the tree could not be read, so whether the name is held is unknown.
+        self._plain(HTTPStatus.SERVICE_UNAVAILABLE,
+                    "the repository cannot be read here; not sent upstream\n", body)
+
     def _plain(self, status: HTTPStatus, text: str, body: bool, *, reason: str | None = None,
                headers: dict[str, str] | None = None) -> None:
         data = text.encode()
+        phrase = status.phrase
         if reason is not None:  # twine prints the status line's reason: one safe line
-            reason = _UNSAFE_REASON.sub(" ", reason)[:300].encode("latin-1", "replace"
+            phrase = _UNSAFE_REASON.sub(" ", reason)[:300].encode("latin-1", "replace"
                                                                   ).decode("latin-1")
-        self.send_response(status, reason)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
+        extra = "".join(f"{key}: {value}\r\n" for key, value in (headers or {}).items())
+        head = self._head(status.value, phrase,
+                          "Content-Type: text/plain; charset=utf-8\r\n"
+                          f"Content-Length: {len(data)}\r\n{extra}")
+        self.wfile.write(head + data if body else head)
 
 
 def _published(filename: str) -> bool:
     """Only what the index links to: distributions and their metadata files."""
     return looks_like_distribution(filename.removesuffix(".metadata"))
-
-
-def _regular(mode: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(mode)
 
 
 def _signature(root: str) -> list[tuple[str, int]]:
@@ -519,6 +803,7 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
 
     os.makedirs(root, exist_ok=True)
     upload.clear_spool(root)
+    threading.stack_size(THREAD_STACK)  # a thread per connection: keep each one small
     if not os.path.exists(os.path.join(root, "index.html")):
         _report(index.build(root), verbose)  # a new tree: its pages before its first client
     mirror = None
@@ -554,6 +839,7 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
             and host not in ("127.0.0.1", "::1", "localhost"):
         sys.stderr.write("pipwrap serve: warning: logins cross the network in clear; use "
                          "--tls-cert/--tls-key or a TLS front (docs/hosting-team.md)\n")
+
     if host not in ("127.0.0.1", "::1", "localhost"):
         sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
                          "machine\n")
