@@ -6,7 +6,9 @@ Each test first reproduced its defect against the code before the fix: hostile a
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -458,3 +460,167 @@ def test_nginx_serves_only_listed_kinds_of_files_and_no_links(
         assert fetch(url + "late/")[0] == 200
         assert fetch(url + "absent/")[0] == 303
     assert "late 1;" in (nginx_tree / ".pipwrap" / "nginx-held.map").read_text()
+
+
+# -- serve: what it serves, limits, revalidation ---------------------------------------------
+
+
+@pytest.fixture
+def served_tree(env: dict[str, str], tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    wheel = make_wheel(tmp_path / "d", "foo", "1.0", "local")
+    assert repo_cli(env, "repo", "add", "--repo", str(root), str(wheel)).returncode == 0
+    return root
+
+
+def test_serve_serves_only_what_the_index_lists(env: dict[str, str], served_tree: Path,
+                                               tmp_path: Path) -> None:
+    """`/simple//Foo-1.0-...whl` served a rejected top-level upload; a wheel the index
+    refused inside a project directory was served too."""
+    from tests.support import hosting
+
+    rejected = make_wheel(served_tree, "Foo", "2.0", "attacker", metadata_name="evil")
+    refused = make_wheel(tmp_path / "r", "foo", "3.0", "attacker", metadata_name="evil")
+    (served_tree / "foo" / refused.name).write_bytes(refused.read_bytes())
+    with hosting.pipwrap_serve(served_tree, tmp_path / "log", "--no-fallback",
+                               env=env) as served:
+        deadline = time.monotonic() + 10  # the watcher's pass has reported both
+        while "evil" not in served.log_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert rejected.exists()  # refused: left where it was, with a warning
+        for path in (f"/simple//{rejected.name}", f"/simple/{rejected.name}",
+                     f"/simple/foo/{refused.name}", f"/simple/foo/{refused.name}.metadata",
+                     "/simple/Foo/foo-1.0-py3-none-any.whl", "/simple/-/x-1.0.tar.gz"):
+            status, _, body = fetch(served.base + path)
+            assert status in (301, 404) and b"attacker" not in body, (path, status)
+        assert fetch(served.url + "foo/foo-1.0-py3-none-any.whl")[0] == 200
+
+
+def test_serve_revalidates_with_etag_and_last_modified(env: dict[str, str],
+                                                       served_tree: Path,
+                                                       tmp_path: Path) -> None:
+    from tests.support import hosting
+
+    with hosting.pipwrap_serve(served_tree, tmp_path / "log", "--no-fallback",
+                               env=env) as served:
+        for url in (served.url, served.url + "foo/", served.url + "foo/foo-1.0-py3-none-any.whl",
+                    served.url + "foo/foo-1.0-py3-none-any.whl.metadata"):
+            status, headers, _ = fetch(url)
+            assert status == 200 and headers.get("ETag") and headers.get("Last-Modified"), url
+            etag, modified = headers["ETag"], headers["Last-Modified"]
+            status, again, body = fetch(url, {"If-None-Match": etag})
+            assert (status, body) == (304, b"") and again["ETag"] == etag, url
+            assert fetch(url, {"If-None-Match": f'W/"x", {etag}'})[0] == 304
+            assert fetch(url, {"If-Modified-Since": modified})[0] == 304
+            assert fetch(url, {"If-None-Match": '"other"'})[0] == 200
+            assert fetch(url, {"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"})[0] == 200
+        # The HTML and JSON forms are different representations: different tags.
+        json_tag = fetch(served.url + "foo/")[1]["ETag"]
+        html_tag = fetch(served.url + "foo/", {"Accept": "text/html"})[1]["ETag"]
+        assert json_tag != html_tag
+        # A new release changes the page and its tag at once.
+        wheel = make_wheel(tmp_path / "d2", "foo", "1.1", "local")
+        assert repo_cli(env, "repo", "add", "--repo", str(served_tree), str(wheel)).returncode == 0
+        status, headers, body = fetch(served.url + "foo/", {"If-None-Match": json_tag})
+        assert status == 200 and headers["ETag"] != json_tag and b"1.1" in body
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        with contextlib.suppress(OSError):
+            sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks):
+                break
+        return b"".join(chunks)
+
+
+def test_serve_limits_header_bytes_time_and_connections(env: dict[str, str],
+                                                        served_tree: Path,
+                                                        tmp_path: Path) -> None:
+    """256 clients holding 64 KiB header lines took serve to 1.6 GB; no limit on header
+    bytes, time or connections."""
+    import resource
+    import socket
+
+    from tests.support import hosting
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    with hosting.pipwrap_serve(served_tree, tmp_path / "log", "--no-fallback",
+                               "--max-connections", "64", "--header-timeout", "3",
+                               env=env) as served:
+        port = int(served.base.rsplit(":", 1)[1])
+        big = b"GET /simple/ HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 20000 + b"\r\n\r\n"
+        assert raw_exchange(port, big).startswith(b"HTTP/1.1 431")
+        many = b"GET /simple/ HTTP/1.1\r\n" + b"X-A: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\r\n" * 600
+        assert raw_exchange(port, many + b"\r\n").startswith(b"HTTP/1.1 431")
+        # 256 hostile clients: each sends 12 KB of a header line (under the budget), then
+        # trickles.
+        hostile = []
+        for _ in range(256):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.send(b"GET /simple/ HTTP/1.1\r\nX-Slow: " + b"a" * 12000)
+            hostile.append(sock)
+        time.sleep(0.5)
+        # Beyond the cap: a clear 503, at once.
+        answer = raw_exchange(port, b"GET /simple/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 503") and b"too many connections" in answer
+        rss = int(next(line for line in Path(f"/proc/{served.process.pid}/status")
+                       .read_text().splitlines() if line.startswith("VmHWM:")).split()[1])
+        assert rss / 1024 <= 100, f"peak RSS {rss / 1024:.0f} MB"
+        # The deadline cuts slow clients (one byte a second never finishes in time).
+        for _ in range(5):
+            for sock in hostile:
+                with contextlib.suppress(OSError):
+                    sock.send(b"a")
+            time.sleep(1)
+        status, _, _ = fetch(served.url + "foo/")
+        assert status == 200
+        for sock in hostile:
+            sock.close()
+        assert "Traceback" not in served.log_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to take away serve's DAC override")
+def test_serve_never_redirects_a_project_it_cannot_stat(env: dict[str, str],
+                                                       served_tree: Path,
+                                                       tmp_path: Path) -> None:
+    """`os.path.isdir` reads a permission error as 'not held': a redirect upstream."""
+    from tests.support import hosting
+
+    port = hosting.free_port()
+    argv = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable,
+            "-m", "pipwrap", "serve", "--repo", str(served_tree), "--port", str(port),
+            "--fallback", "http://127.0.0.1:9/simple/"]
+    log = (tmp_path / "log").open("wb")
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+    try:
+        hosting.wait_for(f"http://127.0.0.1:{port}/simple/", process)
+        base = f"http://127.0.0.1:{port}/simple/"
+        assert fetch(base + "foo/")[0] == 200
+        assert fetch(base + "absent/")[0] == 303
+        served_tree.chmod(0)
+        try:
+            for name in ("foo", "absent"):
+                status, headers, _ = fetch(base + f"{name}/")
+                assert status == 503 and "Location" not in headers, (name, status)
+        finally:
+            served_tree.chmod(0o755)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

@@ -632,7 +632,8 @@ def _adopt_one(root: str, path: str, dist: DistFile, report: Report) -> None:
     if os.path.lexists(directory):
         os.replace(path, target)  # keeps its mtime: the upload time
     else:
-        staged = os.path.join(tempfile.mkdtemp(dir=scratch_dir(root)), dist.project)
+        holder = tempfile.mkdtemp(dir=scratch_dir(root))
+        staged = os.path.join(holder, dist.project)
         os.mkdir(staged)
         os.replace(path, os.path.join(staged, name))
         try:
@@ -640,6 +641,8 @@ def _adopt_one(root: str, path: str, dist: DistFile, report: Report) -> None:
         except OSError:
             os.replace(os.path.join(staged, name), path)  # back where it was
             raise
+        with contextlib.suppress(OSError):
+            os.rmdir(holder)
     report.adopted.append(f"{dist.project}/{name}")
 
 

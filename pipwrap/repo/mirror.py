@@ -36,6 +36,10 @@ from pipwrap import indexpage
 from pipwrap.repo import index
 from pipwrap.repo.distfile import looks_like_distribution
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 CACHE_DIR = "cache"  # under the tree's .pipwrap/
 STATE = "state.json"
 DEFAULT_TTL = 600
@@ -230,9 +234,12 @@ class Mirror:
 
     # -- pages ---------------------------------------------------------------------------
 
-    def page_dir(self, project: str) -> str:
+    def page_dir(self, project: str,
+                 before_fetch: Callable[[], None] | None = None) -> str:
         """The directory holding ``project``'s rendered pages, fresh or (upstream down)
-        stale; raises :class:`NotFound` or :class:`Unavailable`."""
+        stale; raises :class:`NotFound` or :class:`Unavailable`. ``before_fetch`` is
+        called before anything that may wait on the upstream (or on another thread
+        asking it)."""
         directory = os.path.join(self.pages, project)
         stamp = os.path.join(directory, STATE)
         try:
@@ -240,6 +247,8 @@ class Mirror:
                 return directory
         except FileNotFoundError:
             pass
+        if before_fetch is not None:
+            before_fetch()
         with self._lock("page:" + project):
             try:  # another thread may have refreshed it while this one waited
                 if time.time() - os.stat(stamp).st_mtime < self.ttl:

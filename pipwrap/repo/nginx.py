@@ -59,30 +59,26 @@ server {{
         add_header Vary Accept;
         try_files /$pipwrap_page =404;
     }}
-    # Held is decided fail-closed: listed in the map, or its directory exists (added since
-    # the last reload). A name is sent upstream only when the tree's own index page is
-    # readable and the directory is not there: a failed stat (the workers cannot read the
-    # tree) answers 503, never a redirect.
+    # A project page is served when it can be opened. Only when it cannot is held
+    # decided, fail-closed: listed in the map, or its directory exists (added since the
+    # last reload) -> 404 (never upstream). A name is sent upstream only when the tree's
+    # own index page is readable and the directory is not there: a failed stat (the
+    # workers cannot read the tree) answers 503, never a redirect.
     location ~ "^/simple/(?<pipwrap_project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/$" {{
-        set $pipwrap_state $pipwrap_held;
+        add_header Vary Accept;
+        try_files /$pipwrap_project/$pipwrap_page @pipwrap_not_here;
+    }}
+    location @pipwrap_not_here {{
+        if ($pipwrap_held) {{
+            return 404;
+        }}
         if (-d $document_root/$pipwrap_project) {{
-            set $pipwrap_state 1;
+            return 404;
         }}
         if (!-f $document_root/index.html) {{
-            set $pipwrap_state "${{pipwrap_state}}u";
-        }}
-        if ($pipwrap_state = 0u) {{
             return 503;
         }}
-        if ($pipwrap_state = 0) {{
-            {missing}
-        }}
-        rewrite ^ /.pipwrap-page/$pipwrap_project/$pipwrap_page last;
-    }}
-    location ~ "^/\\.pipwrap-page/(?<page>[a-z0-9-]+/index\\.(html|json))$" {{
-        internal;
-        add_header Vary Accept;
-        try_files /$page =404;
+        {missing}
     }}
     # Only distributions and their metadata files, under a normalized project name.
     location ~ "^/simple/(?<project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/(?<file>{file_pattern})$" {{
@@ -118,6 +114,9 @@ error_log {prefix}/error.log;
 events {{ worker_connections 512; }}
 http {{
     access_log off;
+    # Room for a map of thousands of held project names.
+    map_hash_max_size 65536;
+    map_hash_bucket_size 128;
     client_body_temp_path {prefix}/client_body;
     proxy_temp_path {prefix}/proxy;
     fastcgi_temp_path {prefix}/fastcgi;
