@@ -603,9 +603,13 @@ class Handler(BaseHTTPRequestHandler):
         if path in ("/", ""):
             self._redirect(HTTPStatus.FOUND, "/simple/")
             return
+        # No segment starting with a dot (".", "..", hidden and temporary names), no
+        # control character or space: one scan of the whole path.
+        if "/." in path or _UNSAFE.search(path):
+            self._not_found(body)
+            return
         parts = path.split("/")
-        if len(parts) < 2 or parts[1] != "simple" or any(
-                p in (".", "..") or _UNSAFE.search(p) for p in parts):
+        if len(parts) < 2 or parts[1] != "simple":
             self._not_found(body)
             return
         # ["", "simple"] / ["", "simple", ""] / [.., name] / [.., name, ""] / [.., name, file]
