@@ -132,12 +132,15 @@ def _twine(profile: Profile, user: str | None, secret: str | None) -> dict[str, 
     """
     if not profile.upload_url:
         return {}
-    found = {"TWINE_REPOSITORY_URL": profile.upload_url}
-    if user is not None:
-        found["TWINE_USERNAME"] = user
-    if secret is not None:
-        found["TWINE_PASSWORD"] = secret
-    return found
+    # Never a prompt: TWINE_NON_INTERACTIVE makes a missing login an error, and a profile
+    # without one uploads anonymously (empty, not unset: unset would make twine ask or
+    # read a keyring) where the server allows it (`pipwrap serve --auth none`).
+    return {
+        "TWINE_REPOSITORY_URL": profile.upload_url,
+        "TWINE_NON_INTERACTIVE": "1",
+        "TWINE_USERNAME": user if user is not None else "",
+        "TWINE_PASSWORD": secret if secret is not None else "",
+    }
 
 
 def additions(profile: Profile, environ: Mapping[str, str]) -> dict[str, str]:
