@@ -8,31 +8,41 @@ import shutil
 import sys
 from collections.abc import Sequence
 
-from pipwrap import environment, guard, shellcode
+from pipwrap import guard, shellcode
 from pipwrap.credentials import password
 from pipwrap.errors import PipwrapError
 from pipwrap.redact import redact
 from pipwrap.resolve import Resolution, resolve
 
 
-def child_environment(profile_name: str | None) -> dict[str, str]:
-    return _additions(resolve(profile_name))
+def child_environment(profile_name: str | None, owner_pid: int | None = None) -> dict[str, str]:
+    return _additions(resolve(profile_name), owner_pid)
 
 
-def _additions(resolution: Resolution) -> dict[str, str]:
+def _additions(resolution: Resolution, owner_pid: int | None = None) -> dict[str, str]:
+    from pipwrap import state
+
     secret = password(resolution.profile, os.environ)
-    return environment.build(resolution.profile, secret.value)
+    env, _agent = state.fenced_environment(
+        resolution.profile, secret.value, os.environ,
+        owner_pid=os.getpid() if owner_pid is None else owner_pid)
+    return env
 
 
 def run(argv: Sequence[str], profile: str | None = None) -> int:
+    from pipwrap import state
     from pipwrap.guard import scrub
 
     resolution = resolve(profile)
-    additions = _additions(resolution)
     guard.check(argv, os.environ, index_url=resolution.profile.index_url,
                 upload_url=resolution.profile.upload_url)
+    # The session belongs to this process, which becomes the command (execve keeps the
+    # pid): it ends when the command does.
+    additions = _additions(resolution)
     # Every other spelling of a source variable goes, then pipwrap's own values are set.
     env = scrub.child_environ(os.environ, additions)
+    for name in state.around_fence(os.environ, additions):
+        env.pop(name, None)
     executable = shutil.which(argv[0], path=env.get("PATH")) if os.sep not in argv[0] \
         else argv[0]
     if executable is None:
@@ -51,7 +61,8 @@ def run(argv: Sequence[str], profile: str | None = None) -> int:
 
 
 def render_env(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
-    env = child_environment(profile)
+    # For `eval "$(pipwrap env)"`: the fence session lasts as long as the calling shell.
+    env = child_environment(profile, owner_pid=os.getppid())
     if not reveal:
         # TWINE_PASSWORD is a bare secret, not a URL redact() could mask a part of.
         env = {name: "****" if name == "TWINE_PASSWORD" else redact(value)

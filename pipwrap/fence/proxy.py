@@ -447,7 +447,7 @@ class _Client:
                 policy_mod.is_page_response(decision):
             return self._page(url, status_line, kept, chunks, session)
         return self._stream(url, method, status_line, kept, chunks, size, no_body, decision,
-                            session, upstream, status)
+                            session, upstream, status, response_headers.get("content-length"))
 
     def _exchange(self, origin: policy_mod.Origin, session: Session, head: bytes,
                   body: Iterator[bytes], length: int | None, method: str,
@@ -518,13 +518,17 @@ class _Client:
 
     def _stream(self, url: str, method: str, status_line: str, kept: list[tuple[str, str]],
                 chunks: Iterator[bytes], size: int | None, no_body: bool, decision: Decision,
-                session: Session, upstream: Upstream, status: int) -> bool:
+                session: Session, upstream: Upstream, status: int,
+                upstream_length: str | None) -> bool:
         chunked = size is None and not no_body
         head = [status_line, *(f"{k}: {v}" for k, v in kept)]
         if chunked:
             head.append("Transfer-Encoding: chunked")
-        elif not no_body or status not in (204, 304):
+        elif not no_body:
             head.append(f"Content-Length: {size or 0}")
+        elif upstream_length is not None and status != 204 and not 100 <= status < 200:
+            # A HEAD (or 304) tells the length of the body it does not send.
+            head.append(f"Content-Length: {upstream_length}")
         self.send(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
         if no_body:
             return True
