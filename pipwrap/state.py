@@ -136,11 +136,6 @@ def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[st
     return child_env, session.agent_pid
 
 
-def _fish_agent_test(agent_pid: int) -> list[str]:
-    """fish has no builtin kill: on Linux, /proc tells whether the fence agent is alive."""
-    return ["-a", "-d", f"/proc/{agent_pid}"] if os.path.isdir("/proc/self") else []
-
-
 def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     from pipwrap import config as config_mod
     from pipwrap import credentials, guard, pipconfig
@@ -173,8 +168,7 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
         lines = [
             shellcode.assign_list(shell, "__pipwrap_env_names", list(child_env)),
             shellcode.assign_list(shell, "__pipwrap_env_values", list(child_env.values())),
-            shellcode.assign_list(shell, "__pipwrap_watch_test",
-                                  _fish_watch_test(flat) + _fish_agent_test(agent_pid)),
+            shellcode.assign_list(shell, "__pipwrap_watch_test", _fish_watch_test(flat)),
         ]
     else:
         lines = [

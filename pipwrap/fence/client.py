@@ -176,10 +176,18 @@ def open_session(index_url: str, upload_url: str | None = None,
             os.fstat(fd)
         except OSError:
             fd = None
-    answer = _ask(message, fd)
+    try:
+        answer = _ask(message, fd)
+    except FenceError:
+        raise
+    except OSError as exc:
+        raise FenceError(f"fence: cannot start or reach the agent: {exc}") from None
     token, port, pid = str(answer["token"]), int(answer["port"]), int(answer["pid"])  # type: ignore[call-overload]
     proxy_url = f"http://pipwrap:{token}@127.0.0.1:{port}"
-    directory = ca_dir()
+    try:
+        directory = ca_dir()
+    except OSError as exc:
+        raise FenceError(f"fence: {exc}") from None
     bundle = os.path.join(directory, "ca.pem")
     certs = os.path.join(directory, "certs")
     return Session(proxy_url, bundle, certs, pid, environment(proxy_url, bundle, certs))

@@ -28,8 +28,15 @@ __pipwrap_fresh() {
     if [[ -n $__pipwrap_expires ]] && (( ${EPOCHSECONDS:-$(\command date +%s)} >= __pipwrap_expires )); then
         return 1
     fi
-    # The fence agent holds this shell's session; if it went away, register again.
-    \builtin kill -0 "${__pipwrap_agent:-none}" 2>/dev/null || return 1
+    # The fence agent holds this shell's session; if it went away, register again. Where
+    # /proc exists, an exited agent nobody reaped yet (a zombie) counts as gone too.
+    if [[ -d /proc/self ]]; then
+        local __pipwrap_st=
+        { \builtin read -r __pipwrap_st <"/proc/${__pipwrap_agent:-none}/stat"; } 2>/dev/null || return 1
+        [[ $__pipwrap_st == *") Z "* ]] && return 1
+    else
+        \builtin kill -0 "${__pipwrap_agent:-none}" 2>/dev/null || return 1
+    fi
     local __pipwrap_i __pipwrap_f __pipwrap_s
     for (( __pipwrap_i = 0; __pipwrap_i < ${#__pipwrap_watch[@]}; __pipwrap_i += 2 )); do
         __pipwrap_f=${__pipwrap_watch[__pipwrap_i]}

@@ -6,6 +6,7 @@ set -q __pipwrap_key; or set -g __pipwrap_key ''
 set -q __pipwrap_use; or set -g __pipwrap_use ''
 set -q __pipwrap_scan; or set -g __pipwrap_scan ''
 set -q __pipwrap_expires; or set -g __pipwrap_expires ''
+set -q __pipwrap_agent; or set -g __pipwrap_agent none
 set -q __pipwrap_refresh_always; or set -g __pipwrap_refresh_always ''
 set -q __pipwrap_unset; or set -g __pipwrap_unset
 
@@ -20,6 +21,13 @@ function __pipwrap_fresh --argument-names key
     # (from _state) says: no file that was absent exists now, and every stamp still exists
     # with the same mtime as its file.
     test $__pipwrap_watch_test; or return 1
+    # The fence agent holds this shell's session; if it went away, register again (fish
+    # has no builtin kill: where /proc exists, read the agent's state, a zombie is gone).
+    if test -d /proc/self
+        test -r /proc/$__pipwrap_agent/stat; or return 1
+        read -l st </proc/$__pipwrap_agent/stat
+        string match -q -- '*) Z *' "$st"; and return 1
+    end
     return 0
 end
 
