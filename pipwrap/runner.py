@@ -20,12 +20,15 @@ def child_environment(profile_name: str | None, owner_pid: int | None = None) ->
 
 
 def _additions(resolution: Resolution, owner_pid: int | None = None) -> dict[str, str]:
-    from pipwrap import state
+    from pipwrap import fence, state
 
     secret = password(resolution.profile, os.environ)
+    # A session for the caller (`eval "$(pipwrap env)"`) outlives this process: the agent
+    # must not keep this process's stderr (a pipe someone waits on), only the terminal.
     env, _agent = state.fenced_environment(
         resolution.profile, secret.value, os.environ,
-        owner_pid=os.getpid() if owner_pid is None else owner_pid)
+        owner_pid=os.getpid() if owner_pid is None else owner_pid,
+        report_fd=2 if owner_pid is None else fence.client.TERMINAL)
     return env
 
 

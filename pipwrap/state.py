@@ -119,7 +119,8 @@ def pip_file_settings(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[str, str], *,
-                       owner_pid: int, report_fd: int | None = 2) -> tuple[dict[str, str], int]:
+                       owner_pid: int, report_fd: int | str | None = 2,
+                       ) -> tuple[dict[str, str], int]:
     """A wrapped command's variables with the fence's session in them, and the agent's pid.
 
     Raises :class:`pipwrap.fence.FenceError` when the fence cannot be reached: the

@@ -156,13 +156,39 @@ def _ask(message: dict[str, object], fd: int | None) -> dict[str, object]:
     raise FenceError("fence: the agent keeps going away; see `pipwrap doctor`")
 
 
+TERMINAL = "tty"  # report_fd: the controlling terminal, if there is one
+
+
+def _report_fd(wanted: int | str | None) -> tuple[int | None, bool]:
+    """(the fd to hand to the agent, whether it was opened here and must be closed).
+
+    A stderr that is /dev/null (a prompt hook's refresh) says nothing: the terminal is
+    asked for instead. The agent keeps its copy while the session lives, so a pipe given
+    here stays open that long: callers whose owner outlives them pass TERMINAL.
+    """
+    if isinstance(wanted, int):
+        try:
+            st, null = os.fstat(wanted), os.stat(os.devnull)
+            if not (st.st_rdev == null.st_rdev and st.st_ino == null.st_ino):
+                return wanted, False
+        except OSError:
+            pass
+    if wanted is None:
+        return None, False
+    try:
+        return os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC), True
+    except OSError:
+        return None, False
+
+
 def open_session(index_url: str, upload_url: str | None = None,
                  login: tuple[str, str] | None = None, ca_file: str | None = None, *,
-                 owner_pid: int | None = None, report_fd: int | None = 2) -> Session:
+                 owner_pid: int | None = None, report_fd: int | str | None = 2) -> Session:
     """Register a session for one profile; the agent starts if none runs.
 
     ``owner_pid``: the session ends when this process does (default: this process).
-    ``report_fd``: where the agent prints refusals (a copy is handed over; default stderr).
+    ``report_fd``: where the agent prints refusals (a copy is handed over; default stderr;
+    ``TERMINAL``: the controlling terminal; None: nowhere).
     """
     message: dict[str, object] = {
         "op": "open", "index_url": index_url, "upload_url": upload_url,
@@ -170,18 +196,16 @@ def open_session(index_url: str, upload_url: str | None = None,
         "ca_file": os.path.abspath(ca_file) if ca_file else None,
         "owner_pid": owner_pid if owner_pid is not None else os.getpid(),
     }
-    fd = report_fd
-    if fd is not None:
-        try:
-            os.fstat(fd)
-        except OSError:
-            fd = None
+    fd, opened = _report_fd(report_fd)
     try:
         answer = _ask(message, fd)
     except FenceError:
         raise
     except OSError as exc:
         raise FenceError(f"fence: cannot start or reach the agent: {exc}") from None
+    finally:
+        if opened:
+            os.close(fd)  # type: ignore[arg-type]
     token, port, pid = str(answer["token"]), int(answer["port"]), int(answer["pid"])  # type: ignore[call-overload]
     proxy_url = f"http://pipwrap:{token}@127.0.0.1:{port}"
     try:
