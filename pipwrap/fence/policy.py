@@ -9,6 +9,9 @@ Allowed, and nothing else:
   redirects, for that project only;
 - the file URLs (and their PEP 658 ``.metadata``) listed in pages the fence passed, with
   the page's sha256 to check the body against;
+- distribution files the index's own repository serves beside it: same origin, under the
+  parent of the index path (pypiserver's ``/packages/`` beside ``/simple/``; on a server
+  hosting several repositories, ``/…/my-repo/files/`` but no other repository's);
 - any request under the profile's upload URL.
 
 The session learns from responses (:meth:`Policy.saw_redirect`, :meth:`Policy.saw_page`),
@@ -31,6 +34,7 @@ METADATA = "metadata"    # its PEP 658 metadata
 UPLOAD = "upload"        # under the upload URL
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+DISTRIBUTION_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".egg")
 
 
 def normalize_name(name: str) -> str:
@@ -101,6 +105,8 @@ class Policy:
                              f"{urlunsplit(urlsplit(self.index_url)._replace(netloc=''))!r}")
         self._index_origin, path = index
         self._index_path = path.split("?", 1)[0].rstrip("/") + "/"
+        # The repository the index belongs to: the parent of its path.
+        self._repository_root = self._index_path.rstrip("/").rpartition("/")[0] + "/"
         self._upload: tuple[Origin, str] | None = None
         if self.upload_url:
             upload = canonical(self.upload_url)
@@ -143,6 +149,12 @@ class Policy:
         if method not in ("GET", "HEAD"):
             return Decision(False, reason=f"{method} is allowed only under the index and the "
                                           "upload URL")
+        if origin == self._index_origin and plain_path.startswith(self._repository_root) \
+                and "/../" not in plain_path + "/" and \
+                plain_path.lower().removesuffix(".metadata").endswith(DISTRIBUTION_SUFFIXES):
+            listed = self.metadata.get(key) if plain_path.endswith(".metadata") else \
+                self.files.get(key)
+            return Decision(True, FILE, sha256=frozenset(listed or ()), add_login=add_login)
         if key in self.pages:
             return Decision(True, PAGE, project=self.pages[key], add_login=add_login)
         if key in self.files:
