@@ -32,11 +32,9 @@ def _uv_source() -> str | None:
     an unrelated project.
     """
     try:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - old Pythons only
-            import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-        receipt = tomllib.loads((Path(sys.prefix) / "uv-receipt.toml").read_text("utf-8"))
+        from pipwrap.tomlfile import toml_module
+
+        receipt = toml_module().loads((Path(sys.prefix) / "uv-receipt.toml").read_text("utf-8"))
     except (ImportError, OSError, ValueError):
         return None
     for requirement in receipt.get("tool", {}).get("requirements", []):

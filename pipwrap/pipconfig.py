@@ -91,6 +91,8 @@ def watched_files(environ: Mapping[str, str]) -> list[str]:
 
 
 def normalize_key(key: str) -> str:
+    """The option a config key or PIP_* name (without the prefix) means to pip: any case,
+    ``_`` for ``-``, leading dashes dropped (``Extra_Index_URL`` -> ``extra-index-url``)."""
     key = key.lower().replace("_", "-")
     return key[2:] if key.startswith("--") else key
 

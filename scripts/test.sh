@@ -24,10 +24,10 @@ ensure_venv test,lint
 
 .venv/bin/ruff check pipwrap tests benchmarks
 .venv/bin/mypy
-shellcheck -s bash shell/init.sh pipwrap/shell/bash.sh
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
+shellcheck -s bash shell/init.sh
 shellcheck -x scripts/*.sh
-zsh -n pipwrap/shell/zsh.zsh
-fish --no-execute pipwrap/shell/wrap.fish
+# The snippets themselves are checked as rendered, with every option: tests/test_shell_render.py
 fish --no-execute shell/init.fish
 
 exec .venv/bin/python -m pytest "$@"

@@ -282,7 +282,7 @@ def test_config_path_show_and_schema(sandbox: Sandbox) -> None:
     assert data["default"] == "local" and len(data["profiles"]) == 4
     schema_text = cli(sandbox, "config", "schema").stdout
     schema = json.loads(schema_text)
-    from pipwrap.schema import _PROFILE_KEYS
+    from pipwrap.profiles.schema import _PROFILE_KEYS
 
     assert set(schema["definitions"]["profile"]["properties"]) == set(_PROFILE_KEYS)
     located = cli(sandbox, "config", "schema", "--path").stdout.strip()
@@ -291,8 +291,8 @@ def test_config_path_show_and_schema(sandbox: Sandbox) -> None:
 
 def test_the_json_schema_agrees_with_pipwrap_on_examples(sandbox: Sandbox) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    from pipwrap import schema as schema_mod
-    from pipwrap.config_cli import schema_file
+    from pipwrap.commands.config import schema_file
+    from pipwrap.profiles import schema as schema_mod
 
     if sys.version_info >= (3, 11):
         import tomllib
@@ -523,7 +523,7 @@ def test_test_accepts_an_empty_pypiserver(sandbox: Sandbox, tmp_path: Path) -> N
 
 
 def test_nan_is_not_a_number_of_seconds() -> None:
-    from pipwrap.profiles_cli import _seconds
+    from pipwrap.commands.common import seconds as _seconds
 
     with pytest.raises(argparse.ArgumentTypeError):
         _seconds(float)(str(math.nan))

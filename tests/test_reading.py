@@ -16,7 +16,8 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from pipwrap import paths, snapshot
+from pipwrap import paths
+from pipwrap.profiles import snapshot
 from tests.conftest import Sandbox
 
 # Each of these costs milliseconds to import; the interpreter itself starts in about 8.
@@ -205,3 +206,26 @@ def test_no_home_anywhere_is_a_clear_error_and_pipwrap_config_still_works(
     (tmp_path / ".pipwrap.toml").write_text('profile = "a"\n')
     assert cli.main(["current"]) == 2  # the allow store needs a data dir
     assert "cannot tell where your home directory is" in capsys.readouterr().err
+
+
+# What `wrap`'s own calls into Python may load: the guard for `check`, the profile and
+# the shell's rendering for `_state`; never argparse, another command's module, the
+# hosting half, the style-preserving TOML editor or uv's 2,600-line table for a pip line.
+NEVER_ON_WRAPS_PATH = {"argparse", "tomlkit", "pipwrap.repo", "pipwrap.cli.parser",
+                       "pipwrap.guard.uv_table", "pipwrap.shell.init",
+                       "pipwrap.shell.completion"}
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--", "pip", "install", "foo"],
+    ["_state", "bash", "--pid", "1"],
+    ["_state", "fish", "--pid", "1"],
+])
+def test_wraps_calls_into_python_stay_lean(sandbox: Sandbox, argv: list[str]) -> None:
+    loaded = imported_by(sandbox, *argv)
+    assert loaded & NEVER_ON_WRAPS_PATH == set()
+    commands = {m for m in loaded if m.startswith("pipwrap.commands.")}
+    assert commands <= {"pipwrap.commands.check", "pipwrap.commands.common",
+                        "pipwrap.commands.state"}
+    if argv[0] == "check":
+        assert not any(m.startswith("pipwrap.shell") for m in loaded)

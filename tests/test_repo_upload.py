@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipwrap import config
 from pipwrap.errors import RefusedError
 from pipwrap.guard import check
+from pipwrap.profiles import model as config
 from pipwrap.repo import defaults
 from tests.conftest import Indexes, Sandbox, installed
 from tests.support import hosting

@@ -2,8 +2,9 @@
 
 Started on first need by ``wrap`` (during ``pipwrap _state``) or ``pipwrap run``, shared by
 concurrent commands, and gone when idle: no live session and no open connection for
-``PIPWRAP_FENCE_IDLE`` seconds (default 60). Control is a Unix socket in a 0700
-directory, and the agent also checks that the peer runs as the same user. Each session
+``PIPWRAP_FENCE_IDLE`` seconds (default 60), or no traffic at all for
+``PIPWRAP_FENCE_MAX_IDLE`` seconds (default 3600) even if sessions remain. Control is a
+Unix socket in a 0700 directory, and the agent also checks that the peer runs as the same user. Each session
 belongs to a process (the shell for ``wrap``, the command for ``pipwrap run``); it ends
 when that process ends, and with it the terminal descriptor it handed over for refusals.
 """
@@ -46,9 +47,10 @@ def owner_alive(pid: int) -> bool:
 
 
 class Agent:
-    def __init__(self, run_dir: str, ca_dir: str, idle: float) -> None:
+    def __init__(self, run_dir: str, ca_dir: str, idle: float, max_idle: float) -> None:
         self.run_dir = run_dir
         self.idle = idle
+        self.max_idle = max_idle
         self.sessions: dict[str, Session] = {}
         self.lock = threading.Lock()
         self.connections = 0
@@ -86,8 +88,11 @@ class Agent:
             time.sleep(0.05)
             self._reap()
             with self.lock:
-                idle = not self.sessions and not self.connections and \
-                    time.monotonic() - self.last_busy > self.idle
+                quiet = time.monotonic() - self.last_busy
+                # No session left, or sessions whose owners stay but send nothing for long
+                # (a shell left open): a shell registers again on its next `wrap`.
+                idle = not self.connections and (
+                    (not self.sessions and quiet > self.idle) or quiet > self.max_idle)
             if idle:
                 self.shutdown()
                 return
@@ -189,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        agent = Agent(run_dir, ca_dir, float(os.environ.get("PIPWRAP_FENCE_IDLE", "60")))
+        agent = Agent(run_dir, ca_dir, float(os.environ.get("PIPWRAP_FENCE_IDLE", "60")),
+                      float(os.environ.get("PIPWRAP_FENCE_MAX_IDLE", "3600")))
     except Exception as exc:  # reported to the starter, which fails closed
         os.write(ready, f"error: {exc}\n".encode())
         os.close(ready)

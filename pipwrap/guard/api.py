@@ -41,7 +41,7 @@ def check(
     """
     from pipwrap.guard import launchers, scrub
 
-    ctx = Context(scrub.child_environ(environ, {}), cwd, index_url, upload_url)
+    ctx = new_context(scrub.child_environ(environ, {}), cwd, index_url, upload_url)
     launchers.check_argv(argv, ctx, function_body=function_body)
     scan_files(config_files_to_scan(environ, ctx.prefixes), environ, ctx=ctx)
 
@@ -52,7 +52,7 @@ def scan_files(refs: Sequence[FileRef], environ: Mapping[str, str], *,
     from pipwrap.guard import directref, reqfile, scrub
 
     if ctx is None:
-        ctx = Context(scrub.child_environ(environ, {}), None, index_url)
+        ctx = new_context(scrub.child_environ(environ, {}), None, index_url)
     for ref in refs:
         if ref.kind in ("requirement", "constraint"):
             reqfile.scan(ref.path, ref.kind, ref.origin, ctx)
@@ -84,3 +84,14 @@ def config_files_to_scan(environ: Mapping[str, str],
 def config_sources_need_scan(environ: Mapping[str, str]) -> bool:
     """Whether every pip command must go through the Python check (files to follow)."""
     return bool(config_files_to_scan(environ))
+
+
+def new_context(environ: Mapping[str, str], cwd: str | None = None,
+                index_url: str | None = None, upload_url: str | None = None) -> Context:
+    """A Context whose readers can follow nested commands and included files."""
+    from pipwrap.guard import launchers, reqfile
+
+    ctx = Context(environ, cwd, index_url, upload_url)
+    ctx.check_command = launchers.check_argv
+    ctx.scan_file = reqfile.scan
+    return ctx

@@ -8,14 +8,24 @@ requirement files, lock files, project settings) reports through it, so the rule
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pipwrap.errors import RefusedError
 from pipwrap.redact import redact
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import NoReturn, Protocol
+
+    class CommandChecker(Protocol):
+        def __call__(self, argv: Sequence[str], ctx: Context, depth: int = 0) -> None: ...
+
+    class FileScanner(Protocol):
+        def __call__(self, reference: str, kind: str, origin: str, ctx: Context,
+                     base: str | None = None) -> None: ...
+
+# Large enough for any real requirement, lock or project file; a bigger one is refused.
+MAX_BYTES = 16 * 1024 * 1024
 
 _HOW_TO_PROCEED = (
     "wrap makes the profile's index the only package source. Remove it, choose another "
@@ -64,9 +74,38 @@ class Context:
         self._seen_files: set[str] = set()
         # Interpreter prefixes that will run pip: their own pip.conf is a config layer.
         self.prefixes: list[str] = []
+        # The readers' way back to the top: a command found inside a command (hatch run,
+        # uv run, a script) and a requirement file named inside a file are checked by
+        # these, which api.check sets. Passed as parameters, not imported, so the readers
+        # form no import circle; unset, they refuse (fail closed).
+        self.check_command: CommandChecker = _no_command_checker
+        self.scan_file: FileScanner = _no_file_scanner
 
     def refuse(self, where: str, what: str, why: str) -> NoReturn:
         raise refusal(where, what, why)
+
+    def read_file(self, path: str, where: str) -> bytes | None:
+        """The bytes of a file a reader must check, or None when it does not exist (the
+        tool reports that itself).
+
+        Only regular files are read: a FIFO or device could hang the check or answer
+        differently when the tool reads it.
+        """
+        from pipwrap.files import UnreadableFile, read_regular
+
+        try:
+            return read_regular(path, MAX_BYTES)
+        except FileNotFoundError:
+            return None
+        except UnreadableFile as exc:
+            if exc.kind == "unreadable":
+                why = f"cannot be read for checking ({exc.why.removeprefix('cannot read: ')})"
+            elif exc.kind == "too-large":
+                why = f"is larger than {MAX_BYTES // (1024 * 1024)} MiB"
+            else:
+                why = ("is not a regular file; pipwrap checks only files whose content "
+                       "cannot change between the check and the tool reading it")
+            self.refuse(where, path, why)
 
     def first_visit(self, path: str) -> bool:
         """True the first time a file is seen in this check (includes may form cycles)."""
@@ -109,3 +148,13 @@ class Context:
         shown = what or url
         self.refuse(where, shown, f"downloads from {redact(_without_credentials(url))}, "
                     "which is not the profile's index")
+
+
+def _no_command_checker(argv: Sequence[str], ctx: Context, depth: int = 0) -> None:
+    ctx.refuse("command line", " ".join(argv), "runs another command, which this check "
+               "cannot follow")
+
+
+def _no_file_scanner(reference: str, kind: str, origin: str, ctx: Context,
+                     base: str | None = None) -> None:
+    ctx.refuse(origin, f"{kind} file {reference}", "cannot be checked here")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 
+from pipwrap import tomlfile
 from pipwrap.guard.context import Context
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -64,9 +65,7 @@ def _check_local(spec: str, where: str, ctx: Context) -> None:
         return
     if os.path.isdir(target):
         pyproject = os.path.join(target, "pyproject.toml")
-        from pipwrap.guard import reqfile
-
-        data = reqfile.read_bytes(pyproject, where, ctx)
+        data = ctx.read_file(pyproject, where)
         if data is None:
             return
         text = data.decode("utf-8", errors="replace")
@@ -96,10 +95,8 @@ def _wheel_requirements(path: str, where: str, ctx: Context) -> list[str]:
 
 def script_metadata(path: str, where: str, ctx: Context) -> tuple[str, str] | None:
     """(the script's text, the TOML inside its ``# /// script`` block), or None."""
-    from pipwrap.guard import reqfile
-
     full = path if os.path.isabs(path) else os.path.join(ctx.cwd, path)
-    data = reqfile.read_bytes(full, where, ctx)
+    data = ctx.read_file(full, where)
     if data is None:
         return None
     text = data.decode("utf-8", errors="replace")
@@ -127,9 +124,7 @@ def check_dependency_group(value: str, where: str, ctx: Context) -> None:
     pyproject = os.path.join(ctx.cwd, path or "pyproject.toml")
     if os.path.isdir(pyproject):
         pyproject = os.path.join(pyproject, "pyproject.toml")
-    from pipwrap.guard import reqfile
-
-    data = reqfile.read_bytes(pyproject, where, ctx)
+    data = ctx.read_file(pyproject, where)
     if data is None:
         return
     for dependency in _toml_strings(data.decode("utf-8", "replace"), "dependency-groups",
@@ -154,10 +149,9 @@ def strings_in(node: object) -> list[str]:
 def _toml_strings(text: str, table: str, where: str, ctx: Context) -> list[str]:
     """Every string under a top-level TOML key (lists of strings, nested tables)."""
     from pipwrap.errors import PipwrapError
-    from pipwrap.schema import load_toml_text
 
     try:
-        document = load_toml_text(text, where)
+        document = tomlfile.loads(text, where)
     except PipwrapError as exc:
         ctx.refuse(where, table, f"cannot be read as TOML ({exc})")
     return strings_in(document.get(table))

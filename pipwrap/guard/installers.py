@@ -12,6 +12,7 @@ import os
 import shlex
 from collections.abc import Sequence
 
+from pipwrap import tomlfile
 from pipwrap.guard.context import Context
 
 _POETRY_FETCHING = frozenset({"install", "add", "lock", "update", "sync", "self"})
@@ -40,14 +41,12 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
 
         projects.check_project(program, ctx, ctx.cwd, "command line")
         if program == "hatch" and "run" in args:
-            from pipwrap.guard import launchers
-
             rest = list(args[args.index("run") + 1:])
             while rest and rest[0].startswith("-"):
                 rest = rest[1:]
             if rest and ":" in rest[0] and not os.path.exists(rest[0]):
                 rest = rest[1:]  # hatch run ENV:SCRIPT
-            launchers.check_argv(rest, ctx, depth=1)
+            ctx.check_command(rest, ctx, depth=1)
 
 
 def _refuse_sources(program: str, args: Sequence[str], ctx: Context, *,
@@ -161,13 +160,11 @@ def _pdm_config_files(ctx: Context) -> list[str]:
 
 def _pdm_config_sources(path: str, ctx: Context) -> list[tuple[str, str]]:
     from pipwrap.errors import PipwrapError
-    from pipwrap.guard import reqfile
-    from pipwrap.schema import load_toml_text
 
-    data = reqfile.read_bytes(path, "pdm config", ctx) or b""
+    data = ctx.read_file(path, "pdm config") or b""
     text = data.decode("utf-8", errors="replace")
     try:
-        document = load_toml_text(text, path)
+        document = tomlfile.loads(text, path)
     except PipwrapError as exc:
         ctx.refuse(path, "pdm config", f"cannot be read as TOML ({exc})")
     found = []

@@ -14,11 +14,12 @@ import re
 import shlex
 from collections.abc import Sequence
 
+from pipwrap.guard import scrub
 from pipwrap.guard.context import Context
 
 _PIP = re.compile(r"pip(\d+(\.\d+)*)?|pip-\d+(\.\d+)*")
 _PYTHON = re.compile(r"(python|pypy)(\d+(\.\d+)*)?[tmd]?(-dbg)?|py")
-_SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "busybox"})
+SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "busybox"})
 INSTALLERS = frozenset({"pipx", "pip-compile", "pip-sync", "pdm", "poetry", "hatch", "tox",
                         "twine"})
 _MODULES = {"uv": "uv", "pipx": "pipx", "pdm": "pdm", "poetry": "poetry", "hatch": "hatch",
@@ -55,6 +56,7 @@ _LAUNCHERS: dict[str, tuple[str, frozenset[str]]] = {
     "-": ("", frozenset()),
     "flock": ("wEc", frozenset({"--timeout", "--conflict-exit-code", "--command"})),
 }
+LAUNCHER_NAMES = frozenset(_LAUNCHERS)
 # Launchers whose first positional is not the command (timeout's DURATION, flock's FILE,
 # taskset's MASK, chrt's PRIORITY).
 _LEADING_POSITIONALS = {"timeout": 1, "flock": 1, "taskset": 1, "chrt": 1}
@@ -63,9 +65,9 @@ _SHELL_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until
 _ARGS_MARK = "__pipwrap_function_arguments__"
 MAX_DEPTH = 8
 
-_SOURCE_WORDS = ("index", "find-links", "trusted-host", "insecure-host", "pypi-url",
+SOURCE_WORDS = ("index", "find-links", "trusted-host", "insecure-host", "pypi-url",
                  "repository-url")
-_SOURCE_LONGS = ("--index-url", "--extra-index-url", "--find-links", "--trusted-host",
+SOURCE_LONGS = ("--index-url", "--extra-index-url", "--find-links", "--trusted-host",
                  "--pypi-url", "--default-index", "--allow-insecure-host", "--index-strategy")
 
 
@@ -81,8 +83,8 @@ def looks_like_source(tokens: Sequence[str]) -> str | None:
         for word in token.split():
             name = word.split("=", 1)[0].lower()
             if name.startswith("--") and (
-                any(w in name for w in _SOURCE_WORDS)
-                or (len(name) >= 5 and any(o.startswith(name) for o in _SOURCE_LONGS))
+                any(w in name for w in SOURCE_WORDS)
+                or (len(name) >= 5 and any(o.startswith(name) for o in SOURCE_LONGS))
             ):
                 return word
         if token in ("-i", "-f") and index + 1 < len(tokens) and (
@@ -108,7 +110,7 @@ def check_argv(argv: Sequence[str], ctx: Context, depth: int = 0,
     args = list(argv[1:])
     lowered = name.lower()
     if _PIP.fullmatch(lowered):
-        _note_interpreter_of(argv[0], ctx)
+        note_interpreter_of(argv[0], ctx)
         from pipwrap.guard import pip
 
         pip.check_args(args, ctx, program=name)
@@ -122,7 +124,7 @@ def check_argv(argv: Sequence[str], ctx: Context, depth: int = 0,
         _launcher(lowered, args, ctx, depth)
     elif lowered == "xargs":
         _xargs(args, ctx, depth)
-    elif lowered in _SHELLS:
+    elif lowered in SHELLS:
         _shell(lowered, args, ctx, depth)
     elif lowered == "eval":
         check_script(" ".join(args), ctx, depth + 1, "eval")
@@ -131,12 +133,12 @@ def check_argv(argv: Sequence[str], ctx: Context, depth: int = 0,
 
 
 # Programs that print or test and start nothing: their arguments are only text.
-_INERT = frozenset({"echo", "printf", "printenv", "true", "false", "test", "[", "cat",
+INERT = frozenset({"echo", "printf", "printenv", "true", "false", "test", "[", "cat",
                     "ls", "grep", "which", "type", "pwd", "date", "wc"})
 
 
 def _unknown(argv: Sequence[str], ctx: Context, depth: int = 0) -> None:
-    if program_name(argv[0]) in _INERT:
+    if program_name(argv[0]) in INERT:
         return
     script = _shell_script_text(argv[0], ctx)
     if script is not None:
@@ -161,7 +163,11 @@ def _shell_script_text(command: str, ctx: Context) -> str | None:
             head = handle.read(256 * 1024)
     except OSError:
         return None
-    if not _SHELL_SHEBANG.match(head) and not path.endswith(".sh"):
+    # An executable text file without a `#!` line is run by the calling shell itself
+    # (execve fails with ENOEXEC and bash, zsh and fish fall back to sh): a shell script.
+    no_interpreter = not head.startswith(b"#!") and b"\0" not in head[:1024] \
+        and os.access(path, os.X_OK)
+    if not _SHELL_SHEBANG.match(head) and not path.endswith(".sh") and not no_interpreter:
         return None
     return head.decode("utf-8", errors="replace").replace('"$@"', _ARGS_MARK)
 
@@ -187,7 +193,7 @@ def _which(command: str, path: str) -> str | None:
     return None
 
 
-def _note_interpreter_of(command: str, ctx: Context) -> None:
+def note_interpreter_of(command: str, ctx: Context) -> None:
     """Remember the prefix of the interpreter that will run pip: pip reads that prefix's
     own pip.conf (the "site" layer), which may name constraint files."""
     found = command if "/" in command else _which(command, ctx.environ.get("PATH", ""))
@@ -247,7 +253,7 @@ def _python(command: str, args: list[str], ctx: Context, depth: int) -> None:
                 value = args[index] if index < len(args) else ""
                 index += 1
             if letter == "m":
-                _note_interpreter_of(command, ctx)
+                note_interpreter_of(command, ctx)
                 _module(value, args[index:], ctx, depth)
                 return
             if letter == "c":
@@ -309,7 +315,7 @@ def _launcher(name: str, args: list[str], ctx: Context, depth: int) -> None:
         token = args[index]
         if name == "env" and "=" in token and not token.startswith("-"):
             index += 1  # VAR=value: pip reads it too, but the scrub happens after env runs
-            if _assigns_source(token):
+            if scrub.assigns_source(token):
                 ctx.refuse("command line", token.split("=", 1)[0],
                            "is set by env for the command; it would name a package source")
             continue
@@ -356,28 +362,12 @@ def _launcher(name: str, args: list[str], ctx: Context, depth: int) -> None:
     check_argv(args[index:], ctx, depth + 1)
 
 
-def _assigns_source(assignment: str) -> bool:
-    """Whether setting this variable for an installer could change its sources: any
-    PIP_*/UV_*/PDM_* name not known to be harmless (config and constraint files
-    included: the guard would not see what they name), NETRC, and twine's destination."""
-    from pipwrap.guard import pip, scrub, uv_env
-
-    name = assignment.split("=", 1)[0]
-    # twine's upload destination: wrap sets it from the profile's upload-url.
-    if name in ("NETRC", "TWINE_REPOSITORY_URL", "TWINE_REPOSITORY") or name.startswith("PDM_"):
-        return True
-    option = scrub.pip_option_name(name)
-    if option is not None:
-        return not pip.harmless_env_option(option)
-    return name.startswith("UV_") and name not in uv_env.HARMLESS
-
-
 def starts_installer(argv: Sequence[str]) -> bool:
     """Whether ``argv`` (after any launchers) could start an installer or a shell."""
     if not argv:
         return False
     name = program_name(argv[0]).lower()
-    return bool(name in _LAUNCHERS or name in _SHELLS or name in INSTALLERS
+    return bool(name in _LAUNCHERS or name in SHELLS or name in INSTALLERS
                 or _PIP.fullmatch(name) or _PYTHON.fullmatch(name)
                 or name in ("uv", "uvx", "xargs", "eval"))
 
@@ -489,7 +479,7 @@ def _check_settings(words: Sequence[str], ctx: Context, what: str) -> None:
     names = [w.split("=", 1)[0] for w in words[1:] if "=" in w]
     names += [w for w in words[1:] if re.fullmatch(r"(PIP|UV|PDM|TWINE)_\w+|NETRC", w)]
     for name in names:
-        if _assigns_source(name + "="):
+        if scrub.assigns_source(name + "="):
             ctx.refuse("command line", name, f"is set or unset inside {what}; it would "
                        "change the package source (or upload destination) pipwrap chose")
 

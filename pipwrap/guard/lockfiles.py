@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from pipwrap import tomlfile
 from pipwrap.guard.context import Context
 
 _SOURCE_KEYS = frozenset({"url", "registry", "index", "git"})
@@ -30,15 +31,13 @@ def line_of(text: str, needle: str) -> int:
 
 def check_lockfile(path: str, ctx: Context, where: str) -> None:
     from pipwrap.errors import PipwrapError
-    from pipwrap.guard import reqfile
-    from pipwrap.schema import load_toml_text
 
-    data = reqfile.read_bytes(path, where, ctx)
+    data = ctx.read_file(path, where)
     if data is None:
         return
     text = data.decode("utf-8", errors="replace")
     try:
-        document = load_toml_text(text, path)
+        document = tomlfile.loads(text, path)
     except PipwrapError as exc:
         ctx.refuse(where, path, f"cannot be read as TOML, so pipwrap cannot check its "
                    f"download URLs ({exc})")

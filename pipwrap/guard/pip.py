@@ -176,10 +176,10 @@ def judge_option(event: Event, ctx: Context, where: str, program: str = "pip") -
             spelled = f"{spelled} (read by {program} as {canonical})"
         shown = f"{spelled} {event.value}" if event.value is not None else spelled
         ctx.refuse(where, shown, SOURCE[dest])
-    from pipwrap.guard import directref, reqfile
+    from pipwrap.guard import directref
 
     if dest in FILES and event.value is not None:
-        reqfile.scan(event.value, FILES[dest], where, ctx)
+        ctx.scan_file(event.value, FILES[dest], where, ctx)
     elif dest in REQUIREMENT_VALUES and event.value is not None:
         directref.check_requirement(event.value, where, ctx)
     elif dest in SCRIPT_VALUES and event.value is not None:

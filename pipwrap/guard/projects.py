@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 
+from pipwrap import tomlfile
 from pipwrap.guard.context import Context
 from pipwrap.guard.lockfiles import line_of
 
@@ -35,15 +36,13 @@ def _project_file(start: str) -> str | None:
 
 def _load(path: str, ctx: Context, where: str) -> tuple[str, dict[str, object]] | None:
     from pipwrap.errors import PipwrapError
-    from pipwrap.guard import reqfile
-    from pipwrap.schema import load_toml_text
 
-    data = reqfile.read_bytes(path, where, ctx)
+    data = ctx.read_file(path, where)
     if data is None:
         return None
     text = data.decode("utf-8", errors="replace")
     try:
-        return text, load_toml_text(text, path)
+        return text, tomlfile.loads(text, path)
     except PipwrapError as exc:
         ctx.refuse(where, path, f"cannot be read as TOML, so pipwrap cannot check the "
                    f"sources it names ({exc})")
@@ -114,11 +113,11 @@ def _problems(path: str, ctx: Context, where: str) -> Iterator[tuple[str, str, s
 
 def _env_settings(path: str, text: str) -> Iterator[tuple[str, str, str]]:
     """tox ``set_env``/``setenv`` and hatch ``env-vars`` that put a source variable back."""
-    from pipwrap.guard.launchers import _assigns_source
+    from pipwrap.guard.scrub import assigns_source
 
     for number, line in enumerate(text.splitlines(), start=1):
         for name in _ENV_NAME.findall(line):
-            if _assigns_source(name + "="):
+            if assigns_source(name + "="):
                 tool = "tox" if "tox" in os.path.basename(path) or "set" in line.lower() \
                     else "hatch/tox"
                 yield tool, f"{path}:{number}", f"sets {name} for the environments it builds"
@@ -206,10 +205,9 @@ def check_script_settings(path: str, ctx: Context) -> None:
         return
     text, body = found
     from pipwrap.errors import PipwrapError
-    from pipwrap.schema import load_toml_text
 
     try:
-        document = load_toml_text(body, path)
+        document = tomlfile.loads(body, path)
     except PipwrapError as exc:
         ctx.refuse(path, "script metadata", f"cannot be read as TOML ({exc})")
     for _tool, key_path, url in _sources(document):

@@ -129,35 +129,6 @@ def _local_path(reference: str, base: str | None) -> str | None:
     return reference
 
 
-def read_bytes(path: str, where: str, ctx: Context) -> bytes | None:
-    """The file's bytes, or None when it does not exist (pip reports that itself).
-
-    Only regular files are read: a FIFO or device could hang the check or answer
-    differently when pip reads it.
-    """
-    import stat
-
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        ctx.refuse(where, path, f"cannot be read for checking ({exc.strerror})")
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            ctx.refuse(where, path, "is not a regular file; pipwrap checks only files whose "
-                       "content cannot change between the check and pip reading it")
-        if info.st_size > MAX_BYTES:
-            ctx.refuse(where, path, f"is larger than {MAX_BYTES // (1024 * 1024)} MiB")
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
 def scan(reference: str, kind: str, origin: str, ctx: Context, base: str | None = None) -> None:
     """Refuse if the requirement/constraint file ``reference`` (or one it includes) adds
     a package source or a download from outside the profile's index."""
@@ -168,7 +139,7 @@ def scan(reference: str, kind: str, origin: str, ctx: Context, base: str | None 
                    "local copy")
     if not ctx.first_visit(path):
         return
-    data = read_bytes(path, origin, ctx)
+    data = ctx.read_file(path, origin)
     if data is None:
         return
     texts = decodings(data)

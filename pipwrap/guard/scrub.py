@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pipwrap.pipconfig import normalize_key
+
 # Variables pip reads by name rather than as an option.
 _PIP_SPECIAL = frozenset({"config-file", "user-agent-user-data"})
 
@@ -26,8 +28,7 @@ def pip_option_name(variable: str) -> str | None:
     ``extra-index-url``), or None when pip does not read it at all."""
     if not variable.startswith("PIP_"):
         return None
-    name = variable[4:].lower().replace("_", "-")
-    return name[2:] if name.startswith("--") else name
+    return normalize_key(variable[4:])
 
 
 def _pip_keeps(option: str) -> bool:
@@ -80,3 +81,19 @@ def child_environ(environ: Mapping[str, str], additions: Mapping[str, str]) -> d
     child = {k: v for k, v in environ.items() if k not in drop}
     child.update(additions)
     return child
+
+
+def assigns_source(assignment: str) -> bool:
+    """Whether setting this variable for an installer could change its sources: any
+    PIP_*/UV_*/PDM_* name not known to be harmless (config and constraint files
+    included: the guard would not see what they name), NETRC, and twine's destination."""
+    from pipwrap.guard import pip, uv_env
+
+    name = assignment.split("=", 1)[0]
+    # twine's upload destination: wrap sets it from the profile's upload-url.
+    if name in ("NETRC", "TWINE_REPOSITORY_URL", "TWINE_REPOSITORY") or name.startswith("PDM_"):
+        return True
+    option = pip_option_name(name)
+    if option is not None:
+        return not pip.harmless_env_option(option)
+    return name.startswith("UV_") and name not in uv_env.HARMLESS

@@ -180,9 +180,7 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
         elif os.path.isfile(os.path.join(base, reading.rest[0])):
             # `uv run script.py` reads the script's inline metadata like --script does.
             _judge("--script", reading.rest[0], reading.rest[0], ctx, base)
-        from pipwrap.guard import launchers
-
-        launchers.check_argv(reading.rest, ctx, depth=1)
+        ctx.check_command(reading.rest, ctx, depth=1)
     if reading.command in PROJECT or reading.command == "run":
         from pipwrap.guard import projects
 

@@ -1,0 +1,277 @@
+"""The commands that edit profiles (add, set-url, remove, rename, default), choose one
+(use) or trust a directory's choice (allow, deny).
+
+The reading ones (list, show, current) are in :mod:`pipwrap.commands.listing`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pipwrap.commands.common import seconds
+from pipwrap.errors import PipwrapError
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    if name == "add":
+        parser.description = "Add a profile to config.toml, keeping its comments."
+        parser.add_argument("name")
+        parser.add_argument("url", help="the index URL (PEP 503 simple index)")
+        parser.add_argument(
+            "--default", action="store_true",
+            help="also make it the default (the first profile always becomes it)")
+        parser.add_argument("--force", "-f", action="store_true",
+                            help="replace a profile of that name (all its settings)")
+        parser.add_argument("--trusted-host", action="store_true",
+                            help="let pip use this plain-http host off loopback")
+        parser.add_argument("--username", help="user name for the index")
+        parser.add_argument("--upload-url", metavar="URL",
+                            help="where `wrap twine upload` sends distributions")
+        secret = parser.add_mutually_exclusive_group()
+        secret.add_argument("--password-env", metavar="VAR",
+                            help="read the password from $VAR")
+        secret.add_argument("--password-command", metavar="CMD",
+                            help="run CMD and use its stdout as the password")
+        secret.add_argument("--keyring", action="store_true", help="read it from the keyring")
+        parser.add_argument("--password-ttl", type=seconds(int), metavar="SECONDS",
+                            help="cache the password-command output this long")
+    elif name == "set-url":
+        parser.description = ("Change the index-url of profile NAME, keeping its other "
+                              "settings and comments.")
+        parser.add_argument("name")
+        parser.add_argument("url", help="the new index URL")
+    elif name in ("remove", "default"):
+        parser.add_argument("name")
+    elif name == "rename":
+        parser.add_argument("old")
+        parser.add_argument("new")
+    elif name == "use":
+        parser.description = (
+            "`pipwrap use NAME` / `pipwrap use --off` are handled by the shell function that "
+            "`pipwrap init` defines; they change only the current shell.")
+        parser.add_argument("name", nargs="?")
+        parser.add_argument("--off", action="store_true", help="back to the default")
+    elif name == "allow":
+        parser.description = (
+            "Trust the nearest .pipwrap.toml at or above DIR (default: here). A new or "
+            "changed file is refused until allowed again.")
+        parser.add_argument("dir", nargs="?", default=".")
+    elif name == "deny":
+        parser.description = ("wrap ignores the nearest .pipwrap.toml from now on, whatever "
+                              "it holds; `pipwrap allow` trusts it again.")
+        parser.add_argument("dir", nargs="?", default=".")
+
+
+def run(args: argparse.Namespace) -> int:
+    return COMMANDS[args.command](args)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from pipwrap.profiles import editing, schema
+
+    if args.password_ttl is not None and args.password_command is None:
+        raise PipwrapError("add: --password-ttl needs --password-command (it is how long "
+                           "that command's output is kept)")
+    wanted: dict[str, Any] = {"index-url": args.url}
+    for key in ("username", "password_env", "password_command", "password_ttl", "upload_url"):
+        value = getattr(args, key)
+        if value is not None:
+            wanted[key.replace("_", "-")] = value
+    if args.keyring:
+        wanted["keyring"] = True
+    if args.trusted_host:
+        wanted["trusted-host"] = True
+    # Check the arguments on their own first: an error must point at what was typed, not
+    # at a line of config.toml that was never written.
+    schema.check_profile(args.name, wanted, "add")
+    outcome = {"replaced": False, "default": ""}
+
+    def mutate(document: Any) -> None:
+        import tomlkit
+
+        profiles = editing.profiles_table(document)
+        if args.name in profiles:
+            if not args.force:
+                raise PipwrapError(
+                    f"profile {args.name!r} already exists; replace it with "
+                    f"pipwrap add --force {args.name} URL ..., or change only its URL with "
+                    f"pipwrap set-url {args.name} URL")
+            outcome["replaced"] = True
+        first = not any(name != args.name for name in profiles)
+        table = tomlkit.table()
+        for key, value in wanted.items():
+            table[key] = value
+        profiles[args.name] = table
+        if args.default:
+            document["default"] = args.name
+            outcome["default"] = " (now the default)"
+        elif first and "default" not in document:
+            # A config with one profile and no default would make the first `wrap` fail.
+            document["default"] = args.name
+            outcome["default"] = (" (now the default, as the first profile; change it "
+                                  "with: pipwrap default NAME)")
+
+    cfg = editing.edit(mutate)
+    verb = "replaced" if outcome["replaced"] else "added"
+    print(f"{verb} {args.name!r} in {cfg.path}{outcome['default']}")
+    if args.keyring:
+        _keyring_note(cfg.profiles[args.name])
+    return 0
+
+
+def _keyring_note(profile: Any) -> None:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(profile.index_url).hostname or profile.index_url
+    try:
+        import keyring  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
+    except ImportError:
+        from pipwrap.install_hint import install_command
+
+        print(f"note: keyring = true needs the keyring package, which is not installed; "
+              f"install it with: {install_command('keyring')}", file=sys.stderr)
+    print(f"note: store the password with: keyring set {host} {profile.username}",
+          file=sys.stderr)
+
+
+def cmd_set_url(args: argparse.Namespace) -> int:
+    from pipwrap.profiles import editing, schema
+
+    def mutate(document: Any) -> None:
+        profiles = editing.profiles_table(document)
+        _require(profiles, args.name)
+        table = profiles[args.name]
+        merged = {**table.unwrap(), "index-url": args.url}
+        schema.check_profile(args.name, merged, "set-url")
+        table["index-url"] = args.url
+
+    editing.edit(mutate)
+    from pipwrap.redact import redact
+
+    print(f"{args.name}: index-url = {redact(args.url)}")
+    return 0
+
+
+def _require(profiles: Any, name: str) -> None:
+    from pipwrap.profiles.model import BUILTIN_NAME, BUILTIN_URL
+
+    if name not in profiles and name == BUILTIN_NAME:
+        raise PipwrapError(
+            f"profile {name!r} is built in ({BUILTIN_URL}, where `pipwrap serve` listens) "
+            "and not in your config file; to change it, define your own with: "
+            f"pipwrap add {name} URL"
+        )
+    if name not in profiles:
+        known = ", ".join(sorted(profiles)) or "(none)"
+        from pipwrap.profiles.model import did_you_mean
+
+        raise PipwrapError(f"unknown profile {name!r}; known profiles: {known}"
+                           + did_you_mean(name, profiles))
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from pipwrap.profiles import editing
+
+    was_default = False
+
+    def mutate(document: Any) -> None:
+        nonlocal was_default
+        profiles = editing.profiles_table(document)
+        _require(profiles, args.name)
+        del profiles[args.name]
+        if document.get("default") == args.name:
+            was_default = True
+            del document["default"]
+
+    cfg = editing.edit(mutate)
+    print(f"removed {args.name!r} from {cfg.path}")
+    if was_default:
+        print("note: it was the default; choose a new one with: pipwrap default NAME",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    from pipwrap.profiles import editing
+
+    editing.check_name(args.new)
+
+    def mutate(document: Any) -> None:
+        profiles = editing.profiles_table(document)
+        _require(profiles, args.old)
+        if args.new in profiles:
+            raise PipwrapError(f"profile {args.new!r} already exists")
+        profiles[args.new] = profiles[args.old]
+        del profiles[args.old]
+        if document.get("default") == args.old:
+            document["default"] = args.new
+
+    editing.edit(mutate)
+    print(f"renamed {args.old!r} to {args.new!r}")
+    return 0
+
+
+def cmd_default(args: argparse.Namespace) -> int:
+    from pipwrap.profiles import editing
+
+    def mutate(document: Any) -> None:
+        _require(editing.profiles_table(document), args.name)
+        document["default"] = args.name
+
+    editing.edit(mutate)
+    print(f"default profile: {args.name}")
+    return 0
+
+
+def cmd_use(args: argparse.Namespace) -> int:
+    raise PipwrapError(
+        "`pipwrap use` changes the current shell, so it needs the shell integration: add "
+        "eval \"$(pipwrap init bash)\" (or zsh/fish) to your shell's rc file"
+    )
+
+
+def cmd_allow(args: argparse.Namespace) -> int:
+    from pipwrap.profiles import dirfile
+
+    path = dirfile.allow(args.dir)
+    print(f"allowed {path}")
+    _warn_if_profile_unknown(path)
+    return 0
+
+
+def _warn_if_profile_unknown(path: str) -> None:
+    """Allowing a file that names a missing profile is legal but would fail every `wrap`."""
+    from pathlib import Path
+
+    from pipwrap.profiles import config as config_mod
+    from pipwrap.profiles import dirfile
+
+    name = dirfile.profile_in(path, Path(path).read_bytes())
+    try:
+        profiles = config_mod.load().profiles
+    except PipwrapError as exc:
+        print(f"pipwrap: warning: {path} names profile {name!r}, and the config cannot be "
+              f"read to check it: {exc}", file=sys.stderr)
+        return
+    if name not in profiles:
+        known = ", ".join(sorted(profiles)) or "(none)"
+        print(f"pipwrap: warning: {path} names profile {name!r}, which is not in "
+              f"{config_mod.config_path()} (known profiles: {known}); `wrap` here fails "
+              f"until you add it: pipwrap add {name} URL", file=sys.stderr)
+
+
+def cmd_deny(args: argparse.Namespace) -> int:
+    from pipwrap.profiles import dirfile
+
+    path = dirfile.deny(args.dir)
+    print(f"denied {path}: wrap ignores it from now on (pipwrap allow to trust it)")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "add": cmd_add, "remove": cmd_remove, "rename": cmd_rename, "default": cmd_default,
+    "use": cmd_use, "allow": cmd_allow, "deny": cmd_deny, "set-url": cmd_set_url,
+}

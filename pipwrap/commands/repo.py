@@ -1,0 +1,253 @@
+"""The ``pipwrap repo ...`` and ``pipwrap serve`` subcommands: parsing and printing."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pipwrap.errors import PipwrapError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from pipwrap.repo.index import Report
+
+REPO_HELP = """\
+A PEP 503 tree of your distributions, DIR/<normalized-name>/<file>, with a complete static
+index written inside it (HTML and JSON, sha256 hashes, requires-python, .metadata files,
+yanks, upload times). The tree is an index as it is: file://DIR/, any static web server
+rooted at DIR, `pipwrap serve`, nginx (`pipwrap repo nginx-conf`) or pypiserver.
+
+  pipwrap repo add dist/*          put wheels and sdists in, keep the index current
+  pipwrap serve                    serve it at http://127.0.0.1:8080/simple/
+  wrap pip install NAME            the built-in `local` profile points there
+
+DIR: --repo, else $PIPWRAP_REPO, else the user data directory's pipwrap/repo.
+"""
+
+
+def _add_repo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--repo", metavar="DIR",
+        help="the repository directory (default: $PIPWRAP_REPO, else "
+             "~/.local/share/pipwrap/repo)",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    if name == "serve":
+        _add_serve(parser)
+        return
+    import argparse
+
+    from pipwrap.repo import defaults
+
+    parser.description = REPO_HELP
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    actions = parser.add_subparsers(dest="repo_command", metavar="ACTION")
+
+    add = actions.add_parser(
+        "add", help="add wheels and sdists (immutable: same bytes again is a no-op)",
+        description="Copy distributions into DIR/<normalized-name>/ and update the index. "
+        "Each file's name and core metadata are checked first; a file whose metadata "
+        "contradicts its name, or other bytes under a name already held, is refused and "
+        "nothing is added.",
+    )
+    _add_repo(add)
+    add.add_argument("files", nargs="+", metavar="DIST")
+
+    listing = actions.add_parser("list", aliases=["ls"], help="list projects and versions")
+    _add_repo(listing)
+    listing.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    remove = actions.add_parser(
+        "remove", aliases=["rm"], help="delete a project, or one version of it",
+        description="Delete every file of NAME, or of NAME==VERSION, and update the index. "
+        "Prefer `repo yank` for a release people may have pinned.",
+    )
+    _add_repo(remove)
+    remove.add_argument("spec", metavar="NAME[==VERSION]")
+
+    yank = actions.add_parser(
+        "yank", help="mark a release yanked (PEP 592)",
+        description="Mark every file of NAME==VERSION yanked: installers skip it unless it "
+        "is pinned with ==. The files stay. --undo takes the mark away.",
+    )
+    _add_repo(yank)
+    yank.add_argument("spec", metavar="NAME==VERSION")
+    yank.add_argument("--reason", metavar="TEXT", help="shown by pip when it is installed")
+    yank.add_argument("--undo", action="store_true", help="un-yank the release")
+
+    build = actions.add_parser(
+        "index", help="bring the static index up to date (incremental)",
+        description="Write the static index inside DIR: only new files are read and only "
+        "changed pages are rewritten; with no change nothing is written. Files dropped into "
+        "DIR/<name>/ by hand are picked up here. A project directory whose mtime has not "
+        "changed is not listed again: published files are immutable, so a file replaced "
+        "in place (same name, new bytes) needs --full.",
+    )
+    _add_repo(build)
+    build.add_argument("--full", action="store_true",
+                       help="list every project directory again (files still matched by "
+                       "size and mtime)")
+    build.add_argument("-q", "--quiet", action="store_true", help="print only warnings")
+
+    path = actions.add_parser("path", help="print the repository directory")
+    _add_repo(path)
+
+    nginx = actions.add_parser(
+        "nginx-conf", help="print an nginx configuration serving the tree like serve",
+        description="Print an nginx server block that serves DIR at /simple/ with PEP 691 "
+        "content negotiation and the same local-first fallback as `pipwrap serve`. "
+        "--standalone prints a whole nginx.conf to run as: nginx -p PREFIX -c FILE.",
+    )
+    _add_repo(nginx)
+    nginx.add_argument("--listen", default=f"{defaults.HOST}:{defaults.PORT}",
+                       metavar="ADDR", help="nginx listen address (default: %(default)s)")
+    _add_fallback(nginx)
+    nginx.add_argument("--standalone", metavar="PREFIX",
+                       help="a complete nginx.conf whose pid, logs and temp files go in PREFIX")
+
+
+def _add_serve(serve: argparse.ArgumentParser) -> None:
+    from pipwrap.repo import defaults
+
+    serve.description = (
+        "Serve the repository's index at http://HOST:PORT/simple/ (kept current "
+        "as files are added). A project held locally is answered only from here, so an "
+        "upstream release can never outbid yours; a project not held here is redirected to "
+        "the fallback index. pip and uv get JSON (PEP 691), browsers HTML.")
+    _add_repo(serve)
+    serve.add_argument("--host", default=defaults.HOST,
+                       help="address to listen on (default: %(default)s, this machine only)")
+    serve.add_argument("--port", type=int, default=defaults.PORT,
+                       help="port (default: %(default)s; 0 picks a free one)")
+    _add_fallback(serve)
+    serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
+
+
+def _add_fallback(parser: argparse.ArgumentParser) -> None:
+    from pipwrap.repo import defaults
+
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--fallback", metavar="URL", default=defaults.FALLBACK,
+                       help="index for projects not held here (default: %(default)s)")
+    group.add_argument("--no-fallback", action="store_true",
+                       help="answer 404 for projects not held here")
+
+
+def _root(args: argparse.Namespace) -> str:
+    from pipwrap.repo.store import default_repo
+
+    return os.path.abspath(os.path.expanduser(args.repo)) if args.repo else default_repo()
+
+
+def _fallback(args: argparse.Namespace) -> str | None:
+    from pipwrap.repo import defaults
+
+    return None if args.no_fallback else defaults.check_fallback(args.fallback)
+
+
+def _warn(report: Report) -> None:
+    for moved in report.adopted:
+        sys.stderr.write(f"pipwrap: moved into its project directory: {moved}\n")
+    for warning in report.warnings:
+        sys.stderr.write(f"pipwrap: warning: {warning}\n")
+
+
+def _summary(report: Report) -> str:
+    changed = len(report.written) + len(report.removed)
+    return (f"{report.projects} projects, {report.files} files; "
+            f"{changed} index file{'s' if changed != 1 else ''} updated")
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_serve(args) if args.command == "serve" else run_repo(args)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from pipwrap.repo import server
+
+    if not 0 <= args.port <= 65535:
+        raise PipwrapError(f"serve: --port {args.port} is not a port number (0-65535)")
+    return server.serve(_root(args), args.host, args.port, _fallback(args), args.verbose)
+
+
+def run_repo(args: argparse.Namespace) -> int:
+    command = {"ls": "list", "rm": "remove"}.get(args.repo_command, args.repo_command)
+    if command is None:
+        raise PipwrapError("repo: an action is needed: add, list, remove, yank, index, path "
+                           "or nginx-conf (see pipwrap repo --help)")
+    root = _root(args)
+    if command == "path":
+        print(root)
+        return 0
+    if command == "nginx-conf":
+        from pipwrap.repo import nginx
+
+        prefix = None
+        if args.standalone:
+            prefix = os.path.abspath(args.standalone)
+        sys.stdout.write(nginx.render(root, args.listen, _fallback(args), prefix=prefix))
+        return 0
+    from pipwrap.repo import index, store
+
+    if command == "add":
+        added, report = store.add(root, args.files)
+        for item in added:
+            verb = "added" if item.state == "added" else "already present"
+            print(f"{verb}: {item.dist.project}/{item.dist.filename}")
+        _warn(report)
+        print(f"{root}: {_summary(report)}")
+        return 0
+    if command == "remove":
+        found, report = store.remove(root, args.spec)
+        for dist in found:
+            print(f"removed: {dist.project}/{dist.filename}")
+        _warn(report)
+        return 0
+    if command == "yank":
+        found, report = store.yank(root, args.spec, args.reason, undo=args.undo)
+        for dist in found:
+            print(f"{'un-yanked' if args.undo else 'yanked'}: {dist.project}/{dist.filename}")
+        _warn(report)
+        return 0
+    store.require_repo(root)
+    if command == "index":
+        report = index.build(root, full=args.full)
+        _warn(report)
+        if not args.quiet:
+            print(f"{root}: {_summary(report)}")
+        return 0
+    report = index.build(root, want_records=True)
+    _warn(report)
+    return _print_list(root, report, as_json=args.json)
+
+
+def _print_list(root: str, report: Report, *, as_json: bool) -> int:
+    if as_json:
+        import json
+
+        projects = [
+            {"name": name, "files": [
+                {"filename": r.filename, "version": r.version, "size": r.size,
+                 "sha256": r.sha256, "requires_python": r.requires_python,
+                 "upload_time": r.upload_time, "yanked": r.yanked is not None,
+                 **({"yanked_reason": r.yanked} if r.yanked else {})}
+                for r in records]}
+            for name, records in sorted(report.records.items())
+        ]
+        print(json.dumps({"repo": root, "projects": projects}, indent=2))
+        return 0
+    if not report.records:
+        print(f"{root}: no projects yet; add some with: pipwrap repo add DIST...")
+        return 0
+    for name, records in sorted(report.records.items()):
+        versions: list[str] = []
+        for record in records:
+            shown = record.version + (" (yanked)" if record.yanked is not None else "")
+            if shown not in versions:
+                versions.append(shown)
+        print(f"{name}  {', '.join(versions)}")
+    return 0

@@ -1,0 +1,26 @@
+"""``pipwrap _state SHELL --pid N`` (internal): the state the shell function caches."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("shell", choices=("bash", "zsh", "fish"))
+    parser.add_argument("--pid", type=int, required=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    return refresh(args.shell, args.pid)
+
+
+def refresh(shell: str, pid: int) -> int:
+    from pipwrap.shell import state
+
+    sys.stdout.write(state.render(shell, pid, os.environ))
+    return 0

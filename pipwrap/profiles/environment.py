@@ -1,0 +1,121 @@
+"""The environment a wrapped command gets: the profile's index as the only source.
+
+Setting PIP_INDEX_URL alone is not enough: pip merges ``extra-index-url`` and
+``find-links`` from every config layer and the inherited environment, and picks the
+highest version across all of them (dependency confusion). Environment variables are
+pip's strongest layer below the command line, so each source-adding setting is overridden
+here. pip ignores an *empty* value, but a single space parses as an empty list, which
+clears it (measured on pip 23.2.1, 25.3 and 26.3). uv reads its own variables and treats
+an empty value as unset. Proxies and certificates belong to the fence (see
+``pipwrap/fence``), which the caller adds.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from pipwrap.profiles.model import Profile
+
+# pip: parsed with str.split(), so " " becomes [] and overrides every config layer.
+PIP_CLEARED = " "
+# uv/clap: an empty value counts as not set.
+UV_CLEARED = ""
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def with_credentials(url: str, username: str | None, password: str | None) -> str:
+    if username is None:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    userinfo = quote(username, safe="")
+    if password is not None:
+        userinfo += ":" + quote(password, safe="")
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc}"))
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """(the URL without ``user:pass@``, user, password), both unquoted."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None, None
+    user, colon, secret = userinfo.partition(":")
+    clean = urlunsplit(parts._replace(netloc=host))
+    return clean, unquote(user), unquote(secret) if colon else None
+
+
+def trusted_host_value(profile: Profile) -> str:
+    if not profile.trusted_host:
+        return PIP_CLEARED
+    parts = urlsplit(profile.index_url)
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def login(profile: Profile, password: str | None) -> tuple[str, tuple[str, str] | None]:
+    """(the index URL without a login, the login) for the fence, which adds it to requests.
+
+    The login is the profile's username with its password, or the ``user:pass@`` (or a
+    bare ``TOKEN@``) of the index URL itself.
+    """
+    clean, url_user, url_secret = split_credentials(profile.index_url)
+    if profile.username is not None:
+        return clean, (profile.username, password or "")
+    if url_user is not None:
+        return clean, (url_user, url_secret or "")
+    return clean, None
+
+
+def build(profile: Profile, password: str | None = None) -> dict[str, str]:
+    """Variables to set for one wrapped command, in a stable order (the fence's own proxy
+    and CA variables are added by the caller, from the session it opened).
+
+    The command sees the real index URL and no credential at all: the fence adds the
+    profile's login to the requests it passes to the index and the upload URL.
+    """
+    url, found = login(profile, password)
+    trusted = trusted_host_value(profile)
+    uv_trusted = trusted if trusted.strip() else UV_CLEARED
+    return {
+        "PIP_INDEX_URL": url,
+        "PIP_EXTRA_INDEX_URL": PIP_CLEARED,
+        "PIP_FIND_LINKS": PIP_CLEARED,
+        "PIP_TRUSTED_HOST": trusted,
+        "PIP_NO_INDEX": "false",
+        # No pip configuration file at all: harmless settings from the user's files are
+        # passed on as variables by the caller.
+        "PIP_CONFIG_FILE": os.devnull,
+        "UV_DEFAULT_INDEX": url,
+        "UV_INDEX_URL": UV_CLEARED,
+        "UV_INDEX": UV_CLEARED,
+        "UV_EXTRA_INDEX_URL": UV_CLEARED,
+        "UV_FIND_LINKS": UV_CLEARED,
+        "UV_INSECURE_HOST": uv_trusted,
+        # uv.toml and [tool.uv] indexes are consulted before the default index.
+        "UV_NO_CONFIG": "1",
+        # uv's own defence: never merge versions across indexes.
+        "UV_INDEX_STRATEGY": "first-index",
+        "PDM_PYPI_URL": url,
+        "PIPWRAP_ACTIVE_PROFILE": profile.name,
+        **_twine(profile, found),
+    }
+
+
+# twine prompts for a password it does not have; this one is not a secret: the fence
+# replaces the Authorization of every request to the upload URL with the profile's login.
+TWINE_DUMMY_PASSWORD = "pipwrap-fence-adds-the-login"
+
+
+def _twine(profile: Profile, found: tuple[str, str] | None) -> dict[str, str]:
+    """twine's own variables: the upload URL, and a login it will not prompt for."""
+    if not profile.upload_url:
+        return {}
+    variables = {"TWINE_REPOSITORY_URL": profile.upload_url}
+    if found is not None:
+        variables["TWINE_USERNAME"] = found[0]
+        variables["TWINE_PASSWORD"] = TWINE_DUMMY_PASSWORD
+    return variables
+

@@ -1,0 +1,124 @@
+"""The profile model: named indexes and the config that holds them.
+
+Imports nothing beyond ``pipwrap.errors``: the reading commands build these from a
+snapshot without loading a TOML parser.
+"""
+
+from __future__ import annotations
+
+from pipwrap.errors import PipwrapError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+class Profile:
+    """One named index. ``shown_url`` is ``index_url`` with any credential masked."""
+
+    __slots__ = (
+        "ca_file",
+        "index_url",
+        "keyring",
+        "name",
+        "password_command",
+        "password_env",
+        "password_ttl",
+        "shown_url",
+        "trusted_host",
+        "upload_url",
+        "username",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        index_url: str,
+        shown_url: str,
+        trusted_host: bool = False,
+        username: str | None = None,
+        password_env: str | None = None,
+        password_command: str | None = None,
+        password_ttl: int = 0,
+        keyring: bool = False,
+        upload_url: str | None = None,
+        ca_file: str | None = None,
+    ) -> None:
+        self.name = name
+        self.index_url = index_url
+        self.shown_url = shown_url
+        self.trusted_host = trusted_host
+        self.username = username
+        self.password_env = password_env
+        self.password_command = password_command
+        self.password_ttl = password_ttl
+        self.keyring = keyring
+        # Where `wrap twine upload` sends distributions (no credential in it: the login is
+        # the profile's own).
+        self.upload_url = upload_url
+        # CA certificates the fence trusts for this profile's servers, besides the system's.
+        self.ca_file = ca_file
+
+    @property
+    def holds_credential(self) -> bool:
+        """Whether ``index_url`` itself holds a secret: ``user:pass@``, ``TOKEN@``, ``?token=``."""
+        return self.shown_url != self.index_url
+
+    def fields(self) -> tuple[str, str, str, bool, str | None, str | None, str | None, int, bool,
+                              str | None, str | None]:
+        """The constructor's arguments, in order: ``Profile(*p.fields())`` is a copy."""
+        return (
+            self.name, self.index_url, self.shown_url, self.trusted_host, self.username,
+            self.password_env, self.password_command, self.password_ttl, self.keyring,
+            self.upload_url, self.ca_file,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Profile) and self.fields() == other.fields()
+
+    def __hash__(self) -> int:
+        return hash(self.fields())
+
+    def __repr__(self) -> str:
+        # Never the raw URL: a repr can end up in a log or a traceback.
+        return f"Profile({self.name!r}, {self.shown_url!r})"
+
+
+# The embedded default: `pipwrap serve`'s own address, so that `pipwrap repo add`,
+# `pipwrap serve` and `wrap pip install NAME` work before any config file exists.
+BUILTIN_NAME = "local"
+BUILTIN_URL = "http://127.0.0.1:8080/simple/"
+
+
+class Config:
+    __slots__ = ("builtin", "default", "path", "profiles")
+
+    def __init__(self, path: str, default: str | None, profiles: dict[str, Profile],
+                 builtin: frozenset[str] = frozenset()) -> None:
+        self.path = path
+        self.default = default
+        self.profiles = profiles
+        # Names in ``profiles`` that come from pipwrap itself, not from the file.
+        self.builtin = builtin
+
+    def __repr__(self) -> str:
+        return f"Config({self.path!r}, default={self.default!r}, profiles={sorted(self.profiles)})"
+
+    def profile(self, name: str, *, origin: str = "") -> Profile:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles)) or "(none)"
+            how = f" (from {origin})" if origin else ""
+            raise PipwrapError(
+                f"unknown profile {name!r}{how} in {self.path}; known profiles: {known}"
+                + did_you_mean(name, self.profiles)
+            ) from None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """"; did you mean 'x'?" for a near miss among ``choices``, else ""."""
+    import difflib  # only on this error path: reading commands stay within os and sys
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,215 @@
+"""Parse and validate config.toml text into a :class:`~pipwrap.config.Config`.
+
+Every problem is reported as a :class:`PipwrapError` naming the file, and the line where
+it can be found, so that nothing runs on a config the user did not mean. This is the
+slow half of reading the config (TOML parser, regular expressions); ``pipwrap.config``
+calls it only when its snapshot does not match the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from pipwrap import tomlfile
+from pipwrap.errors import PipwrapError
+from pipwrap.profiles.model import Config, Profile
+from pipwrap.redact import redact
+
+PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def parse(text: str, path: str) -> Config:
+    data = tomlfile.loads(text, path)
+    where = _Where(path, text)
+    unknown = sorted(set(data) - {"default", "profiles"})
+    if unknown:
+        where.fail(None, unknown[0], f"unknown top-level key {unknown[0]!r} "
+                   "(expected 'default' and [profiles.NAME] tables)")
+    profiles_raw = data.get("profiles", {})
+    if not isinstance(profiles_raw, dict):
+        where.fail(None, "profiles", "'profiles' must be a table of [profiles.NAME] tables")
+    profiles: dict[str, Profile] = {}
+    for name, table in profiles_raw.items():
+        if not PROFILE_NAME.fullmatch(name):
+            where.fail(name, None, f"invalid profile name {name!r}: use letters, digits, "
+                       "'-' and '_' only")
+        if not isinstance(table, dict):
+            where.fail(name, None, f"profile {name!r} must be a table ([profiles.{name}])")
+        profiles[name] = _profile(name, table, where)
+    default = data.get("default")
+    if default is not None:
+        if not isinstance(default, str):
+            where.fail(None, "default", "'default' must be a string naming a profile")
+        if default not in profiles:
+            known = ", ".join(sorted(profiles)) or "(none)"
+            where.fail(None, "default",
+                       f"default profile {default!r} is not defined; known profiles: {known}")
+    return Config(path, default, profiles)
+
+
+_PROFILE_KEYS = {
+    "index-url": str,
+    "trusted-host": bool,
+    "username": str,
+    "password-env": str,
+    "password-command": str,
+    "password-ttl": int,
+    "keyring": bool,
+    "upload-url": str,
+    "ca-file": str,
+}
+_TYPE_NAMES = {str: "a string", bool: "true or false", int: "a whole number of seconds"}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
+    for key, value in table.items():
+        if key not in _PROFILE_KEYS:
+            hint = " (did you mean 'index-url'?)" if key.replace("_", "-") == "index-url" else ""
+            where.fail(name, key, f"profile {name!r}: unknown key {key!r}{hint}; known keys: "
+                       + ", ".join(_PROFILE_KEYS))
+        expected = _PROFILE_KEYS[key]
+        # bool is an int subclass: check exactly so `password-ttl = true` is refused.
+        if type(value) is not expected:
+            where.fail(name, key, f"profile {name!r}: {key} must be {_TYPE_NAMES[expected]}")
+    if "index-url" not in table:
+        where.fail(name, None, f"profile {name!r} has no index-url")
+    url = table["index-url"]
+    problem = url_problem(url)
+    if problem:
+        where.fail(name, "index-url", f"profile {name!r}: index-url {problem}")
+    secret_keys = [k for k in ("password-env", "password-command", "keyring") if table.get(k)]
+    if len(secret_keys) > 1:
+        where.fail(name, secret_keys[1], f"profile {name!r}: use only one of "
+                   "password-env, password-command, keyring")
+    if secret_keys and not table.get("username"):
+        where.fail(name, secret_keys[0], f"profile {name!r}: {secret_keys[0]} needs a username")
+    if secret_keys and urlsplit(url).username is not None:
+        where.fail(name, "index-url", f"profile {name!r}: credentials are given both in "
+                   f"index-url and by {secret_keys[0]}; keep only {secret_keys[0]}")
+    username = table.get("username")
+    if username is not None and (not username or any(c in username for c in ":@/ \t\n")):
+        where.fail(name, "username", f"profile {name!r}: username must be non-empty and hold "
+                   "no ':', '@', '/' or whitespace")
+    env_name = table.get("password-env")
+    if env_name is not None and not _ENV_NAME.fullmatch(env_name):
+        where.fail(name, "password-env",
+                   f"profile {name!r}: password-env must name an environment variable")
+    command = table.get("password-command")
+    if command is not None and not command.strip():
+        where.fail(name, "password-command", f"profile {name!r}: password-command is empty")
+    ttl = table.get("password-ttl", 0)
+    if ttl < 0:
+        where.fail(name, "password-ttl", f"profile {name!r}: password-ttl must be >= 0")
+    upload = table.get("upload-url")
+    if upload is not None:
+        problem = url_problem(upload)
+        if problem is None and urlsplit(upload).scheme not in ("http", "https"):
+            problem = f"must be an http:// or https:// URL, got {upload!r}"
+        if problem is None and (urlsplit(upload).username or urlsplit(upload).password):
+            problem = ("must not hold a login; the profile's username and password "
+                       "(password-env, password-command, keyring) are used for it")
+        if problem:
+            where.fail(name, "upload-url", f"profile {name!r}: upload-url {redact(problem)}")
+    ca_file = table.get("ca-file")
+    if ca_file is not None:
+        ca_file = os.path.expanduser(ca_file)
+        if not os.path.isabs(ca_file):
+            where.fail(name, "ca-file", f"profile {name!r}: ca-file must be an absolute path "
+                       "(or start with ~/)")
+    return Profile(
+        name=name,
+        index_url=url,
+        shown_url=redact(url),
+        trusted_host=table.get("trusted-host", False),
+        username=username,
+        password_env=env_name,
+        password_command=command,
+        password_ttl=ttl,
+        keyring=table.get("keyring", False),
+        upload_url=upload,
+        ca_file=ca_file,
+    )
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an index URL, or None if it can."""
+    if not url:
+        return "is empty"
+    if any(ord(c) < 0x21 or c == "\x7f" for c in url):
+        return "must not contain spaces or control characters"
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            return f"has an invalid port: {url!r}"
+        if not parts.hostname:
+            return f"has no host: {url!r}"
+        return None
+    if parts.scheme == "file":
+        if not parts.path or parts.path == "/":
+            return f"has no path: {url!r}"
+        return None
+    return f"must be an http://, https:// or file:// URL, got {url!r}"
+
+
+def check_profile(name: str, table: dict[str, Any], origin: str) -> Profile:
+    """Validate one profile that is not (yet) in a file, e.g. from `pipwrap add` arguments.
+
+    Errors start with ``origin`` instead of a file and line: citing a line of config.toml
+    for a value the user typed on the command line would send them to the wrong place.
+    """
+    if not PROFILE_NAME.fullmatch(name):
+        raise PipwrapError(f"{origin}: invalid profile name {name!r}: use letters, digits, "
+                           "'-' and '_' only")
+    return _profile(name, table, _Where(origin, None))
+
+
+class _Where:
+    """Turns a validation failure into an error naming file and (when found) line."""
+
+    def __init__(self, path: str, text: str | None) -> None:
+        self.path = path
+        self.text = text
+
+    def fail(self, profile: str | None, key: str | None, message: str) -> Any:
+        line = locate_key(self.text, profile, key) if self.text is not None else None
+        prefix = f"{self.path}:{line}" if line else str(self.path)
+        raise PipwrapError(f"{prefix}: {message}")
+
+
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+_KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.\s"'-]+?)\s*=""")
+
+
+def _unquote_dotted(key: str) -> list[str]:
+    parts = re.findall(r""""([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+)""", key)
+    return [a or b or c for a, b, c in parts]
+
+
+def locate_key(text: str, profile: str | None, key: str | None) -> int | None:
+    """Best-effort line number of ``key`` in ``[profiles.PROFILE]`` (or top level).
+
+    TOML parsers give positions only for syntax errors; for validation errors this scan
+    points the user at the right line in the common layouts, and returns None otherwise.
+    """
+    table: list[str] = []
+    want_table = ["profiles", profile] if profile else []
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER.match(line)
+        if header:
+            table = _unquote_dotted(header.group(1))
+            if key is None and table == want_table:
+                return number
+            continue
+        match = _KEY.match(line)
+        if not match or key is None:
+            continue
+        path = table + _unquote_dotted(match.group(1))
+        if path == [*want_table, key]:
+            return number
+    return None

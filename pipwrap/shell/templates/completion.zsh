@@ -1,0 +1,29 @@
+
+function _pipwrap() {
+    if (( CURRENT == 2 )); then
+        compadd -- {{commands}}
+    elif [[ $PREFIX == -* ]]; then
+        case ${words[2]} in
+{{option_cases}}        esac
+    elif [[ ${words[CURRENT-1]} == (--profile|-p) || " "{{profile_commands}}" " == *" ${words[2]} "* ]]; then
+        compadd -- ${(f)"$("${__pipwrap_cli[@]}" _names 2>/dev/null)"}
+    elif [[ ${words[2]} == init ]]; then
+        compadd -- bash zsh fish
+    fi
+}
+# compdef exists once the user's compinit has run: now, or (when this line comes before
+# compinit in .zshrc) at the first prompt. After `wrap`, the wrapped command completes as
+# after `sudo` (a function whose name starts with `__` gets no default completion in zsh,
+# and the alias `wrap` expands to it, so both are registered by name).
+function __pipwrap_compdef() {
+    (( ${+functions[compdef]} )) || return 0
+    compdef _pipwrap pipwrap
+    compdef _precommand {{cmd}} __pipwrap_wrap
+    precmd_functions=(${precmd_functions:#__pipwrap_compdef})
+}
+if (( ${+functions[compdef]} )); then
+    __pipwrap_compdef
+else
+    typeset -ga precmd_functions
+    precmd_functions+=(__pipwrap_compdef)
+fi

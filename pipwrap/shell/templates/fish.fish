@@ -1,0 +1,178 @@
+# pipwrap shell integration for fish >= 3.5 (printed by `pipwrap init fish`).
+# The command that runs pipwrap (this pipwrap's interpreter and package):
+{{cli}}
+# fish's `alias` defines functions, so `wrap _p install` needs no trailing-space trick.
+
+set -q __pipwrap_key; or set -g __pipwrap_key ''
+set -q __pipwrap_use; or set -g __pipwrap_use ''
+set -q __pipwrap_scan; or set -g __pipwrap_scan ''
+set -q __pipwrap_expires; or set -g __pipwrap_expires ''
+set -q __pipwrap_agent; or set -g __pipwrap_agent none
+set -q __pipwrap_refresh_always; or set -g __pipwrap_refresh_always ''
+set -q __pipwrap_unset; or set -g __pipwrap_unset
+
+function __pipwrap_fresh --argument-names key
+    test -n "$__pipwrap_key"; and test "$__pipwrap_key" = "$key"; or return 1
+    test -z "$__pipwrap_refresh_always"; or return 1
+    # fish has no builtin clock, so only a secret with an expiry costs a `date`.
+    if test -n "$__pipwrap_expires"
+        test (command date +%s) -lt "$__pipwrap_expires"; or return 1
+    end
+    # One builtin call, no command substitution: this runs on every call. The expression
+    # (from _state) says: no file that was absent exists now, and every stamp still exists
+    # with the same mtime as its file.
+    test $__pipwrap_watch_test; or return 1
+    # The fence agent holds this shell's session; if it went away, register again (fish
+    # has no builtin kill: where /proc exists, read the agent's state, a zombie is gone).
+    if test -d /proc/self
+        test -r /proc/$__pipwrap_agent/stat; or return 1
+        read -l st </proc/$__pipwrap_agent/stat
+        string match -q -- '*) Z *' "$st"; and return 1
+    end
+    return 0
+end
+
+function __pipwrap_refresh
+    # Everything the resolution depends on besides watched files. Quoted, each variable
+    # is exactly one word, so the key is one string.
+    set -l key "$PIPWRAP_PROFILE"\x1f"$PIPWRAP_CONFIG"\x1f"$__pipwrap_use"\x1f"$HOME"
+    set key "$key"\x1f"$XDG_CONFIG_HOME"\x1f"$XDG_CONFIG_DIRS"\x1f"$XDG_CACHE_HOME"
+    set key "$key"\x1f"$XDG_DATA_HOME"\x1f"$VIRTUAL_ENV"\x1f"$PIP_CONFIG_FILE"
+    set key "$key"\x1f"$PIP_CONSTRAINT"\x1f"$PIP_REQUIREMENT"\x1f"$PWD"
+    # pip reads PIP_* in any spelling and uv its UV_* names: a variable set after the
+    # last resolve must be seen, so every such name is part of the key.
+    # Only exported names matter (pip and uv read the environment). All of them, not just
+    # PIP_*/UV_*: filtering costs fish more than the rare extra resolve after an export.
+    # Quoted, so the key never becomes an empty list.
+    set key "$key"\x1f"$(set -xn)"
+    __pipwrap_fresh "$key"; and return 0
+    set -g __pipwrap_key ''
+    set -l state (PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli _state fish --pid $fish_pid)
+    or return
+    string join \n -- $state | source
+    set -g __pipwrap_key $key
+end
+
+# True when the command needs the Python guard. The lists are the guard's own, filled in
+# from pipwrap/guard/fastpath.py when `pipwrap init` renders this file; the shell lets a
+# command through unasked only when the guard would let it through too.
+function __pipwrap_needs_check
+    set -l name $argv[1]
+    string match -q -- '*/*' $name; and set name (string replace -r '.*/' '' -- $name)
+    switch $name
+        case {{pip}}
+        case {{inert}}
+            return 1
+        case {{checked}}
+            return 0
+        case '*'
+            # A script is read by the guard (it may run an installer); a binary is not.
+            set -l path
+            if string match -q -- '*/*' $argv[1]
+                set path $argv[1]
+            else
+                set path (command -s -- $argv[1])
+            end
+            if test -n "$path"
+                test -f "$path"; or return 0
+                set -l head
+                read -l -n 4 head <$path 2>/dev/null
+                test "$head" = \x7fELF; or return 0
+            end
+            for a in $argv[2..-1]
+                switch $a
+                    case {{source_arguments}}
+                        return 0
+                end
+            end
+            return 1
+    end
+    test -n "$__pipwrap_scan"; and return 0
+    # pip: each word is a flag harmless for its subcommand (the first word that is not a
+    # flag; empty before it), or a bare project name that is not a path.
+    set -l sub ''
+    for a in $argv[2..-1]
+        switch "$sub:$a"
+            case {{pip_flags}}
+            case '*:-*'
+                return 0
+            case '*'
+                string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]*$' $a; or return 0
+                test -e $a; and return 0
+                test -n "$sub"; or set sub $a
+        end
+    end
+    return 1
+end
+
+function __pipwrap_wrap --description 'Run a command with the pipwrap profile as its only index'
+    if not set -q argv[1]
+        printf '%s\n' 'usage: {{cmd}} COMMAND [ARGS...]' \
+            "Runs COMMAND with the pipwrap profile's index as its only package source." \
+            'Choose a profile for one command with PIPWRAP_PROFILE=NAME {{cmd}} ...' >&2
+        return 2
+    end
+    # Nothing of pipwrap's own is traced under fish_trace; the user's command still is.
+    set -l __pipwrap_trace $fish_trace
+    set -l fish_trace
+    __pipwrap_refresh; or return
+    if not command -q -- $argv[1]; and not functions -q -- $argv[1]; and not builtin -q -- $argv[1]
+        # Said here, as the user typed it, not as a trace through pipwrap's functions.
+        printf '{{cmd}}: command not found: %s\n' $argv[1] >&2
+        return 127
+    end
+    if functions -q -- $argv[1]
+        # A function (fish aliases are functions) can run pip itself: the guard reads
+        # its body with these arguments.
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli check --function-body \
+            (functions -- $argv[1] | string collect) -- $argv; or return
+    else if __pipwrap_needs_check $argv
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli check -- $argv; or return
+    end
+    # Function-scoped exports vanish when this call returns, also on Ctrl-C. An
+    # unexported local hides an inherited variable of another spelling from the command.
+    set -l values $__pipwrap_env_values
+    for name in $__pipwrap_env_names
+        set -fx $name $values[1]
+        set -e values[1]
+    end
+    for name in $__pipwrap_unset
+        set -fu $name
+    end
+    set -l fish_trace $__pipwrap_trace
+    $argv
+end
+
+function {{cmd}} --wraps __pipwrap_wrap --description 'Run a command with the pipwrap profile as its only index'
+    __pipwrap_wrap $argv
+end
+
+# For prompts: PIPWRAP_PROMPT_PROFILE (exported, so starship's env_var module sees it) is
+# kept current by calling this at the start of fish_prompt. Python runs only when an input
+# changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt.
+function __pipwrap_prompt_update
+    set -l fish_trace
+    if __pipwrap_refresh 2>/dev/null
+        set -gx PIPWRAP_PROMPT_PROFILE $__pipwrap_profile
+    else
+        set -gx PIPWRAP_PROMPT_PROFILE ''
+    end
+end
+
+# `pipwrap use NAME` must change this shell, so it is handled here.
+function pipwrap --description 'pipwrap: choose and inspect package index profiles'
+    if test "$argv[1]" = use
+        switch "$argv[2]"
+            case --off -
+                set -g __pipwrap_use ''
+                return 0
+            case '' -h --help
+                printf '%s\n' 'usage: pipwrap use NAME | --off' >&2
+                return 2
+        end
+        PIPWRAP_SHELL_PROFILE=$argv[2] $__pipwrap_cli show --quiet $argv[2]; or return
+        set -g __pipwrap_use $argv[2]
+        return 0
+    end
+    PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli $argv
+end

@@ -1,0 +1,188 @@
+# pipwrap shell integration for zsh (printed by `pipwrap init zsh`).
+# The command that runs pipwrap (this pipwrap's interpreter and package):
+{{cli}}
+
+# The resolved profile is cached in shell variables and refreshed only when an input
+# changes, so a `wrap` call costs a few builtin tests, not a Python start-up.
+typeset -g __pipwrap_key=${__pipwrap_key-} __pipwrap_expires=${__pipwrap_expires-}
+typeset -g __pipwrap_use=${__pipwrap_use-} __pipwrap_scan=${__pipwrap_scan-}
+typeset -g __pipwrap_refresh_always=${__pipwrap_refresh_always-}
+typeset -ga __pipwrap_env __pipwrap_watch __pipwrap_unset
+zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
+
+function __pipwrap_inputs() {
+    # Everything the resolution depends on besides watched files.
+    __pipwrap_k="${PIPWRAP_PROFILE-}"$'\x1f'"${PIPWRAP_CONFIG-}"$'\x1f'"${__pipwrap_use-}"
+    __pipwrap_k+=$'\x1f'"${HOME-}"$'\x1f'"${XDG_CONFIG_HOME-}"$'\x1f'"${XDG_CONFIG_DIRS-}"
+    __pipwrap_k+=$'\x1f'"${XDG_CACHE_HOME-}"$'\x1f'"${XDG_DATA_HOME-}"$'\x1f'"${VIRTUAL_ENV-}"
+    __pipwrap_k+=$'\x1f'"${PIP_CONFIG_FILE-}"$'\x1f'"${PIP_CONSTRAINT-}"$'\x1f'"${PIP_REQUIREMENT-}"$'\x1f'"$PWD"
+    # pip reads PIP_* in any spelling, uv its UV_* names and pdm PDM_PYPI_*: a variable
+    # set after the last resolve must be seen, so every such name is part of the key.
+    __pipwrap_k+=$'\x1f'"${(k)parameters[(I)PIP_*]}"$'\x1f'"${(k)parameters[(I)UV_*]}"
+    __pipwrap_k+=$'\x1f'"${(k)parameters[(I)PDM_PYPI_*]}"
+}
+
+function __pipwrap_fresh() {
+    emulate -L zsh
+    [[ -n $__pipwrap_key && $__pipwrap_key == "$__pipwrap_k" && -z $__pipwrap_refresh_always ]] \
+        || return 1
+    if [[ -n $__pipwrap_expires ]] && (( ${EPOCHSECONDS:-0} >= __pipwrap_expires )); then
+        return 1
+    fi
+    # The fence agent holds this shell's session; if it went away, register again. Where
+    # /proc exists, an exited agent nobody reaped yet (a zombie) counts as gone too.
+    if [[ -d /proc/self ]]; then
+        local __pipwrap_st=
+        { builtin read -r __pipwrap_st <"/proc/${__pipwrap_agent:-none}/stat"; } 2>/dev/null || return 1
+        [[ $__pipwrap_st == *") Z "* ]] && return 1
+    else
+        builtin kill -0 "${__pipwrap_agent:-none}" 2>/dev/null || return 1
+    fi
+    local __pipwrap_f __pipwrap_s
+    for __pipwrap_f __pipwrap_s in "${__pipwrap_watch[@]}"; do
+        if [[ -z $__pipwrap_s ]]; then
+            [[ -e $__pipwrap_f ]] && return 1
+        elif [[ ! -e $__pipwrap_s || $__pipwrap_f -nt $__pipwrap_s || $__pipwrap_f -ot $__pipwrap_s ]]; then
+            return 1
+        fi
+    done
+    return 0
+}
+
+function __pipwrap_refresh() {
+    emulate -L zsh
+    local __pipwrap_k __pipwrap_state
+    __pipwrap_inputs
+    __pipwrap_fresh && return 0
+    __pipwrap_key=
+    __pipwrap_state=$(PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" _state zsh --pid $$) || return
+    eval -- "$__pipwrap_state"
+    __pipwrap_key=$__pipwrap_k
+}
+
+# True when the command needs the Python guard. The lists are the guard's own, filled in
+# from pipwrap/guard/fastpath.py when `pipwrap init` renders this file; the shell lets a
+# command through unasked only when the guard would let it through too.
+function __pipwrap_needs_check() {
+    emulate -L zsh
+    local __pipwrap_name=${1:t} __pipwrap_path='' __pipwrap_head='' __pipwrap_a
+    case $__pipwrap_name in
+        ({{pip}}) ;;
+        ({{inert}}) return 1 ;;
+        ({{checked}}) return 0 ;;
+        (*)
+            # A script is read by the guard (it may run an installer); a binary is not.
+            if [[ $1 == */* ]]; then
+                __pipwrap_path=$1
+            else
+                __pipwrap_path=${commands[$1]-}
+            fi
+            if [[ -n $__pipwrap_path ]]; then
+                [[ -f $__pipwrap_path ]] || return 0
+                IFS= read -r -k 4 -u 0 __pipwrap_head <"$__pipwrap_path" 2>/dev/null
+                [[ $__pipwrap_head == $'\x7f'ELF ]] || return 0
+            fi
+            shift
+            for __pipwrap_a in "$@"; do
+                case $__pipwrap_a in
+                    ({{source_arguments}}) return 0 ;;
+                esac
+            done
+            return 1
+            ;;
+    esac
+    shift
+    [[ -n $__pipwrap_scan ]] && return 0
+    # pip: each word is a flag harmless for its subcommand (the first word that is not a
+    # flag; empty before it), or a bare project name that is not a path.
+    local __pipwrap_sub=''
+    for __pipwrap_a in "$@"; do
+        case $__pipwrap_sub:$__pipwrap_a in
+            ({{pip_flags}}) ;;
+            (*:-*|*:[^A-Za-z0-9]*|*:*[^A-Za-z0-9._-]*) return 0 ;;
+            (*)
+                [[ -e $__pipwrap_a ]] && return 0
+                [[ -n $__pipwrap_sub ]] || __pipwrap_sub=$__pipwrap_a
+                ;;
+        esac
+    done
+    return 1
+}
+
+function __pipwrap_wrap() {
+    if (( $# == 0 )); then
+        builtin printf '%s\n' \
+            'usage: {{cmd}} COMMAND [ARGS...]' \
+            'Runs COMMAND with the pipwrap profile'"'"'s index as its only package source.' \
+            'Choose a profile for one command with PIPWRAP_PROFILE=NAME {{cmd}} ...' >&2
+        return 2
+    fi
+    # Nothing of pipwrap's own is traced under xtrace; the user's command still is.
+    local __pipwrap_traced=${options[xtrace]}
+    setopt localoptions noxtrace
+    __pipwrap_refresh || return
+    if ! builtin whence -- "$1" >/dev/null; then
+        # Said here, as the user typed it, not from inside pipwrap's function.
+        builtin printf '{{cmd}}: command not found: %s\n' "$1" >&2
+        return 127
+    fi
+    if (( ${+functions[$1]} )); then
+        # A function can run pip itself: the guard reads its body with these arguments.
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" check --function-body \
+            "$(builtin functions -- "$1")" -- "$@" || return
+    elif __pipwrap_needs_check "$@"; then
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" check -- "$@" || return
+    fi
+    # `local -x` scopes the variables to this call; zsh restores them on return, also
+    # when the command is interrupted. A local without -x hides an inherited variable of
+    # another spelling from the command. No `emulate` here: the command runs with the
+    # user's own options.
+    local -x "${__pipwrap_env[@]}"
+    (( ${#__pipwrap_unset} )) && local +x "${__pipwrap_unset[@]}" && unset "${__pipwrap_unset[@]}"
+    [[ $__pipwrap_traced == on ]] && setopt xtrace
+    "$@"
+}
+
+# For prompts: keeps PIPWRAP_PROMPT_PROFILE (exported, so starship's env_var module sees
+# it) current. Opt in with precmd_functions+=(__pipwrap_prompt_update). Python runs only
+# when an input changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt.
+function __pipwrap_prompt_update() {
+    setopt localoptions noxtrace
+    if __pipwrap_refresh 2>/dev/null; then
+        export PIPWRAP_PROMPT_PROFILE=$__pipwrap_profile
+    else
+        export PIPWRAP_PROMPT_PROFILE=
+    fi
+}
+
+# `pipwrap use NAME` must change this shell, so it is handled here.
+function pipwrap() {
+    case ${1-} in
+        (use)
+            case ${2-} in
+                (--off|-)
+                    __pipwrap_use=
+                    return 0
+                    ;;
+                (''|-h|--help)
+                    builtin printf '%s\n' 'usage: pipwrap use NAME | --off' >&2
+                    return 2
+                    ;;
+            esac
+            PIPWRAP_SHELL_PROFILE=$2 "${__pipwrap_cli[@]}" show --quiet "$2" || return
+            __pipwrap_use=$2
+            ;;
+        (*)
+            PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" "$@"
+            ;;
+    esac
+}
+
+# A function for scripts that turn aliases off; `function NAME` is never itself
+# alias-expanded, so loading this twice is safe.
+builtin unalias {{cmd}} 2>/dev/null || :
+function {{cmd}} {
+    __pipwrap_wrap "$@"
+}
+# The trailing space makes zsh expand an alias in the next word: `wrap _p install`.
+builtin alias {{cmd}}='__pipwrap_wrap '
