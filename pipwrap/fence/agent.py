@@ -5,8 +5,9 @@ concurrent commands, and gone when idle: no live session and no open connection 
 ``PIPWRAP_FENCE_IDLE`` seconds (default 60), or no traffic at all for
 ``PIPWRAP_FENCE_MAX_IDLE`` seconds (default 3600) even if sessions remain. Control is a
 Unix socket in a 0700 directory, and the agent also checks that the peer runs as the same
-user. Each session belongs to a process (the shell for ``wrap``, the command for ``pipwrap run``); it ends
-when that process ends, and with it the terminal descriptor it handed over for refusals.
+user. Each session belongs to a process (the shell for ``wrap``, the command for
+``pipwrap run``); it ends when that process ends, and with it the terminal descriptor it
+handed over for refusals.
 """
 
 from __future__ import annotations
