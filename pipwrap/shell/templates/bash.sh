@@ -30,11 +30,9 @@ __pipwrap_fresh() {
         return 1
     fi
     # The fence agent holds this shell's session; if it went away, register again. Where
-    # /proc exists, an exited agent nobody reaped yet (a zombie) counts as gone too.
+    # /proc exists, an exited agent nobody reaped yet (a zombie, which has no exe) is gone.
     if [[ -d /proc/self ]]; then
-        local __pipwrap_st=
-        { \builtin read -r __pipwrap_st <"/proc/${__pipwrap_agent:-none}/stat"; } 2>/dev/null || return 1
-        [[ $__pipwrap_st == *") Z "* ]] && return 1
+        [[ -e /proc/${__pipwrap_agent:-none}/exe ]] || return 1
     else
         \builtin kill -0 "${__pipwrap_agent:-none}" 2>/dev/null || return 1
     fi

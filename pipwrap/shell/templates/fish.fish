@@ -23,11 +23,9 @@ function __pipwrap_fresh --argument-names key
     # with the same mtime as its file.
     test $__pipwrap_watch_test; or return 1
     # The fence agent holds this shell's session; if it went away, register again (fish
-    # has no builtin kill: where /proc exists, read the agent's state, a zombie is gone).
+    # has no builtin kill: where /proc exists, an agent that exited has no exe there).
     if test -d /proc/self
-        test -r /proc/$__pipwrap_agent/stat; or return 1
-        read -l st </proc/$__pipwrap_agent/stat
-        string match -q -- '*) Z *' "$st"; and return 1
+        test -e /proc/$__pipwrap_agent/exe; or return 1
     end
     return 0
 end
