@@ -157,6 +157,8 @@ def main() -> None:
               f"agent already up {statistics.median(warm) * 1000:5.1f} ms   "
               f"python -c pass {statistics.median(bare) * 1000:5.1f} ms")
 
+        if only and "3" not in only:
+            return
         print("3. pip install foo, bare vs wrap (same index, fresh target each run)")
         init = f"eval \"$('{sys.executable}' -m pipwrap init bash)\""
         pip = shutil.which("pip", path=str(Path(sys.executable).parent)) or "pip"
@@ -178,6 +180,29 @@ def main() -> None:
         b, w = statistics.median(times["env"]), statistics.median(times["wrap"])
         print(f"   bare {b * 1000:6.0f} ms   wrap {w * 1000:6.0f} ms   ratio {w / b:.3f} "
               f"(target <= 1.05){'  ' + out.stderr.strip() if 'FAIL' in out.stderr else ''}")
+
+        print("3b. uv pip install foo with a warm cache, bare vs wrap")
+        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+        script = home / "uv.sh"
+        lines = [init, "wrap true", "t() { local s=$EPOCHREALTIME; \"$@\" >/dev/null 2>&1 || "
+                 "echo FAIL \"$@\" >&2; echo \"$1 $s $EPOCHREALTIME\"; }",
+                 f"env UV_INDEX_URL={url} {uv} pip install -q --python {sys.executable} "
+                 f"--target {home}/uvwarm foo"]
+        for n in range(rounds):
+            lines.append(f"t env UV_INDEX_URL={url} {uv} pip install -q --python "
+                         f"{sys.executable} --target {home}/uvbare{n} foo")
+            lines.append(f"t wrap {uv} pip install -q --python {sys.executable} "
+                         f"--target {home}/uvwrap{n} foo")
+        script.write_text("\n".join(lines) + "\n")
+        out = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True,
+                             check=True)
+        times = {"env": [], "wrap": []}
+        for line in out.stdout.splitlines():
+            kind, start, end = line.split()
+            times[kind].append(float(end) - float(start))
+        b, w = statistics.median(times["env"]), statistics.median(times["wrap"])
+        print(f"   bare {b * 1000:6.1f} ms   wrap {w * 1000:6.1f} ms   ratio {w / b:.2f} "
+              f"(target <= 1.25){'  ' + out.stderr.strip() if 'FAIL' in out.stderr else ''}")
 
         print("4. a 200 MB file through the fence (sha256 checked against its page)")
         session = fence.open_session(url, owner_pid=os.getpid(), report_fd=None)

@@ -175,12 +175,32 @@ def test_uv_local_wheel_with_a_url_dependency_is_fenced(
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_script_without_sh_running_pip_with_an_extra_index_is_fenced(
+def test_script_without_sh_running_pip_with_an_extra_index_is_stopped(
         sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
     script = write_file(sandbox.home / "install",
                         f"#!/bin/sh\nexec pip install --extra-index-url {indexes.upstream.url} foo\n")
     script.chmod(0o755)
     done = _stage(sandbox, indexes, "./install", shell=shell)
+    # The guard reads the script now; where it did not, the fence stopped the upstream.
+    if "pipwrap: refused:" in done.stderr:
+        assert installed(sandbox.home / "wrapped") is None
+    else:
+        assert installed(sandbox.home / "wrapped") == LOCAL, done.stderr
+        assert f"{FENCE} GET {indexes.upstream.url}foo/" in done.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_program_hiding_its_extra_index_is_fenced(
+        sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
+    """The guard cannot read what a program computes at run time; the fence sees the URL."""
+    hidden = indexes.upstream.url.encode().hex()
+    program = write_file(sandbox.home / "setup-deps", (
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        f"url = bytes.fromhex({hidden!r}).decode()\n"
+        "os.execvp('pip', ['pip', 'install', '--extra-index-url', url, 'foo'])\n"))
+    program.chmod(0o755)
+    done = _stage(sandbox, indexes, "./setup-deps", shell=shell)
     assert installed(sandbox.home / "wrapped") == LOCAL, done.stderr
     assert f"{FENCE} GET {indexes.upstream.url}foo/" in done.stderr
 
