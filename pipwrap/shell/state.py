@@ -81,7 +81,8 @@ def _fish_watch_test(flat: Sequence[str]) -> list[str]:
 # Variables of other tools that could send traffic around the fence or turn off what it
 # relies on: removed for a wrapped command (the fence's own values are then set).
 _AROUND_FENCE = frozenset({"GIT_CONFIG_PARAMETERS", "GIT_PROXY_COMMAND", "GIT_SSL_NO_VERIFY",
-                           "GIT_SSL_CAPATH"})
+                           "GIT_SSL_CAPATH", "UV_SYSTEM_CERTS", "HTTPLIB2_CA_CERTS",
+                           "AWS_CA_BUNDLE"})
 
 
 def around_fence(environ: Mapping[str, str], child_env: Mapping[str, str]) -> list[str]:
@@ -173,6 +174,9 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
         lines = [
             speak.assign_list("__pipwrap_env_names", list(child_env)),
             speak.assign_list("__pipwrap_env_values", list(child_env.values())),
+            # One builtin per variable on each call: `set -fx NAMES[i] VALUES[i]`.
+            speak.assign_list("__pipwrap_env_index",
+                              [str(i) for i in range(1, len(child_env) + 1)]),
             speak.assign_list("__pipwrap_watch_test", _fish_watch_test(flat)),
         ]
     else:

@@ -129,10 +129,8 @@ function __pipwrap_wrap --description 'Run a command with the pipwrap profile as
     end
     # Function-scoped exports vanish when this call returns, also on Ctrl-C. An
     # unexported local hides an inherited variable of another spelling from the command.
-    set -l values $__pipwrap_env_values
-    for name in $__pipwrap_env_names
-        set -fx $name $values[1]
-        set -e values[1]
+    for i in $__pipwrap_env_index
+        set -fx $__pipwrap_env_names[$i] $__pipwrap_env_values[$i]
     end
     for name in $__pipwrap_unset
         set -fu $name
