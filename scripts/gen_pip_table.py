@@ -1,14 +1,18 @@
-"""Regenerate pipwrap/guard/pip_table.py from real pips (one venv per supported version).
+"""Regenerate pipwrap/guard/pip_table.py from real pips (one venv per supported version),
+or check it.
 
-    python scripts/gen_pip_table.py VENV_PYTHON...
+    python scripts/gen_pip_table.py VENV_PYTHON...           write the table
+    python scripts/gen_pip_table.py --check VENV_PYTHON...   exit 1 with a diff if it differs
 
-Each interpreter's pip is asked for its own option tables (tests/support/pip_introspect.py).
-tests/test_guard_differential.py checks the committed table against the same pips, so a
-pip release that adds or changes an option fails a test until this is run again.
+Each interpreter's pip is asked for its own option tables (introspect/pip_introspect.py,
+run by that interpreter). tests/test_guard_differential.py runs the --check form against
+the pips of every version in the table, so the file cannot drift from its generator, and
+a pip whose options changed fails a test until this is run again.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import pprint
 import subprocess
@@ -16,14 +20,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-INTROSPECT = HERE.parent / "tests" / "support" / "pip_introspect.py"
+INTROSPECT = HERE / "introspect" / "pip_introspect.py"
 TARGET = HERE.parent / "pipwrap" / "guard" / "pip_table.py"
 
 HEADER = '''"""pip's option tables, as the real pips reported them. Generated: do not edit.
 
 Regenerate with ``python scripts/gen_pip_table.py VENV_PYTHON...``; the differential tests
-compare this file with the real pips. Each option is ``(long names, short letters, dest,
-takes a value)``; each scope lists indexes into OPTIONS.
+run it with ``--check`` against the real pips. Each option is ``(long names, short
+letters, dest, takes a value)``; each scope lists indexes into OPTIONS.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ if TYPE_CHECKING:
 '''
 
 
-def main(pythons: list[str]) -> int:
+def render(pythons: list[str]) -> tuple[str, list[str]]:
+    """(the table's text, the pip versions in it) for the pips of ``pythons``."""
     dumps = [json.loads(subprocess.run([p, "-I", str(INTROSPECT), "tables"], check=True,
                                        capture_output=True, text=True).stdout)
              for p in pythons]
@@ -64,9 +69,31 @@ def main(pythons: list[str]) -> int:
     text += pprint.pformat(tuple(options), width=96, compact=True) + "\n\n"
     text += "VERSIONS: dict[str, dict[str, Any]] = "
     text += pprint.pformat(versions, width=96, compact=True) + "\n"
-    TARGET.write_text(text)
-    print(f"wrote {TARGET} for pip {', '.join(versions)}")
-    return 0
+    return text, list(versions)
+
+
+def main(argv: list[str]) -> int:
+    check = argv[:1] == ["--check"]
+    pythons = argv[1:] if check else argv
+    if not pythons:
+        print(__doc__, file=sys.stderr)
+        return 2
+    text, versions = render(pythons)
+    if not check:
+        TARGET.write_text(text)
+        print(f"wrote {TARGET} for pip {', '.join(versions)}")
+        return 0
+    committed = TARGET.read_text()
+    if committed == text:
+        print(f"{TARGET} is up to date for pip {', '.join(versions)}")
+        return 0
+    sys.stdout.writelines(difflib.unified_diff(
+        committed.splitlines(keepends=True), text.splitlines(keepends=True),
+        f"{TARGET.name} (committed)", f"{TARGET.name} (from pip {', '.join(versions)})"))
+    print(f"\n{TARGET} differs from what these pips report: run scripts/gen_pip_table.py "
+          "with the same interpreters, then classify new dests in pipwrap/guard/pip.py",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ fi
 source scripts/lib.sh
 ensure_venv test,lint
 
-.venv/bin/ruff check pipwrap tests benchmarks
+.venv/bin/ruff check pipwrap tests benchmarks scripts
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 shellcheck -s bash shell/init.sh

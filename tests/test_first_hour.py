@@ -166,15 +166,25 @@ def test_allow_warns_when_the_file_names_an_unknown_profile(sandbox: Sandbox) ->
 def test_keyring_hint_names_the_way_pipwrap_was_installed(sandbox: Sandbox,
                                                           tmp_path: Path) -> None:
     from pipwrap import install_hint
+    from tests.support.shells import REPO
 
+    working = {"PYTHON_KEYRING_BACKEND": "tests.support.filekeyring.FileKeyring",
+               "PYTHONPATH": str(REPO), "TEST_KEYRING_FILE": str(tmp_path / "kr.json")}
     done = cli(sandbox, "add", "k", "https://pkgs.example/simple/", "--username", "u",
-               "--keyring")
+               "--keyring", **working)
     assert done.returncode == 0, done.stderr
-    assert "keyring set pkgs.example u" in done.stderr
+    assert "keyring set" not in done.stderr
     try:
         import keyring  # noqa: F401
     except ImportError:
         assert f"{sys.executable} -m pip install keyring" in done.stderr
+    else:
+        assert "pipwrap login k" in done.stderr
+        # No backend on this machine (issue 18): said at once, with what to do instead.
+        none = cli(sandbox, "add", "--force", "k", "https://pkgs.example/simple/",
+                   "--username", "u", "--keyring",
+                   PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+        assert none.returncode == 0 and "no keyring backend" in none.stderr, none.stderr
     # Never a bare "pipwrap" for uv: that name on PyPI is another project.
     receipt = '[tool]\nrequirements = [{ name = "pipwrap", directory = "/src/pipwrap" }]\n'
     for marker, body, expected in (
@@ -497,10 +507,12 @@ def test_test_fails_what_pip_cannot_use_and_says_where_the_index_is(
     assert report["ok"] is False
     results = {r["profile"]: r for r in report["results"]}
     assert results["good"]["ok"] and results["emptydir"]["ok"]
-    for name in ("packages", "root", "project", "flat", "nolinks", "flatdir"):
+    # pypiserver's front page is no index, but it redirects pip's project requests (issue 18).
+    assert results["root"]["ok"] and indexes.local.url in results["root"]["note"]
+    for name in ("packages", "project", "flat", "nolinks", "flatdir"):
         assert not results[name]["ok"], results[name]
         assert results[name]["reason"], name
-    for name in ("packages", "root", "project"):
+    for name in ("packages", "project"):
         assert results[name]["suggested_url"] == indexes.local.url, results[name]
     assert "distribution files directly" in results["flat"]["reason"]
     assert "no project links" in results["nolinks"]["reason"]

@@ -1,7 +1,8 @@
 """The guard's reading of pip, held against the real pips it claims to know.
 
 For every supported pip (the versions in pipwrap/guard/pip_table.py, plus the newest on
-PyPI, which must be one of them): the committed table is exactly what that pip reports;
+PyPI, which must be one of them): the committed table is exactly what its generator
+makes from those pips (``scripts/gen_pip_table.py --check``);
 every option string pip accepts (each name, alias and unambiguous prefix, long and
 short) resolves in the guard's model exactly as in pip's own optparse; every option is
 classified; every PIP_* spelling pip reads as a source is scrubbed; and on random
@@ -11,7 +12,10 @@ source, the guard refuses. A pip release that adds or changes an option fails he
 
 from __future__ import annotations
 
+import ast
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +24,8 @@ from pipwrap.errors import RefusedError
 from pipwrap.guard import pip as guard_pip
 from pipwrap.guard import pip_table, scrub
 from pipwrap.guard.api import check
-from pipwrap.guard.optparse_model import Option, ParseError
-from tests.support.pips import ask, pip_python
+from pipwrap.guard.optparse_model import ParseError
+from tests.support.pips import GENERATOR, ask, clean_env, pip_python
 
 VERSIONS = sorted(pip_table.VERSIONS, key=guard_pip._version_key)
 CLASSIFIED = (set(guard_pip.SOURCE) | set(guard_pip.FILES) | guard_pip.REQUIREMENT_VALUES
@@ -44,23 +48,27 @@ def test_newest_pip_on_pypi_is_in_the_table() -> None:
         "review every new option it reports")
 
 
-def _as_options(records: list[dict[str, object]]) -> set[Option]:
-    return {Option(tuple(r["long"]), str(r["short"]), str(r["dest"]), bool(r["takes_value"]))  # type: ignore[arg-type]
-            for r in records}
+def test_table_is_what_the_generator_makes_from_the_real_pips() -> None:
+    pythons = [str(pip_python(f"=={version}", version)) for version in VERSIONS]
+    done = subprocess.run([sys.executable, str(GENERATOR), "--check", *pythons],
+                          capture_output=True, text=True, check=False, env=clean_env())
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr
 
 
-def test_table_is_what_each_pip_reports(real_pip: tuple[str, Path]) -> None:
-    version, python = real_pip
-    real = ask(python, "tables")
-    assert isinstance(real, dict)
-    assert set(guard_pip.table(version, "general").long.values()) == _as_options(real["general"])
-    assert set(guard_pip.table(version, "reqfile").long.values()) | set(
-        guard_pip.table(version, "reqfile").short.values()) == _as_options(real["reqfile"])
-    assert guard_pip.commands(version) == set(real["commands"])
-    for name, records in real["commands"].items():
-        ours = guard_pip.table(version, name)
-        expected = _as_options(records)
-        assert set(ours.long.values()) | set(ours.short.values()) == expected, name
+def test_generators_do_not_import_the_tests() -> None:
+    """scripts/ stands alone (tests may use it, not the other way round): a generator run
+    on a machine without the test suite, or a --check, must not depend on tests/."""
+    scripts = GENERATOR.parent
+    for path in sorted(scripts.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n == "tests" or n.startswith("tests.") for n in names), path
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                # a path into tests/ (HERE.parent / "tests" / ...), not prose mentioning it
+                assert node.value != "tests" and not (
+                    node.value.startswith("tests/") and "\n" not in node.value), path
 
 
 def test_every_dest_is_classified() -> None:

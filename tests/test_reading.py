@@ -210,7 +210,7 @@ def test_no_home_anywhere_is_a_clear_error_and_pipwrap_config_still_works(
 
 # What `wrap`'s own calls into Python may load: the guard for `check`, the profile and
 # the shell's rendering for `_state`; never argparse, another command's module, the
-# hosting half, the style-preserving TOML editor or uv's 2,600-line table for a pip line.
+# hosting half, the style-preserving TOML editor or uv's option table for a pip line.
 NEVER_ON_WRAPS_PATH = {"argparse", "tomlkit", "pipwrap.repo", "pipwrap.cli.parser",
                        "pipwrap.guard.uv_table", "pipwrap.shell.init",
                        "pipwrap.shell.completion"}

@@ -89,8 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"pipwrap: {redact(str(exc))}\n")
         return exc.exit_status
     except ModuleNotFoundError as exc:
-        # A checkout run without its dependencies (tomlkit, tomli before 3.11, platformdirs
-        # off Linux): say which package to install instead of a traceback.
+        # A checkout run without its dependencies (tomlkit, platformdirs, tomli before
+        # 3.11): say which package to install instead of a traceback.
         from pipwrap.install_hint import missing_module
 
         sys.stderr.write(f"pipwrap: {missing_module(exc.name or str(exc))}\n")

@@ -102,6 +102,7 @@ def _risks(found: list[pipconfig.Setting], profile: Any, config_path: Path,
         risks.append(Risk(f"profile {profile.name!r} uses http:// off loopback "
                           f"({profile.shown_url}): anyone on the path can swap "
                           "packages; use https://", False))
+    risks += _login_risks(profile, environ)
     if profile.holds_credential:
         readable = readable_by_others(str(config_path))
         risks.append(Risk(
@@ -113,15 +114,76 @@ def _risks(found: list[pipconfig.Setting], profile: Any, config_path: Path,
     return risks
 
 
+def _login_risks(profile: Any, environ: Mapping[str, str]) -> list[Risk]:
+    """A login wrap cannot read makes every wrapped command fail: not "safe". Checked
+    without side effects (a password-command is not run)."""
+    from pipwrap.errors import PipwrapError
+    from pipwrap.profiles import credentials
+
+    if profile.keyring:
+        try:
+            credentials.keyring_module(profile)
+        except PipwrapError as exc:
+            return [Risk(f"{exc}; wrap fails for this profile until then", False)]
+    if profile.password_env and not environ.get(profile.password_env):
+        return [Risk(f"profile {profile.name!r}: password-env names {profile.password_env}, "
+                     "which is not set here; wrap fails for this profile until it is", False)]
+    return []
+
+
 def _pip_prefixes(environ: Mapping[str, str]) -> list[str]:
-    """The prefixes of the pip and python on PATH: their own pip.conf is pip's site layer."""
+    """The prefixes of the pip and python on PATH: their own pip.conf is pip's site layer.
+
+    Each is asked for its ``sys.prefix``: a shim (pyenv, asdf) is a script in
+    ``~/.pyenv/shims`` whose interpreter lives under ``~/.pyenv/versions/X``, which no
+    reading of the file can tell. A command that cannot be asked gets the guard's guess."""
     from pipwrap.guard.context import Context
     from pipwrap.guard.launchers import note_interpreter_of
 
-    ctx = Context(environ)
+    key = (environ.get("PATH", ""), environ.get("VIRTUAL_ENV", ""), environ.get("HOME", ""))
+    if key in _PREFIXES:
+        return _PREFIXES[key]
+    found: list[str] = []
     for command in ("pip", "pip3", "python3", "python"):
+        asked = _ask_prefix(command, environ)
+        if asked is not None:
+            found.append(asked)
+            continue
+        ctx = Context(environ)
         note_interpreter_of(command, ctx)
-    return list(dict.fromkeys(ctx.prefixes))
+        found += ctx.prefixes
+    _PREFIXES[key] = list(dict.fromkeys(found))
+    return _PREFIXES[key]
+
+
+_PREFIXES: dict[tuple[str, str, str], list[str]] = {}  # one doctor run asks each once
+
+
+def _ask_prefix(command: str, environ: Mapping[str, str]) -> str | None:
+    import re
+    import shutil
+    import subprocess
+
+    path = shutil.which(command, path=environ.get("PATH", ""))
+    if path is None:
+        return None
+    if command.startswith("python"):
+        argv = [path, "-I", "-c", "import sys; print(sys.prefix)"]
+    else:
+        argv = [path, "--version"]  # "pip X from PREFIX/lib/pythonY/site-packages/pip (...)"
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False,
+                              env=dict(environ))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = done.stdout.strip()
+    if done.returncode != 0 or not out:
+        return None
+    if command.startswith("python"):
+        return out.splitlines()[-1]
+    match = re.search(r" from (.+?)[/\\][Ll]ib[/\\](?:python[^/\\]*[/\\])?"
+                      r"(?:site|dist)-packages[/\\]pip", out)
+    return match.group(1) if match else None
 
 
 def _scrubbed(environ: Mapping[str, str]) -> list[Risk]:

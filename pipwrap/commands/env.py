@@ -8,15 +8,23 @@ import os
 import sys
 
 from pipwrap.commands.common import add_profile
+from pipwrap.errors import PipwrapError
+
+MASKED_NOTE = "# masked: pipwrap env --reveal prints it"
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.description = (
-        "Print the variables `wrap` sets for the chosen profile. Passwords are masked "
-        "unless --reveal is given."
+        "Print the variables `wrap` sets for the chosen profile. A value holding a password "
+        "is masked and, in the sh, fish and dotenv forms, written as a comment, so that "
+        "masked output never passes for something to eval. Evaluable: eval \"$(pipwrap env "
+        "--reveal)\" in bash/zsh, pipwrap env --reveal --format fish | source in fish."
     )
     add_profile(parser)
-    parser.add_argument("--format", choices=("sh", "fish", "json"), default="sh")
+    parser.add_argument(
+        "--format", choices=("sh", "fish", "dotenv", "json"), default="sh",
+        help="sh (default) and fish: export lines for eval / source; dotenv: NAME=value "
+             "lines, unquoted (docker --env-file, $GITHUB_ENV); json: an object")
     parser.add_argument("--json", action="store_const", const="json", dest="format",
                         help="the same as --format json")
     parser.add_argument(
@@ -44,11 +52,24 @@ def render(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
     env, _agent = state.fenced_environment(chosen, password(chosen, os.environ).value,
                                            os.environ, owner_pid=os.getppid(),
                                            report_fd=TERMINAL)
+    masked: set[str] = set()
     if not reveal:
         # TWINE_PASSWORD is a bare secret, not a URL redact() could mask a part of.
-        env = {name: "****" if name == "TWINE_PASSWORD" else redact(value)
-               for name, value in env.items()}
+        shown = {name: "****" if name == "TWINE_PASSWORD" else redact(value)
+                 for name, value in env.items()}
+        masked = {name for name in env if shown[name] != env[name]}
+        env = shown
     if fmt == "json":
         return json.dumps(env, indent=2) + "\n"
-    shell = dialect("fish" if fmt == "fish" else "bash")
-    return "".join(shell.export(name, value) + "\n" for name, value in env.items())
+    if fmt == "dotenv":
+        bad = [name for name, value in env.items() if "\n" in value or "\r" in value]
+        if bad:
+            raise PipwrapError(f"env: {bad[0]} holds a line break, which a dotenv file "
+                               "cannot carry; use --format sh or json")
+        lines = [f"{name}={value}" for name, value in env.items()]
+    else:
+        shell = dialect("fish" if fmt == "fish" else "bash")
+        lines = [shell.export(name, value) for name, value in env.items()]
+    out = [f"# {line}  {MASKED_NOTE}" if name in masked else line
+           for name, line in zip(env, lines)]
+    return "".join(line + "\n" for line in out)

@@ -5,16 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pipwrap.errors import PipwrapError
+
+SHELLS = ("bash", "zsh", "fish")
+
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.description = (
-        "Print shell code defining `wrap` (and the `pipwrap` helper function). "
-        "Add to ~/.bashrc:  command -v pipwrap >/dev/null && eval \"$(pipwrap init bash)\"   "
-        "~/.zshrc: the same with zsh   ~/.config/fish/config.fish:  command -q pipwrap; and "
-        "pipwrap init fish | source   (the guard keeps new shells working once pipwrap is "
-        "uninstalled)"
-    )
-    parser.add_argument("shell", choices=("bash", "zsh", "fish"))
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = """\
+Print shell code defining `wrap` (and the `pipwrap` helper function). Add one line to
+your shell's start-up file:
+
+  ~/.bashrc                   command -v pipwrap >/dev/null && eval "$(pipwrap init bash)"
+  ~/.zshrc                    command -v pipwrap >/dev/null && eval "$(pipwrap init zsh)"
+  ~/.config/fish/config.fish  command -q pipwrap; and pipwrap init fish | source
+
+The `command -v` guard keeps new shells working once pipwrap is uninstalled. Other
+shells (sh, dash, ksh): run commands as `pipwrap run -- pip install NAME`.
+"""
+    parser.add_argument("shell", metavar="{bash,zsh,fish}")
     parser.add_argument("--cmd", metavar="NAME", default="wrap",
                         help="name the command NAME instead of wrap (if yours is taken)")
     parser.add_argument(
@@ -25,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipwrap.shell import init
 
+    if args.shell not in SHELLS:
+        raise PipwrapError(
+            f"init: {args.shell!r} is not supported: `wrap` needs bash, zsh or fish "
+            "(local exports and arrays). In sh and other shells, and in scripts, run "
+            "commands through pipwrap itself: pipwrap run -- pip install NAME")
     completion = None if args.no_completion else args.completion_data()
     sys.stdout.write(init.render(args.shell, completion=completion, command=args.cmd))
     return 0

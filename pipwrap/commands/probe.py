@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from pipwrap.errors import PipwrapError
@@ -38,6 +39,7 @@ class Result:
     credentials: str  # "none", "accepted", "rejected"
     reason: str
     suggested_url: str | None = None  # where the index probably is, when this is not one
+    note: str | None = None  # works, but worth knowing (a redirect, the canonical URL)
 
 
 _BODY_LIMIT = 512 * 1024  # enough to judge a page; PyPI's own root is far larger
@@ -79,6 +81,28 @@ class _Links(HTMLParser):
 
 def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def listed_projects(url: str, content_type: str, body: bytes) -> list[str]:
+    """The project names an index root lists (normalized), in page order."""
+    text = body.decode("utf-8", errors="replace")
+    if content_type.split(";")[0].strip().lower() == PEP691:
+        try:
+            data = json.loads(text)
+            return [_normalize(str(p["name"])) for p in data.get("projects", [])
+                    if isinstance(p, dict) and p.get("name")]
+        except (ValueError, AttributeError, TypeError):
+            return []
+    parser = _Links()
+    parser.feed(text)
+    found = []
+    for href, label in parser.anchors:
+        target = urlsplit(urljoin(url, href))
+        segment = target.path.rstrip("/").rpartition("/")[2]
+        if (segment and not _DIST.search(unquote(target.path))
+                and _normalize(unquote(segment)) == _normalize(label.rstrip("/"))):
+            found.append(_normalize(label.rstrip("/")))
+    return found
 
 
 def judge(url: str, content_type: str, body: bytes) -> str | None:
@@ -138,15 +162,73 @@ def _candidates(url: str) -> list[str]:
     return [urlunsplit(parts._replace(path=p, query="", fragment="")) for p in unique]
 
 
-def _fetch(url: str, auth: str | None, timeout: float) -> tuple[int, str, bytes]:
+class _OtherHost(Exception):
+    """A redirect to another server (an upstream fallback): pip follows it, the probe
+    stops there (it judges this index, not PyPI, and needs no network beyond it)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        if urlsplit(newurl)[:2] != urlsplit(req.full_url)[:2]:
+            raise _OtherHost(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameHostRedirects)
+
+
+def _fetch_final(url: str, auth: str | None, timeout: float) -> tuple[int, str, bytes, str]:
+    """(status, content type, body, the URL answered after same-host redirects)."""
     # Only http(s) reaches here: file:// is handled apart, config allows nothing else.
     request = urllib.request.Request(url, headers={  # noqa: S310
         "Accept": f"{PEP691}, text/html;q=0.1", "User-Agent": "pipwrap-test"})
     if auth is not None:
         request.add_header("Authorization", auth)
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+    with _OPENER.open(request, timeout=timeout) as response:
         return (int(response.status), response.headers.get("Content-Type", ""),
-                response.read(_BODY_LIMIT))
+                response.read(_BODY_LIMIT), str(response.geturl()))
+
+
+def _fetch(url: str, auth: str | None, timeout: float) -> tuple[int, str, bytes]:
+    status, content_type, body, _ = _fetch_final(url, auth, timeout)
+    return status, content_type, body
+
+
+def project_url(index_url: str, name: str) -> str:
+    """Where pip asks for one project: the index URL joined with the name, as pip's
+    ``posixpath.join`` does (a missing trailing slash is added, nothing else changes)."""
+    from urllib.parse import quote
+
+    base = index_url if index_url.endswith("/") else index_url + "/"
+    return f"{base}{quote(name)}/"
+
+
+def _project_page(url: str, name: str, auth: str | None,
+                  timeout: float) -> tuple[bool, str]:
+    """Whether pip finds a project page for ``name`` under the index ``url``: (ok, what
+    happened). A redirect to another server counts as found (pip follows it)."""
+    where = project_url(url, name)
+    try:
+        _, content_type, body, final = _fetch_final(where, auth, timeout)
+    except _OtherHost as exc:
+        return True, f"{where} redirects to another index ({redact(exc.location)})"
+    except urllib.error.HTTPError as exc:
+        return False, f"pip asks for {where} and gets HTTP {exc.code} {exc.reason}"
+    except (OSError, ValueError) as exc:
+        return False, f"pip asks for {where}: {redact(str(exc))}"
+    text = body.decode("utf-8", errors="replace")
+    if content_type.split(";")[0].strip().lower() == PEP691:
+        if '"files"' not in text:
+            return False, f"{where} is not a project page (no PEP 691 \"files\")"
+    elif "<html" not in text.lower() and "<a " not in text.lower() and text.strip():
+        return False, f"{where} is not a project page"
+    moved = f" (answered at {final})" if final.rstrip("/") != where.rstrip("/") else ""
+    return True, f"{where} answers{moved}"
 
 
 def _suggest(url: str, auth: str | None, timeout: float) -> str | None:
@@ -180,10 +262,11 @@ def _probe(profile: Profile, timeout: float) -> Result:
     start = time.monotonic()
 
     def result(ok: bool, reason: str, status: int | None = None, json_ok: bool = False,
-               creds: str = "none", suggested: str | None = None) -> Result:
+               creds: str = "none", suggested: str | None = None,
+               note: str | None = None) -> Result:
         return Result(profile.name, shown, ok, status,
                       round((time.monotonic() - start) * 1000, 1), json_ok, creds, reason,
-                      suggested)
+                      suggested, note)
 
     parts = urlsplit(profile.index_url)
     if parts.scheme == "file":
@@ -203,12 +286,21 @@ def _probe(profile: Profile, timeout: float) -> Result:
         auth = f"Basic {token}"
     creds = "sent" if username is not None else "none"
     try:
-        status, content_type, body = _fetch(url, auth, timeout)
+        status, content_type, body, final = _fetch_final(url, auth, timeout)
+    except _OtherHost as exc:
+        return result(False, f"the server sends {url} to another server "
+                      f"({redact(exc.location)}); use that index's URL", creds=creds)
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
             why = "credentials rejected" if username is not None else "needs credentials"
             return result(False, f"HTTP {exc.code}: {why}", exc.code,
                           creds="rejected" if username is not None else "none")
+        if exc.code == 404:
+            # Some servers answer only project pages; pip needs nothing more.
+            found, _ = _project_page(url, "pip", auth, timeout)
+            if found:
+                return result(True, "ok", exc.code, creds=creds,
+                              note=f"{url} itself answers 404, but project pages answer")
         suggested = _suggest(url, auth, timeout) if exc.code == 404 else None
         return result(False, f"HTTP {exc.code} {exc.reason}", exc.code, creds=creds,
                       suggested=suggested)
@@ -227,11 +319,43 @@ def _probe(profile: Profile, timeout: float) -> Result:
         return result(False, f"failed: {redact(str(exc))}")
     is_json = content_type.split(";")[0].strip() == PEP691
     creds = "accepted" if username is not None else "none"
-    problem = judge(url, content_type, body)
-    if problem is not None:
-        return result(False, f"not a package index: {problem}", status, is_json, creds,
-                      _suggest(url, auth, timeout))
-    return result(True, "ok", status, is_json, creds)
+    problem = judge(final, content_type, body)
+    # pip never reads the root: it asks for INDEX/NAME/. So the verdict is that page's,
+    # for a name the index lists (or "pip", which any index with a fallback answers).
+    if problem is None:
+        listed = listed_projects(final, content_type, body)
+        found, what = _project_page(url, listed[0] if listed else "pip", auth, timeout)
+        redirected = not _same_page(final, url)
+        if found:
+            return result(True, "ok", status, is_json, creds)
+        if listed or redirected:
+            # The root redirects elsewhere (serve's / -> /simple/), or a project it lists
+            # is missing where pip looks: pip finds nothing through this URL.
+            index = final if redirected else _suggest(url, auth, timeout)
+            return result(False, f"pip would find nothing: {what}", status, is_json, creds,
+                          index)
+        return result(True, "ok", status, is_json, creds,
+                      note="an index with no projects yet")
+    suggested = _suggest(url, auth, timeout)
+    name = "pip"
+    if suggested is not None:
+        try:
+            _, s_type, s_body = _fetch(suggested, auth, timeout)
+            name = (listed_projects(suggested, s_type, s_body) or ["pip"])[0]
+        except (OSError, ValueError):
+            pass
+    found, what = _project_page(url, name, auth, timeout)
+    if found:
+        # pypiserver's front page: not an index, but it redirects project requests.
+        return result(True, "ok", status, is_json, creds, note=(
+            f"{url} is not an index page, but the server redirects pip's requests "
+            f"({what})" + (f"; the index itself is {suggested}" if suggested else "")))
+    return result(False, f"not a package index: {problem}", status, is_json, creds,
+                  suggested)
+
+
+def _same_page(a: str, b: str) -> bool:
+    return urlsplit(a).path.rstrip("/") == urlsplit(b).path.rstrip("/")
 
 
 def main(names: list[str], *, timeout: float, as_json: bool) -> int:
@@ -262,7 +386,9 @@ def main(names: list[str], *, timeout: float, as_json: bool) -> int:
                 extra.append(f"credentials {r.credentials}")
             detail = ", ".join(extra) if r.ok else r.reason
             print(f"{mark} {r.profile:<{width}}  {r.latency_ms:8.1f} ms  {r.url}  {detail}")
-            if r.suggested_url:
+            if r.note:
+                print(f"     note: {r.note}")
+            if r.suggested_url and not r.ok:
                 print(f"     the index is probably at {r.suggested_url}; fix the profile "
                       f"with: pipwrap set-url {r.profile} {r.suggested_url}")
             elif "distribution files directly" in r.reason:
@@ -277,7 +403,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
     parser.description = (
         "Probe every (or the named) profile's index in parallel: HTTP status, latency, "
-        "PEP 691 JSON support, credentials. Exit 1 if any fails.")
+        "PEP 691 JSON support, credentials, and one project page below the URL as pip asks "
+        "for it (URL/NAME/), so a server's root without /simple/ fails with the URL to use. "
+        "Exit 1 if any fails.")
     parser.add_argument("names", nargs="*", metavar="NAME")
     parser.add_argument("--timeout", type=seconds(float, positive=True), default=10.0,
                         metavar="S", help="seconds per index (default: 10)")

@@ -117,24 +117,39 @@ def cmd_add(args: argparse.Namespace) -> int:
     cfg = editing.edit(mutate)
     verb = "replaced" if outcome["replaced"] else "added"
     print(f"{verb} {args.name!r} in {cfg.path}{outcome['default']}")
+    _root_note(args.name, args.url)
     if args.keyring:
         _keyring_note(cfg.profiles[args.name])
     return 0
 
 
+def _root_note(name: str, url: str) -> None:
+    """The commonest mistake, said at once: a server's address without the index's path.
+    pip asks for URL/NAME/, which such a server rarely answers."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from pipwrap.redact import redact
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or parts.path not in ("", "/"):
+        return
+    likely = urlunsplit(parts._replace(path="/simple/"))
+    print(f"pipwrap: warning: {redact(url)} looks like a server's root, not an index: "
+          f"PyPI, pypiserver, devpi and `pipwrap serve` serve theirs at a path such as "
+          f"{redact(likely)}; check with: pipwrap test {name}   (fix with: pipwrap set-url "
+          f"{name} {redact(likely)})", file=sys.stderr)
+
+
 def _keyring_note(profile: Any) -> None:
-    from urllib.parse import urlsplit
+    from pipwrap.profiles import credentials
 
-    host = urlsplit(profile.index_url).hostname or profile.index_url
     try:
-        import keyring  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
-    except ImportError:
-        from pipwrap.install_hint import install_command
-
-        print(f"note: keyring = true needs the keyring package, which is not installed; "
-              f"install it with: {install_command('keyring')}", file=sys.stderr)
-    print(f"note: store the password with: keyring set {host} {profile.username}",
-          file=sys.stderr)
+        credentials.keyring_module(profile)
+    except PipwrapError as exc:
+        # Not installed, or no backend on this machine: said now, not at the first `wrap`.
+        print(f"note: {exc}", file=sys.stderr)
+        return
+    print(f"note: store the password with: pipwrap login {profile.name}", file=sys.stderr)
 
 
 def cmd_set_url(args: argparse.Namespace) -> int:
@@ -152,6 +167,7 @@ def cmd_set_url(args: argparse.Namespace) -> int:
     from pipwrap.redact import redact
 
     print(f"{args.name}: index-url = {redact(args.url)}")
+    _root_note(args.name, args.url)
     return 0
 
 

@@ -156,9 +156,13 @@ def _warn(report: Report) -> None:
         sys.stderr.write(f"pipwrap: warning: {warning}\n")
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _summary(report: Report) -> str:
     changed = len(report.written) + len(report.removed)
-    return (f"{report.projects} projects, {report.files} files; "
+    return (f"{_count(report.projects, 'project')}, {_count(report.files, 'file')}; "
             f"{changed} index file{'s' if changed != 1 else ''} updated")
 
 

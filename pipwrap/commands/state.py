@@ -20,7 +20,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def refresh(shell: str, pid: int) -> int:
+    from pipwrap.profiles.dirfile import NotAllowed
     from pipwrap.shell import state
+    from pipwrap.shell.dialect import dialect
 
-    sys.stdout.write(state.render(shell, pid, os.environ))
+    try:
+        sys.stdout.write(state.render(shell, pid, os.environ))
+    except NotAllowed as exc:
+        # Still a failure (the message goes to stderr, `wrap` stops), but the shell's prompt
+        # learns which file blocks: it shows a mark and says so once after a `cd`.
+        sys.stdout.write(dialect(shell).assign("__pipwrap_blocked", exc.path) + "\n")
+        raise
     return 0

@@ -64,18 +64,36 @@ def _check_local(spec: str, where: str, ctx: Context) -> None:
     if target is None:
         return
     if os.path.isdir(target):
-        pyproject = os.path.join(target, "pyproject.toml")
-        data = ctx.read_file(pyproject, where)
-        if data is None:
-            return
-        text = data.decode("utf-8", errors="replace")
-        for table in ("project", "build-system", "dependency-groups"):
-            for dependency in _toml_strings(text, table, pyproject, ctx):
-                if url_of(dependency) is not None:
-                    check_requirement(dependency, f"{pyproject} [{table}] via {where}", ctx)
+        check_project_references(os.path.join(target, "pyproject.toml"), where, ctx)
     elif target.endswith(".whl"):
         for dependency in _wheel_requirements(target, where, ctx):
             check_requirement(dependency, f"{target} (Requires-Dist) via {where}", ctx)
+
+
+def check_project_references(pyproject: str, where: str, ctx: Context) -> None:
+    """The direct references installing a project downloads: ``name @ URL`` in its
+    dependencies, extras, dependency groups and build requirements (not its other
+    strings: ``[project.urls]`` is no download)."""
+    from pipwrap.errors import PipwrapError
+
+    data = ctx.read_file(pyproject, where)
+    if data is None:
+        return
+    try:
+        document = tomlfile.loads(data.decode("utf-8", errors="replace"), pyproject)
+    except PipwrapError as exc:
+        ctx.refuse(where, pyproject, f"cannot be read as TOML ({exc})")
+    project = document.get("project")
+    project = project if isinstance(project, dict) else {}
+    build = document.get("build-system")
+    build = build if isinstance(build, dict) else {}
+    for table, node in (("project", project.get("dependencies")),
+                        ("project", project.get("optional-dependencies")),
+                        ("build-system", build.get("requires")),
+                        ("dependency-groups", document.get("dependency-groups"))):
+        for dependency in strings_in(node):
+            if url_of(dependency) is not None:
+                check_requirement(dependency, f"{pyproject} [{table}] via {where}", ctx)
 
 
 def _wheel_requirements(path: str, where: str, ctx: Context) -> list[str]:

@@ -1,8 +1,8 @@
 """pip's option tables, as the real pips reported them. Generated: do not edit.
 
 Regenerate with ``python scripts/gen_pip_table.py VENV_PYTHON...``; the differential tests
-compare this file with the real pips. Each option is ``(long names, short letters, dest,
-takes a value)``; each scope lists indexes into OPTIONS.
+run it with ``--check`` against the real pips. Each option is ``(long names, short
+letters, dest, takes a value)``; each scope lists indexes into OPTIONS.
 """
 
 from __future__ import annotations

@@ -165,6 +165,12 @@ def check_project(tool: str, ctx: Context, project_dir: str, where: str) -> None
             if found_tool in (tool, "hatch/tox"):
                 ctx.refuse(place, description, f"is a package source {tool} reads from the "
                            "project; point it at the profile's index or run without wrap")
+        if tool == "uv":
+            # `uv sync`/`run`/`lock` resolve the project's own direct references (in any
+            # group `--group` may select) as they go.
+            from pipwrap.guard import directref
+
+            directref.check_project_references(pyproject, where, ctx)
     for lock in {"uv": ("uv.lock", "pylock.toml"), "pdm": ("pdm.lock", "pylock.toml")}.get(
             tool, ()):
         candidate = os.path.join(root, lock)

@@ -1,15 +1,18 @@
 """uv's command line, read as uv (clap) reads it, for the uv version in uv_table.
 
-clap takes ``--opt value`` and ``--opt=value``, clustered short flags, and global
-options anywhere after ``uv``; it has no prefix abbreviations. Every option is looked up
-in the table generated from uv's own help pages (plus the hidden aliases listed here);
-an option uv does not list is refused, since pipwrap cannot say what it does.
+clap takes ``--opt value`` and ``--opt=value``, ``-o value``, ``-ovalue`` and ``-o=value``,
+clustered short flags, and global options anywhere after ``uv``; it has no prefix
+abbreviations. Every option, long or short, is looked up in the table generated from
+uv's own help pages (a command's own options, then the global ones; plus the hidden
+aliases listed here) and judged by its long name. An option uv does not list is refused,
+and so is a valued option this module has not classified: pipwrap cannot say what it does.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from functools import cache
 
 from pipwrap.guard import uv_table
 from pipwrap.guard.context import Context
@@ -41,6 +44,30 @@ REQUIREMENT_VALUES = frozenset({"--with", "--with-editable", "--from", "--editab
 # Options that move where uv looks for the project and relative files.
 DIRECTORY = frozenset({"--directory", "--project"})
 SCRIPT = frozenset({"--script"})
+# `--group [PATH:]NAME`: the pip interface reads the group from a pyproject.toml or
+# pylock.toml it names (followed); a project command takes a group of the project,
+# whose files the project check reads.
+GROUP = frozenset({"--group"})
+# Options with a value that names no package source: destinations, formats, names of
+# packages, groups and extras of what is already judged, resolver and build settings
+# (pip's own counterparts are HARMLESS in pip.py), credentials, and `uv publish`'s upload
+# endpoints (uploaders are not guarded; see the README's limits). A valued option in none
+# of these sets is refused, so a new uv option is reviewed before it passes.
+HARMLESS = frozenset(
+    """--annotation-style --author-from --bounds --branch --build-backend --bump --cache-dir
+    --cert --check-url --color --config-setting --config-setting-package
+    --config-settings-package --custom-compile-command --depth --description --exclude
+    --exclude-newer --exclude-newer-package --extra --fork-strategy --format --ignore
+    --ignore-until-fixed --install-dir --keyring-provider --link-mode --marker --name
+    --no-binary --no-binary-package --no-build-isolation-package --no-build-package
+    --no-editable-package --no-emit-package --no-extra --no-group --no-install-package
+    --no-sources-package --only-binary --only-group --optional --out-dir --output-file
+    --output-format --output-version --package --password --path --prefix --prerelease
+    --prerelease-package --prompt --prune --publish-url --python --python-platform
+    --python-version --refresh-package --reinstall-package --resolution --rev
+    --service-format --service-url --tag --target --token --trusted-publishing --ty-version
+    --upgrade-group --upgrade-package --username --vcs --version""".split()
+)
 # Hidden aliases clap accepts but the help pages do not show (checked against the real
 # uv in tests/test_guard_uv.py).
 ALIASES = {"--requirement": "--requirements", "--constraint": "--constraints",
@@ -62,14 +89,33 @@ PROJECT = frozenset({"add", "remove", "sync", "lock", "export", "tree", "run", "
 RUNNERS = frozenset({"run", "tool run"})
 
 
+@cache
+def _scope(command: str) -> tuple[dict[str, int], dict[str, int]]:
+    """({long name: option}, {short letter: option}) for what uv accepts after
+    ``command``: its own options first, then the global ones."""
+    own = uv_table.COMMANDS.get(command, ()) if command else uv_table.TOP_LEVEL
+    longs: dict[str, int] = {}
+    shorts: dict[str, int] = {}
+    for index in (*own, *uv_table.COMMANDS[""]):
+        names, letters, _takes = uv_table.OPTIONS[index]
+        for name in names:
+            longs.setdefault(name, index)
+        for letter in letters:
+            shorts.setdefault(letter, index)
+    return longs, shorts
+
+
 def _lookup(command: str, option: str) -> tuple[str, bool] | None:
-    """(canonical name, takes a value) for an option of ``command`` or of uv itself."""
-    name = ALIASES.get(option, option)
-    for scope in (command, ""):
-        table = uv_table.COMMANDS.get(scope, {})
-        if name in table:
-            return name, table[name]
-    return None
+    """(canonical long name, takes a value) for ``--long`` or ``-s`` after ``command``."""
+    longs, shorts = _scope(command)
+    if option.startswith("--"):
+        index = longs.get(ALIASES.get(option, option))
+    else:
+        index = shorts.get(option[1:])
+    if index is None:
+        return None
+    names, _letters, takes = uv_table.OPTIONS[index]
+    return names[0], takes
 
 
 class _Reading:
@@ -119,11 +165,14 @@ def _parse(args: Sequence[str], ctx: Context, program: str) -> _Reading:
                 if not takes:
                     reading.options.append((canonical, f"-{letter}", None))
                     continue
-                value = token[offset:] or (args[index] if index < len(args) else None)
+                # clap drops one `=` after a short option: `-w=x` is `-w x`.
+                attached = token[offset:]
+                attached = attached[1:] if attached.startswith("=") else attached
+                value = attached if token[offset:] else (
+                    args[index] if index < len(args) else None)
                 if not token[offset:]:
                     index += 1
-                reading.options.append((_long_name(reading.command, letter), f"-{letter}",
-                                        value))
+                reading.options.append((canonical, f"-{letter}", value))
                 break
             continue
         deeper = f"{reading.command} {token}".strip()
@@ -137,16 +186,6 @@ def _parse(args: Sequence[str], ctx: Context, program: str) -> _Reading:
     return reading
 
 
-def _long_name(command: str, letter: str) -> str:
-    """The long option a short one stands for (``-i`` is ``--index-url``): the help
-    page lists them on one line, which the table keeps as two keys with one value."""
-    pairs = {"i": "--index-url", "f": "--find-links", "r": "--requirements",
-             "c": "--constraints", "b": "--build-constraints", "e": "--editable",
-             "p": "--python", "o": "--output-file", "t": "--target", "C": "--config-setting",
-             "P": "--upgrade-package", "U": "--upgrade"}
-    return pairs.get(letter, f"-{letter}")
-
-
 def check(program: str, args: Sequence[str], ctx: Context) -> None:
     """Refuse ``uv ARGS`` (or ``uvx ARGS``) if it could take a second package source."""
     from pipwrap.guard import directref
@@ -158,7 +197,7 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
             base = os.path.join(ctx.cwd, value)
     judged = reading.command not in QUIET
     for canonical, spelled, value in reading.options if judged else []:
-        _judge(canonical, spelled, value, ctx, base)
+        _judge(reading.command, canonical, spelled, value, ctx, base)
     if not judged:
         return
     if reading.command in ("pip install", "add", "tool install"):
@@ -179,7 +218,7 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
             directref.check_requirement(reading.rest[0], "command line", ctx)
         elif os.path.isfile(os.path.join(base, reading.rest[0])):
             # `uv run script.py` reads the script's inline metadata like --script does.
-            _judge("--script", reading.rest[0], reading.rest[0], ctx, base)
+            _judge("run", "--script", reading.rest[0], reading.rest[0], ctx, base)
         ctx.check_command(reading.rest, ctx, depth=1)
     if reading.command in PROJECT or reading.command == "run":
         from pipwrap.guard import projects
@@ -187,7 +226,8 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
         projects.check_project("uv", ctx, base, "command line")
 
 
-def _judge(canonical: str, spelled: str, value: str | None, ctx: Context, base: str) -> None:
+def _judge(command: str, canonical: str, spelled: str, value: str | None, ctx: Context,
+           base: str) -> None:
     from pipwrap.guard import directref
 
     if canonical in SOURCE:
@@ -209,6 +249,32 @@ def _judge(canonical: str, spelled: str, value: str | None, ctx: Context, base: 
         from pipwrap.guard import projects
 
         projects.check_script_settings(os.path.join(base, value), ctx)
+    elif canonical in GROUP:
+        if command.startswith("pip "):
+            _check_group_file(value, ctx, base)
+    elif canonical not in HARMLESS and canonical not in DIRECTORY:
+        shown = spelled if spelled == canonical else f"{spelled} (read by uv as {canonical})"
+        ctx.refuse("command line", f"{shown} {value}", "is a uv option pipwrap has not "
+                   "classified; it cannot tell whether it adds a package source")
+
+
+def _check_group_file(value: str, ctx: Context, base: str) -> None:
+    """``uv pip install --group [PATH:]NAME``: the group comes from the pyproject.toml or
+    pylock.toml PATH names, else from the one in the working directory."""
+    from pipwrap.guard import directref, lockfiles, projects
+
+    path, colon, name = value.rpartition(":")
+    candidates = [path] if colon else ["pylock.toml", "pyproject.toml"]
+    for candidate in candidates:
+        full = os.path.join(base, candidate)
+        if os.path.isdir(full):
+            full = os.path.join(full, "pyproject.toml")
+        if lockfiles.is_lockfile(os.path.basename(full)):
+            lockfiles.check_lockfile(full, ctx, "command line")
+        elif os.path.exists(full):
+            directref.check_dependency_group(f"{full}:{name}", "command line", ctx)
+            # uv applies the file's own [tool.uv] sources and indexes to the group.
+            projects.check_project("uv", ctx, os.path.dirname(full), "command line")
 
 
 def _scan_input(path: str, kind: str, where: str, ctx: Context, base: str) -> None:

@@ -16,9 +16,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipwrap.errors import PipwrapError
 from pipwrap.profiles.model import Profile
+from pipwrap.redact import redact
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,16 @@ def _run_command(profile: Profile, environ: Mapping[str, str]) -> str:
     return value
 
 
-def _from_keyring(profile: Profile) -> str:
+def keyring_service(profile: Profile) -> str:
+    """The keyring entry's service name: the index's host (what pip's keyring lookup and
+    ``pipwrap login`` use)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(profile.index_url).hostname or profile.index_url
+
+
+def keyring_module(profile: Profile) -> object:
+    """The ``keyring`` package with a usable backend, or a PipwrapError saying what to do."""
     try:
         import keyring  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
@@ -97,16 +108,47 @@ def _from_keyring(profile: Profile) -> str:
             f"profile {profile.name!r} uses keyring = true, but the keyring package is not "
             f"installed; install it with: {install_command('keyring')}"
         ) from None
-    from urllib.parse import urlsplit
+    try:
+        backend = keyring.get_keyring()
+    except Exception as exc:  # a broken keyringrc or backend plug-in
+        raise PipwrapError(f"profile {profile.name!r}: the keyring cannot be loaded "
+                           f"({type(exc).__name__}: {redact(str(exc))})") from None
+    # keyring's fallback when it finds no backend (a server, a container, a bare SSH
+    # session): every call raises NoKeyringError.
+    if type(backend).__module__.startswith("keyring.backends.fail") or getattr(
+            backend, "priority", 1) <= 0:
+        raise PipwrapError(no_backend_message(profile))
+    return keyring
 
-    service = urlsplit(profile.index_url).hostname or profile.index_url
-    value = keyring.get_password(service, profile.username or "")
-    if value is None:
-        value = keyring.get_password(profile.index_url, profile.username or "")
+
+def no_backend_message(profile: Profile) -> str:
+    return (
+        f"profile {profile.name!r} uses keyring = true, but this machine has no keyring "
+        "backend (no Secret Service, KWallet or macOS Keychain is running); start one, or "
+        "give the profile another password source: pipwrap add --force "
+        f"{profile.name} URL --username {profile.username} --password-env VAR "
+        "(or --password-command CMD)"
+    )
+
+
+def _from_keyring(profile: Profile) -> str:
+    keyring: Any = keyring_module(profile)
+    service = keyring_service(profile)
+    try:
+        value = keyring.get_password(service, profile.username or "")
+        if value is None:
+            value = keyring.get_password(profile.index_url, profile.username or "")
+    except Exception as exc:  # any backend's failure: locked, D-Bus gone, no backend
+        if type(exc).__name__ == "NoKeyringError":
+            raise PipwrapError(no_backend_message(profile)) from None
+        raise PipwrapError(
+            f"profile {profile.name!r}: reading the keyring failed "
+            f"({type(exc).__name__}: {redact(str(exc))})"
+        ) from None
     if value is None:
         raise PipwrapError(
             f"profile {profile.name!r}: no password in the keyring for {profile.username!r} "
-            f"at {service!r}; store one with: keyring set {service} {profile.username}"
+            f"at {service!r}; store one with: pipwrap login {profile.name}"
         )
     return str(value)
 

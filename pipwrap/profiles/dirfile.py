@@ -27,6 +27,14 @@ DENIED = "!denied"
 _STORE_HEADER = "# pipwrap allow store: SHA256 PROFILE PATH (edit with pipwrap allow/deny)\n"
 
 
+class NotAllowed(PipwrapError):
+    """A directory file that is new, changed or never allowed: ``path`` is blocked."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class Found:
     __slots__ = ("path", "profile")
 
@@ -131,10 +139,10 @@ def find(here: str) -> tuple[Found | None, tuple[Watched, ...]]:
     data = _read(found)
     if digest != _digest(data):
         state = "changed since it was allowed" if digest else "not allowed yet"
-        raise PipwrapError(
+        raise NotAllowed(
             f"{found} is {state}; a directory file chooses your package index, so review "
             f"it, then run: pipwrap allow {os.path.dirname(found)}   (or `pipwrap deny "
-            f"{os.path.dirname(found)}` to ignore it from now on)"
+            f"{os.path.dirname(found)}` to ignore it from now on)", found
         )
     return Found(found, profile), watched
 

@@ -34,14 +34,17 @@ class Planned:
     source: str
     username: str | None = None
     password_env: str | None = None
+    trusted_host: bool = False
     notes: list[str] = field(default_factory=list)
 
-    def table(self) -> dict[str, str]:
-        table = {"index-url": self.index_url}
+    def table(self) -> dict[str, str | bool]:
+        table: dict[str, str | bool] = {"index-url": self.index_url}
         if self.username is not None:
             table["username"] = self.username
         if self.password_env is not None:
             table["password-env"] = self.password_env
+        if self.trusted_host:
+            table["trusted-host"] = True
         return table
 
 
@@ -68,7 +71,32 @@ def found_urls(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     return ordered
 
 
+def found_other(environ: Mapping[str, str]) -> tuple[set[str], list[tuple[str, str]]]:
+    """pip's trusted hosts (``host`` or ``host:port``) and its find-links (value, where)."""
+    from pipwrap import pipconfig
+
+    trusted: set[str] = set()
+    links: list[tuple[str, str]] = []
+    for setting in pipconfig.settings(environ):
+        if setting.key == "trusted-host":
+            trusted.update(setting.value.split())
+        elif setting.key == "find-links":
+            links += [(value, setting.source) for value in setting.value.split()]
+    return trusted, links
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _name_for(url: str) -> str:
+    """A readable profile name: a word of the host (never an address's last number)."""
     parts = urlsplit(url)
     if parts.scheme == "file":
         segments = [s for s in parts.path.split("/") if s and s != "simple"]
@@ -77,32 +105,66 @@ def _name_for(url: str) -> str:
         host = (parts.hostname or "index").lower()
         if host in ("127.0.0.1", "localhost", "::1"):
             base = "local"
+        elif _is_address(host):
+            base = "index"
         else:
             labels = host.split(".")
-            useful = [label for label in labels[:-1] if label not in _GENERIC_LABELS]
+            useful = [label for label in labels[:-1] if label not in _GENERIC_LABELS
+                      and re.search("[a-z]", label)]
             base = useful[0] if useful else host.replace(".", "-")
     return re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-") or "index"
 
 
 def _unique(base: str, taken: set[str]) -> str:
-    name, number = base, 2
+    # A bare "index" is numbered from the start (index-1, index-2): it says nothing alone.
+    name, number = (base, 2) if base != "index" else ("index-1", 2)
     while name in taken:
         name, number = f"{base}-{number}", number + 1
     taken.add(name)
     return name
 
 
+def same_index(url: str) -> str:
+    """``url`` reduced to what makes it a different index: scheme and host in lower case,
+    no default port, one trailing slash (``https://PyPI.org:443/simple`` is
+    ``https://pypi.org/simple/``)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    path = parts.path.rstrip("/") + "/"
+    return urlunsplit((parts.scheme.lower(), netloc, path, parts.query, ""))
+
+
+def _trusted(url: str, trusted: set[str]) -> bool:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return host in trusted or (port is not None and f"{host}:{port}" in trusted)
+
+
 def plan(environ: Mapping[str, str], existing: Mapping[str, str]) -> tuple[list[Planned],
                                                                            list[str]]:
     """What to add, and notes about what was skipped. ``existing``: name -> index URL."""
-    known = {_without_credentials(url)[0]: name for name, url in existing.items()}
+    known = {same_index(_without_credentials(url)[0]): name for name, url in existing.items()}
     taken = set(existing)
     planned: list[Planned] = []
     skipped: list[str] = []
+    trusted, links = found_other(environ)
     for url, source in found_urls(environ):
         clean, user, has_password, dropped = _without_credentials(url)
-        if clean in known:
-            skipped.append(f"{redact(url)} ({source}) is already profile {known[clean]!r}")
+        if same_index(clean) in known:
+            skipped.append(f"{redact(url)} ({source}) is already profile "
+                           f"{known[same_index(clean)]!r}")
             continue
         from pipwrap.profiles.schema import url_problem
 
@@ -111,15 +173,19 @@ def plan(environ: Mapping[str, str], existing: Mapping[str, str]) -> tuple[list[
             skipped.append(f"{redact(url)} ({source}): not usable as an index: {problem}")
             continue
         item = Planned(_unique(_name_for(clean), taken), clean, source)
-        known[clean] = item.name
+        known[same_index(clean)] = item.name
+        if _trusted(clean, trusted):
+            item.trusted_host = True
+            item.notes.append(f"pip trusts {urlsplit(clean).hostname} (trusted-host): kept "
+                              "as trusted-host = true, which also turns off TLS checks for it")
         if user is not None and has_password:
             item.username = user
             item.password_env = "PIPWRAP_" + re.sub(r"\W", "_", item.name).upper() + "_PASSWORD"
-            host = urlsplit(clean).hostname
             item.notes.append(
                 f"the password in {source} was not copied: export {item.password_env}=... "
-                f"before wrap, or store it with `keyring set {host} {user}` and replace "
-                "password-env with keyring = true")
+                "before wrap, or keep it in the keyring: pipwrap add --force "
+                f"{item.name} {clean} --username {user} --keyring, then pipwrap login "
+                f"{item.name}")
         elif user is not None:
             item.notes.append(
                 f"the URL in {source} carries a token as its user name, which was not copied: "
@@ -127,6 +193,12 @@ def plan(environ: Mapping[str, str], existing: Mapping[str, str]) -> tuple[list[
         if dropped:
             item.notes.append(f"a secret in the URL's query ({source}) was not copied")
         planned.append(item)
+    for value, source in links:
+        skipped.append(
+            f"find-links {redact(value)} ({source}): a directory or page of files is not an "
+            "index, and wrap clears find-links so the profile's index stays the only source; "
+            "to install those files through pipwrap, host them: pipwrap repo add FILES..., "
+            "then pipwrap serve")
     return planned, skipped
 
 

@@ -245,7 +245,9 @@ def _report(report: index.Report, verbose: bool) -> None:
     for warning in report.warnings:
         sys.stderr.write(f"pipwrap serve: warning: {warning}\n")
     if verbose and report.written:
-        sys.stderr.write(f"pipwrap serve: re-indexed ({len(report.written)} files written)\n")
+        count = len(report.written)
+        sys.stderr.write(f"pipwrap serve: re-indexed ({count} file{'s' if count != 1 else ''} "
+                         "written)\n")
 
 
 def _watch(root: str, stop: threading.Event, verbose: bool) -> None:
@@ -268,6 +270,47 @@ def _watch(root: str, stop: threading.Event, verbose: bool) -> None:
             last = now  # try again when the tree changes, not every second
 
 
+def _listener(port: int) -> str:
+    """What listens on ``port``, as far as this user may see (Linux's /proc: the socket's
+    inode, then the process holding it), else "something else"."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as handle:
+                next(handle, None)
+                for line in handle:
+                    fields = line.split()
+                    # local address "ADDR:PORT" in hex; state 0A is LISTEN.
+                    if len(fields) > 9 and fields[3] == "0A" and \
+                            int(fields[1].rpartition(":")[2], 16) == port:
+                        inodes.add(f"socket:[{fields[9]}]")
+        except (OSError, ValueError):
+            continue
+    if not inodes:
+        return "something else"
+    try:
+        pids = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return "something else"
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if not any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in fds):
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                words = handle.read().split(b"\0")
+        except OSError:
+            continue  # gone, or another user's
+        argv = [w.decode(errors="replace") for w in words if w]
+        if not argv:
+            continue
+        from pipwrap.redact import redact
+
+        shown = redact(" ".join([os.path.basename(argv[0]), *argv[1:]]))
+        return f"{shown[:100]}{'...' if len(shown) > 100 else ''} (pid {pid})"
+    return "something else (a process of another user)"
+
+
 def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) -> int:
     import errno
     import signal
@@ -279,8 +322,8 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) 
         server = RepoServer((host, port), root, fallback, verbose)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise PipwrapError(f"serve: port {port} on {host} is already in use (another "
-                               "`pipwrap serve`?); choose one with --port") from None
+            raise PipwrapError(f"serve: port {port} on {host} is already in use by "
+                               f"{_listener(port)}; choose another with --port") from None
         raise PipwrapError(f"serve: cannot listen on {host}:{port}: {exc.strerror}") from None
     bound_port = server.server_address[1]
     shown_host = f"[{host}]" if ":" in host else host

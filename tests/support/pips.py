@@ -6,9 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-INTROSPECT = Path(__file__).with_name("pip_introspect.py")
+ROOT = Path(__file__).resolve().parent.parent.parent
+INTROSPECT = ROOT / "scripts" / "introspect" / "pip_introspect.py"
+GENERATOR = ROOT / "scripts" / "gen_pip_table.py"
 CACHE = Path(os.environ.get("PIPWRAP_TEST_CACHE", Path.home() / ".cache" / "pipwrap-tests"))
 
 
@@ -25,10 +28,15 @@ def pip_python(requirement: str, label: str) -> Path:
     venv = CACHE / f"pip-{label}"
     python = venv / "bin" / "python"
     marker = venv / ".ready"
-    if not marker.exists():
+    # "newest" (no pin) is rebuilt once a day: it must be the registry's newest pip.
+    stale = not requirement and marker.exists() and \
+        time.time() - marker.stat().st_mtime > 24 * 3600
+    if not marker.exists() or stale:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", f"pip{requirement}"],
-                       check=True, env=clean_env())
+        # --upgrade: the venv starts with the interpreter's own pip, which would satisfy
+        # an unpinned `pip` and leave the "newest" venv at the oldest version.
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade",
+                        f"pip{requirement}"], check=True, env=clean_env())
         marker.write_text(requirement)
     return python
 

@@ -11,6 +11,19 @@ __pipwrap_key=${__pipwrap_key-}
 __pipwrap_expires=${__pipwrap_expires-}
 __pipwrap_use=${__pipwrap_use-}
 __pipwrap_refresh_always=${__pipwrap_refresh_always-}
+__pipwrap_blocked=${__pipwrap_blocked-}
+__pipwrap_blocked_key=${__pipwrap_blocked_key-}
+__pipwrap_last_pwd=${__pipwrap_last_pwd-}
+
+# Runs pipwrap. An interpreter that is gone means pipwrap was reinstalled another way (or
+# removed) after this shell loaded the snippet: say so instead of "No such file".
+__pipwrap_py() {
+    if [[ ${__pipwrap_cli[0]} == /* && ! -x ${__pipwrap_cli[0]} ]]; then
+        \builtin printf '%s\n' "pipwrap moved: ${__pipwrap_cli[0]} is gone (pipwrap was reinstalled or removed); open a new shell (or re-run the init line)" >&2
+        return 127
+    fi
+    "${__pipwrap_cli[@]}" "$@"
+}
 
 __pipwrap_inputs() {
     # Everything the resolution depends on besides watched files.
@@ -50,11 +63,17 @@ __pipwrap_fresh() {
 }
 
 __pipwrap_refresh() {
-    local __pipwrap_k __pipwrap_state
+    local __pipwrap_k __pipwrap_state __pipwrap_s
     __pipwrap_inputs
     __pipwrap_fresh && return 0
     __pipwrap_key=
-    __pipwrap_state=$(PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" _state bash --pid "$$") || return
+    __pipwrap_blocked=
+    __pipwrap_state=$(PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py _state bash --pid "$$") || {
+        __pipwrap_s=$?
+        # A .pipwrap.toml not allowed yet: _state names it (for the prompt) and fails.
+        [[ $__pipwrap_state == __pipwrap_blocked=* ]] && eval -- "$__pipwrap_state"
+        return $__pipwrap_s
+    }
     eval -- "$__pipwrap_state"
     __pipwrap_key=$__pipwrap_k
 }
@@ -127,10 +146,10 @@ __pipwrap_wrap() {
     fi
     if \builtin declare -F -- "$1" >/dev/null; then
         # A function can run pip itself: the guard reads its body with these arguments.
-        PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" check --function-body \
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py check --function-body \
             "$(\builtin declare -f -- "$1")" -- "$@" || return
     elif __pipwrap_needs_check "$@"; then
-        PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" check -- "$@" || return
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py check -- "$@" || return
     fi
     # `local -x` scopes the variables to this call; bash restores them on return, also
     # when the command is interrupted.
@@ -149,20 +168,33 @@ __pipwrap_wrap() {
 # For prompts: keeps PIPWRAP_PROMPT_PROFILE (exported, so starship's env_var module sees
 # it) current. Opt in with PROMPT_COMMAND+=(__pipwrap_prompt_update) (bash >= 5.1) or
 # PROMPT_COMMAND="__pipwrap_prompt_update;$PROMPT_COMMAND". Python runs only when an input
-# changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt.
+# changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt. A .pipwrap.toml
+# not allowed yet shows as "(blocked)", with one line said after the `cd` (as direnv does).
 __pipwrap_prompt_update() {
-    local - __pipwrap_status=$?
+    local - __pipwrap_status=$? __pipwrap_k
     set +x
+    __pipwrap_inputs
+    if [[ -n $__pipwrap_blocked && $__pipwrap_blocked_key == "$__pipwrap_k" ]]; then
+        __pipwrap_last_pwd=$PWD
+        return $__pipwrap_status
+    fi
+    __pipwrap_blocked_key=
     if __pipwrap_refresh 2>/dev/null; then
         export PIPWRAP_PROMPT_PROFILE=$__pipwrap_profile
+    elif [[ -n $__pipwrap_blocked ]]; then
+        export PIPWRAP_PROMPT_PROFILE='(blocked)'
+        __pipwrap_blocked_key=$__pipwrap_k
+        [[ $__pipwrap_last_pwd == "$PWD" ]] || \builtin printf '%s\n' "pipwrap: $__pipwrap_blocked is blocked: review it, then run \`pipwrap allow\` (or \`pipwrap deny\`)" >&2
     else
         export PIPWRAP_PROMPT_PROFILE=
     fi
+    __pipwrap_last_pwd=$PWD
     return $__pipwrap_status
 }
 
 # `pipwrap use NAME` must change this shell, so it is handled here.
 pipwrap() {
+    __pipwrap_blocked_key=  # `pipwrap allow` (or any edit) may unblock: ask again
     case ${1-} in
         use)
             case ${2-} in
@@ -175,11 +207,11 @@ pipwrap() {
                     return 2
                     ;;
             esac
-            PIPWRAP_SHELL_PROFILE=$2 "${__pipwrap_cli[@]}" show --quiet "$2" || return
+            PIPWRAP_SHELL_PROFILE=$2 __pipwrap_py show --quiet "$2" || return
             __pipwrap_use=$2
             ;;
         *)
-            PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" "$@"
+            PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py "$@"
             ;;
     esac
 }

@@ -26,4 +26,23 @@ if (( ${+functions[compdef]} )); then
 else
     typeset -ga precmd_functions
     precmd_functions+=(__pipwrap_compdef)
+    # Without compinit (zsh's completion system), zsh still has its older compctl: enough
+    # for `pipwrap <Tab>` and `pipwrap use <Tab>`. compinit, if it runs later, takes over.
+    if zmodload -i zsh/compctl 2>/dev/null; then
+        function __pipwrap_compctl() {
+            local -a __pipwrap_words
+            local __pipwrap_n
+            read -cA __pipwrap_words
+            read -cn __pipwrap_n
+            reply=()
+            if (( __pipwrap_n == 2 )); then
+                reply=({{commands}})
+            elif [[ ${__pipwrap_words[2]} == init ]]; then
+                reply=(bash zsh fish)
+            elif [[ ${__pipwrap_words[__pipwrap_n-1]} == (--profile|-p) || " "{{profile_commands}}" " == *" ${__pipwrap_words[2]} "* ]]; then
+                reply=(${(f)"$("${__pipwrap_cli[@]}" _names 2>/dev/null)"})
+            fi
+        }
+        compctl -K __pipwrap_compctl pipwrap
+    fi
 fi

@@ -10,6 +10,18 @@ set -q __pipwrap_expires; or set -g __pipwrap_expires ''
 set -q __pipwrap_agent; or set -g __pipwrap_agent none
 set -q __pipwrap_refresh_always; or set -g __pipwrap_refresh_always ''
 set -q __pipwrap_unset; or set -g __pipwrap_unset
+set -q __pipwrap_blocked; or set -g __pipwrap_blocked ''
+set -q __pipwrap_last_pwd; or set -g __pipwrap_last_pwd ''
+
+# Runs pipwrap. An interpreter that is gone means pipwrap was reinstalled another way (or
+# removed) after this shell loaded the snippet: say so instead of "unknown command".
+function __pipwrap_py
+    if string match -q -- '/*' $__pipwrap_cli[1]; and not test -x $__pipwrap_cli[1]
+        printf '%s\n' "pipwrap moved: $__pipwrap_cli[1] is gone (pipwrap was reinstalled or removed); open a new shell (or re-run the init line)" >&2
+        return 127
+    end
+    $__pipwrap_cli $argv
+end
 
 function __pipwrap_fresh --argument-names key
     test -n "$__pipwrap_key"; and test "$__pipwrap_key" = "$key"; or return 1
@@ -45,8 +57,14 @@ function __pipwrap_refresh
     set key "$key"\x1f"$(set -xn)"
     __pipwrap_fresh "$key"; and return 0
     set -g __pipwrap_key ''
-    set -l state (PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli _state fish --pid $fish_pid)
-    or return
+    set -g __pipwrap_blocked ''
+    set -l state (PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py _state fish --pid $fish_pid)
+    or begin
+        set -l s $status
+        # A .pipwrap.toml not allowed yet: _state names it (for the prompt) and fails.
+        string match -q -- 'set -g __pipwrap_blocked *' "$state"; and string join \n -- $state | source
+        return $s
+    end
     string join \n -- $state | source
     set -g __pipwrap_key $key
 end
@@ -122,10 +140,10 @@ function __pipwrap_wrap --description 'Run a command with the pipwrap profile as
     if functions -q -- $argv[1]
         # A function (fish aliases are functions) can run pip itself: the guard reads
         # its body with these arguments.
-        PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli check --function-body \
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py check --function-body \
             (functions -- $argv[1] | string collect) -- $argv; or return
     else if __pipwrap_needs_check $argv
-        PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli check -- $argv; or return
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py check -- $argv; or return
     end
     # Function-scoped exports vanish when this call returns, also on Ctrl-C. An
     # unexported local hides an inherited variable of another spelling from the command.
@@ -145,18 +163,29 @@ end
 
 # For prompts: PIPWRAP_PROMPT_PROFILE (exported, so starship's env_var module sees it) is
 # kept current by calling this at the start of fish_prompt. Python runs only when an input
-# changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt.
+# changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt. A .pipwrap.toml
+# not allowed yet shows as "(blocked)", with one line said after the `cd` (as direnv does).
 function __pipwrap_prompt_update
     set -l fish_trace
+    # Still blocked here (no cd, no pipwrap command since): no Python on every prompt.
+    if test -n "$__pipwrap_blocked"; and test "$__pipwrap_last_pwd" = "$PWD"
+        and test "$PIPWRAP_PROMPT_PROFILE" = '(blocked)'
+        return 0
+    end
     if __pipwrap_refresh 2>/dev/null
         set -gx PIPWRAP_PROMPT_PROFILE $__pipwrap_profile
+    else if test -n "$__pipwrap_blocked"
+        set -gx PIPWRAP_PROMPT_PROFILE '(blocked)'
+        test "$__pipwrap_last_pwd" = "$PWD"; or printf '%s\n' "pipwrap: $__pipwrap_blocked is blocked: review it, then run `pipwrap allow` (or `pipwrap deny`)" >&2
     else
         set -gx PIPWRAP_PROMPT_PROFILE ''
     end
+    set -g __pipwrap_last_pwd $PWD
 end
 
 # `pipwrap use NAME` must change this shell, so it is handled here.
 function pipwrap --description 'pipwrap: choose and inspect package index profiles'
+    set -g __pipwrap_blocked ''  # `pipwrap allow` (or any edit) may unblock: ask again
     if test "$argv[1]" = use
         switch "$argv[2]"
             case --off -
@@ -166,9 +195,9 @@ function pipwrap --description 'pipwrap: choose and inspect package index profil
                 printf '%s\n' 'usage: pipwrap use NAME | --off' >&2
                 return 2
         end
-        PIPWRAP_SHELL_PROFILE=$argv[2] $__pipwrap_cli show --quiet $argv[2]; or return
+        PIPWRAP_SHELL_PROFILE=$argv[2] __pipwrap_py show --quiet $argv[2]; or return
         set -g __pipwrap_use $argv[2]
         return 0
     end
-    PIPWRAP_SHELL_PROFILE=$__pipwrap_use $__pipwrap_cli $argv
+    PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py $argv
 end

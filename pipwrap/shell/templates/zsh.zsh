@@ -7,7 +7,19 @@
 typeset -g __pipwrap_key=${__pipwrap_key-} __pipwrap_expires=${__pipwrap_expires-}
 typeset -g __pipwrap_use=${__pipwrap_use-} __pipwrap_scan=${__pipwrap_scan-}
 typeset -g __pipwrap_refresh_always=${__pipwrap_refresh_always-}
+typeset -g __pipwrap_blocked=${__pipwrap_blocked-} __pipwrap_blocked_key=${__pipwrap_blocked_key-}
+typeset -g __pipwrap_last_pwd=${__pipwrap_last_pwd-}
 typeset -ga __pipwrap_env __pipwrap_watch __pipwrap_unset
+
+# Runs pipwrap. An interpreter that is gone means pipwrap was reinstalled another way (or
+# removed) after this shell loaded the snippet: say so instead of "no such file".
+function __pipwrap_py() {
+    if [[ ${__pipwrap_cli[1]} == /* && ! -x ${__pipwrap_cli[1]} ]]; then
+        builtin printf '%s\n' "pipwrap moved: ${__pipwrap_cli[1]} is gone (pipwrap was reinstalled or removed); open a new shell (or re-run the init line)" >&2
+        return 127
+    fi
+    "${__pipwrap_cli[@]}" "$@"
+}
 zmodload -F zsh/datetime p:EPOCHSECONDS 2>/dev/null
 
 function __pipwrap_inputs() {
@@ -49,11 +61,17 @@ function __pipwrap_fresh() {
 
 function __pipwrap_refresh() {
     emulate -L zsh
-    local __pipwrap_k __pipwrap_state
+    local __pipwrap_k __pipwrap_state __pipwrap_s
     __pipwrap_inputs
     __pipwrap_fresh && return 0
     __pipwrap_key=
-    __pipwrap_state=$(PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" _state zsh --pid $$) || return
+    __pipwrap_blocked=
+    __pipwrap_state=$(PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py _state zsh --pid $$) || {
+        __pipwrap_s=$?
+        # A .pipwrap.toml not allowed yet: _state names it (for the prompt) and fails.
+        [[ $__pipwrap_state == __pipwrap_blocked=* ]] && eval -- "$__pipwrap_state"
+        return $__pipwrap_s
+    }
     eval -- "$__pipwrap_state"
     __pipwrap_key=$__pipwrap_k
 }
@@ -126,10 +144,10 @@ function __pipwrap_wrap() {
     fi
     if (( ${+functions[$1]} )); then
         # A function can run pip itself: the guard reads its body with these arguments.
-        PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" check --function-body \
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py check --function-body \
             "$(builtin functions -- "$1")" -- "$@" || return
     elif __pipwrap_needs_check "$@"; then
-        PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" check -- "$@" || return
+        PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py check -- "$@" || return
     fi
     # `local -x` scopes the variables to this call; zsh restores them on return, also
     # when the command is interrupted. A local without -x hides an inherited variable of
@@ -142,19 +160,34 @@ function __pipwrap_wrap() {
 }
 
 # For prompts: keeps PIPWRAP_PROMPT_PROFILE (exported, so starship's env_var module sees
-# it) current. Opt in with precmd_functions+=(__pipwrap_prompt_update). Python runs only
-# when an input changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt.
+# it) current. Opt in with precmd_functions+=(__pipwrap_prompt_update); a PROMPT that
+# names $PIPWRAP_PROMPT_PROFILE needs `setopt PROMPT_SUBST`. Python runs only when an input
+# changed (a cd, `pipwrap use`, an edit), never on an unchanged prompt. A .pipwrap.toml
+# not allowed yet shows as "(blocked)", with one line said after the `cd` (as direnv does).
 function __pipwrap_prompt_update() {
     setopt localoptions noxtrace
+    local __pipwrap_k
+    __pipwrap_inputs
+    if [[ -n $__pipwrap_blocked && $__pipwrap_blocked_key == "$__pipwrap_k" ]]; then
+        __pipwrap_last_pwd=$PWD
+        return 0
+    fi
+    __pipwrap_blocked_key=
     if __pipwrap_refresh 2>/dev/null; then
         export PIPWRAP_PROMPT_PROFILE=$__pipwrap_profile
+    elif [[ -n $__pipwrap_blocked ]]; then
+        export PIPWRAP_PROMPT_PROFILE='(blocked)'
+        __pipwrap_blocked_key=$__pipwrap_k
+        [[ $__pipwrap_last_pwd == "$PWD" ]] || builtin printf '%s\n' "pipwrap: $__pipwrap_blocked is blocked: review it, then run \`pipwrap allow\` (or \`pipwrap deny\`)" >&2
     else
         export PIPWRAP_PROMPT_PROFILE=
     fi
+    __pipwrap_last_pwd=$PWD
 }
 
 # `pipwrap use NAME` must change this shell, so it is handled here.
 function pipwrap() {
+    __pipwrap_blocked_key=  # `pipwrap allow` (or any edit) may unblock: ask again
     case ${1-} in
         (use)
             case ${2-} in
@@ -167,11 +200,11 @@ function pipwrap() {
                     return 2
                     ;;
             esac
-            PIPWRAP_SHELL_PROFILE=$2 "${__pipwrap_cli[@]}" show --quiet "$2" || return
+            PIPWRAP_SHELL_PROFILE=$2 __pipwrap_py show --quiet "$2" || return
             __pipwrap_use=$2
             ;;
         (*)
-            PIPWRAP_SHELL_PROFILE=$__pipwrap_use "${__pipwrap_cli[@]}" "$@"
+            PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py "$@"
             ;;
     esac
 }

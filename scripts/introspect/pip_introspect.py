@@ -1,7 +1,8 @@
 """Run inside a venv's own interpreter: print that pip's option tables as JSON.
 
-Used to generate ``pipwrap/guard/pip_table.py`` and, in the differential tests, to ask
-each real pip how it resolves option strings. Only pip and the stdlib are imported.
+Used by scripts/gen_pip_table.py to write (or ``--check``) ``pipwrap/guard/pip_table.py``
+and, in the differential tests, to ask each real pip how it resolves option strings. Only
+pip and the stdlib are imported: this file runs in each pip's own interpreter.
 
     python pip_introspect.py tables           -> {"version", "general", "commands", "reqfile"}
     python pip_introspect.py resolve < JSON    -> for [[scope, string], ...]: dest or error
