@@ -129,10 +129,13 @@ class Agent:
                         conn.sendall(json.dumps({"error": str(exc)}).encode() + b"\n")
 
     def _control(self, conn: socket.socket) -> None:
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
-        if uid != os.getuid():
-            raise ValueError("the fence agent serves only its own user")
+        if hasattr(socket, "SO_PEERCRED"):
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                    struct.calcsize("3i"))
+            _pid, uid, _gid = struct.unpack("3i", creds)
+            if uid != os.getuid():
+                raise ValueError("the fence agent serves only its own user")
+        # Elsewhere (macOS, BSDs) the 0700 directory around the socket is the check.
         conn.settimeout(10)
         data, fds, _flags, _addr = socket.recv_fds(conn, MAX_MESSAGE, 4)
         try:
