@@ -92,8 +92,15 @@ def _request(directory: str, message: dict[str, object], fd: int | None) -> dict
     return answer
 
 
+# What the agent needs from the environment of whoever starts it; nothing else (a
+# password-env variable, a token) is copied into its process.
+_AGENT_KEEPS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME",
+                "XDG_CACHE_HOME", "XDG_DATA_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR",
+                "PIPWRAP_FENCE_IDLE", "PIPWRAP_FENCE_MAX_IDLE", "PYTHONPATH", "SYSTEMROOT")
+
+
 def _agent_env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {name: os.environ[name] for name in _AGENT_KEEPS if name in os.environ}
     # The agent connects to indexes itself; a fence bundle inherited from a wrapped
     # command would make it trust only itself.
     own = ca_dir()
