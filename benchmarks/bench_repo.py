@@ -17,6 +17,13 @@ baseline measured in the same run, over a synthetic repository (benchmarks/synth
 3. `uv pip install foo-bar` and `pip install --target` against serve vs http.server
    (median of 3; goal <= 1.1x); the version installed must be 1.6.0 (1.7.0 requires
    Python >= 3.99).
+4. `pipwrap serve` vs nginx (`repo nginx-conf --standalone`, one worker) on the same tree,
+   measured with wrk (one thread) at 8 and 64 keep-alive connections over random project
+   pages with pip's Accept header (issue 17). Goals: >= 0.25x nginx's requests/s at both,
+   p99 at 64 connections <= 50 ms.
+5. `pipwrap serve` under 256 hostile slow clients (each sends a header line a byte at a
+   time, never ending it): peak RSS (goal <= 100 MB), and that a normal client still
+   gets its page or a clear 503.
 """
 
 from __future__ import annotations
@@ -411,6 +418,133 @@ def serve_figures(repo: Path, duration: float) -> None:
         f"{pypi['startup'] * 1000:.0f} ms start-up, {pypi['rss']:.1f} MB", None, "", None)
 
 
+# -- 4. serve vs nginx (wrk) ------------------------------------------------------------
+
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines("%s") do paths[#paths + 1] = line end
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", paths[(n * 7919) %% #paths + 1], {["Accept"] = "%s"})
+end
+"""
+
+
+def wrk(url: str, script: Path, connections: int, duration: float) -> tuple[float, float]:
+    """(requests/s, p99 ms) from one wrk thread."""
+    done = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration:.0f}s",
+                           "--latency", "-s", str(script), url],
+                          capture_output=True, text=True, check=True)
+    rps = p99 = float("nan")
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if line.startswith("Requests/sec:"):
+            rps = float(parts[1])
+        elif parts[:1] == ["99%"]:
+            value = parts[1]
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+            for unit in ("us", "ms", "s"):
+                if value.endswith(unit):
+                    p99 = float(value[:-len(unit)]) * scale[unit]
+                    break
+        elif "Non-2xx" in line or "Socket errors" in line:
+            print(f"   wrk: {line.strip()}")
+    return rps, p99
+
+
+def nginx_server(stack: contextlib.ExitStack, repo: Path, prefix: Path) -> Server:
+    port = free_port()
+    prefix.mkdir(parents=True, exist_ok=True)
+    conf = subprocess.run(
+        [*PIPWRAP, "repo", "nginx-conf", "--repo", str(repo), "--listen", f"127.0.0.1:{port}",
+         "--no-fallback", "--standalone", str(prefix)],
+        capture_output=True, text=True, check=True).stdout
+    if os.geteuid() == 0:
+        conf = "user root;\n" + conf
+    (prefix / "nginx.conf").write_text(conf)
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    return stack.enter_context(running(
+        "nginx", [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g",
+                  "daemon off;"], port, "/simple/", "/simple/"))
+
+
+def nginx_figures(repo: Path, work: Path, duration: float) -> None:
+    if not shutil.which("wrk"):
+        print("   wrk is not installed (apt-get install wrk): section skipped")
+        return
+    projects = sorted(p.name for p in repo.iterdir() if p.is_dir() and p.name[0] != ".")
+    paths = work / "paths.txt"
+    paths.write_text("".join(f"/simple/{p}/\n" for p in projects))
+    script = work / "pages.lua"
+    script.write_text(WRK_SCRIPT % (paths, PIP_ACCEPT))
+    results: dict[tuple[str, int], tuple[float, float]] = {}
+    with contextlib.ExitStack() as stack:
+        port = free_port()
+        servers = {
+            "serve": stack.enter_context(running(
+                "pipwrap serve", [*PIPWRAP, "serve", "--repo", str(repo), "--port", str(port),
+                                  "--no-fallback"], port, "/simple/", "/simple/")),
+            "nginx": nginx_server(stack, repo, work / "nginx"),
+        }
+        for connections in (8, 64):
+            for label, server in servers.items():
+                wrk(server.url, script, connections, 1)  # warm up
+                rps, p99 = wrk(server.url, script, connections, duration)
+                results[label, connections] = rps, p99
+                print(f"   {label:<6} {connections:>2} connections: {rps:8.0f} req/s, "
+                      f"p99 {p99:6.2f} ms")
+        rss = servers["serve"].peak_rss_mb()
+    for connections in (8, 64):
+        serve_rps, _ = results["serve", connections]
+        nginx_rps, _ = results["nginx", connections]
+        ratio = serve_rps / nginx_rps
+        row(f"serve vs nginx, {connections} keep-alive", f"{serve_rps:.0f} req/s",
+            f"{nginx_rps:.0f} req/s (nginx)", ratio, ">= 0.25x", ratio >= 0.25)
+    p99 = results["serve", 64][1]
+    row("serve p99, 64 keep-alive", f"{p99:.1f} ms",
+        f"{results['nginx', 64][1]:.1f} ms (nginx)", None, "<= 50 ms", p99 <= 50)
+    row("serve peak RSS under wrk", f"{rss:.1f} MB", "", None, "<= 60 MB", rss <= 60)
+
+
+# -- 5. hostile slow clients -------------------------------------------------------------
+
+
+def slow_client_figures(repo: Path, clients: int = 256, hold: float = 8.0) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    port = free_port()
+    with running("pipwrap serve", [*PIPWRAP, "serve", "--repo", str(repo), "--port",
+                                   str(port), "--no-fallback"], port, "/simple/",
+                 "/simple/") as server:
+        sockets = []
+        for _ in range(clients):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET /simple/ HTTP/1.1\r\nX-Slow: " + b"a" * 60000)
+            sockets.append(sock)
+        start = time.monotonic()
+        answered: dict[int, int] = {}
+        while time.monotonic() - start < hold:
+            for sock in sockets[:64]:
+                with contextlib.suppress(OSError):
+                    sock.send(b"a")
+            try:
+                status, _ = get(port, "/simple/foo-bar/")
+            except (OSError, http.client.HTTPException):
+                status = 0
+            answered[status] = answered.get(status, 0) + 1
+            time.sleep(0.5)
+        rss = server.peak_rss_mb()
+        for sock in sockets:
+            sock.close()
+    print(f"   {clients} slow clients for {hold:.0f} s: peak RSS {rss:.1f} MB; a normal "
+          f"client meanwhile got {answered}")
+    row(f"serve peak RSS, {clients} slow clients", f"{rss:.1f} MB", "", None, "<= 100 MB",
+        rss <= 100)
+
+
 # -- 3. installing ---------------------------------------------------------------------
 
 
@@ -501,7 +635,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--duration", type=float, default=3.0,
                         help="seconds of load per server for requests/s (default 3)")
-    parser.add_argument("--only", default="1,2,3", help="sections to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5", help="sections to run, e.g. 1,3")
     parser.add_argument("--naive-index", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_index:
@@ -541,6 +675,12 @@ def main() -> None:
         if "3" in sections:
             print("3. installing foo-bar (median of 3): serve vs http.server")
             install_figures(work, repo)
+        if "4" in sections:
+            print("4. serve vs nginx with wrk: project pages, 8 and 64 keep-alive clients")
+            nginx_figures(repo, work, args.duration)
+        if "5" in sections:
+            print("5. serve under 256 hostile slow clients")
+            slow_client_figures(repo)
     print_table()
 
 

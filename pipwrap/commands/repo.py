@@ -124,6 +124,12 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--port", type=int, default=defaults.PORT,
                        help="port (default: %(default)s; 0 picks a free one)")
     _add_fallback(serve)
+    serve.add_argument("--max-connections", type=int, default=defaults.MAX_CONNECTIONS,
+                       metavar="N", help="connections served at once; more get a 503 "
+                       "(default: %(default)s)")
+    serve.add_argument("--header-timeout", type=float, default=defaults.HEADER_TIMEOUT,
+                       metavar="SECONDS", help="time a connection has for each request's "
+                       "line and headers, idle keep-alive included (default: %(default)s)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
@@ -175,7 +181,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise PipwrapError(f"serve: --port {args.port} is not a port number (0-65535)")
-    return server.serve(_root(args), args.host, args.port, _fallback(args), args.verbose)
+    if args.max_connections < 1 or not 0 < args.header_timeout <= 3600:
+        raise PipwrapError("serve: --max-connections must be at least 1 and --header-timeout "
+                           "between 0 and 3600 seconds")
+    return server.serve(_root(args), args.host, args.port, _fallback(args), args.verbose,
+                        max_connections=args.max_connections,
+                        header_timeout=args.header_timeout)
 
 
 def run_repo(args: argparse.Namespace) -> int:

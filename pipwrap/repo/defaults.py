@@ -12,6 +12,9 @@ from pipwrap.errors import PipwrapError
 HOST = "127.0.0.1"
 PORT = 8080
 FALLBACK = "https://pypi.org/simple/"
+# serve's limits against hostile clients (docs/hosting.md).
+MAX_CONNECTIONS = 128
+HEADER_TIMEOUT = 15.0
 
 
 def check_fallback(url: str) -> str:

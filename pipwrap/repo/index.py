@@ -18,10 +18,12 @@ import os
 import time
 
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import pages
+from pipwrap.repo import nginx, pages
 from pipwrap.repo.distfile import (
     DistFile,
+    check_name_length,
     looks_like_distribution,
+    name_max,
     parse_filename,
     read_metadata,
     same_bytes,
@@ -35,6 +37,9 @@ STATE_DIR = ".pipwrap"
 MANIFEST = "manifest.json"
 YANKED = "yanked.json"
 LOCK = "lock"
+# Temporary files and staged additions live here, never in a project directory, so no
+# page or static listing can show one; whatever is here when the lock is taken is stale.
+SCRATCH = "tmp"
 PAGE_NAMES = ("index.html", "index.json")
 METADATA_SUFFIX = ".metadata"
 MANIFEST_FORMAT = 2
@@ -71,24 +76,61 @@ def repo_lock(root: str) -> Iterator[None]:
     fd = os.open(os.path.join(state, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        clear_scratch(root)
         yield
     finally:
         os.close(fd)
 
 
-def write_if_changed(path: str, data: bytes) -> bool:
-    """Atomically put ``data`` at ``path`` unless it already holds exactly that."""
+def scratch_dir(root: str) -> str:
+    return os.path.join(root, STATE_DIR, SCRATCH)
+
+
+def clear_scratch(root: str) -> None:
+    """Remove what a killed writer left in the scratch directory (under the lock only:
+    every writer holds it while it has files there)."""
+    import shutil
+
+    scratch = scratch_dir(root)
+    try:
+        names = os.listdir(scratch)
+    except FileNotFoundError:
+        os.makedirs(scratch, exist_ok=True)
+        return
+    for name in names:
+        path = os.path.join(scratch, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+def write_if_changed(path: str, data: bytes, scratch: str) -> bool:
+    """Atomically put ``data`` at ``path`` unless it already holds exactly that.
+
+    The temporary file is made in ``scratch`` (the tree's ``.pipwrap/tmp``, same file
+    system), so its name is short whatever ``path``'s is, and nothing that lists the
+    directory ever sees it.
+    """
+    import tempfile
+
     try:
         with open(path, "rb") as handle:
             if handle.read(len(data) + 1) == data:
                 return False
     except FileNotFoundError:
         pass
-    directory, name = os.path.split(path)
-    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
+    fd, temporary = tempfile.mkstemp(dir=scratch, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     return True
 
 
@@ -111,15 +153,15 @@ def load_yanked(root: str) -> dict[str, str]:
 def save_yanked(root: str, yanked: dict[str, str]) -> None:
     os.makedirs(os.path.join(root, STATE_DIR), exist_ok=True)
     data = json.dumps(dict(sorted(yanked.items())), indent=1) + "\n"
-    write_if_changed(os.path.join(root, STATE_DIR, YANKED), data.encode())
+    write_if_changed(os.path.join(root, STATE_DIR, YANKED), data.encode(), scratch_dir(root))
 
 
 def upload_time(mtime: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime))
 
 
-def examine(path: str, dist: DistFile, mtime: float, metadata_path: str | None = None
-            ) -> tuple[Entry, bool]:
+def examine(path: str, dist: DistFile, mtime: float, metadata_path: str | None = None,
+            scratch: str = "") -> tuple[Entry, bool]:
     """Hash and read one distribution: its manifest entry, and whether metadata was written.
 
     A wheel's metadata is written to ``metadata_path`` here, in the worker that read it:
@@ -137,7 +179,7 @@ def examine(path: str, dist: DistFile, mtime: float, metadata_path: str | None =
     if dist.is_wheel:
         metadata_sha = hashlib.sha256(metadata.raw).hexdigest()
         if metadata_path is not None:
-            wrote = write_if_changed(metadata_path, metadata.raw)
+            wrote = write_if_changed(metadata_path, metadata.raw, scratch)
     entry: Entry = [size, 0, digest.hexdigest(), dist.version, metadata.requires_python,
                     metadata_sha, upload_time(mtime)]
     return entry, wrote
@@ -165,11 +207,13 @@ def _known(old: object, item: _Seen) -> bool:
             and old[1] == item.mtime_ns)
 
 
-def _scan_project(root: str, project: str, old_files: dict[str, object], report: Report
+def _scan_project(root: str, project: str, old_files: dict[str, object], report: Report,
+                  exclude: frozenset[str] = frozenset(), limit: int = 255
                   ) -> tuple[list[_Seen], list[_Seen], set[str]]:
     """(files the manifest knows unchanged, new or changed files, every name present).
 
     Only new files have their names parsed: a run with no change must stay cheap.
+    ``exclude``: ``project/file`` names to leave out of the pages (about to be removed).
     """
     directory = os.path.join(root, project)
     known: list[_Seen] = []
@@ -179,7 +223,15 @@ def _scan_project(root: str, project: str, old_files: dict[str, object], report:
         for entry in entries:
             name = entry.name
             present.add(name)
+            if name.startswith(".") and name.endswith(".tmp"):
+                # Left by a killed writer of an older version (temporary files are made
+                # in .pipwrap/tmp now); we hold the lock, so it is stale.
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                continue
             if name.startswith(".") or name in PAGE_NAMES or name.endswith(METADATA_SUFFIX):
+                continue
+            if exclude and f"{project}/{name}" in exclude:
                 continue
             where = os.path.join(directory, name)
             try:
@@ -197,6 +249,7 @@ def _scan_project(root: str, project: str, old_files: dict[str, object], report:
                 known.append(item)
                 continue
             try:
+                check_name_length(directory, name, limit)
                 dist = parse_filename(name)
             except PipwrapError as exc:
                 report.warnings.append(f"{where}: {exc}; left out of the index")
@@ -229,12 +282,13 @@ class _Job:
     """One project whose pages may need writing: everything its worker needs to know."""
 
     __slots__ = ("known", "new", "old_fingerprint", "present", "project", "root",
-                 "want_records", "yanks")
+                 "scratch", "want_records", "yanks")
 
     def __init__(self, root: str, project: str, known: list[tuple[_Seen, Entry]],
                  new: list[_Seen], present: set[str], yanks: dict[str, str],
-                 old_fingerprint: object, want_records: bool) -> None:
+                 old_fingerprint: object, want_records: bool, scratch: str) -> None:
         self.root = root
+        self.scratch = scratch
         self.project = project
         self.known = known
         self.new = new
@@ -269,9 +323,13 @@ def _index_project(job: _Job) -> _Done:
     for item in job.new:
         try:
             entry, wrote = examine(item.path, parse_filename(item.name), item.mtime,
-                                   item.path + METADATA_SUFFIX)
+                                   item.path + METADATA_SUFFIX, job.scratch)
         except PipwrapError as exc:
             done.warnings.append(f"{exc}; left out of the index")
+            continue
+        except OSError as exc:  # one unreadable file is a warning, never a failed run
+            done.warnings.append(f"{exc.filename or item.path}: {exc.strerror or exc}; left "
+                                 "out of the index")
             continue
         entry[1] = item.mtime_ns
         chosen.append((item, entry))
@@ -293,32 +351,42 @@ def _index_project(job: _Job) -> _Done:
         name = item.name + METADATA_SUFFIX
         wanted_metadata.add(name)
         if name not in present:  # deleted by hand: written again from its wheel
-            raw = read_metadata(item.path, parse_filename(item.name)).raw
-            if write_if_changed(os.path.join(directory, name), raw):
+            try:
+                raw = read_metadata(item.path, parse_filename(item.name)).raw
+            except PipwrapError as exc:
+                done.warnings.append(f"{exc}; its .metadata file was not written again")
+                continue
+            if write_if_changed(os.path.join(directory, name), raw, job.scratch):
                 done.written.append(os.path.join(directory, name))
+    _write_project_pages(job, done, chosen, present)
+    # Only once the pages no longer list a wheel does its metadata file go.
     for name in present:
         if name.endswith(METADATA_SUFFIX) and name not in wanted_metadata:
             _unlink(os.path.join(directory, name), done)
+    return done
 
+
+def _write_project_pages(job: _Job, done: _Done, chosen: list[tuple[_Seen, Entry]],
+                         present: set[str]) -> None:
+    directory = os.path.join(job.root, job.project)
     unchanged = (done.fingerprint == job.old_fingerprint
                  and all(p in present for p in PAGE_NAMES))
     if unchanged and not job.want_records:
-        return done
+        return
     chosen.sort(key=lambda c: (_version_key(str(c[1][3])), c[0].name))
     records = [_record(item, entry, job.yanks.get(item.name)) for item, entry in chosen]
     if job.want_records:
         done.records = records
     if unchanged:
-        return done
+        return
     versions: list[str] = []
     for record in records:
         if record.version not in versions:
             versions.append(record.version)
     for name, data in (("index.html", pages.project_html(job.project, records)),
                        ("index.json", pages.project_json(job.project, versions, records))):
-        if write_if_changed(os.path.join(directory, name), data):
+        if write_if_changed(os.path.join(directory, name), data, job.scratch):
             done.written.append(os.path.join(directory, name))
-    return done
 
 
 def _unlink(path: str, done: _Done) -> None:
@@ -340,19 +408,43 @@ def _run_jobs(jobs: list[_Job]) -> list[_Done]:
     """Projects are independent: a big run (a cold index) spreads them over the cores."""
     new_files = sum(len(job.new) for job in jobs)
     if new_files >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor() as pool:
+        # Not fork: a forked worker would inherit the lock's descriptor and hold the lock
+        # for as long as it lives, past a killed parent. Spawned workers share nothing
+        # but their pipes, and die with their parent (see _die_with_parent).
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(mp_context=context, initializer=_die_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             return list(pool.map(_index_project, jobs, chunksize=16))
     return [_index_project(job) for job in jobs]
 
 
+def _die_with_parent(parent: int) -> None:
+    """A worker's first act: ask the kernel for SIGKILL when its parent dies (Linux), so
+    no orphan keeps reading and writing the tree after ``kill -9`` of ``repo add``."""
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's pipes end it instead
+        pass
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def build(root: str, *, locked: bool = False, want_records: bool = False,
-          full: bool = False) -> Report:
+          full: bool = False, exclude: frozenset[str] = frozenset()) -> Report:
     """Bring the static index inside ``root`` up to date with its distributions.
 
     ``want_records``: fill ``Report.records`` for every project, not only rewritten ones.
     ``full``: list every project directory, even those whose mtime says nothing changed.
+    ``exclude``: ``project/file`` names the pages must stop listing (``repo remove``
+    writes the pages without them, and only then unlinks them).
     """
     if not os.path.isdir(root):
         raise PipwrapError(f"no repository at {root} (create it with: pipwrap repo add "
@@ -360,17 +452,22 @@ def build(root: str, *, locked: bool = False, want_records: bool = False,
     try:
         if not locked:
             with repo_lock(root):
-                return _build(root, want_records or full, want_records)
-        return _build(root, want_records or full, want_records)
+                return _build(root, want_records or full, want_records, exclude)
+        return _build(root, want_records or full, want_records, exclude)
     except OSError as exc:
         # A permission problem, a full disk, a file removed under us: say which file.
         where = exc.filename or root
         raise PipwrapError(f"indexing {root}: {where}: {exc.strerror or exc}") from None
 
 
-def _build(root: str, list_all: bool, want_records: bool) -> Report:
+def _build(root: str, list_all: bool, want_records: bool,
+           exclude: frozenset[str] = frozenset()) -> Report:
     report = Report()
     state = os.path.join(root, STATE_DIR)
+    scratch = scratch_dir(root)
+    os.makedirs(scratch, exist_ok=True)
+    limit = name_max(root)
+    touched = {key.partition("/")[0] for key in exclude}
     manifest_path = os.path.join(state, MANIFEST)
     manifest = _load_json(manifest_path)
     old_projects = manifest.get("projects")
@@ -403,7 +500,8 @@ def _build(root: str, list_all: bool, want_records: bool) -> Report:
             old = old_projects.get(name)
             if not isinstance(old, dict):
                 old = {}
-            if old.get("mtime") == dir_mtime and old.get("yanks", {}) == yanks and not list_all:
+            if (old.get("mtime") == dir_mtime and old.get("yanks", {}) == yanks
+                    and not list_all and name not in touched):
                 # Nothing was added, removed or renamed here since the last run (files are
                 # immutable: replacing one in place is not noticed; see `repo index --help`).
                 projects[name] = old
@@ -411,9 +509,18 @@ def _build(root: str, list_all: bool, want_records: bool) -> Report:
             old_files = old.get("files")
             if not isinstance(old_files, dict):
                 old_files = {}
-            known_items, new, present = _scan_project(root, name, old_files, report)
+            try:
+                known_items, new, present = _scan_project(root, name, old_files, report,
+                                                          exclude, limit)
+            except OSError as exc:  # an unreadable project is left as it is, with a warning
+                report.warnings.append(f"{found.path}: {exc.strerror or exc}; its pages were "
+                                       "not updated")
+                if old:
+                    projects[name] = old
+                continue
             known = [(item, old_files[item.name]) for item in known_items]
-            record: dict[str, object] = {"mtime": dir_mtime, "yanks": yanks}
+            record: dict[str, object] = {"mtime": None if name in touched else dir_mtime,
+                                         "yanks": yanks}
             if not new and known and not want_records:
                 # Listed again, nothing new: decide here without a job.
                 known.sort(key=lambda c: c[0].name)
@@ -428,7 +535,7 @@ def _build(root: str, list_all: bool, want_records: bool) -> Report:
                     continue
             projects[name] = record
             jobs.append(_Job(root, name, known, new, present, yanks, old.get("fp"),
-                             want_records))
+                             want_records, scratch))
 
     for job, done in zip(jobs, _run_jobs(jobs)):
         _settle(job, done, projects)
@@ -444,14 +551,43 @@ def _build(root: str, list_all: bool, want_records: bool) -> Report:
 
     names = sorted(projects)
     _write_root(root, names, manifest.get("root"), report)
+    # nginx's list of held projects (repo nginx-conf): a held name is never sent upstream
+    # because a stat failed there.
+    write_if_changed(os.path.join(state, nginx.HELD_MAP), nginx.held_map(names), scratch)
     report.projects = len(projects)
     report.files = sum(_count(p.get("files")) for p in projects.values())
     new_manifest = {"format": MANIFEST_FORMAT, "root": _root_fingerprint(names),
                     "projects": {name: projects[name] for name in names}}
     if new_manifest != manifest:
         os.makedirs(state, exist_ok=True)
-        write_if_changed(manifest_path, json.dumps(new_manifest, separators=(",", ":")).encode())
+        write_if_changed(manifest_path, json.dumps(new_manifest, separators=(",", ":")).encode(),
+                         scratch)
     return report
+
+
+def publish_new_project(root: str, staged: str, project: str) -> list[str]:
+    """Give the staged directory ``staged`` (in the scratch directory, holding a new
+    project's distributions) its metadata files and pages, then rename it into the tree
+    as ``root/project``: the project appears at once with its first page, never as an
+    empty or page-less directory (``serve`` must not answer 404 or redirect meanwhile).
+
+    Returns warnings for files that could not be indexed (they are published anyway and
+    the next run reports them again). Must be called under the lock.
+    """
+    parent, name = os.path.split(staged)
+    report = Report()
+    known, new, present = _scan_project(parent, name, {}, report, limit=name_max(root))
+    job = _Job(parent, name, [], new + known, present, load_yanked_project(root, project),
+               None, False, scratch_dir(root))
+    done = _index_project(job)
+    os.rename(staged, os.path.join(root, project))  # refuses an existing non-empty one
+    return report.warnings + done.warnings
+
+
+def load_yanked_project(root: str, project: str) -> dict[str, str]:
+    prefix = f"{project}/"
+    return {k.removeprefix(prefix): v for k, v in load_yanked(root).items()
+            if k.startswith(prefix)}
 
 
 def _adopt_loose(root: str, report: Report) -> None:
@@ -460,30 +596,54 @@ def _adopt_loose(root: str, report: Report) -> None:
     That is where pypiserver puts a ``twine upload`` when it serves the same tree, and
     where a flat directory of wheels starts. Each file is checked as ``repo add`` checks
     it; one that fails, or whose name is taken by other bytes, stays and is reported.
+    A new project is staged and renamed into place with its pages.
     """
     with os.scandir(root) as top:
         candidates = [e.path for e in top if not e.name.startswith(".")
-                      and looks_like_distribution(e.name) and e.is_file()]
+                      and looks_like_distribution(e.name) and e.is_file(follow_symlinks=False)]
+    limit = name_max(root)
     for path in candidates:
         name = os.path.basename(path)
         try:
+            check_name_length(root, name, limit)
             dist = parse_filename(name)
             read_metadata(path, dist)
+            _adopt_one(root, path, dist, report)
         except PipwrapError as exc:
             report.warnings.append(f"{exc}; left out of the index")
-            continue
-        target = os.path.join(root, dist.project, name)
-        if os.path.lexists(target):
-            if same_bytes(path, target):
-                os.unlink(path)
-            else:
-                report.warnings.append(
-                    f"{path}: {dist.project}/{name} already holds other bytes; left out of "
-                    "the index (published files are immutable)")
-            continue
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        except OSError as exc:
+            report.warnings.append(f"{path}: {exc.strerror or exc}; left out of the index")
+
+
+def _adopt_one(root: str, path: str, dist: DistFile, report: Report) -> None:
+    import tempfile
+
+    name = dist.filename
+    directory = os.path.join(root, dist.project)
+    target = os.path.join(directory, name)
+    if os.path.lexists(target):
+        if same_bytes(path, target):
+            os.unlink(path)
+        else:
+            report.warnings.append(
+                f"{path}: {dist.project}/{name} already holds other bytes; left out of "
+                "the index (published files are immutable)")
+        return
+    if os.path.lexists(directory):
         os.replace(path, target)  # keeps its mtime: the upload time
-        report.adopted.append(f"{dist.project}/{name}")
+    else:
+        holder = tempfile.mkdtemp(dir=scratch_dir(root))
+        staged = os.path.join(holder, dist.project)
+        os.mkdir(staged)
+        os.replace(path, os.path.join(staged, name))
+        try:
+            report.warnings += publish_new_project(root, staged, dist.project)
+        except OSError:
+            os.replace(os.path.join(staged, name), path)  # back where it was
+            raise
+        with contextlib.suppress(OSError):
+            os.rmdir(holder)
+    report.adopted.append(f"{dist.project}/{name}")
 
 
 def _settle(job: _Job, done: _Done, projects: dict[str, dict[str, object]]) -> None:
@@ -531,5 +691,5 @@ def _write_root(root: str, projects: list[str], old_fingerprint: object,
         return
     for name, data in (("index.html", pages.root_html(projects)),
                        ("index.json", pages.root_json(projects))):
-        if write_if_changed(os.path.join(root, name), data):
+        if write_if_changed(os.path.join(root, name), data, scratch_dir(root)):
             report.written.append(os.path.join(root, name))

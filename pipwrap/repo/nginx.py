@@ -6,6 +6,10 @@ nginx serves the same files ``pipwrap serve`` does: PEP 691 negotiation picks
 only, one without is redirected to the fallback index. nginx cannot lower-case a name, so a
 name that is not normalized is refused (404) rather than sent upstream: pip and uv always
 ask for the normalized name, and a wrong guess must never reach the public index.
+
+Held is decided fail-closed: ``repo index`` writes the held projects as a ``map`` include
+(:data:`HELD_MAP`), and a name is redirected only when the tree is readable and has no
+such directory. See docs/hosting.md.
 """
 
 from __future__ import annotations
@@ -26,10 +30,23 @@ map $http_accept $pipwrap_page {{
     {json_accept} index.json;
 }}
 
+# The projects held here, as `pipwrap repo index` last wrote them (read when nginx loads
+# its configuration: `nginx -s reload` after adding a project). A held project is answered
+# from here only, even when nginx's workers cannot read the tree. The [p] makes the
+# include a pattern: a tree not indexed yet is no error.
+map $pipwrap_project $pipwrap_held {{
+    default 0;
+    include {root}/.pipwrap/nginx-held.ma[p];
+}}
+
 server {{
     listen {listen};
     root {root};
     autoindex off;
+    # Nothing in the tree is served through a symbolic link.
+    disable_symlinks on from=$document_root;
+    # Location: /simple/foo/, never http://<the request's Host>/simple/foo/.
+    absolute_redirect off;
     types {{
         application/vnd.pypi.simple.v1+json json;
         text/html html;
@@ -42,16 +59,29 @@ server {{
         add_header Vary Accept;
         try_files /$pipwrap_page =404;
     }}
-    # A project held here (its directory exists) is answered from here only: upstream
-    # never sees its name, not even before its page is written.
-    location ~ "^/simple/(?<project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/$" {{
-        if (!-d $document_root/$project) {{
-            {missing}
-        }}
+    # A project page is served when it can be opened. Only when it cannot is held
+    # decided, fail-closed: listed in the map, or its directory exists (added since the
+    # last reload) -> 404 (never upstream). A name is sent upstream only when the tree's
+    # own index page is readable and the directory is not there: a failed stat (the
+    # workers cannot read the tree) answers 503, never a redirect.
+    location ~ "^/simple/(?<pipwrap_project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/$" {{
         add_header Vary Accept;
-        try_files /$project/$pipwrap_page =404;
+        try_files /$pipwrap_project/$pipwrap_page @pipwrap_not_here;
     }}
-    location ~ "^/simple/(?<project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/(?<file>[^/.][^/]*)$" {{
+    location @pipwrap_not_here {{
+        if ($pipwrap_held) {{
+            return 404;
+        }}
+        if (-d $document_root/$pipwrap_project) {{
+            return 404;
+        }}
+        if (!-f $document_root/index.html) {{
+            return 503;
+        }}
+        {missing}
+    }}
+    # Only distributions and their metadata files, under a normalized project name.
+    location ~ "^/simple/(?<project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/(?<file>{file_pattern})$" {{
         try_files /$project/$file =404;
     }}
     # Only plain names: nginx puts $uri into Location as it is, CR LF included.
@@ -60,6 +90,17 @@ server {{
     location / {{ return 404; }}
 }}
 """
+
+# A distribution's or its metadata file's name (never a dot file: temporary, hidden).
+FILE_PATTERN = r"[^/.][^/]*\.(whl|tar\.gz|zip)(\.metadata)?"
+HELD_MAP = "nginx-held.map"  # in DIR/.pipwrap/, written by `repo index`
+
+
+def held_map(projects: list[str]) -> bytes:
+    """The map include: one ``name 1;`` line per held (normalized, safe) project name."""
+    lines = "".join(f"{name} 1;\n" for name in projects)
+    return f"# written by pipwrap repo index: the projects held here\n{lines}".encode()
+
 
 JSON_ACCEPT = (
     r'"~*application/vnd\.pypi\.simple\.(v1|latest)\+json\s*(;\s*q=1(\.0*)?\s*)?(,|$)"'
@@ -73,6 +114,9 @@ error_log {prefix}/error.log;
 events {{ worker_connections 512; }}
 http {{
     access_log off;
+    # Room for a map of thousands of held project names.
+    map_hash_max_size 65536;
+    map_hash_bucket_size 128;
     client_body_temp_path {prefix}/client_body;
     proxy_temp_path {prefix}/proxy;
     fastcgi_temp_path {prefix}/fastcgi;
@@ -98,9 +142,10 @@ def render(root: str, listen: str, fallback: str | None, *, prefix: str | None =
     if fallback is None:
         missing = "return 404;"
     else:
-        missing = f"return 303 {_check(fallback, _SAFE_URL, 'fallback URL')}$project/;"
+        missing = (f"return 303 {_check(fallback, _SAFE_URL, 'fallback URL')}"
+                   "$pipwrap_project/;")
     server = SERVER_BLOCK.format(root=root, listen=listen, missing=missing,
-                                 json_accept=JSON_ACCEPT)
+                                 json_accept=JSON_ACCEPT, file_pattern=FILE_PATTERN)
     if prefix is None:
         return server
     prefix = _check(prefix, _SAFE_PATH, "prefix")

@@ -1,33 +1,57 @@
 """``pipwrap serve``: the tree's static index over HTTP, local-first with fallback.
 
-Built on the standard library's ``ThreadingHTTPServer``: the work per request is one
-``stat`` and one small file read (the pages are written by :mod:`pipwrap.repo.index`),
-so a thread per connection is as fast as ``python -m http.server`` and needs no new
-dependency. Nothing of the repo is held in memory; each request reads one file.
+Built on the standard library's ``ThreadingHTTPServer`` (a thread per connection, no new
+dependency), with its own lean request reading: the request line and headers are read
+under a byte budget (:data:`MAX_HEADER_BYTES`, 431 beyond) and an absolute deadline
+(:data:`HEADER_DEADLINE`, enforced by a watchdog thread, so a client trickling one byte
+at a time cannot hold a thread), connections are capped (:data:`MAX_CONNECTIONS`, a
+clear 503 beyond), and each response goes out in one write (a file: headers, then
+``sendfile``). Pages are written by :mod:`pipwrap.repo.index`; serve keeps their bytes
+keyed by the page's inode, size and mtime, so a request costs two ``stat`` calls, and a
+changed page is read again at once. ``ETag``/``Last-Modified`` come from the same stat;
+``If-None-Match``/``If-Modified-Since`` get 304.
 
 The policy is pypiserver's ``--fallback-url``, made safe by construction: the requested
 name is normalized first, and a project with any file here is answered from here only,
 so an upstream ``foo 9.9.9`` can never outbid a local ``foo 1.0`` (dependency confusion).
-Only a name with no local files is redirected to the fallback index.
+Only a name whose directory is certainly absent is redirected to the fallback index: a
+failed ``stat`` (permissions, I/O) answers 503, never a redirect. Only files the
+project's index lists are served.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import shutil
+import socket
+import stat
 import sys
 import threading
+import time
+from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
+from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import index, pages
+from pipwrap.repo import defaults, index, pages
 from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
 
 WATCH_INTERVAL = 1.0
+# Limits against hostile clients (docs/hosting.md).
+MAX_HEADER_BYTES = 16 * 1024  # request line and headers together; 431 beyond
+MAX_REQUEST_LINE = 8 * 1024  # 414 beyond
+MAX_HEADERS = 100
+# From the moment a connection waits for a request to the end of its headers, idle
+# keep-alive time included: a slow client holds a thread at most this long.
+HEADER_DEADLINE = defaults.HEADER_TIMEOUT
+MAX_CONNECTIONS = defaults.MAX_CONNECTIONS  # a clear 503 beyond, sent without a thread
+# Pages kept in memory (bytes and validators), each checked by stat on every request.
+PAGE_CACHE_ENTRIES = 4096
+THREAD_STACK = 512 * 1024
 
 # Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
@@ -40,6 +64,10 @@ _MEDIA = {
     "text/*": "text/html",
     "*/*": "text/html",
 }
+_NEGOTIATED: dict[str | None, str | None] = {}
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 52\r\n\r\n"
+         b"too many connections to pipwrap serve; retry shortly\n")
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -48,6 +76,17 @@ def negotiate(accept: str | None) -> str | None:
     pip and uv send the JSON type first with q=1 and HTML with a lower q, so they get
     JSON; a browser or ``curl`` gets HTML. On a tie the earlier entry wins.
     """
+    try:
+        return _NEGOTIATED[accept]
+    except KeyError:
+        pass
+    chosen = _negotiate(accept)
+    if len(_NEGOTIATED) < 256:  # clients send a handful of distinct headers
+        _NEGOTIATED[accept] = chosen
+    return chosen
+
+
+def _negotiate(accept: str | None) -> str | None:
     if not accept or not accept.strip():
         return "text/html"
     best: str | None = None
@@ -68,32 +107,334 @@ def negotiate(accept: str | None) -> str | None:
     return best
 
 
+class _Cached:
+    """A page's bytes and validators, good while its (inode, size, mtime) stays."""
+
+    __slots__ = ("data", "etag", "key", "last_modified", "listed", "mtime")
+
+    def __init__(self, key: tuple[int, int, int], data: bytes, mtime: float) -> None:
+        self.key = key
+        self.data = data
+        self.mtime = int(mtime)
+        self.etag = _etag(key)
+        self.last_modified = formatdate(mtime, usegmt=True)
+        self.listed: frozenset[str] | None = None  # for index.json: the files it lists
+
+
+def _etag(key: tuple[int, int, int]) -> str:
+    return f'"{key[0]:x}-{key[1]:x}-{key[2]:x}"'
+
+
+def _key(status: os.stat_result) -> tuple[int, int, int]:
+    return (status.st_ino, status.st_size, status.st_mtime_ns)
+
+
 class RepoServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
+    max_connections = MAX_CONNECTIONS
+    header_deadline = HEADER_DEADLINE
 
     def __init__(self, address: tuple[str, int], root: str, fallback: str | None,
                  verbose: bool) -> None:
         if ":" in address[0]:
-            import socket
-
             self.address_family = socket.AF_INET6
         self.root = root
         self.fallback = fallback
         self.verbose = verbose
+        self.pages: dict[str, _Cached] = {}
+        self._active = 0
+        self._active_lock = threading.Lock()
+        # connection -> when its request line and headers must be in
+        self.deadlines: dict[socket.socket, float] = {}
+        self._watchdog_stop = threading.Event()
         super().__init__(address, Handler)
+        threading.Thread(target=self._watchdog, daemon=True,
+                         name="pipwrap-serve-deadlines").start()
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        with self._active_lock:
+            busy = self._active >= self.max_connections
+            if not busy:
+                self._active += 1
+        if busy:
+            # Said and closed here, without a thread: a flood cannot make threads.
+            with contextlib.suppress(OSError):
+                request.setblocking(False)
+                request.send(_BUSY)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.deadlines.pop(request, None)
+            self._release()
+
+    def _release(self) -> None:
+        with self._active_lock:
+            self._active -= 1
+
+    def _watchdog(self) -> None:
+        """Cut connections whose request line and headers are late (slow-loris)."""
+        while not self._watchdog_stop.wait(0.25):
+            now = time.monotonic()
+            for connection, deadline in list(self.deadlines.items()):
+                if deadline < now:
+                    self.deadlines.pop(connection, None)
+                    with contextlib.suppress(OSError):
+                        connection.shutdown(socket.SHUT_RDWR)
+
+    def server_close(self) -> None:
+        self._watchdog_stop.set()
+        super().server_close()
+
+    def page(self, path: str) -> _Cached | None:
+        """The page at ``path``, from memory while its stat is unchanged; None if absent.
+
+        Errors other than absence (permissions, I/O) propagate: the caller fails closed.
+        """
+        try:
+            status = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        key = _key(status)
+        cached = self.pages.get(path)
+        if cached is not None and cached.key == key:
+            return cached
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with open(fd, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            data = handle.read()
+        cached = _Cached(_key(status), data, status.st_mtime)
+        if len(self.pages) >= PAGE_CACHE_ENTRIES:
+            self.pages.clear()
+        self.pages[path] = cached
+        return cached
+
+    def listed(self, project: str) -> frozenset[str] | None:
+        """The file names (and their ``.metadata`` names) the project's index lists."""
+        cached = self.page(os.path.join(self.root, project, "index.json"))
+        if cached is None:
+            return None
+        if cached.listed is None:
+            import json
+
+            names: set[str] = set()
+            try:
+                for entry in json.loads(cached.data)["files"]:
+                    names.add(entry["filename"])
+                    if entry.get("core-metadata"):
+                        names.add(entry["filename"] + ".metadata")
+            except (ValueError, KeyError, TypeError):
+                names = set()
+            cached.listed = frozenset(names)
+        return cached.listed
+
+
+class _Turnstile:
+    """A first-come first-served lock: requests are answered in arrival order.
+
+    With a thread per connection, 64 kept-alive clients meant 64 threads racing for the
+    GIL, and the unlucky ones waited 100 ms and more (p99). Taking turns in arrival order
+    keeps the same throughput with p99 near 10 ms. Only computing an answer takes a turn;
+    writing it to the socket (which a client that does not read could stall) does not:
+    see :class:`_Output`.
+    """
+
+    def __init__(self) -> None:
+        import collections
+
+        self._lock = threading.Lock()
+        self._busy = False
+        self._waiters: collections.deque[threading.Lock] = collections.deque()
+
+    def acquire(self) -> None:
+        with self._lock:
+            if not self._busy:
+                self._busy = True
+                return
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        waiter.acquire()  # handed over by the previous holder, busy stays True
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._busy = False
+
+
+_TURNSTILE = _Turnstile()
+
+
+class _Output:
+    """The connection's writer: while the handler holds its turn, writes are kept and go
+    out in one piece when the turn is released (``release``, ``flush``).
+
+    Anything that may block (reading a request body, fetching from upstream, sending a
+    large file) must call ``release()`` first: a turn is for computing an answer only.
+    """
+
+    __slots__ = ("holding", "pending", "raw")
+
+    def __init__(self, raw: object) -> None:
+        self.raw = raw
+        self.pending: list[bytes] = []
+        self.holding = False
+
+    def hold(self) -> None:
+        _TURNSTILE.acquire()
+        self.holding = True
+
+    def write(self, data: bytes) -> int:
+        if self.holding:
+            self.pending.append(bytes(data))
+            return len(data)
+        return int(self.raw.write(data))  # type: ignore[attr-defined]
+
+    def release(self) -> None:
+        if self.holding:
+            self.holding = False
+            _TURNSTILE.release()
+        if self.pending:
+            data = b"".join(self.pending)
+            self.pending.clear()
+            self.raw.write(data)  # type: ignore[attr-defined]
+
+    def flush(self) -> None:
+        self.release()
+        self.raw.flush()  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.release()
+        self.raw.close()  # type: ignore[attr-defined]
+
+    @property
+    def closed(self) -> bool:
+        return bool(self.raw.closed)  # type: ignore[attr-defined]
+
+
+class _Reject(Exception):
+    def __init__(self, status: HTTPStatus) -> None:
+        self.status = status
 
 
 class Handler(BaseHTTPRequestHandler):
     server: RepoServer
     protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; with Nagle's algorithm on, the second
-    # waits for the client's delayed ACK (~40 ms per request on a kept-alive connection).
+    # Headers and body go out in one write for pages; for files the body is a sendfile
+    # after the headers, and with Nagle's algorithm on it would wait for the client's
+    # delayed ACK (~40 ms per request on a kept-alive connection).
     disable_nagle_algorithm = True
-    # An idle kept-alive connection holds a thread: let it go after a while.
+    # A stalled write (a client that stops reading) lets its thread go after this.
     timeout = 60
     server_version = f"pipwrap/{__version__}"
     _chosen = ""
+    _date = ""
+    _date_second = -1
+
+    def setup(self) -> None:
+        super().setup()
+        self.output = _Output(self.wfile)
+        self.wfile = self.output  # type: ignore[assignment]
+
+    def handle_one_request(self) -> None:
+        """One request, read by hand: bounded in bytes and (with the watchdog) in time."""
+        deadlines = self.server.deadlines
+        deadlines[self.connection] = time.monotonic() + self.server.header_deadline
+        try:
+            try:
+                if not self._read_request():
+                    self.close_connection = True
+                    return
+            except _Reject as rejected:
+                deadlines.pop(self.connection, None)
+                self.close_connection = True
+                self._plain(rejected.status, f"{rejected.status.phrase}\n", True)
+                return
+            finally:
+                deadlines.pop(self.connection, None)
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:
+                self.close_connection = True
+                self._plain(HTTPStatus.NOT_IMPLEMENTED, "not implemented\n", True)
+                return
+            output = self.output
+            if self.command in ("GET", "HEAD"):
+                output.hold()
+            try:
+                method()
+            finally:
+                output.flush()
+        except (TimeoutError, ConnectionError, OSError):
+            self.close_connection = True
+
+    def _read_request(self) -> bool:
+        """Read the request line and headers; False: the client went away (or was cut)."""
+        self._chosen = ""
+        readline = self.rfile.readline
+        line = readline(MAX_REQUEST_LINE + 1)
+        while line in (b"\r\n", b"\n"):  # tolerated before a request (RFC 9112 2.2)
+            line = readline(MAX_REQUEST_LINE + 1)
+        if not line:
+            return False
+        self.raw_requestline = line
+        if len(line) > MAX_REQUEST_LINE or not line.endswith(b"\n"):
+            self.requestline = self.command = self.request_version = ""
+            if len(line) > MAX_REQUEST_LINE:
+                raise _Reject(HTTPStatus.REQUEST_URI_TOO_LONG)
+            return False  # cut off mid-line
+        self.requestline = requestline = line.decode("latin-1").rstrip("\r\n")
+        words = requestline.split()
+        if len(words) != 3 or not words[2].startswith("HTTP/1."):
+            self.command, self.path, self.request_version = "", "", "HTTP/1.0"
+            raise _Reject(HTTPStatus.BAD_REQUEST)
+        self.command, self.path, self.request_version = words
+        budget = MAX_HEADER_BYTES - len(line)
+        fields: dict[str, str] = {}
+        raw: list[tuple[str, str]] = []
+        while True:
+            header = readline(budget + 1)
+            if not header.endswith(b"\n"):
+                if len(header) > budget:
+                    raise _Reject(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+                return False  # the client went away mid-header, or the watchdog cut it
+            budget -= len(header)
+            if header in (b"\r\n", b"\n"):
+                break
+            if len(raw) >= MAX_HEADERS:
+                raise _Reject(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+            text = header.decode("latin-1")
+            name, colon, value = text.partition(":")
+            if not colon or not name or name != name.strip():
+                raise _Reject(HTTPStatus.BAD_REQUEST)
+            value = value.strip()
+            raw.append((name, value))
+            lowered = name.lower()
+            fields[lowered] = f"{fields[lowered]}, {value}" if lowered in fields else value
+        message = HTTPMessage()
+        message._headers = raw  # type: ignore[attr-defined]  # no email parser per request
+        self.headers = message
+        self.fields = fields
+        connection = fields.get("connection", "").lower()
+        if self.request_version == "HTTP/1.0":
+            self.close_connection = "keep-alive" not in connection
+        else:
+            self.close_connection = "close" in connection
+        if fields.get("expect", "").lower() == "100-continue":
+            return self.handle_expect_100()  # as the standard parser does (uploads)
+        return True
 
     def do_GET(self) -> None:
         self._route(body=True)
@@ -106,14 +447,17 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write(f"{self.address_string()} {format % args}{self._chosen}\n")
 
     def _route(self, *, body: bool) -> None:
-        self._chosen = ""  # one handler serves every request of a kept-alive connection
         path = unquote(self.path.split("?", 1)[0].split("#", 1)[0])
         if path in ("/", ""):
             self._redirect(HTTPStatus.FOUND, "/simple/")
             return
+        # No segment starting with a dot (".", "..", hidden and temporary names), no
+        # control character or space: one scan of the whole path.
+        if "/." in path or _UNSAFE.search(path):
+            self._not_found(body)
+            return
         parts = path.split("/")
-        if len(parts) < 2 or parts[1] != "simple" or any(
-                p in (".", "..") or _UNSAFE.search(p) for p in parts):
+        if len(parts) < 2 or parts[1] != "simple":
             self._not_found(body)
             return
         # ["", "simple"] / ["", "simple", ""] / [.., name] / [.., name, ""] / [.., name, file]
@@ -126,9 +470,9 @@ class Handler(BaseHTTPRequestHandler):
             self._redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{rest[0]}/")
         elif len(rest) == 2 and rest[1] == "":
             self._project(rest[0], body)
-        elif (len(rest) == 2 and rest[0] == normalize(rest[0]) and not rest[1].startswith(".")
-              and _published(rest[1])):
-            self._file(os.path.join(self.server.root, rest[0], rest[1]), body)
+        elif (len(rest) == 2 and PROJECT_NAME.fullmatch(rest[0])
+              and not rest[1].startswith(".") and _published(rest[1])):
+            self._file(rest[0], rest[1], body)
         else:
             self._not_found(body)
 
@@ -141,9 +485,16 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(body)
             return
         directory = os.path.join(self.server.root, project)
-        # The directory, not its page, decides: between `repo add` copying a file in and
-        # the page being written, the project is already ours and must not go upstream.
-        if os.path.isdir(directory) and not os.path.islink(directory):
+        # Held is decided fail-closed: only a directory that is certainly absent sends the
+        # name upstream; a stat that fails otherwise (permissions, I/O) answers 503.
+        try:
+            mode = os.lstat(directory).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            mode = None
+        except OSError:
+            self._unavailable(body)
+            return
+        if mode is not None and stat.S_ISDIR(mode):
             self._page(directory, body)
         elif self.server.fallback:
             self._redirect(HTTPStatus.SEE_OTHER, f"{self.server.fallback}{project}/")
@@ -151,7 +502,7 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(body)
 
     def _page(self, directory: str, body: bool) -> None:
-        chosen = negotiate(self.headers.get("Accept"))
+        chosen = negotiate(self.fields.get("accept"))
         if chosen is None:
             self._plain(HTTPStatus.NOT_ACCEPTABLE,
                         f"acceptable: {pages.JSON_TYPE}, {pages.HTML_TYPE}, text/html\n", body)
@@ -159,74 +510,119 @@ class Handler(BaseHTTPRequestHandler):
         name = "index.json" if chosen == pages.JSON_TYPE else "index.html"
         self._chosen = f" {name}"
         try:
-            with open(os.path.join(directory, name), "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            self._not_found(body)
+            cached = self.server.page(os.path.join(directory, name))
+        except OSError:
+            self._unavailable(body)
             return
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", f"{chosen}; charset=utf-8"
-                         if chosen == "text/html" else chosen)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Vary", "Accept")
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
+        if cached is None:
+            self._not_found(body)  # held, its first page not written: never upstream
+            return
+        kind = f"{chosen}; charset=utf-8" if chosen == "text/html" else chosen
+        self._answer(cached.etag, cached.mtime, cached.last_modified, kind,
+                     cached.data, body, "Vary: Accept\r\n")
 
-    def _file(self, path: str, body: bool) -> None:
-        if os.path.islink(os.path.dirname(path)):
+    def _not_modified(self, etag: str, mtime: int) -> bool:
+        fields = self.fields
+        match = fields.get("if-none-match")
+        if match is not None:
+            tags = [tag.strip().removeprefix("W/") for tag in match.split(",")]
+            return etag in tags or "*" in tags
+        since = fields.get("if-modified-since")
+        if since is not None:
+            try:
+                return mtime <= parsedate_to_datetime(since).timestamp()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                return False
+        return False
+
+    def _head(self, code: int, phrase: str, extra: str) -> bytes:
+        second = int(time.time())
+        if second != Handler._date_second:
+            Handler._date = formatdate(second, usegmt=True)
+            Handler._date_second = second
+        if self.close_connection:
+            close = "Connection: close\r\n"
+        elif self.request_version == "HTTP/1.0":
+            close = "Connection: keep-alive\r\n"
+        else:
+            close = ""
+        if self.server.verbose:
+            self.log_request(code)
+        return (f"HTTP/1.1 {code} {phrase}\r\nServer: {self.server_version}\r\n"
+                f"Date: {Handler._date}\r\n{extra}{close}\r\n").encode("latin-1")
+
+    def _answer(self, etag: str, mtime: int, last_modified: str, kind: str, data: bytes,
+                body: bool, extra: str = "") -> None:
+        validators = f"ETag: {etag}\r\nLast-Modified: {last_modified}\r\n{extra}"
+        if self._not_modified(etag, mtime):
+            self.wfile.write(self._head(304, "Not Modified", validators))
+            return
+        head = self._head(200, "OK", f"Content-Type: {kind}\r\n"
+                          f"Content-Length: {len(data)}\r\n{validators}")
+        self.wfile.write(head + data if body else head)
+
+    def _file(self, project: str, filename: str, body: bool) -> None:
+        # Only what the project's index lists: not a file the index left out (refused,
+        # half-copied, dropped in by hand), nor anything outside a valid project.
+        try:
+            listed = self.server.listed(project)
+        except OSError:
+            self._unavailable(body)
+            return
+        if listed is None or filename not in listed:
             self._not_found(body)
             return
+        path = os.path.join(self.server.root, project, filename)
         try:
             # O_NOFOLLOW: a symbolic link planted in the tree must not serve what it names.
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            handle = os.fdopen(fd, "rb")
         except OSError:  # missing, a link, a directory, a name too long...
             self._not_found(body)
             return
-        with handle:
+        with open(fd, "rb") as handle:
             status = os.fstat(handle.fileno())
-            if not _regular(status.st_mode):
+            if not stat.S_ISREG(status.st_mode) or os.path.islink(os.path.dirname(path)):
                 self._not_found(body)
                 return
-            self.send_response(HTTPStatus.OK)
-            kind = "text/plain; charset=utf-8" if path.endswith(".metadata") \
+            key = _key(status)
+            etag = _etag(key)
+            kind = "text/plain; charset=utf-8" if filename.endswith(".metadata") \
                 else "application/octet-stream"
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(status.st_size))
-            self.send_header("Last-Modified", self.date_time_string(int(status.st_mtime)))
-            self.end_headers()
-            if body:
-                shutil.copyfileobj(handle, self.wfile)
+            validators = (f"ETag: {etag}\r\n"
+                          f"Last-Modified: {formatdate(status.st_mtime, usegmt=True)}\r\n")
+            if self._not_modified(etag, int(status.st_mtime)):
+                self.wfile.write(self._head(304, "Not Modified", validators))
+                return
+            self.wfile.write(self._head(200, "OK", f"Content-Type: {kind}\r\n"
+                                        f"Content-Length: {status.st_size}\r\n{validators}"))
+            if body and status.st_size:
+                self.output.release()  # sending takes no turn
+                self.connection.sendfile(handle, 0, status.st_size)
 
     def _redirect(self, status: HTTPStatus, location: str) -> None:
-        self.send_response(status)
-        self.send_header("Location", quote(location, safe="/:@!$&'()*+,;=%~?"))
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+        self.wfile.write(self._head(
+            status.value, status.phrase,
+            f"Location: {quote(location, safe='/:@!$&()*+,;=%~?')}\r\nContent-Length: 0\r\n"))
 
     def _not_found(self, body: bool) -> None:
         self._plain(HTTPStatus.NOT_FOUND, "not found\n", body)
 
+    def _unavailable(self, body: bool) -> None:
+        # Fail closed: the tree could not be read, so whether the name is held is unknown.
+        self._plain(HTTPStatus.SERVICE_UNAVAILABLE,
+                    "the repository cannot be read here; not sent upstream\n", body)
+
     def _plain(self, status: HTTPStatus, text: str, body: bool) -> None:
         data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
+        head = self._head(status.value, status.phrase,
+                          "Content-Type: text/plain; charset=utf-8\r\n"
+                          f"Content-Length: {len(data)}\r\n")
+        self.wfile.write(head + data if body else head)
 
 
 def _published(filename: str) -> bool:
     """Only what the index links to: distributions and their metadata files."""
     return looks_like_distribution(filename.removesuffix(".metadata"))
-
-
-def _regular(mode: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(mode)
 
 
 def _signature(root: str) -> list[tuple[str, int]]:
@@ -311,15 +707,20 @@ def _listener(port: int) -> str:
     return "something else (a process of another user)"
 
 
-def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool) -> int:
+def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool, *,
+          max_connections: int = MAX_CONNECTIONS,
+          header_timeout: float = HEADER_DEADLINE) -> int:
     import errno
     import signal
 
     os.makedirs(root, exist_ok=True)
+    threading.stack_size(THREAD_STACK)  # a thread per connection: keep each one small
     if not os.path.exists(os.path.join(root, "index.html")):
         _report(index.build(root), verbose)  # a new tree: its pages before its first client
     try:
         server = RepoServer((host, port), root, fallback, verbose)
+        server.max_connections = max_connections
+        server.header_deadline = header_timeout
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PipwrapError(f"serve: port {port} on {host} is already in use by "

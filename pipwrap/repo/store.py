@@ -14,6 +14,8 @@ from pipwrap.errors import PipwrapError
 from pipwrap.repo import index
 from pipwrap.repo.distfile import (
     DistFile,
+    check_name_length,
+    name_max,
     normalize,
     parse_filename,
     read_metadata,
@@ -58,46 +60,150 @@ def _check_source(source: str) -> DistFile:
 
 
 def add(root: str, sources: list[str]) -> tuple[list[Added], index.Report]:
-    """Put ``sources`` into the tree; all of them or, on any problem, none."""
+    """Put ``sources`` into the tree; all of them or, on any problem, none.
+
+    Every file is checked, then copied into a staging directory (``.pipwrap/tmp``) after
+    a free-space check; only when every copy succeeded are they renamed into place (a
+    new project directory with its pages, in one rename). An error rolls back what was
+    renamed; a kill leaves only whole files (the next run indexes them) and stale
+    staging, removed under the lock by the next writer.
+    """
     if not sources:
         raise PipwrapError("repo add: no files given")
     checked: list[tuple[str, DistFile]] = []
     seen: dict[str, str] = {}
+    limit = name_max(root)
     for source in sources:
         dist = _check_source(source)
+        check_name_length(root, dist.filename, limit)
         earlier = seen.get(dist.filename)
         if earlier is not None and not same_bytes(earlier, source):
             raise PipwrapError(f"{source} and {earlier}: two different files named "
                                f"{dist.filename}; nothing was added")
         seen[dist.filename] = source
         checked.append((source, dist))
-    os.makedirs(root, exist_ok=True)
-    with index.repo_lock(root):
-        plan: list[Added] = []
-        for source, dist in checked:
-            directory = os.path.join(root, dist.project)
-            if os.path.islink(directory):
-                raise PipwrapError(f"{directory} is a symbolic link, not a project directory; "
-                                   "nothing was added")
-            _refuse_respelled(directory, dist, source)
-            target = os.path.join(directory, dist.filename)
-            state = "added"
-            if os.path.lexists(target):
-                if not os.path.isfile(target) or not same_bytes(target, source):
-                    raise PipwrapError(
-                        f"{source}: {dist.project}/{dist.filename} is already in {root} with "
-                        "different contents; published files are immutable (release a new "
-                        "version, or `pipwrap repo remove` the old one first); nothing was "
-                        "added"
-                    )
-                state = "present"
-            if not any(a.dist.filename == dist.filename for a in plan):
-                plan.append(Added(source, dist, state))
-        for item in plan:
-            if item.state == "added":
-                _copy_in(root, item.source, item.dist)
-        report = index.build(root, locked=True)
+    try:
+        os.makedirs(root, exist_ok=True)
+        with index.repo_lock(root):
+            plan = _plan(root, checked)
+            report = _publish(root, [item for item in plan if item.state == "added"])
+    except OSError as exc:
+        raise PipwrapError(f"repo add: {_os_message(exc, root)}; nothing was added") from None
     return plan, report
+
+
+def _os_message(exc: OSError, root: str) -> str:
+    import errno
+
+    where = exc.filename or root
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"{where}: no space left (the disk or a quota is full)"
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"{where}: file name too long for the file system"
+    return f"{where}: {exc.strerror or exc}"
+
+
+def _plan(root: str, checked: list[tuple[str, DistFile]]) -> list[Added]:
+    plan: list[Added] = []
+    for source, dist in checked:
+        directory = os.path.join(root, dist.project)
+        if os.path.islink(directory):
+            raise PipwrapError(f"{directory} is a symbolic link, not a project directory; "
+                               "nothing was added")
+        _refuse_respelled(directory, dist, source)
+        target = os.path.join(directory, dist.filename)
+        state = "added"
+        if os.path.lexists(target):
+            if not os.path.isfile(target) or not same_bytes(target, source):
+                raise PipwrapError(
+                    f"{source}: {dist.project}/{dist.filename} is already in {root} with "
+                    "different contents; published files are immutable (release a new "
+                    "version, or `pipwrap repo remove` the old one first); nothing was "
+                    "added"
+                )
+            state = "present"
+        if not any(a.dist.filename == dist.filename for a in plan):
+            plan.append(Added(source, dist, state))
+    return plan
+
+
+# Room kept beyond the files themselves, per file (its .metadata, its pages' growth).
+SPACE_PER_FILE = 64 * 1024
+SPACE_MARGIN = 1024 * 1024
+
+
+def _check_space(root: str, items: list[Added]) -> None:
+    need = sum(os.path.getsize(item.source) + SPACE_PER_FILE for item in items) + SPACE_MARGIN
+    status = os.statvfs(root)
+    free = status.f_bavail * status.f_frsize
+    if need > free:
+        raise PipwrapError(f"repo add: not enough free space in {root}: "
+                           f"{_size(need)} needed, {_size(free)} free; nothing was added")
+
+
+def _size(count: int) -> str:
+    return f"{count / (1024 * 1024):.1f} MiB"
+
+
+def _publish(root: str, items: list[Added]) -> index.Report:
+    import tempfile
+
+    if not items:
+        return index.build(root, locked=True)
+    _check_space(root, items)
+    staging = tempfile.mkdtemp(dir=index.scratch_dir(root))
+    new_projects: dict[str, str] = {}  # project -> its staged directory
+    staged: list[tuple[str, str]] = []  # (staged file, final path) in existing projects
+    published: list[str] = []  # what is in place, for a rollback
+    try:
+        for number, item in enumerate(items):
+            directory = os.path.join(root, item.dist.project)
+            if os.path.isdir(directory):
+                temporary = os.path.join(staging, f"{number}.dist")
+                staged.append((temporary, os.path.join(directory, item.dist.filename)))
+            else:
+                project_dir = new_projects.get(item.dist.project)
+                if project_dir is None:
+                    project_dir = os.path.join(staging, f"new-{number}", item.dist.project)
+                    os.makedirs(project_dir)
+                    new_projects[item.dist.project] = project_dir
+                temporary = os.path.join(project_dir, item.dist.filename)
+            _copy(item.source, temporary)
+        # Every copy is whole: now rename into place, files into existing projects first.
+        for temporary, final in staged:
+            os.rename(temporary, final)
+            published.append(final)
+        warnings: list[str] = []
+        for project, project_dir in new_projects.items():
+            warnings += index.publish_new_project(root, project_dir, project)
+            published.append(os.path.join(root, project))
+        report = index.build(root, locked=True)
+        report.warnings[:0] = warnings
+        return report
+    except BaseException:
+        _roll_back(root, published)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _copy(source: str, temporary: str) -> None:
+    # copyfile, not copy2: the file's mtime is its upload time in the index (PEP 700).
+    shutil.copyfile(source, temporary)
+    os.chmod(temporary, 0o644)
+
+
+def _roll_back(root: str, published: list[str]) -> None:
+    import contextlib
+
+    for path in reversed(published):
+        with contextlib.suppress(OSError):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+    with contextlib.suppress(Exception):
+        index.build(root, locked=True)  # the pages as they were
 
 
 def _refuse_respelled(directory: str, dist: DistFile, source: str) -> None:
@@ -119,16 +225,6 @@ def _refuse_respelled(directory: str, dist: DistFile, source: str) -> None:
             raise PipwrapError(
                 f"{source}: {dist.project} {dist.version} is already published as "
                 f"{other.filename}; published files are immutable; nothing was added")
-
-
-def _copy_in(root: str, source: str, dist: DistFile) -> None:
-    directory = os.path.join(root, dist.project)
-    os.makedirs(directory, exist_ok=True)
-    temporary = os.path.join(directory, f".{dist.filename}.{os.getpid()}.tmp")
-    # copyfile, not copy2: the file's mtime is its upload time in the index (PEP 700).
-    shutil.copyfile(source, temporary)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, os.path.join(directory, dist.filename))
 
 
 def _split_spec(spec: str, *, need_version: bool) -> tuple[str, str | None]:
@@ -177,7 +273,7 @@ def require_repo(root: str) -> None:
                            "DIST...")
 
 
-def _change(root: str, spec: str, *, need_version: bool,
+def _change(root: str, spec: str, *, need_version: bool, removing: bool = False,
             apply: Callable[[str, DistFile, dict[str, str]], None]
             ) -> tuple[list[DistFile], index.Report]:
     """Apply a change to each file ``spec`` matches, under the lock, then re-index."""
@@ -185,6 +281,11 @@ def _change(root: str, spec: str, *, need_version: bool,
     require_repo(root)
     with index.repo_lock(root):
         found = _matching(root, project, version, spec)
+        if removing:
+            # The pages stop listing the files before they go: a client that read a page
+            # never gets a 404 for a file it lists (mid-install).
+            index.build(root, locked=True, exclude=frozenset(
+                f"{project}/{dist.filename}" for dist in found))
         yanked = index.load_yanked(root)
         for dist in found:
             apply(f"{project}/{dist.filename}", dist, yanked)
@@ -198,7 +299,7 @@ def remove(root: str, spec: str) -> tuple[list[DistFile], index.Report]:
         os.unlink(os.path.join(root, key))
         yanked.pop(key, None)
 
-    return _change(root, spec, need_version=False, apply=delete)
+    return _change(root, spec, need_version=False, apply=delete, removing=True)
 
 
 def yank(root: str, spec: str, reason: str | None, *, undo: bool = False

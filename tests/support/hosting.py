@@ -95,8 +95,14 @@ def http_server(root: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def nginx(root: Path, prefix: Path, fallback: str | None) -> Iterator[str]:
-    """Debian's nginx with the configuration `pipwrap repo nginx-conf` prints."""
+def nginx(root: Path, prefix: Path, fallback: str | None, *, user: str | None = None,
+          conf_text: str | None = None) -> Iterator[str]:
+    """Debian's nginx with the configuration `pipwrap repo nginx-conf` prints.
+
+    ``user``: the workers' user when running as root (default root, who can read a
+    private tmp dir; ``nobody`` makes the tree unreadable to them). ``conf_text``: use
+    this configuration instead (its listen address is replaced).
+    """
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     prefix.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -105,9 +111,13 @@ def nginx(root: Path, prefix: Path, fallback: str | None) -> Iterator[str]:
         [sys.executable, "-m", "pipwrap", "repo", "nginx-conf", "--repo", str(root),
          "--listen", f"127.0.0.1:{port}", "--standalone", str(prefix), *args],
         capture_output=True, text=True, check=True).stdout
+    if conf_text is not None:
+        import re
+
+        conf = re.sub(r"listen [^;]+;", f"listen 127.0.0.1:{port};", conf_text)
     if os.geteuid() == 0:
         # As root, nginx's workers drop to `nobody`, who cannot read a private tmp dir.
-        conf = "user root;\n" + conf
+        conf = f"user {user or 'root'};\n" + conf
     (prefix / "nginx.conf").write_text(conf)
     process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
                                 "-g", "daemon off;"], stdout=subprocess.DEVNULL,
