@@ -24,6 +24,12 @@ baseline measured in the same run, over a synthetic repository (benchmarks/synth
 5. `pipwrap serve` under 256 hostile slow clients (each sends a header line a byte at a
    time, never ending it): peak RSS (goal <= 100 MB), and that a normal client still
    gets its page or a clear 503.
+6. `serve --cache`: a cached upstream file vs a locally held file of the same size from the
+   same server (64 KiB and 20 MiB, new connection per request, 40 interleaved pairs, the
+   median of the pairs' ratios; goal <= 1.2x), and the cold fetch's first byte vs its whole
+   time (streamed). A 50 MB wheel uploaded to `serve`: how soon after the answer the pages
+   list it (goal <= 0.2 s), the request's time against `repo add` of the same file, serve's
+   peak RSS after it.
 """
 
 from __future__ import annotations
@@ -620,6 +626,166 @@ def install_figures(work: Path, repo: Path) -> None:
 # -- main ------------------------------------------------------------------------------
 
 
+# -- 4. uploads and the caching fallback ------------------------------------------------
+
+
+def sized_wheel(directory: Path, name: str, version: str, size: int) -> Path:
+    """A valid wheel carrying ``size`` incompressible bytes (stored)."""
+    stem = name.replace("-", "_").lower()
+    dist_info = f"{stem}-{version}.dist-info"
+    payload = os.urandom(size)
+    members = [
+        (f"{stem}/__init__.py", b""),
+        (f"{stem}/payload.bin", payload),
+        (f"{dist_info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n"
+         .encode()),
+        (f"{dist_info}/WHEEL", b"Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\n"
+                               b"Tag: py3-none-any\n"),
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stem}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for member, data in members:
+            archive.writestr(member, data)
+        archive.writestr(f"{dist_info}/RECORD", "")
+    return path
+
+
+def timed_get(port: int, path: str) -> float:
+    start = time.perf_counter()
+    status, body = get(port, path, None)
+    elapsed = time.perf_counter() - start
+    if status != 200 or not body:
+        raise RuntimeError(f"GET {path}: {status}")
+    return elapsed
+
+
+CHUNK_STREAMED = 1024 * 1024  # smaller files arrive in one piece: nothing to stream
+
+
+def cache_figures(work: Path) -> None:
+    """A cached upstream file vs a locally held file of the same size, same server."""
+    samples = 40
+    for size, label in ((64 * 1024, "64 KiB"), (20 * 1024 * 1024, "20 MiB")):
+        up_dist, local_dist = work / f"up-{size}", work / f"local-{size}"
+        upstream_file = sized_wheel(up_dist, "upfile", "1.0", size)
+        local_file = sized_wheel(local_dist, "localfile", "1.0", size)
+        up_repo, local_repo = work / f"up-repo-{size}", work / f"local-repo-{size}"
+        for dist, repo in ((upstream_file, up_repo), (local_file, local_repo)):
+            subprocess.run([*PIPWRAP, "repo", "add", "--repo", str(repo), str(dist)],
+                           check=True, stdout=subprocess.DEVNULL)
+        with contextlib.ExitStack() as stack:
+            up_port, port = free_port(), free_port()
+            stack.enter_context(running(
+                "upstream", [*PIPWRAP, "serve", "--repo", str(up_repo), "--port",
+                             str(up_port), "--no-fallback"], up_port, "/simple/", "/simple/"))
+            stack.enter_context(running(
+                "serve --cache", [*PIPWRAP, "serve", "--repo", str(local_repo), "--port",
+                                  str(port), "--fallback",
+                                  f"http://127.0.0.1:{up_port}/simple/", "--cache"],
+                port, "/simple/", "/simple/"))
+            _status, page = get(port, "/simple/upfile/")
+            href = json.loads(page)["files"][0]["url"]
+            cached_path = f"/simple/upfile/{href}"
+            local_path = f"/simple/localfile/{local_file.name}"
+            # The cold fetch: first byte vs whole file (streamed while written).
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            start = time.perf_counter()
+            connection.request("GET", cached_path)
+            response = connection.getresponse()
+            response.read(1)
+            first_byte = time.perf_counter() - start
+            response.read()
+            cold = time.perf_counter() - start
+            connection.close()
+            for _ in range(3):  # warm both into the page cache
+                timed_get(port, local_path)
+                timed_get(port, cached_path)
+            cached, local, ratios = [], [], []
+            for _ in range(samples):  # interleaved pairs: both see the same machine state
+                local.append(timed_get(port, local_path))
+                cached.append(timed_get(port, cached_path))
+                ratios.append(cached[-1] / local[-1])
+            median_cached = statistics.median(cached) * 1000
+            median_local = statistics.median(local) * 1000
+        ratio = statistics.median(ratios)  # of each pair: robust to the machine's drift
+        print(f"   {label}: cached {median_cached:7.2f} ms   local {median_local:7.2f} ms  "
+              f"({ratio:.2f}x); cold fetch: first byte {first_byte * 1000:.1f} ms of "
+              f"{cold * 1000:.1f} ms")
+        row(f"serve --cache: cached {label} file (median of {samples} pairs)",
+            f"{median_cached:.2f} ms", f"local file {median_local:.2f} ms", ratio,
+            "<= 1.2x", ratio <= 1.2)
+        if size > CHUNK_STREAMED:
+            row(f"serve --cache: cold {label} fetch, first byte",
+                f"{first_byte * 1000:.1f} ms", f"whole file {cold * 1000:.1f} ms",
+                first_byte / cold, "streamed (< 0.5x)", first_byte / cold < 0.5)
+
+
+def upload_body(path: Path) -> tuple[list[bytes], int, str]:
+    boundary = "bench-boundary-7d1f0c"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    head = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                   for k, v in ((":action", "file_upload"), ("protocol_version", "1"),
+                                ("sha256_digest", digest))).encode()
+    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
+             f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+             ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    length = len(head) + path.stat().st_size + len(tail)
+    return [head, tail], length, f"multipart/form-data; boundary={boundary}"
+
+
+def upload_figures(work: Path) -> None:
+    """A 50 MB wheel uploaded to serve: in the pages how soon after the answer; the same
+    file through `pipwrap repo add` as the baseline; serve's peak RSS after it."""
+    wheel = sized_wheel(work / "upload", "bigupload", "1.0", 50 * 1000 * 1000)
+    repo, baseline_repo = work / "upload-repo", work / "upload-baseline"
+    start = time.perf_counter()
+    subprocess.run([*PIPWRAP, "repo", "add", "--repo", str(baseline_repo), str(wheel)],
+                   check=True, stdout=subprocess.DEVNULL)
+    add_seconds = time.perf_counter() - start
+    (head, tail), length, kind = upload_body(wheel)
+    port = free_port()
+    with running("serve", [*PIPWRAP, "serve", "--repo", str(repo), "--port", str(port),
+                           "--no-fallback", "--auth", "none"], port, "/simple/",
+                 "/simple/") as server:
+        def body() -> Iterator[bytes]:
+            yield head
+            with wheel.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    yield chunk
+            yield tail
+
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        start = time.perf_counter()
+        connection.request("POST", "/legacy/", body=body(),
+                           headers={"Content-Type": kind, "Content-Length": str(length)})
+        response = connection.getresponse()
+        response.read()
+        answered = time.perf_counter()
+        connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"upload answered {response.status}")
+        while True:
+            status, page = get(port, "/simple/bigupload/")
+            if status == 200 and wheel.name.encode() in page:
+                break
+            if time.perf_counter() - answered > 10:
+                raise RuntimeError("the upload never showed in the pages")
+        visible = time.perf_counter() - answered
+        upload_seconds = answered - start
+        rss = server.peak_rss_mb()
+    print(f"   50 MB upload: {upload_seconds:.3f} s (repo add of the same file "
+          f"{add_seconds:.3f} s); in the pages {visible * 1000:.1f} ms after the answer; "
+          f"serve peak RSS {rss:.0f} MB")
+    row("serve: 50 MB wheel upload, in the pages after the answer", f"{visible * 1000:.1f} ms",
+        "", None, "<= 200 ms", visible <= 0.2)
+    row("serve: 50 MB wheel upload, whole request", f"{upload_seconds:.3f} s",
+        f"repo add {add_seconds:.3f} s", upload_seconds / add_seconds, "", None)
+    row("serve: peak RSS after a 50 MB upload", f"{rss:.0f} MB", "", None,
+        "< 50 MB (body never held)", rss < 50)
+
+
 def print_table() -> None:
     header = ("figure", "value", "baseline", "ratio", "goal")
     widths = [max(len(r[i]) for r in [header, *ROWS]) for i in range(5)]
@@ -635,7 +801,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--duration", type=float, default=3.0,
                         help="seconds of load per server for requests/s (default 3)")
-    parser.add_argument("--only", default="1,2,3,4,5", help="sections to run, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="sections to run, e.g. 1,3")
     parser.add_argument("--naive-index", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.naive_index:
@@ -681,6 +847,11 @@ def main() -> None:
         if "5" in sections:
             print("5. serve under 256 hostile slow clients")
             slow_client_figures(repo)
+        if "6" in sections:
+            print("6. serve --cache (cached vs local file, same size, same server) and a "
+                  "50 MB upload")
+            cache_figures(work)
+            upload_figures(work)
     print_table()
 
 

@@ -55,7 +55,7 @@ def render(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
     masked: set[str] = set()
     if not reveal:
         # TWINE_PASSWORD is a bare secret, not a URL redact() could mask a part of.
-        shown = {name: "****" if name == "TWINE_PASSWORD" else redact(value)
+        shown = {name: "****" if name == "TWINE_PASSWORD" and value else redact(value)
                  for name, value in env.items()}
         masked = {name for name in env if shown[name] != env[name]}
         env = shown

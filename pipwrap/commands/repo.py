@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import argparse
 
     from pipwrap.repo.index import Report
+    from pipwrap.repo.server import Access
 
 REPO_HELP = """\
 A PEP 503 tree of your distributions, DIR/<normalized-name>/<file>, with a complete static
@@ -131,6 +132,30 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
                        metavar="SECONDS", help="time a connection has for each request's "
                        "line and headers, idle keep-alive included (default: %(default)s)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    serve.add_argument("--cache", action="store_true",
+                       help="fetch and cache the fallback's pages and files here (checked "
+                       "against its sha256s) instead of redirecting: clients never contact "
+                       "the fallback")
+    serve.add_argument("--cache-ttl", type=float, default=600, metavar="SECONDS",
+                       help="with --cache: revalidate a cached page after this long "
+                       "(default: %(default)s)")
+    serve.add_argument("--tls-cert", metavar="PEM",
+                       help="serve HTTPS with this certificate (chain); logins then never "
+                       "cross the network in clear")
+    serve.add_argument("--tls-key", metavar="PEM",
+                       help="its private key (default: in the --tls-cert file)")
+    logins = serve.add_argument_group(
+        "uploads and logins",
+        "Uploads (twine, uv publish, hatch, flit, poetry) go to http://HOST:PORT/ or "
+        "/legacy/. They are off unless --htpasswd or --auth none turns them on.")
+    logins.add_argument("--htpasswd", metavar="FILE",
+                        help="Apache htpasswd file of logins (htpasswd -B, -m or -s; "
+                        "__token__:HASH for a token); turns uploads on, with a login")
+    logins.add_argument("--auth", metavar="WHAT", default=None,
+                        help="what needs a login: 'upload' (the default with --htpasswd), "
+                        "'read,upload', or 'none' (anyone who can connect may upload)")
+    logins.add_argument("--max-upload", type=int, default=200, metavar="MIB",
+                        help="largest upload accepted, in MiB (default: %(default)s)")
 
 
 def _add_fallback(parser: argparse.ArgumentParser) -> None:
@@ -152,7 +177,10 @@ def _root(args: argparse.Namespace) -> str:
 def _fallback(args: argparse.Namespace) -> str | None:
     from pipwrap.repo import defaults
 
-    return None if args.no_fallback else defaults.check_fallback(args.fallback)
+    if args.no_fallback:
+        return None
+    return defaults.check_fallback(args.fallback,
+                                   login_allowed=bool(getattr(args, "cache", False)))
 
 
 def _warn(report: Report) -> None:
@@ -181,12 +209,43 @@ def run_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise PipwrapError(f"serve: --port {args.port} is not a port number (0-65535)")
+    fallback = _fallback(args)
+    if args.cache and fallback is None:
+        raise PipwrapError("serve: --cache needs a fallback index to cache (not --no-fallback)")
+    if args.cache_ttl < 0:
+        raise PipwrapError("serve: --cache-ttl must be 0 or more seconds")
+    if args.tls_key and not args.tls_cert:
+        raise PipwrapError("serve: --tls-key needs --tls-cert")
+    tls = server.tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     if args.max_connections < 1 or not 0 < args.header_timeout <= 3600:
         raise PipwrapError("serve: --max-connections must be at least 1 and --header-timeout "
                            "between 0 and 3600 seconds")
-    return server.serve(_root(args), args.host, args.port, _fallback(args), args.verbose,
+    return server.serve(_root(args), args.host, args.port, fallback, args.verbose,
+                        _access(args), args.cache_ttl if args.cache else None, tls,
                         max_connections=args.max_connections,
                         header_timeout=args.header_timeout)
+
+
+def _access(args: argparse.Namespace) -> Access:
+    from pipwrap.repo import auth, server
+
+    wanted = {part.strip() for part in (args.auth or "").split(",") if part.strip()}
+    if not wanted <= {"upload", "read", "none"} or ("none" in wanted and len(wanted) > 1):
+        raise PipwrapError(f"serve: --auth {args.auth!r}: expected upload, read,upload or none")
+    if args.max_upload <= 0:
+        raise PipwrapError("serve: --max-upload must be a positive number of MiB")
+    limit = args.max_upload * 1024 * 1024
+    if "none" in wanted:
+        if args.htpasswd:
+            raise PipwrapError("serve: --auth none and --htpasswd contradict each other")
+        return server.Access(uploads=True, login_to_upload=False, max_upload=limit)
+    if not args.htpasswd:
+        if wanted:
+            raise PipwrapError(f"serve: --auth {args.auth} needs --htpasswd FILE (the logins)")
+        return server.Access(max_upload=limit)
+    logins = auth.Logins(os.path.abspath(os.path.expanduser(args.htpasswd)))
+    return server.Access(logins, uploads=True, login_to_upload=True,
+                         login_to_read="read" in wanted, max_upload=limit)
 
 
 def run_repo(args: argparse.Namespace) -> int:

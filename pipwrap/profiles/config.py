@@ -12,7 +12,13 @@ import os
 import sys
 
 from pipwrap.errors import PipwrapError
-from pipwrap.profiles.model import BUILTIN_NAME, BUILTIN_URL, Config, Profile
+from pipwrap.profiles.model import (
+    BUILTIN_NAME,
+    BUILTIN_UPLOAD_URL,
+    BUILTIN_URL,
+    Config,
+    Profile,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -71,7 +77,7 @@ def read_text(path: str) -> str:
 
 
 def builtin_profile() -> Profile:
-    return Profile(BUILTIN_NAME, BUILTIN_URL, BUILTIN_URL)
+    return Profile(BUILTIN_NAME, BUILTIN_URL, BUILTIN_URL, upload_url=BUILTIN_UPLOAD_URL)
 
 
 def _with_builtin(config: Config) -> Config:

@@ -113,9 +113,14 @@ def _twine(profile: Profile, found: tuple[str, str] | None) -> dict[str, str]:
     """twine's own variables: the upload URL, and a login it will not prompt for."""
     if not profile.upload_url:
         return {}
-    variables = {"TWINE_REPOSITORY_URL": profile.upload_url}
-    if found is not None:
-        variables["TWINE_USERNAME"] = found[0]
-        variables["TWINE_PASSWORD"] = TWINE_DUMMY_PASSWORD
-    return variables
+    # Never a prompt: TWINE_NON_INTERACTIVE makes a missing login an error, and a profile
+    # without one uploads anonymously (empty, not unset: unset would make twine ask or
+    # read a keyring) where the server allows it (`pipwrap serve --auth none`). With a
+    # login, twine gets the user name and a placeholder the fence replaces.
+    return {
+        "TWINE_REPOSITORY_URL": profile.upload_url,
+        "TWINE_NON_INTERACTIVE": "1",
+        "TWINE_USERNAME": found[0] if found is not None else "",
+        "TWINE_PASSWORD": TWINE_DUMMY_PASSWORD if found is not None else "",
+    }
 

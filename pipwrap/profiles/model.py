@@ -88,6 +88,8 @@ class Profile:
 # `pipwrap serve` and `wrap pip install NAME` work before any config file exists.
 BUILTIN_NAME = "local"
 BUILTIN_URL = "http://127.0.0.1:8080/simple/"
+# serve's upload endpoint (twine, uv publish); open only when serve is started with uploads.
+BUILTIN_UPLOAD_URL = "http://127.0.0.1:8080/"
 
 
 class Config:

@@ -17,14 +17,19 @@ MAX_CONNECTIONS = 128
 HEADER_TIMEOUT = 15.0
 
 
-def check_fallback(url: str) -> str:
+def check_fallback(url: str, *, login_allowed: bool = False) -> str:
+    """``login_allowed``: with ``serve --cache`` the server itself fetches the fallback,
+    so a login in its URL never reaches a client."""
     from urllib.parse import urlsplit
+
+    from pipwrap.redact import redact
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PipwrapError(f"--fallback {url!r}: expected an http(s) index URL such as "
-                           f"{FALLBACK}")
-    if parts.username or parts.password:
+        raise PipwrapError(f"--fallback {redact(url)!r}: expected an http(s) index URL such "
+                           f"as {FALLBACK}")
+    if (parts.username or parts.password) and not login_allowed:
         raise PipwrapError("--fallback: a URL with a login would hand it to every client "
-                           "in the redirect; use a public index")
+                           "in the redirect; use a public index (or serve --cache, which "
+                           "fetches it itself)")
     return url if url.endswith("/") else url + "/"

@@ -37,8 +37,15 @@ from urllib.parse import quote, unquote
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import defaults, index, pages
+from pipwrap.repo import auth, defaults, index, pages, upload
 from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ssl
+
+    # Imported only with --cache (it brings urllib.request and the page parser).
+    from pipwrap.repo.mirror import Mirror
 
 WATCH_INTERVAL = 1.0
 # Limits against hostile clients (docs/hosting.md).
@@ -52,9 +59,14 @@ MAX_CONNECTIONS = defaults.MAX_CONNECTIONS  # a clear 503 beyond, sent without a
 # Pages kept in memory (bytes and validators), each checked by stat on every request.
 PAGE_CACHE_ENTRIES = 4096
 THREAD_STACK = 512 * 1024
+# An upload over the limit is still read (and dropped) up to this much more, so that the
+# client hears 413 instead of a reset connection; beyond it the connection is closed.
+DRAIN_BEYOND_LIMIT = 64 * 1024 * 1024
 
 # Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+_UNSAFE_REASON = re.compile(r"[\x00-\x1f\x7f]+")
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # a cached file's URL: /simple/<name>/<sha256>/<file>
 _MEDIA = {
     "application/vnd.pypi.simple.v1+json": pages.JSON_TYPE,
     "application/vnd.pypi.simple.latest+json": pages.JSON_TYPE,
@@ -136,17 +148,21 @@ class RepoServer(ThreadingHTTPServer):
     header_deadline = HEADER_DEADLINE
 
     def __init__(self, address: tuple[str, int], root: str, fallback: str | None,
-                 verbose: bool) -> None:
+                 verbose: bool, access: Access | None = None,
+                 mirror: Mirror | None = None) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.root = root
         self.fallback = fallback
         self.verbose = verbose
+        self.access = access or Access()
+        self.mirror = mirror
         self.pages: dict[str, _Cached] = {}
         self._active = 0
         self._active_lock = threading.Lock()
         # connection -> when its request line and headers must be in
         self.deadlines: dict[socket.socket, float] = {}
+        # Before binding: a failed bind calls server_close(), which sets it.
         self._watchdog_stop = threading.Event()
         super().__init__(address, Handler)
         threading.Thread(target=self._watchdog, daemon=True,
@@ -238,6 +254,31 @@ class RepoServer(ThreadingHTTPServer):
                 names = set()
             cached.listed = frozenset(names)
         return cached.listed
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A failed TLS handshake or a reset connection is the client's business: one
+        line with -v, never a traceback."""
+        problem = sys.exc_info()[1]
+        if isinstance(problem, OSError):
+            if self.verbose:
+                sys.stderr.write(f"pipwrap serve: connection from {client_address}: "
+                                 f"{problem}\n")
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class Access:
+    """Who may upload and read. Uploads are off unless a login file or ``--auth none``
+    turns them on; reading needs a login only with ``--auth read``."""
+
+    def __init__(self, logins: auth.Logins | None = None, *, uploads: bool = False,
+                 login_to_upload: bool = True, login_to_read: bool = False,
+                 max_upload: int = upload.DEFAULT_MAX_UPLOAD) -> None:
+        self.logins = logins
+        self.uploads = uploads
+        self.login_to_upload = login_to_upload and logins is not None
+        self.login_to_read = login_to_read and logins is not None
+        self.max_upload = max_upload
 
 
 class _Turnstile:
@@ -442,11 +483,122 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._route(body=False)
 
+    def _upload_refusal(self) -> tuple[HTTPStatus, str, bool] | None:
+        """Why this POST is refused before its body is read: (status, message, challenge)."""
+        access = self.server.access
+        if self.path.split("?", 1)[0] not in ("/", "/legacy", "/legacy/"):
+            return HTTPStatus.NOT_FOUND, "uploads go to / or /legacy/", False
+        if not access.uploads:
+            return (HTTPStatus.METHOD_NOT_ALLOWED, "uploads are off on this server (pipwrap "
+                    "serve --htpasswd FILE turns them on)", False)
+        if access.login_to_upload and self._login() is None:
+            return HTTPStatus.UNAUTHORIZED, "a valid login is needed to upload", True
+        return None
+
+    def handle_expect_100(self) -> bool:
+        """A client that waits for "100 Continue" before sending its body (curl does for a
+        large one) hears a refusal at once instead, without sending the body."""
+        if self.command == "POST":
+            refusal = self._upload_refusal()
+            length = self.fields.get("content-length", "")
+            if refusal is None and length.isdigit() \
+                    and int(length) > self.server.access.max_upload:
+                refusal = (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the upload is larger than "
+                           "this server's limit (serve --max-upload)", False)
+            if refusal is not None:
+                status, message, challenge = refusal
+                self.close_connection = True
+                headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
+                self._plain(status, message + "\n", True, reason=message, headers=headers)
+                self.wfile.flush()
+                return False
+        return super().handle_expect_100()
+
+    def do_POST(self) -> None:
+        self._chosen = ""
+        refusal = self._upload_refusal()
+        if refusal is not None:
+            self._refuse_upload(refusal[0], refusal[1], challenge=refusal[2])
+            return
+        user = self._login() if self.server.access.login_to_upload else None
+        body = self._body()
+        if body is None:
+            return
+        try:
+            project, filename = upload.receive(self.server.root, body,
+                                               self.fields.get("content-type"))
+        except upload.UploadError as exc:
+            sys.stderr.write(f"pipwrap serve: upload refused ({exc.status}): {exc.message}\n")
+            with contextlib.suppress(upload.UploadError, OSError):
+                body.drain()  # the rest of the body (capped): the client hears the answer
+            self.close_connection = True
+            self._plain(HTTPStatus(exc.status), exc.message + "\n", True, reason=exc.message)
+            return
+        except OSError as exc:
+            sys.stderr.write(f"pipwrap serve: upload failed: {exc}\n")
+            self.close_connection = True
+            self._plain(HTTPStatus.INTERNAL_SERVER_ERROR, "the upload could not be stored\n",
+                        True)
+            return
+        by = f" by {user}" if user else ""
+        sys.stderr.write(f"pipwrap serve: uploaded {project}/{filename}{by}\n")
+        self._plain(HTTPStatus.OK, "OK\n", True)
+
+    def _body(self) -> upload.Body | None:
+        limit = self.server.access.max_upload
+        chunked = "chunked" in self.fields.get("transfer-encoding", "").lower()
+        length: int | None = None
+        if not chunked:
+            try:
+                length = int(self.fields.get("content-length", ""))
+            except ValueError:
+                self.close_connection = True
+                self._plain(HTTPStatus.LENGTH_REQUIRED, "Content-Length needed\n", True)
+                return None
+            if length < 0:
+                self.close_connection = True
+                self._plain(HTTPStatus.BAD_REQUEST, "bad Content-Length\n", True)
+                return None
+            if length > limit:
+                message = (f"the upload is larger than this server's limit "
+                           f"({limit // (1024 * 1024)} MiB, serve --max-upload)")
+                if length <= limit + DRAIN_BEYOND_LIMIT:
+                    # Read it away so the client hears why, not a reset connection.
+                    with contextlib.suppress(upload.UploadError, OSError):
+                        upload.Body(self.rfile, length, False, length).drain()
+                self.close_connection = True
+                self._plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message + "\n", True,
+                            reason=message)
+                return None
+        return upload.Body(self.rfile, length, chunked, limit)
+
+    def _refuse_upload(self, status: HTTPStatus, message: str, *,
+                       challenge: bool = False) -> None:
+        """Answer before reading the body: read it away first (up to the cap) so that the
+        client, still sending, hears the answer instead of a reset connection."""
+        body = self._body()
+        if body is None:
+            return
+        try:
+            body.drain()
+        except (upload.UploadError, OSError):
+            self.close_connection = True
+        headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
+        self._plain(status, message + "\n", True, reason=message, headers=headers)
+
+    def _login(self) -> str | None:
+        logins = self.server.access.logins
+        return logins.check(self.fields.get("authorization")) if logins else None
+
     def log_message(self, format: str, *args: object) -> None:
         if self.server.verbose:
             sys.stderr.write(f"{self.address_string()} {format % args}{self._chosen}\n")
 
     def _route(self, *, body: bool) -> None:
+        if self.server.access.login_to_read and self._login() is None:
+            self._plain(HTTPStatus.UNAUTHORIZED, "a valid login is needed\n", body,
+                        headers={"WWW-Authenticate": 'Basic realm="pipwrap"'})
+            return
         path = unquote(self.path.split("?", 1)[0].split("#", 1)[0])
         if path in ("/", ""):
             self._redirect(HTTPStatus.FOUND, "/simple/")
@@ -473,6 +625,10 @@ class Handler(BaseHTTPRequestHandler):
         elif (len(rest) == 2 and PROJECT_NAME.fullmatch(rest[0])
               and not rest[1].startswith(".") and _published(rest[1])):
             self._file(rest[0], rest[1], body)
+        elif (len(rest) == 3 and self.server.mirror is not None and PROJECT_NAME.fullmatch(rest[0])
+              and _SHA256.fullmatch(rest[1]) and not rest[2].startswith(".")
+              and _published(rest[2])):
+            self._cached_file(self.server.mirror, rest[0], rest[1], rest[2], body)
         else:
             self._not_found(body)
 
@@ -496,6 +652,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         if mode is not None and stat.S_ISDIR(mode):
             self._page(directory, body)
+        elif self.server.mirror is not None:
+            self._mirrored_page(self.server.mirror, project, body)
         elif self.server.fallback:
             self._redirect(HTTPStatus.SEE_OTHER, f"{self.server.fallback}{project}/")
         else:
@@ -572,18 +730,21 @@ class Handler(BaseHTTPRequestHandler):
         if listed is None or filename not in listed:
             self._not_found(body)
             return
-        path = os.path.join(self.server.root, project, filename)
+        if not self._send_file(os.path.join(self.server.root, project, filename), filename,
+                               body):
+            self._not_found(body)
+
+    def _send_file(self, path: str, filename: str, body: bool) -> bool:
+        """Send a regular file (with validators and 304); False: nothing to send there."""
         try:
             # O_NOFOLLOW: a symbolic link planted in the tree must not serve what it names.
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError:  # missing, a link, a directory, a name too long...
-            self._not_found(body)
-            return
+            return False
         with open(fd, "rb") as handle:
             status = os.fstat(handle.fileno())
             if not stat.S_ISREG(status.st_mode) or os.path.islink(os.path.dirname(path)):
-                self._not_found(body)
-                return
+                return False
             key = _key(status)
             etag = _etag(key)
             kind = "text/plain; charset=utf-8" if filename.endswith(".metadata") \
@@ -592,12 +753,71 @@ class Handler(BaseHTTPRequestHandler):
                           f"Last-Modified: {formatdate(status.st_mtime, usegmt=True)}\r\n")
             if self._not_modified(etag, int(status.st_mtime)):
                 self.wfile.write(self._head(304, "Not Modified", validators))
-                return
+                return True
             self.wfile.write(self._head(200, "OK", f"Content-Type: {kind}\r\n"
                                         f"Content-Length: {status.st_size}\r\n{validators}"))
             if body and status.st_size:
                 self.output.release()  # sending takes no turn
                 self.connection.sendfile(handle, 0, status.st_size)
+        return True
+
+    def _mirrored_page(self, cache: Mirror, project: str, body: bool) -> None:
+        try:
+            # Asking the upstream may take seconds: not while holding a turn.
+            directory = cache.page_dir(project, before_fetch=self.output.release)
+        except cache.NotFound:
+            self._not_found(body)
+            return
+        except cache.Unavailable as exc:
+            self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason="upstream unreachable")
+            return
+        self._chosen = " (cache)"
+        self._page(directory, body)
+
+    def _cached_file(self, cache: Mirror, project: str, sha256: str, filename: str,
+                     body: bool) -> None:
+        """A fallback file by the hash its page gave: from the cache, else fetched."""
+        directory = os.path.join(self.server.root, project)
+        if os.path.isdir(directory):  # held here: upstream files never show (local-first)
+            self._not_found(body)
+            return
+        metadata = filename.endswith(".metadata")
+        blob = cache.blob(sha256, metadata)
+        if self._send_file(blob, filename, body):  # cached: served as a local file is
+            return
+        self.output.release()  # fetching from upstream takes no turn
+        try:
+            entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
+            if entry is None:
+                self._not_found(body)
+                return
+            response, size, expected = cache.fetch(entry, metadata)
+        except cache.NotFound:
+            self._not_found(body)
+            return
+        except cache.Unavailable as exc:
+            self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason="upstream unreachable")
+            return
+        self._chosen = " (cache: fetched)"
+        with response:  # type: ignore[attr-defined]
+            kind = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
+            chunked = size is None
+            length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+            self.wfile.write(self._head(200, "OK", f"Content-Type: {kind}\r\n{length}\r\n"))
+            send = None
+            if body:
+                send = self._chunk if chunked else self.wfile.write
+            try:
+                cache.stream(response, expected, blob, send)
+            except (cache.Mismatch, OSError) as exc:
+                cache.log(f"refused {project}/{filename}: {exc}; not cached")
+                self.close_connection = True  # the client sees a cut-off response
+                return
+            if chunked and body:
+                self.wfile.write(b"0\r\n\r\n")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _redirect(self, status: HTTPStatus, location: str) -> None:
         self.wfile.write(self._head(
@@ -612,11 +832,17 @@ class Handler(BaseHTTPRequestHandler):
         self._plain(HTTPStatus.SERVICE_UNAVAILABLE,
                     "the repository cannot be read here; not sent upstream\n", body)
 
-    def _plain(self, status: HTTPStatus, text: str, body: bool) -> None:
+    def _plain(self, status: HTTPStatus, text: str, body: bool, *, reason: str | None = None,
+               headers: dict[str, str] | None = None) -> None:
         data = text.encode()
-        head = self._head(status.value, status.phrase,
+        phrase = status.phrase
+        if reason is not None:  # twine prints the status line's reason: one safe line
+            phrase = _UNSAFE_REASON.sub(" ", reason)[:300].encode("latin-1", "replace"
+                                                                  ).decode("latin-1")
+        extra = "".join(f"{key}: {value}\r\n" for key, value in (headers or {}).items())
+        head = self._head(status.value, phrase,
                           "Content-Type: text/plain; charset=utf-8\r\n"
-                          f"Content-Length: {len(data)}\r\n")
+                          f"Content-Length: {len(data)}\r\n{extra}")
         self.wfile.write(head + data if body else head)
 
 
@@ -666,6 +892,22 @@ def _watch(root: str, stop: threading.Event, verbose: bool) -> None:
             last = now  # try again when the tree changes, not every second
 
 
+def tls_context(cert: str, key: str | None) -> ssl.SSLContext:
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except FileNotFoundError as exc:
+        raise PipwrapError(f"serve: --tls-cert/--tls-key: {exc.filename}: no such file"
+                           ) from None
+    except (ssl.SSLError, OSError) as exc:
+        raise PipwrapError(f"serve: cannot use the TLS certificate {cert}"
+                           f"{' and key ' + key if key else ''}: {exc}") from None
+    return context
+
+
 def _listener(port: int) -> str:
     """What listens on ``port``, as far as this user may see (Linux's /proc: the socket's
     inode, then the process holding it), else "something else"."""
@@ -707,18 +949,25 @@ def _listener(port: int) -> str:
     return "something else (a process of another user)"
 
 
-def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool, *,
-          max_connections: int = MAX_CONNECTIONS,
+def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
+          access: Access | None = None, cache_ttl: float | None = None,
+          tls: ssl.SSLContext | None = None, *, max_connections: int = MAX_CONNECTIONS,
           header_timeout: float = HEADER_DEADLINE) -> int:
     import errno
     import signal
 
     os.makedirs(root, exist_ok=True)
+    upload.clear_spool(root)
     threading.stack_size(THREAD_STACK)  # a thread per connection: keep each one small
     if not os.path.exists(os.path.join(root, "index.html")):
         _report(index.build(root), verbose)  # a new tree: its pages before its first client
+    mirror = None
+    if fallback and cache_ttl is not None:
+        from pipwrap.repo.mirror import Mirror
+
+        mirror = Mirror(root, fallback, cache_ttl)
     try:
-        server = RepoServer((host, port), root, fallback, verbose)
+        server = RepoServer((host, port), root, fallback, verbose, access, mirror)
         server.max_connections = max_connections
         server.header_deadline = header_timeout
     except OSError as exc:
@@ -726,11 +975,27 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool, 
             raise PipwrapError(f"serve: port {port} on {host} is already in use by "
                                f"{_listener(port)}; choose another with --port") from None
         raise PipwrapError(f"serve: cannot listen on {host}:{port}: {exc.strerror}") from None
+    if tls is not None:
+        # The handshake happens in the connection's own thread, on its first read (with
+        # the connection's timeout), so a slow client never holds up accept().
+        server.socket = tls.wrap_socket(server.socket, server_side=True,
+                                        do_handshake_on_connect=False)
     bound_port = server.server_address[1]
     shown_host = f"[{host}]" if ":" in host else host
-    url = f"http://{shown_host}:{bound_port}/simple/"
+    url = f"{'https' if tls else 'http'}://{shown_host}:{bound_port}/simple/"
     where = f"falling back to {fallback}" if fallback else "no fallback"
+    if mirror is not None:
+        where = (f"caching {mirror.upstream} for projects not held here; clients never "
+                 f"contact it; pages revalidated after {cache_ttl:g} s")
     sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); Ctrl-C stops\n")
+    if server.access.uploads:
+        who = "with a login" if server.access.login_to_upload else "from anyone, no login"
+        sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "
+                         f"(twine, uv publish...) {who}\n")
+    if server.access.logins is not None and tls is None \
+            and host not in ("127.0.0.1", "::1", "localhost"):
+        sys.stderr.write("pipwrap serve: warning: logins cross the network in clear; use "
+                         "--tls-cert/--tls-key or a TLS front (docs/hosting-team.md)\n")
     if host not in ("127.0.0.1", "::1", "localhost"):
         sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
                          "machine\n")

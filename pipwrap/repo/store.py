@@ -40,6 +40,10 @@ def default_repo() -> str:
     return os.path.join(user_data_dir(), "repo")
 
 
+class Conflict(PipwrapError):
+    """Other bytes under a name, or a release, already published (immutability)."""
+
+
 class Added:
     __slots__ = ("dist", "source", "state")
 
@@ -115,7 +119,7 @@ def _plan(root: str, checked: list[tuple[str, DistFile]]) -> list[Added]:
         state = "added"
         if os.path.lexists(target):
             if not os.path.isfile(target) or not same_bytes(target, source):
-                raise PipwrapError(
+                raise Conflict(
                     f"{source}: {dist.project}/{dist.filename} is already in {root} with "
                     "different contents; published files are immutable (release a new "
                     "version, or `pipwrap repo remove` the old one first); nothing was "
@@ -222,7 +226,7 @@ def _refuse_respelled(directory: str, dist: DistFile, source: str) -> None:
         except PipwrapError:
             continue
         if release_key(other) == wanted:
-            raise PipwrapError(
+            raise Conflict(
                 f"{source}: {dist.project} {dist.version} is already published as "
                 f"{other.filename}; published files are immutable; nothing was added")
 

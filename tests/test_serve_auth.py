@@ -1,0 +1,73 @@
+"""serve's htpasswd logins, in-process: the formats, the refusals at start-up, reloads."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from pipwrap.errors import PipwrapError
+from pipwrap.repo import auth
+from tests.support.uploads import apr1_entry, sha_entry
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_apr1_matches_openssl() -> None:
+    for password in ("secret", "", "p@ss wörd", "x" * 40):
+        entry = apr1_entry(password)
+        assert auth.check_entry(entry, password)
+        assert not auth.check_entry(entry, password + "x")
+    assert auth.apr1(b"secret", b"abcdefgh") == b"$apr1$abcdefgh$h9FWgUz3n9YxylKLlR5SQ/"
+
+
+def test_logins_check_and_reload(tmp_path: Path) -> None:
+    path = tmp_path / "htpasswd"
+    path.write_text(f"# team\nalice:{sha_entry('a-pw')}\n\nci:{apr1_entry('c:pw')}\n")
+    logins = auth.Logins(str(path))
+    assert logins.check(basic("alice", "a-pw")) == "alice"
+    assert logins.check(basic("ci", "c:pw")) == "ci"  # a colon inside the password
+    assert logins.check(basic("ci", "c:pw")) == "ci"  # remembered
+    for header in (None, "", basic("alice", "nope"), basic("bob", "a-pw"), "Bearer x",
+                   "Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode()):
+        assert logins.check(header) is None
+    path.write_text(f"bob:{sha_entry('b-pw')}\n")  # alice removed, bob added: no restart
+    later = time.time() + 5
+    os.utime(path, (later, later))
+    assert logins.check(basic("alice", "a-pw")) is None
+    assert logins.check(basic("bob", "b-pw")) == "bob"
+    path.write_text("broken line\n")  # a broken edit keeps the last good file
+    os.utime(path, (later + 5, later + 5))
+    assert logins.check(basic("bob", "b-pw")) == "bob"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("alice:plaintext\n", "plain-text passwords are refused"),
+    ("alice\n", "expected USER:HASH"),
+    ("# only a comment\n", "no users"),
+])
+def test_bad_files_are_refused_at_start_up(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "htpasswd"
+    path.write_text(text)
+    with pytest.raises(PipwrapError, match=message):
+        auth.Logins(str(path))
+    with pytest.raises(PipwrapError, match="No such file"):
+        auth.Logins(str(tmp_path / "missing"))
+
+
+def test_a_bcrypt_entry_needs_a_bcrypt_backend(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "htpasswd"
+    path.write_text("alice:$2y$05$" + "a" * 53 + "\n")
+    monkeypatch.setattr(auth, "_bcrypt_checker", lambda: None)
+    with pytest.raises(PipwrapError, match="needs the bcrypt package"):
+        auth.Logins(str(path))
+    monkeypatch.setattr(auth, "_bcrypt_checker", lambda: lambda pw, hashed: pw == b"right")
+    logins = auth.Logins(str(path))
+    assert logins.check(basic("alice", "right")) == "alice"
+    assert logins.check(basic("alice", "wrong")) is None
