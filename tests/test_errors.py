@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -109,11 +108,10 @@ def test_credentials_in_config_are_never_printed(sandbox: Sandbox) -> None:
     for done in outputs:
         assert "hunter2" not in done.stdout + done.stderr
         assert "tok3n" not in done.stdout + done.stderr
-    # The login moved out of the URL into a private netrc file that only NETRC names.
+    # The login moved out of the URL into the fence; no netrc is written.
     assert "alice" not in outputs[0].stdout.split("PIP_INDEX_URL=", 1)[1].split("\n")[0]
-    netrc = Path(outputs[0].stdout.split("NETRC='", 1)[1].split("'", 1)[0])
-    assert netrc.read_text() == "machine pkgs.example.com\nlogin alice\npassword hunter2\n"
-    assert netrc.stat().st_mode & 0o077 == 0
+    assert "NETRC" not in outputs[0].stdout
+    assert not list(sandbox.home.rglob("netrc"))
 
 
 def test_run_without_command_and_unknown_command(sandbox: Sandbox) -> None:

@@ -164,7 +164,8 @@ def test_an_explicit_local_profile_overrides_the_builtin(sandbox: Sandbox,
     assert done.returncode == 2 and "no config file at" in done.stderr
 
 
-def test_env_masks_the_upload_password_unless_revealed(sandbox: Sandbox) -> None:
+def test_env_never_holds_the_upload_password(sandbox: Sandbox) -> None:
+    """twine gets a placeholder it will not prompt about; the fence adds the real login."""
     sandbox.write_config('default = "c"\n[profiles.c]\nindex-url = "https://i.example/s/"\n'
                          'upload-url = "https://u.example/"\nusername = "ci"\n'
                          'password-env = "UP_PW"\n')
@@ -176,4 +177,6 @@ def test_env_masks_the_upload_password_unless_revealed(sandbox: Sandbox) -> None
         assert "s3cr3t-pw" not in done.stdout + done.stderr
     done = subprocess.run([sys.executable, "-m", "pipwrap", "env", "--reveal"], env=env,
                           capture_output=True, text=True, check=False)
-    assert "TWINE_PASSWORD='s3cr3t-pw'" in done.stdout
+    assert "TWINE_PASSWORD='pipwrap-fence-adds-the-login'" in done.stdout, done.stderr
+    assert "TWINE_USERNAME='ci'" in done.stdout
+    assert "s3cr3t-pw" not in done.stdout + done.stderr

@@ -37,14 +37,17 @@ def test_no_secret_in_a_trace_or_in_shell_variables(sandbox: Sandbox, indexes: I
     _credentialed(sandbox, indexes)
     export = (f"set -gx IDX_TOKEN {SECRET}" if shell == "fish"
               else f"export IDX_TOKEN={SECRET}")
-    script = (f"{export}\n{TRACE[shell]}\nwrap printenv NETRC\nwrap printenv NETRC\n"
-              f"{TRACE_OFF[shell]}\n{DUMP[shell]}\n")
+    child = sandbox.home / "child-env"
+    script = (f"{export}\n{TRACE[shell]}\nwrap printenv PIP_INDEX_URL\n"
+              f"wrap sh -c 'env > {child}'\n{TRACE_OFF[shell]}\n{DUMP[shell]}\n")
     done = sandbox.sh(shell, script)
-    netrc = done.stdout.splitlines()[0]
-    # The secret does reach the command (so the test can fail) ...
-    assert SECRET in Path(netrc).read_text(), done.stderr
+    # The command runs with the fence (the login lives there, not in the child) ...
+    env = child.read_text()
+    assert "HTTPS_PROXY=http://pipwrap:" in env, done.stderr
+    assert [line for line in env.splitlines()
+            if SECRET in line and not line.startswith("IDX_TOKEN=")] == []
     # ... and the user's command is still traced ...
-    assert "printenv NETRC" in done.stderr
+    assert "printenv PIP_INDEX_URL" in done.stderr
     # ... but no trace line and no shell variable other than the user's own holds it.
     assert SECRET not in done.stderr
     leaks = [line for line in done.stdout.splitlines()
@@ -54,18 +57,42 @@ def test_no_secret_in_a_trace_or_in_shell_variables(sandbox: Sandbox, indexes: I
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_a_rotated_password_env_secret_takes_effect_on_the_next_call(
-        sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
-    _credentialed(sandbox, indexes)
+        sandbox: Sandbox, shell: str) -> None:
+    import base64
+    import http.server
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        """An index that answers with the login the fence sent it."""
+
+        def do_GET(self) -> None:
+            body = (self.headers.get("Authorization") or "none").encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    sandbox.write_config(f'default = "corp"\n[profiles.corp]\nindex-url = "{url}"\n'
+                         'username = "alice"\npassword-env = "IDX_TOKEN"\n')
 
     def export(value: str) -> str:
         return f"set -gx IDX_TOKEN {value}" if shell == "fish" else f"export IDX_TOKEN={value}"
 
-    script = (f"{export(SECRET)}\nwrap sh -c 'cat \"$NETRC\"'\n"
-              f"{export(ROTATED)}\nwrap sh -c 'cat \"$NETRC\"'\n")
-    done = sandbox.sh(shell, script)
-    first, _, second = done.stdout.partition("machine")[2].partition("machine")
-    assert SECRET in first and ROTATED not in first, done.stdout + done.stderr
-    assert ROTATED in second
+    show = ("wrap python3 -c 'import urllib.request as u; "
+            f"print(\"auth\", u.urlopen(\"{url}x/\").read().decode())'\n")
+    try:
+        done = sandbox.sh(shell, f"{export(SECRET)}\n{show}{export(ROTATED)}\n{show}")
+    finally:
+        server.shutdown()
+    sent = [base64.b64decode(line.split()[2]).decode() for line in done.stdout.splitlines()
+            if line.startswith("auth Basic ")]
+    assert sent == [f"alice:{SECRET}", f"alice:{ROTATED}"], done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("shell", SHELLS)

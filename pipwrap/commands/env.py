@@ -38,12 +38,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
-    from pipwrap.profiles.environment import additions
+    from pipwrap.fence.client import TERMINAL
+    from pipwrap.profiles.credentials import password
     from pipwrap.profiles.resolve import resolve
     from pipwrap.redact import redact
+    from pipwrap.shell import state
     from pipwrap.shell.dialect import dialect
 
-    env = additions(resolve(profile).profile, os.environ)
+    chosen = resolve(profile).profile
+    # For `eval "$(pipwrap env)"`: the fence session lasts as long as the calling shell,
+    # so the agent gets the terminal for refusals, never this process's stdout or stderr
+    # (a pipe someone may be waiting on).
+    env, _agent = state.fenced_environment(chosen, password(chosen, os.environ).value,
+                                           os.environ, owner_pid=os.getppid(),
+                                           report_fd=TERMINAL)
     masked: set[str] = set()
     if not reveal:
         # TWINE_PASSWORD is a bare secret, not a URL redact() could mask a part of.

@@ -32,15 +32,22 @@ def run(args: argparse.Namespace) -> int:
 def execute(argv: Sequence[str], profile: str | None = None) -> int:
     from pipwrap import guard
     from pipwrap.guard import scrub
-    from pipwrap.profiles.environment import additions
+    from pipwrap.profiles.credentials import password
     from pipwrap.profiles.resolve import resolve
+    from pipwrap.shell import state
 
     resolution = resolve(profile)
-    added = additions(resolution.profile, os.environ)
+    secret = password(resolution.profile, os.environ)
     guard.check(argv, os.environ, index_url=resolution.profile.index_url,
                 upload_url=resolution.profile.upload_url)
+    # The fence session belongs to this process, which becomes the command (execve keeps
+    # the pid): it ends when the command does. No fence, no command.
+    added, _agent = state.fenced_environment(resolution.profile, secret.value, os.environ,
+                                             owner_pid=os.getpid())
     # Every other spelling of a source variable goes, then pipwrap's own values are set.
     env = scrub.child_environ(os.environ, added)
+    for name in state.around_fence(os.environ, added):
+        env.pop(name, None)
     executable = shutil.which(argv[0], path=env.get("PATH")) if os.sep not in argv[0] \
         else argv[0]
     if executable is None:

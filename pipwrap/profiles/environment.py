@@ -6,14 +6,13 @@ highest version across all of them (dependency confusion). Environment variables
 pip's strongest layer below the command line, so each source-adding setting is overridden
 here. pip ignores an *empty* value, but a single space parses as an empty list, which
 clears it (measured on pip 23.2.1, 25.3 and 26.3). uv reads its own variables and treats
-an empty value as unset. Unrelated settings (timeouts, certificates, proxies) are left
-alone on purpose.
+an empty value as unset. Proxies and certificates belong to the fence (see
+``pipwrap/fence``), which the caller adds.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pipwrap.profiles.model import Profile
@@ -48,33 +47,6 @@ def split_credentials(url: str) -> tuple[str, str | None, str | None]:
     return clean, unquote(user), unquote(secret) if colon else None
 
 
-def _netrc_safe(*words: str) -> bool:
-    # pip (Python's netrc) and uv (Rust's netrc) agree only on plain words.
-    return all(w and not any(c.isspace() or c in "\"#'" for c in w) for w in words)
-
-
-def write_netrc(profile_name: str, url: str, user: str, secret: str) -> str:
-    """Write a private netrc holding the profile's login; return its path.
-
-    pip (through requests), uv and pdm all read ``$NETRC``. With the login there, the
-    index URL a wrapped command sees carries no secret: nothing in argv, in a shell
-    trace, in the shell's cached variables, or in a requirements file pip-compile writes.
-    """
-    from pipwrap import paths
-
-    directory = paths.private_dir(os.path.join(paths.private_dir(paths.user_cache_dir()),
-                                               "netrc"))
-    host = urlsplit(url).hostname or ""
-    path = os.path.join(directory, profile_name)
-    text = f"machine {host}\nlogin {user}\npassword {secret}\n"
-    temporary = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
-    return path
-
-
 def trusted_host_value(profile: Profile) -> str:
     if not profile.trusted_host:
         return PIP_CLEARED
@@ -83,22 +55,28 @@ def trusted_host_value(profile: Profile) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
-def build(profile: Profile, password: str | None = None) -> dict[str, str]:
-    """Variables to set for one wrapped command, in a stable order.
+def login(profile: Profile, password: str | None) -> tuple[str, tuple[str, str] | None]:
+    """(the index URL without a login, the login) for the fence, which adds it to requests.
 
-    A login goes into a private netrc file (see :func:`write_netrc`), not into the URL,
-    unless it cannot be written there safely (a token as the user name alone, or
-    characters netrc readers disagree on): then it stays in the URL, as before.
+    The login is the profile's username with its password, or the ``user:pass@`` (or a
+    bare ``TOKEN@``) of the index URL itself.
     """
     clean, url_user, url_secret = split_credentials(profile.index_url)
-    user = profile.username if profile.username is not None else url_user
-    secret = password if profile.username is not None else url_secret
-    netrc: str | None = None
-    if user is not None and secret is not None and _netrc_safe(user, secret):
-        netrc = write_netrc(profile.name, clean, user, secret)
-        url = clean
-    else:
-        url = with_credentials(profile.index_url, profile.username, password)
+    if profile.username is not None:
+        return clean, (profile.username, password or "")
+    if url_user is not None:
+        return clean, (url_user, url_secret or "")
+    return clean, None
+
+
+def build(profile: Profile, password: str | None = None) -> dict[str, str]:
+    """Variables to set for one wrapped command, in a stable order (the fence's own proxy
+    and CA variables are added by the caller, from the session it opened).
+
+    The command sees the real index URL and no credential at all: the fence adds the
+    profile's login to the requests it passes to the index and the upload URL.
+    """
+    url, found = login(profile, password)
     trusted = trusted_host_value(profile)
     uv_trusted = trusted if trusted.strip() else UV_CLEARED
     return {
@@ -107,6 +85,9 @@ def build(profile: Profile, password: str | None = None) -> dict[str, str]:
         "PIP_FIND_LINKS": PIP_CLEARED,
         "PIP_TRUSTED_HOST": trusted,
         "PIP_NO_INDEX": "false",
+        # No pip configuration file at all: harmless settings from the user's files are
+        # passed on as variables by the caller.
+        "PIP_CONFIG_FILE": os.devnull,
         "UV_DEFAULT_INDEX": url,
         "UV_INDEX_URL": UV_CLEARED,
         "UV_INDEX": UV_CLEARED,
@@ -119,32 +100,27 @@ def build(profile: Profile, password: str | None = None) -> dict[str, str]:
         "UV_INDEX_STRATEGY": "first-index",
         "PDM_PYPI_URL": url,
         "PIPWRAP_ACTIVE_PROFILE": profile.name,
-        **({"NETRC": netrc} if netrc is not None else {}),
-        **_twine(profile, user, secret),
+        **_twine(profile, found),
     }
 
 
-def _twine(profile: Profile, user: str | None, secret: str | None) -> dict[str, str]:
-    """twine's own variables: the upload URL, and the profile's login for it.
+# twine prompts for a password it does not have; this one is not a secret: the fence
+# replaces the Authorization of every request to the upload URL with the profile's login.
+TWINE_DUMMY_PASSWORD = "pipwrap-fence-adds-the-login"
 
-    twine takes a login only from its options, its variables, a keyring or ~/.pypirc
-    (not from netrc), so the password is handed to it in TWINE_PASSWORD.
-    """
+
+def _twine(profile: Profile, found: tuple[str, str] | None) -> dict[str, str]:
+    """twine's own variables: the upload URL, and a login it will not prompt for."""
     if not profile.upload_url:
         return {}
     # Never a prompt: TWINE_NON_INTERACTIVE makes a missing login an error, and a profile
     # without one uploads anonymously (empty, not unset: unset would make twine ask or
-    # read a keyring) where the server allows it (`pipwrap serve --auth none`).
+    # read a keyring) where the server allows it (`pipwrap serve --auth none`). With a
+    # login, twine gets the user name and a placeholder the fence replaces.
     return {
         "TWINE_REPOSITORY_URL": profile.upload_url,
         "TWINE_NON_INTERACTIVE": "1",
-        "TWINE_USERNAME": user if user is not None else "",
-        "TWINE_PASSWORD": secret if secret is not None else "",
+        "TWINE_USERNAME": found[0] if found is not None else "",
+        "TWINE_PASSWORD": TWINE_DUMMY_PASSWORD if found is not None else "",
     }
 
-
-def additions(profile: Profile, environ: Mapping[str, str]) -> dict[str, str]:
-    """The variables a command wrapped with ``profile`` gets, its secret read now."""
-    from pipwrap.profiles.credentials import password
-
-    return build(profile, password(profile, environ).value)

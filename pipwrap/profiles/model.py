@@ -17,8 +17,17 @@ class Profile:
     """One named index. ``shown_url`` is ``index_url`` with any credential masked."""
 
     __slots__ = (
-        "index_url", "keyring", "name", "password_command", "password_env", "password_ttl",
-        "shown_url", "trusted_host", "upload_url", "username",
+        "ca_file",
+        "index_url",
+        "keyring",
+        "name",
+        "password_command",
+        "password_env",
+        "password_ttl",
+        "shown_url",
+        "trusted_host",
+        "upload_url",
+        "username",
     )
 
     def __init__(
@@ -33,6 +42,7 @@ class Profile:
         password_ttl: int = 0,
         keyring: bool = False,
         upload_url: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.name = name
         self.index_url = index_url
@@ -46,6 +56,8 @@ class Profile:
         # Where `wrap twine upload` sends distributions (no credential in it: the login is
         # the profile's own).
         self.upload_url = upload_url
+        # CA certificates the fence trusts for this profile's servers, besides the system's.
+        self.ca_file = ca_file
 
     @property
     def holds_credential(self) -> bool:
@@ -53,12 +65,12 @@ class Profile:
         return self.shown_url != self.index_url
 
     def fields(self) -> tuple[str, str, str, bool, str | None, str | None, str | None, int, bool,
-                              str | None]:
+                              str | None, str | None]:
         """The constructor's arguments, in order: ``Profile(*p.fields())`` is a copy."""
         return (
             self.name, self.index_url, self.shown_url, self.trusted_host, self.username,
             self.password_env, self.password_command, self.password_ttl, self.keyring,
-            self.upload_url,
+            self.upload_url, self.ca_file,
         )
 
     def __eq__(self, other: object) -> bool:

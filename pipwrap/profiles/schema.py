@@ -8,6 +8,7 @@ calls it only when its snapshot does not match the file.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,6 +59,7 @@ _PROFILE_KEYS = {
     "password-ttl": int,
     "keyring": bool,
     "upload-url": str,
+    "ca-file": str,
 }
 _TYPE_NAMES = {str: "a string", bool: "true or false", int: "a whole number of seconds"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -112,6 +114,12 @@ def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
                        "(password-env, password-command, keyring) are used for it")
         if problem:
             where.fail(name, "upload-url", f"profile {name!r}: upload-url {redact(problem)}")
+    ca_file = table.get("ca-file")
+    if ca_file is not None:
+        ca_file = os.path.expanduser(ca_file)
+        if not os.path.isabs(ca_file):
+            where.fail(name, "ca-file", f"profile {name!r}: ca-file must be an absolute path "
+                       "(or start with ~/)")
     return Profile(
         name=name,
         index_url=url,
@@ -123,6 +131,7 @@ def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
         password_ttl=ttl,
         keyring=table.get("keyring", False),
         upload_url=upload,
+        ca_file=ca_file,
     )
 
 

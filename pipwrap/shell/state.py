@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipwrap import paths
 from pipwrap.paths import Watched
+from pipwrap.profiles.model import Profile
 from pipwrap.shell.dialect import dialect
 
 
@@ -77,11 +78,73 @@ def _fish_watch_test(flat: Sequence[str]) -> list[str]:
     return words
 
 
+# Variables of other tools that could send traffic around the fence or turn off what it
+# relies on: removed for a wrapped command (the fence's own values are then set).
+_AROUND_FENCE = frozenset({"GIT_CONFIG_PARAMETERS", "GIT_PROXY_COMMAND", "GIT_SSL_NO_VERIFY",
+                           "GIT_SSL_CAPATH", "UV_SYSTEM_CERTS", "HTTPLIB2_CA_CERTS",
+                           "AWS_CA_BUNDLE"})
+
+
+def around_fence(environ: Mapping[str, str], child_env: Mapping[str, str]) -> list[str]:
+    """Inherited names that must not reach a fenced command: every spelling of a proxy
+    variable (Python's urllib lower-cases them all), git's other config and proxy
+    variables, and the user's own GIT_CONFIG_KEY_n/VALUE_n."""
+    found = []
+    for name in environ:
+        lower = name.lower()
+        if name in child_env:
+            continue
+        if lower.endswith("_proxy") or name in _AROUND_FENCE or \
+                name.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")):
+            found.append(name)
+    return sorted(found)
+
+
+def pip_file_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """Harmless [global] settings of the user's pip files, as PIP_* variables: a wrapped
+    pip reads no file (PIP_CONFIG_FILE=/dev/null), but keeps its timeout, retries,
+    cache dir... A variable the user set wins (it is kept as it is)."""
+    from pipwrap import pipconfig
+    from pipwrap.guard import pip
+
+    found: dict[str, str] = {}
+    for layer in pipconfig.layers(environ):
+        if not layer.is_file():
+            continue
+        for section, key, value in pipconfig.read_file(layer.path):
+            if section != "global" or key in ("cert", "client-cert", "proxy"):
+                continue
+            name = "PIP_" + key.upper().replace("-", "_")
+            if name not in environ and pip.harmless_env_option(key):
+                found[name] = value
+    return found
+
+
+def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[str, str], *,
+                       owner_pid: int, report_fd: int | str | None = 2,
+                       ) -> tuple[dict[str, str], int]:
+    """A wrapped command's variables with the fence's session in them, and the agent's pid.
+
+    Raises :class:`pipwrap.fence.FenceError` when the fence cannot be reached: the
+    command must not run.
+    """
+    from pipwrap import fence
+    from pipwrap.profiles import environment
+
+    url, found_login = environment.login(profile, secret)
+    session = fence.open_session(url, profile.upload_url, found_login, profile.ca_file,
+                                 owner_pid=owner_pid, report_fd=report_fd)
+    child_env = pip_file_settings(environ)
+    child_env.update(environment.build(profile, secret))
+    child_env.update(session.env_additions)
+    return child_env, session.agent_pid
+
+
 def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     from pipwrap import guard, pipconfig
     from pipwrap.guard import scrub
     from pipwrap.profiles import config as config_mod
-    from pipwrap.profiles import credentials, environment
+    from pipwrap.profiles import credentials
     from pipwrap.profiles.resolve import resolve
 
     # Stat before reading, so an edit racing with the read is seen next time.
@@ -90,7 +153,8 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     resolution = resolve(environ=environ)
     watched += resolution.watched
     secret = credentials.password(resolution.profile, environ)
-    child_env = environment.build(resolution.profile, secret.value)
+    child_env, agent_pid = fenced_environment(resolution.profile, secret.value, environ,
+                                              owner_pid=pid)
     flat = write_stamps(pid, watched)
     # A file variable that is set but empty scans nothing today, but the shell's key holds
     # only variable names: a value given to it later must not slip past the fast path.
@@ -99,6 +163,7 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     # Every other spelling of a source variable is removed for the call; the shell's key
     # holds the names of all PIP_*/UV_* variables, so a new one makes it ask again.
     unset = [name for name in scrub.unset_names(environ) if name not in child_env]
+    unset += around_fence(environ, child_env)
     # A password-env secret lives in the user's variable; reading it again on every call
     # (instead of keeping a copy in the shell) is what makes a rotated secret take effect.
     refresh_always = "1" if resolution.profile.password_env else ""
@@ -109,6 +174,9 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
         lines = [
             speak.assign_list("__pipwrap_env_names", list(child_env)),
             speak.assign_list("__pipwrap_env_values", list(child_env.values())),
+            # One builtin per variable on each call: `set -fx NAMES[i] VALUES[i]`.
+            speak.assign_list("__pipwrap_env_index",
+                              [str(i) for i in range(1, len(child_env) + 1)]),
             speak.assign_list("__pipwrap_watch_test", _fish_watch_test(flat)),
         ]
     else:
@@ -122,5 +190,7 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
         speak.assign("__pipwrap_scan", "1" if scan_always else ""),
         speak.assign("__pipwrap_profile", resolution.profile.name),
         speak.assign("__pipwrap_expires", str(secret.expires or "")),
+        # `wrap` checks with a builtin that the fence is still there before each command.
+        speak.assign("__pipwrap_agent", str(agent_pid)),
     ]
     return "\n".join(lines) + "\n"

@@ -33,6 +33,9 @@ def isolated_env(home: Path, path_prefix: list[Path] | None = None) -> dict[str,
         "PIPWRAP_CONFIG": str(home / ".config/pipwrap/config.toml"),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PIP_NO_INPUT": "1",
+        # Each test has its own HOME, hence its own fence agent: let it go soon after.
+        "PIPWRAP_FENCE_IDLE": "1",
+        "PIPWRAP_FENCE_MAX_IDLE": "30",
     }
     for sub in (".config", ".cache", "etc-xdg", "run"):
         (home / sub).mkdir(parents=True, exist_ok=True)

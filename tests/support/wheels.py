@@ -20,16 +20,19 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest.decode()}"
 
 
-def _metadata(name: str, version: str, requires_python: str | None) -> bytes:
+def _metadata(name: str, version: str, requires_python: str | None,
+              requires_dist: tuple[str, ...] = ()) -> bytes:
     text = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     if requires_python:
         text += f"Requires-Python: {requires_python}\n"
+    text += "".join(f"Requires-Dist: {r}\n" for r in requires_dist)
     return (text + "\n").encode()
 
 
 def make_wheel(directory: Path, name: str, version: str, origin: str, *,
                requires_python: str | None = None, metadata_name: str | None = None,
-               metadata_version: str | None = None) -> Path:
+               metadata_version: str | None = None,
+               requires_dist: tuple[str, ...] = ()) -> Path:
     """A wheel whose module records where it came from: ``import foo; foo.ORIGIN``.
 
     ``metadata_name``/``metadata_version`` make a wheel whose metadata contradicts its name.
@@ -39,7 +42,7 @@ def make_wheel(directory: Path, name: str, version: str, origin: str, *,
     files = {
         f"{module}/__init__.py": f"ORIGIN = {origin!r}\nVERSION = {version!r}\n".encode(),
         f"{dist_info}/METADATA": _metadata(metadata_name or name, metadata_version or version,
-                                           requires_python),
+                                           requires_python, requires_dist),
         f"{dist_info}/WHEEL": (
             b"Wheel-Version: 1.0\nGenerator: pipwrap-tests\nRoot-Is-Purelib: true\n"
             b"Tag: py3-none-any\n"

@@ -7,6 +7,7 @@ set -q __pipwrap_key; or set -g __pipwrap_key ''
 set -q __pipwrap_use; or set -g __pipwrap_use ''
 set -q __pipwrap_scan; or set -g __pipwrap_scan ''
 set -q __pipwrap_expires; or set -g __pipwrap_expires ''
+set -q __pipwrap_agent; or set -g __pipwrap_agent none
 set -q __pipwrap_refresh_always; or set -g __pipwrap_refresh_always ''
 set -q __pipwrap_unset; or set -g __pipwrap_unset
 set -q __pipwrap_blocked; or set -g __pipwrap_blocked ''
@@ -33,6 +34,11 @@ function __pipwrap_fresh --argument-names key
     # (from _state) says: no file that was absent exists now, and every stamp still exists
     # with the same mtime as its file.
     test $__pipwrap_watch_test; or return 1
+    # The fence agent holds this shell's session; if it went away, register again (fish
+    # has no builtin kill: where /proc exists, an agent that exited has no exe there).
+    if test -d /proc/self
+        test -e /proc/$__pipwrap_agent/exe; or return 1
+    end
     return 0
 end
 
@@ -141,10 +147,8 @@ function __pipwrap_wrap --description 'Run a command with the pipwrap profile as
     end
     # Function-scoped exports vanish when this call returns, also on Ctrl-C. An
     # unexported local hides an inherited variable of another spelling from the command.
-    set -l values $__pipwrap_env_values
-    for name in $__pipwrap_env_names
-        set -fx $name $values[1]
-        set -e values[1]
+    for i in $__pipwrap_env_index
+        set -fx $__pipwrap_env_names[$i] $__pipwrap_env_values[$i]
     end
     for name in $__pipwrap_unset
         set -fu $name

@@ -41,6 +41,13 @@ function __pipwrap_fresh() {
     if [[ -n $__pipwrap_expires ]] && (( ${EPOCHSECONDS:-0} >= __pipwrap_expires )); then
         return 1
     fi
+    # The fence agent holds this shell's session; if it went away, register again. Where
+    # /proc exists, an exited agent nobody reaped yet (a zombie, which has no exe) is gone.
+    if [[ -d /proc/self ]]; then
+        [[ -e /proc/${__pipwrap_agent:-none}/exe ]] || return 1
+    else
+        builtin kill -0 "${__pipwrap_agent:-none}" 2>/dev/null || return 1
+    fi
     local __pipwrap_f __pipwrap_s
     for __pipwrap_f __pipwrap_s in "${__pipwrap_watch[@]}"; do
         if [[ -z $__pipwrap_s ]]; then

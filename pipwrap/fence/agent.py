@@ -1,0 +1,214 @@
+"""The fence agent: one per user, like ssh-agent.
+
+Started on first need by ``wrap`` (during ``pipwrap _state``) or ``pipwrap run``, shared by
+concurrent commands, and gone when idle: no live session and no open connection for
+``PIPWRAP_FENCE_IDLE`` seconds (default 60), or no traffic at all for
+``PIPWRAP_FENCE_MAX_IDLE`` seconds (default 3600) even if sessions remain. Control is a
+Unix socket in a 0700 directory, and the agent also checks that the peer runs as the same
+user. Each session belongs to a process (the shell for ``wrap``, the command for
+``pipwrap run``); it ends when that process ends, and with it the terminal descriptor it
+handed over for refusals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+from pipwrap.fence.certificates import LeafFactory, ensure_ca
+from pipwrap.fence.policy import Policy
+from pipwrap.fence.proxy import Proxy, Session
+
+SOCKET_NAME = "agent.sock"
+MAX_MESSAGE = 64 * 1024
+
+
+def owner_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie has exited; whoever waits for it may be waiting for our copy of its stderr.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] != b"Z"
+    except (OSError, ValueError):
+        return True
+
+
+class Agent:
+    def __init__(self, run_dir: str, ca_dir: str, idle: float, max_idle: float) -> None:
+        self.run_dir = run_dir
+        self.idle = idle
+        self.max_idle = max_idle
+        self.sessions: dict[str, Session] = {}
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.last_busy = time.monotonic()
+        self.ca = ensure_ca(ca_dir)
+        self.proxy = Proxy(self.sessions, LeafFactory(self.ca, run_dir), self._activity)
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.port = int(self.listener.getsockname()[1])
+        self.control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Bound by its name relative to the directory: a deep HOME must not hit the
+        # ~108-byte limit of a socket path.
+        os.chdir(run_dir)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(SOCKET_NAME)
+        old = os.umask(0o177)
+        try:
+            self.control.bind(SOCKET_NAME)
+        finally:
+            os.umask(old)
+        self.socket_inode = os.stat(SOCKET_NAME).st_ino
+        self.control.listen(64)
+
+    def _activity(self, delta: int) -> None:
+        with self.lock:
+            self.connections += delta
+            self.last_busy = time.monotonic()
+
+    def serve(self) -> None:
+        threading.Thread(target=self.proxy.serve_forever, args=(self.listener,),
+                         daemon=True).start()
+        threading.Thread(target=self._control_loop, daemon=True).start()
+        while True:
+            time.sleep(0.05)
+            self._reap()
+            with self.lock:
+                quiet = time.monotonic() - self.last_busy
+                # No session left, or sessions whose owners stay but send nothing for long
+                # (a shell left open): a shell registers again on its next `wrap`.
+                idle = not self.connections and (
+                    (not self.sessions and quiet > self.idle) or quiet > self.max_idle)
+            if idle:
+                self.shutdown()
+                return
+
+    def _reap(self) -> None:
+        with self.lock:
+            dead = [t for t, s in self.sessions.items()
+                    if s.owner_pid is not None and not owner_alive(s.owner_pid)]
+            for token in dead:
+                self.sessions.pop(token).close()
+            if dead:
+                self.last_busy = time.monotonic()
+
+    def shutdown(self) -> None:
+        # Only our own socket: a newer agent may have replaced it already.
+        with contextlib.suppress(OSError):
+            if os.stat(SOCKET_NAME).st_ino == self.socket_inode:
+                os.unlink(SOCKET_NAME)
+        with contextlib.suppress(OSError):
+            self.control.close()
+
+    def _control_loop(self) -> None:
+        while True:
+            try:
+                conn, _ = self.control.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    self._control(conn)
+                except (OSError, ValueError) as exc:
+                    with contextlib.suppress(OSError):
+                        conn.sendall(json.dumps({"error": str(exc)}).encode() + b"\n")
+
+    def _control(self, conn: socket.socket) -> None:
+        if hasattr(socket, "SO_PEERCRED"):
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                    struct.calcsize("3i"))
+            _pid, uid, _gid = struct.unpack("3i", creds)
+            if uid != os.getuid():
+                raise ValueError("the fence agent serves only its own user")
+        # Elsewhere (macOS, BSDs) the 0700 directory around the socket is the check.
+        conn.settimeout(10)
+        data, fds, _flags, _addr = socket.recv_fds(conn, MAX_MESSAGE, 4)
+        try:
+            while not data.endswith(b"\n"):
+                more = conn.recv(MAX_MESSAGE)
+                if not more or len(data) > MAX_MESSAGE:
+                    raise ValueError("truncated request")
+                data += more
+            request = json.loads(data)
+            reply = self._handle(request, fds[0] if fds else None)
+            fds = fds[1:]
+        finally:
+            for fd in fds:
+                os.close(fd)
+        conn.sendall(json.dumps(reply).encode() + b"\n")
+
+    def _handle(self, request: dict[str, object], fd: int | None) -> dict[str, object]:
+        op = request.get("op")
+        if op == "ping":
+            if fd is not None:
+                os.close(fd)
+            return {"pid": os.getpid(), "port": self.port}
+        if op != "open":
+            raise ValueError(f"unknown request {op!r}")
+        index_url = str(request["index_url"])
+        upload_url = request.get("upload_url")
+        login = request.get("login")
+        ca_file = request.get("ca_file")
+        owner = request.get("owner_pid")
+        login_pair = (str(login[0]), str(login[1])) if isinstance(login, list) else None
+        try:
+            policy = Policy(index_url, str(upload_url) if upload_url else None)
+        except ValueError:
+            if fd is not None:
+                os.close(fd)
+            raise
+        key = (index_url, upload_url, login_pair, ca_file, owner)
+        with self.lock:
+            self.last_busy = time.monotonic()
+            # A shell re-resolves on every cd: the same profile for the same shell keeps
+            # its session (and its pages seen so far); only the terminal fd is renewed.
+            for token, session in self.sessions.items():
+                if (session.policy.index_url, session.policy.upload_url, session.login,
+                        session.ca_file, session.owner_pid) == key:
+                    with session.lock:
+                        if session.report_fd is not None:
+                            os.close(session.report_fd)
+                        session.report_fd = fd
+                    return {"token": token, "port": self.port, "pid": os.getpid()}
+            token = secrets.token_urlsafe(24)
+            self.sessions[token] = Session(
+                token, policy, login_pair, str(ca_file) if ca_file else None, fd,
+                owner if isinstance(owner, int) else None)
+        return {"token": token, "port": self.port, "pid": os.getpid()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    run_dir, ca_dir, ready = args[0], args[1], int(args[2])
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        agent = Agent(run_dir, ca_dir, float(os.environ.get("PIPWRAP_FENCE_IDLE", "60")),
+                      float(os.environ.get("PIPWRAP_FENCE_MAX_IDLE", "3600")))
+    except Exception as exc:  # reported to the starter, which fails closed
+        os.write(ready, f"error: {exc}\n".encode())
+        os.close(ready)
+        return 1
+    os.write(ready, f"ok {os.getpid()} {agent.port}\n".encode())
+    os.close(ready)
+    agent.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

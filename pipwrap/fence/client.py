@@ -1,0 +1,252 @@
+"""What the rest of pipwrap calls: open a fence session for one profile.
+
+``open_session`` finds the user's agent (starting it if none answers), registers a session
+for the profile's index, upload URL, login and CA file, and returns the proxy URL (with the
+session's token), the CA bundle and the variables a wrapped command gets. Any failure is a
+:class:`FenceError`: the caller does not run the command (fail closed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+
+from pipwrap import paths
+from pipwrap.errors import PipwrapError
+
+SOCKET_NAME = "agent.sock"
+START_TIMEOUT = 10.0
+
+
+class FenceError(PipwrapError):
+    """The fence cannot be started or reached: the command must not run."""
+
+
+@dataclass(frozen=True)
+class Session:
+    proxy_url: str      # http://pipwrap:TOKEN@127.0.0.1:PORT
+    ca_bundle: str      # the fence's CA certificate, alone
+    ca_dir: str         # a directory holding only that certificate (for SSL_CERT_DIR)
+    agent_pid: int
+    env_additions: dict[str, str]
+
+
+def _private(path: str) -> str:
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if not os.path.isdir(path) or st.st_uid != os.getuid():
+        raise FenceError(f"fence: {path} is not a directory of yours; remove it")
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def run_dir() -> str:
+    return _private(os.path.join(paths.private_dir(paths.user_cache_dir()), "fence-agent"))
+
+
+def ca_dir() -> str:
+    return _private(os.path.join(paths.private_dir(paths.user_data_dir()), "fence"))
+
+
+def _address(directory: str) -> tuple[str, int | None]:
+    path = os.path.join(directory, SOCKET_NAME)
+    if len(path.encode()) < 100 or not os.path.isdir("/proc/self/fd"):
+        return path, None
+    # A socket path is limited to ~108 bytes; a deep HOME reaches it through a directory fd.
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    return f"/proc/self/fd/{fd}/{SOCKET_NAME}", fd
+
+
+def _request(directory: str, message: dict[str, object], fd: int | None) -> dict[str, object]:
+    address, dir_fd = _address(directory)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(10)
+            conn.connect(address)
+            data = json.dumps(message).encode() + b"\n"
+            if fd is not None:
+                socket.send_fds(conn, [data], [fd])
+            else:
+                conn.sendall(data)
+            reply = b""
+            while not reply.endswith(b"\n"):
+                more = conn.recv(65536)
+                if not more:
+                    raise ConnectionResetError("the fence agent closed the connection")
+                reply += more
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
+    answer = json.loads(reply)
+    if not isinstance(answer, dict):
+        raise ValueError("malformed reply")
+    if "error" in answer:
+        raise FenceError(f"fence: the agent refused the session: {answer['error']}")
+    return answer
+
+
+# What the agent needs from the environment of whoever starts it; nothing else (a
+# password-env variable, a token) is copied into its process.
+_AGENT_KEEPS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME",
+                "XDG_CACHE_HOME", "XDG_DATA_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR",
+                "PIPWRAP_FENCE_IDLE", "PIPWRAP_FENCE_MAX_IDLE", "PYTHONPATH", "SYSTEMROOT")
+
+
+def _agent_env() -> dict[str, str]:
+    env = {name: os.environ[name] for name in _AGENT_KEEPS if name in os.environ}
+    # The agent connects to indexes itself; a fence bundle inherited from a wrapped
+    # command would make it trust only itself.
+    own = ca_dir()
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        if env.get(name, "").startswith(own):
+            del env[name]
+    return env
+
+
+def _start(directory: str) -> None:
+    import subprocess
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__))))
+    read_end, write_end = os.pipe()
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "pipwrap.fence.agent", directory, ca_dir(), str(write_end)],
+            cwd=package_parent, pass_fds=(write_end,), start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=_agent_env(),
+        )
+    except OSError as exc:
+        os.close(read_end)
+        raise FenceError(f"fence: cannot start the agent: {exc}") from None
+    finally:
+        os.close(write_end)
+    deadline = time.monotonic() + START_TIMEOUT
+    answer = b""
+    with os.fdopen(read_end, "rb") as ready:
+        while not answer.endswith(b"\n") and time.monotonic() < deadline:
+            more = ready.read1(4096)
+            if not more:
+                break
+            answer += more
+    if not answer.startswith(b"ok "):
+        text = answer.decode(errors="replace").strip() or "it exited without a word"
+        raise FenceError(f"fence: the agent did not start: {text}")
+
+
+def _ask(message: dict[str, object], fd: int | None) -> dict[str, object]:
+    directory = run_dir()
+    for _attempt in range(3):
+        try:
+            return _request(directory, message, fd)
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
+            pass
+        except (OSError, ValueError) as exc:
+            raise FenceError(f"fence: cannot reach the agent: {exc}") from None
+        with open(os.path.join(directory, "start.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return _request(directory, message, fd)
+            except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(directory, SOCKET_NAME))
+                _start(directory)
+            except (OSError, ValueError) as exc:
+                raise FenceError(f"fence: cannot reach the agent: {exc}") from None
+    raise FenceError("fence: the agent keeps going away; see `pipwrap doctor`")
+
+
+TERMINAL = "tty"  # report_fd: the controlling terminal, if there is one
+
+
+def _report_fd(wanted: int | str | None) -> tuple[int | None, bool]:
+    """(the fd to hand to the agent, whether it was opened here and must be closed).
+
+    A stderr that is /dev/null (a prompt hook's refresh) says nothing: the terminal is
+    asked for instead. The agent keeps its copy while the session lives, so a pipe given
+    here stays open that long: callers whose owner outlives them pass TERMINAL.
+    """
+    if isinstance(wanted, int):
+        try:
+            st, null = os.fstat(wanted), os.stat(os.devnull)
+            if not (st.st_rdev == null.st_rdev and st.st_ino == null.st_ino):
+                return wanted, False
+        except OSError:
+            pass
+    if wanted is None:
+        return None, False
+    try:
+        return os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC), True
+    except OSError:
+        return None, False
+
+
+def open_session(index_url: str, upload_url: str | None = None,
+                 login: tuple[str, str] | None = None, ca_file: str | None = None, *,
+                 owner_pid: int | None = None, report_fd: int | str | None = 2) -> Session:
+    """Register a session for one profile; the agent starts if none runs.
+
+    ``owner_pid``: the session ends when this process does (default: this process).
+    ``report_fd``: where the agent prints refusals (a copy is handed over; default stderr;
+    ``TERMINAL``: the controlling terminal; None: nowhere).
+    """
+    message: dict[str, object] = {
+        "op": "open", "index_url": index_url, "upload_url": upload_url,
+        "login": list(login) if login else None,
+        "ca_file": os.path.abspath(ca_file) if ca_file else None,
+        "owner_pid": owner_pid if owner_pid is not None else os.getpid(),
+    }
+    fd, opened = _report_fd(report_fd)
+    try:
+        answer = _ask(message, fd)
+    except FenceError:
+        raise
+    except OSError as exc:
+        raise FenceError(f"fence: cannot start or reach the agent: {exc}") from None
+    finally:
+        if opened:
+            os.close(fd)  # type: ignore[arg-type]
+    token, port, pid = str(answer["token"]), int(answer["port"]), int(answer["pid"])  # type: ignore[call-overload]
+    proxy_url = f"http://pipwrap:{token}@127.0.0.1:{port}"
+    try:
+        directory = ca_dir()
+    except OSError as exc:
+        raise FenceError(f"fence: {exc}") from None
+    bundle = os.path.join(directory, "ca.pem")
+    certs = os.path.join(directory, "certs")
+    return Session(proxy_url, bundle, certs, pid, environment(proxy_url, bundle, certs))
+
+
+PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+               "all_proxy")
+# Each name a tool reads a CA bundle from (measured: docs/fence.md); fish pays for every
+# variable on every `wrap`, so only names some tool really reads.
+CA_FILE_NAMES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT",
+                 "GIT_SSL_CAINFO", "NODE_EXTRA_CA_CERTS")
+
+
+def environment(proxy_url: str, bundle: str, cert_dir: str) -> dict[str, str]:
+    """The variables that send a wrapped command's HTTP(S) through the fence.
+
+    Every proxy variable names the fence and nothing is exempt from it; every CA variable
+    names a bundle holding only the fence's CA, so a connection that bypasses the proxy
+    fails verification too. git takes ``http.proxy`` from its config before the
+    environment, so GIT_CONFIG_* (its strongest layer) sets it; GIT_SSL_CAINFO already
+    overrides ``http.sslCAInfo``.
+    """
+    env = dict.fromkeys(PROXY_NAMES, proxy_url)
+    env.update({"NO_PROXY": "", "no_proxy": "", "PIP_PROXY": proxy_url})
+    env.update(dict.fromkeys(CA_FILE_NAMES, bundle))
+    env["SSL_CERT_DIR"] = cert_dir
+    # uv: its bundled roots (or the system store with native TLS) would not hold the CA.
+    env["UV_NATIVE_TLS"] = "false"
+    env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.proxy",
+                "GIT_CONFIG_VALUE_0": proxy_url})
+    return env

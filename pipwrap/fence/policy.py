@@ -1,0 +1,196 @@
+"""What one session of the fence lets through: pure decisions, no I/O.
+
+Allowed, and nothing else:
+
+- any request under the profile's index URL (same scheme, host and port, path under the
+  index's path);
+- the redirect the index answers for a project page (a local-first index sends a name it
+  does not hold to its fallback with a 303), the page it leads to, and that page's own
+  redirects, for that project only;
+- the file URLs (and their PEP 658 ``.metadata``) listed in pages the fence passed, with
+  the page's sha256 to check the body against;
+- distribution files the index's own repository serves beside it: same origin, under the
+  parent of the index path (pypiserver's ``/packages/`` beside ``/simple/``; on a server
+  hosting several repositories, ``/…/my-repo/files/`` but no other repository's);
+- any request under the profile's upload URL.
+
+The session learns from responses (:meth:`Policy.saw_redirect`, :meth:`Policy.saw_page`),
+so what is allowed grows only from what the index itself pointed to.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+from pipwrap.indexpage import IndexFile
+
+INDEX = "index"          # under the index URL (not a project page)
+INDEX_PAGE = "index-page"  # the index's page for one project
+PAGE = "page"            # a page the index redirected to, for one project
+FILE = "file"            # a file listed in a page the fence passed
+METADATA = "metadata"    # its PEP 658 metadata
+UPLOAD = "upload"        # under the upload URL
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+DISTRIBUTION_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".egg")
+
+
+def normalize_name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class Origin:
+    scheme: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{_host_for_url(self.host)}:{self.port}"
+
+
+def _host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def canonical(url: str) -> tuple[Origin, str] | None:
+    """(origin, path with query) of an http(s) URL, without userinfo or fragment."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    origin = Origin(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme])
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return origin, path
+
+
+def canonical_url(url: str) -> str | None:
+    found = canonical(url)
+    if found is None:
+        return None
+    origin, path = found
+    return f"{origin}{path}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    kind: str = ""
+    reason: str = ""
+    project: str | None = None
+    sha256: frozenset[str] = frozenset()  # acceptable digests of the body (empty: unchecked)
+    add_login: bool = False  # the fence adds the profile's login to this request
+
+
+@dataclass
+class Policy:
+    index_url: str
+    upload_url: str | None = None
+    pages: dict[str, str] = field(default_factory=dict)       # canonical URL -> project
+    files: dict[str, set[str]] = field(default_factory=dict)  # canonical URL -> sha256s
+    metadata: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        index = canonical(self.index_url)
+        if index is None:
+            raise ValueError(f"the fence needs an http:// or https:// index URL, got "
+                             f"{urlunsplit(urlsplit(self.index_url)._replace(netloc=''))!r}")
+        self._index_origin, path = index
+        self._index_path = path.split("?", 1)[0].rstrip("/") + "/"
+        # The repository the index belongs to: the parent of its path.
+        self._repository_root = self._index_path.rstrip("/").rpartition("/")[0] + "/"
+        self._upload: tuple[Origin, str] | None = None
+        if self.upload_url:
+            upload = canonical(self.upload_url)
+            if upload is None:
+                raise ValueError("the fence needs an http:// or https:// upload URL")
+            self._upload = (upload[0], upload[1].split("?", 1)[0].rstrip("/"))
+        self._login_origins = {self._index_origin} | (
+            {self._upload[0]} if self._upload else set())
+
+    # What a CONNECT may open: a host the session can reach at all. Each request inside
+    # the tunnel is decided again on its full URL.
+    def may_connect(self, host: str, port: int) -> bool:
+        origin = Origin("https", host.lower().strip("[]"), port)
+        if origin in (self._index_origin, self._upload[0] if self._upload else None):
+            return True
+        prefix = f"{origin}/"
+        return any(url.startswith(prefix) for url in (*self.pages, *self.files,
+                                                      *self.metadata))
+
+    def decide(self, method: str, url: str) -> Decision:
+        found = canonical(url)
+        if found is None:
+            return Decision(False, reason="not an http:// or https:// URL")
+        origin, path = found
+        plain_path = path.split("?", 1)[0]
+        key = f"{origin}{path}"
+        add_login = origin in self._login_origins
+        if self._upload and origin == self._upload[0] and (
+                plain_path == self._upload[1] or plain_path.startswith(self._upload[1] + "/")
+                or plain_path == self._upload[1] + "/"):
+            return Decision(True, UPLOAD, add_login=add_login)
+        if origin == self._index_origin and (
+                plain_path.startswith(self._index_path) or plain_path + "/" == self._index_path):
+            rest = plain_path[len(self._index_path):]
+            hashes = frozenset(self.files.get(key, ()))
+            if rest.endswith("/") and rest.count("/") == 1:
+                return Decision(True, INDEX_PAGE, project=normalize_name(rest[:-1]),
+                                sha256=hashes, add_login=add_login)
+            return Decision(True, INDEX, sha256=hashes, add_login=add_login)
+        if method not in ("GET", "HEAD"):
+            return Decision(False, reason=f"{method} is allowed only under the index and the "
+                                          "upload URL")
+        if origin == self._index_origin and plain_path.startswith(self._repository_root) \
+                and "/../" not in plain_path + "/" and \
+                plain_path.lower().removesuffix(".metadata").endswith(DISTRIBUTION_SUFFIXES):
+            listed = self.metadata.get(key) if plain_path.endswith(".metadata") else \
+                self.files.get(key)
+            return Decision(True, FILE, sha256=frozenset(listed or ()), add_login=add_login)
+        if key in self.pages:
+            return Decision(True, PAGE, project=self.pages[key], add_login=add_login)
+        if key in self.files:
+            return Decision(True, FILE, sha256=frozenset(self.files[key]), add_login=add_login)
+        if key in self.metadata:
+            return Decision(True, METADATA, sha256=frozenset(self.metadata[key]),
+                            add_login=add_login)
+        return Decision(False, reason="not under the profile's index, and no page the index "
+                                      "served lists it")
+
+    def saw_redirect(self, decision: Decision, url: str, location: str) -> None:
+        """The upstream answered ``url`` with a redirect to ``location``."""
+        target = canonical_url(urljoin(url, location))
+        if target is None:
+            return
+        if decision.kind in (INDEX_PAGE, PAGE) and decision.project:
+            self.pages.setdefault(target, decision.project)
+        elif decision.kind in (FILE, METADATA):
+            # A file host redirecting to its storage: the same bytes, the same hash check.
+            table = self.files if decision.kind == FILE else self.metadata
+            table.setdefault(target, set()).update(decision.sha256)
+
+    def saw_page(self, files: list[IndexFile]) -> None:
+        """A page the fence passed lists these files: they may be fetched, hash-checked."""
+        for listed in files:
+            key = canonical_url(listed.url)
+            if key is None:
+                continue
+            digests = self.files.setdefault(key, set())
+            if "sha256" in listed.hashes:
+                digests.add(listed.hashes["sha256"])
+            if listed.core_metadata is not None:
+                meta = self.metadata.setdefault(key + ".metadata", set())
+                if "sha256" in listed.core_metadata:
+                    meta.add(listed.core_metadata["sha256"])
+
+
+def is_page_response(decision: Decision) -> bool:
+    return decision.kind in (INDEX_PAGE, PAGE)

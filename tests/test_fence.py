@@ -1,0 +1,364 @@
+"""The fence: under `wrap`, the profile's index is the only thing the network reaches.
+
+Real shells, real pip (23.2.1 and the newest) and uv, real pypiservers and small static
+indexes on 127.0.0.1. Each attack first installs the evil Foo 9.9.9 bare, so a clean
+result under `wrap` proves the fence (or the guard) and not a broken setup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Indexes, Sandbox, installed, write_file
+from tests.support import pips, static_index
+from tests.support.servers import PyPIServer, serving
+from tests.support.shells import SHELLS
+from tests.support.wheels import make_wheel
+
+LOCAL = ("local", "1.0")
+EVIL = ("evil", "9.9.9")
+FENCE = "pipwrap fence: refused"
+PIPS = {"23.2.1": "==23.2.1", "newest": ""}
+
+
+def fetch(url: str) -> str:
+    """A python -c program that prints the status of a GET, or the error and its body."""
+    return ("import urllib.request as u, urllib.error as e\n"
+            "try:\n"
+            f"    print('status', u.urlopen({url!r}, timeout=20).status)\n"
+            "except e.HTTPError as x:\n"
+            "    print('status', x.code, x.read().decode())\n"
+            "except OSError as x:\n"
+            "    print('error', x)\n")
+
+
+def _py(code: str) -> str:
+    return "python -c " + "'" + code.replace("'", "'\\''") + "'"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_urllib_reaches_the_profiles_index_and_nothing_else(
+        sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
+    script = "\n".join([
+        "wrap " + _py(fetch(indexes.local.url + "foo/")),
+        "wrap " + _py(fetch(indexes.upstream.url + "foo/")),
+        "wrap " + _py(fetch("https://127.0.0.1:9/simple/")),
+        "wrap " + _py(fetch("https://example.invalid/")),
+    ])
+    done = sandbox.sh(shell, script)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(("status", "error"))]
+    assert lines[0] == "status 200", done.stdout + done.stderr
+    assert lines[1].startswith("status 403 " + FENCE), done.stdout
+    assert indexes.upstream.url + "foo/" in lines[1]
+    # CONNECT to another host: refused by the fence (urllib reports the tunnel's 403).
+    assert lines[2].startswith("error") and "403" in lines[2], done.stdout
+    assert lines[3].startswith("error") and "403" in lines[3], done.stdout
+    # Each refusal is said once on the command's terminal, naming pipwrap and the URL.
+    assert done.stderr.count(f"{FENCE} GET {indexes.upstream.url}foo/") == 1, done.stderr
+    assert f"{FENCE} CONNECT 127.0.0.1:9" in done.stderr
+    assert f"{FENCE} CONNECT example.invalid:443" in done.stderr
+
+
+def test_pipwrap_run_is_fenced_and_the_proxy_wants_the_session_token(
+        sandbox: Sandbox, indexes: Indexes) -> None:
+    code = fetch(indexes.upstream.url + "foo/") + (
+        "import os, urllib.request as u\n"
+        "proxy = os.environ['HTTP_PROXY'].replace('pipwrap:', 'pipwrap:x')\n"
+        "opener = u.build_opener(u.ProxyHandler({'http': proxy}))\n"
+        "try:\n"
+        f"    opener.open({indexes.local.url + 'foo/'!r})\n"
+        "except OSError as x:\n"
+        "    print('token', getattr(x, 'code', x))\n")
+    done = subprocess.run([sys.executable, "-m", "pipwrap", "run", sys.executable, "-c", code],
+                          env=sandbox.env, capture_output=True, text=True, timeout=60, check=False)
+    assert f"status 403 {FENCE} GET {indexes.upstream.url}foo/" in done.stdout, done.stderr
+    assert "token 407" in done.stdout
+    assert f"{FENCE} GET {indexes.upstream.url}foo/" in done.stderr
+
+
+def test_no_fence_no_command(sandbox: Sandbox) -> None:
+    """Fail closed: when the fence cannot start, the command does not run."""
+    blocker = sandbox.home / "not-a-dir"
+    blocker.write_text("")
+    env = {**sandbox.env, "XDG_DATA_HOME": str(blocker / "data")}
+    marker = sandbox.home / "ran"
+    done = subprocess.run([sys.executable, "-m", "pipwrap", "run", "touch", str(marker)],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "fence" in done.stderr
+    assert not marker.exists()
+    done = sandbox.sh("bash", f"wrap touch {marker}; echo status=$?", XDG_DATA_HOME=str(
+        blocker / "data"))
+    assert "status=0" not in done.stdout, done.stderr
+    assert not marker.exists()
+
+
+KILL_AGENT = (
+    "import os, signal, socket, struct, time\n"
+    "path = os.path.expanduser('~/.cache/pipwrap/fence-agent/agent.sock')\n"
+    "conn = socket.socket(socket.AF_UNIX); conn.connect(path)\n"
+    "pid = struct.unpack('3i', conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]\n"
+    "os.kill(pid, signal.SIGKILL); time.sleep(0.2)\n"
+)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_dead_agent_is_replaced_on_the_next_wrap(
+        sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
+    show = _py("import os; print('proxy', os.environ['HTTP_PROXY'].rsplit(':', 1)[1])")
+    done = sandbox.sh(shell, "\n".join([
+        "wrap " + show,
+        f"{sys.executable} -c \"{KILL_AGENT}\"",
+        "wrap " + show,
+        "wrap " + _py(fetch(indexes.local.url + "foo/")),
+    ]))
+    ports = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("proxy")]
+    assert len(ports) == 2 and ports[0] != ports[1], done.stdout + done.stderr
+    assert "status 200" in done.stdout, done.stdout + done.stderr
+
+
+# --- staged attacks the guard does not see, stopped by the fence --------------------
+
+@pytest.fixture(scope="module")
+def attack_wheel(tmp_path_factory: pytest.TempPathFactory, indexes: Indexes) -> Path:
+    """A local wheel whose Requires-Dist is `foo @ <the upstream's evil wheel>`."""
+    evil = indexes.upstream.url.replace("/simple/", "/packages/") + "foo-9.9.9-py3-none-any.whl"
+    return make_wheel(tmp_path_factory.mktemp("attack"), "attack", "1.0", "attack",
+                      requires_dist=(f"foo @ {evil}",))
+
+
+def _pip_bin(label: str) -> Path:
+    return pips.pip_python(PIPS[label], label).parent
+
+
+def _stage(sandbox: Sandbox, indexes: Indexes, command: str, shell: str = "bash",
+           **env: str) -> subprocess.CompletedProcess[str]:
+    bare, wrapped = sandbox.home / "bare", sandbox.home / "wrapped"
+    status = "$status" if shell == "fish" else "$?"
+    script = (
+        f"cd ~\nPIP_INDEX_URL={indexes.local.url} PIP_TARGET={bare} {command.replace('TARGET', str(bare))}\n"
+        f"PIP_TARGET={wrapped} wrap {command.replace('TARGET', str(wrapped))}\necho status={status}\n"
+    )
+    if shell == "fish":
+        script = script.replace(f"PIP_INDEX_URL={indexes.local.url} PIP_TARGET={bare} ",
+                                f"env PIP_INDEX_URL={indexes.local.url} PIP_TARGET={bare} ")
+    done = sandbox.sh(shell, script, **env)
+    assert installed(bare) == EVIL, f"the staged attack did not work:\n{done.stderr}"
+    assert installed(wrapped) != EVIL, done.stderr
+    return done
+
+
+@pytest.mark.parametrize("pip", sorted(PIPS))
+def test_local_wheel_with_a_url_dependency_is_fenced(
+        sandbox: Sandbox, indexes: Indexes, attack_wheel: Path, pip: str) -> None:
+    path = f"{_pip_bin(pip)}:{sandbox.env['PATH']}"
+    done = _stage(sandbox, indexes, f"pip install {attack_wheel}", PATH=path)
+    assert installed(sandbox.home / "wrapped") is None
+    assert "pipwrap" in done.stderr and "refused" in done.stderr, done.stderr
+    if FENCE in done.stderr:
+        assert "foo-9.9.9-py3-none-any.whl" in done.stderr
+
+
+def test_uv_local_wheel_with_a_url_dependency_is_fenced(
+        sandbox: Sandbox, indexes: Indexes, attack_wheel: Path, venv: Path) -> None:
+    done = _stage(sandbox, indexes,
+                  f"uv pip install -q --python {venv}/bin/python --target TARGET {attack_wheel}",
+                  UV_INDEX_URL=indexes.local.url)
+    assert installed(sandbox.home / "wrapped") is None
+    assert "refused" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_script_without_sh_running_pip_with_an_extra_index_is_stopped(
+        sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
+    script = write_file(sandbox.home / "install",
+                        f"#!/bin/sh\nexec pip install --extra-index-url {indexes.upstream.url} foo\n")
+    script.chmod(0o755)
+    done = _stage(sandbox, indexes, "./install", shell=shell)
+    # The guard reads the script now; where it did not, the fence stopped the upstream.
+    if "pipwrap: refused:" in done.stderr:
+        assert installed(sandbox.home / "wrapped") is None
+    else:
+        assert installed(sandbox.home / "wrapped") == LOCAL, done.stderr
+        assert f"{FENCE} GET {indexes.upstream.url}foo/" in done.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_program_hiding_its_extra_index_is_fenced(
+        sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
+    """The guard cannot read what a program computes at run time; the fence sees the URL."""
+    hidden = indexes.upstream.url.encode().hex()
+    program = write_file(sandbox.home / "setup-deps", (
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        f"url = bytes.fromhex({hidden!r}).decode()\n"
+        "os.execvp('pip', ['pip', 'install', '--extra-index-url', url, 'foo'])\n"))
+    program.chmod(0o755)
+    done = _stage(sandbox, indexes, "./setup-deps", shell=shell)
+    assert installed(sandbox.home / "wrapped") == LOCAL, done.stderr
+    assert f"{FENCE} GET {indexes.upstream.url}foo/" in done.stderr
+
+
+@pytest.mark.parametrize("pip", sorted(PIPS))
+def test_runpy_pip_with_an_extra_index_is_fenced(
+        sandbox: Sandbox, indexes: Indexes, pip: str) -> None:
+    python = _pip_bin(pip) / "python"
+    code = ("import runpy, sys; sys.argv = ['pip', 'install', '--extra-index-url', "
+            f"'{indexes.upstream.url}', 'foo']; runpy.run_module('pip', run_name='__main__')")
+    done = _stage(sandbox, indexes, f"{python} -c \"{code}\"")
+    assert installed(sandbox.home / "wrapped") in (None, LOCAL), done.stderr
+    assert "refused" in done.stderr, done.stderr
+
+
+# --- https: the profile is an https index signed by a test CA ----------------------
+
+@pytest.fixture(scope="module")
+def https_indexes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    root = tmp_path_factory.mktemp("https")
+    ca = static_index.make_ca(root / "ca")
+    upstream = static_index.tree(root / "upstream", [
+        make_wheel(root / "w-up", "Foo", "9.9.9", "evil"),
+        make_wheel(root / "w-up", "bar-baz", "2.0", "upstream")])
+    local = static_index.tree(root / "local", [make_wheel(root / "w-local", "Foo", "1.0", "local")])
+    other = static_index.tree(root / "other", [make_wheel(root / "w-other", "Foo", "9.9.9", "evil")])
+    with static_index.serve(upstream, context=ca.server_context(root / "s1")) as up, \
+            static_index.serve(local, fallback=up.url,
+                               context=ca.server_context(root / "s2")) as loc, \
+            static_index.serve(other, context=ca.server_context(root / "s3")) as oth:
+        yield {"ca": ca.cert, "local": loc.url, "upstream": up.url, "other": oth.url}
+
+
+def _https_profile(sandbox: Sandbox, https: dict[str, object]) -> dict[str, str]:
+    sandbox.write_config(f'default = "tls"\n[profiles.tls]\nindex-url = "{https["local"]}"\n'
+                         f'ca-file = "{https["ca"]}"\n')
+    # The developer's machine exports CA variables: here they even trust the test CA, so a
+    # connection that bypassed the fence would verify.
+    return {name: str(https["ca"]) for name in (
+        "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT", "GIT_SSL_CAINFO")}
+
+
+@pytest.mark.parametrize("pip", sorted(PIPS))
+def test_https_index_with_pip(sandbox: Sandbox, https_indexes: dict[str, object],
+                              pip: str) -> None:
+    env = _https_profile(sandbox, https_indexes)
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f"PATH={_pip_bin(pip)}:$PATH wrap pip install -q --target {target} "
+                      "foo bar-baz", **env)
+    assert done.returncode == 0, done.stderr
+    assert installed(target) == LOCAL
+    assert installed(target, "bar_baz") == ("upstream", "2.0")
+
+
+def test_https_index_with_uv_and_the_lock_keeps_the_real_urls(
+        sandbox: Sandbox, https_indexes: dict[str, object], venv: Path) -> None:
+    env = _https_profile(sandbox, https_indexes)
+    target = sandbox.home / "t"
+    project = sandbox.home / "proj"
+    write_file(project / "pyproject.toml",
+               '[project]\nname = "proj"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
+               'dependencies = ["foo", "bar-baz"]\n')
+    done = sandbox.sh("bash", (
+        f"wrap uv pip install -q --python {venv}/bin/python --target {target} foo bar-baz\n"
+        f"cd {project} && wrap uv lock -q\n"), **env)
+    assert done.returncode == 0, done.stderr
+    assert installed(target) == LOCAL
+    lock = (project / "uv.lock").read_text()
+    assert f'source = {{ registry = "{https_indexes["local"]}" }}' in lock, lock
+    upstream_files = str(https_indexes["upstream"]).replace("/simple/", "/files/")
+    assert upstream_files + "bar_baz-2.0-py3-none-any.whl" in lock
+    assert "127.0.0.1:" + str(https_indexes["other"]).split(":")[2].split("/")[0] not in lock
+
+
+def test_a_second_https_index_is_fenced(sandbox: Sandbox,
+                                        https_indexes: dict[str, object]) -> None:
+    env = _https_profile(sandbox, https_indexes)
+    target = sandbox.home / "t"
+    other = str(https_indexes["other"])
+    done = sandbox.sh("bash", "\n".join([
+        f"wrap pip install -q --target {target} --extra-index-url {other} foo; echo pip=$?",
+        "wrap " + _py(fetch(other + "foo/")),
+        # Around the proxy: a direct connection must not verify either.
+        "wrap " + _py("import ssl, socket, urllib.request as u\n"
+                      "h = u.build_opener(u.ProxyHandler({}))\n"
+                      "try:\n"
+                      f"    h.open({other + 'foo/'!r}, timeout=20); print('direct ok')\n"
+                      "except OSError as x:\n"
+                      "    print('direct', x)\n"),
+    ]), **env)
+    # The guard refuses the extra index before pip runs; the fence refuses the rest.
+    assert installed(target) is None, done.stderr
+    assert f"{FENCE} CONNECT 127.0.0.1:{other.split(':')[2].split('/')[0]}" in done.stderr
+    assert "direct ok" not in done.stdout
+    assert "CERTIFICATE_VERIFY_FAILED" in done.stdout, done.stdout
+
+
+# --- secrets live in the fence ------------------------------------------------------
+
+SECRET = "s3cr3t-F3nce"
+
+
+@pytest.fixture(scope="module")
+def private_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyPIServer]:
+    from passlib.apache import HtpasswdFile
+
+    root = tmp_path_factory.mktemp("private-fence")
+    make_wheel(root / "packages", "Foo", "1.0", "local")
+    htpasswd = HtpasswdFile(str(root / "htpasswd"), new=True)
+    htpasswd.set_password("alice", SECRET)
+    htpasswd.save()
+    with serving(root / "packages", htpasswd=root / "htpasswd") as server:
+        yield server
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_the_child_never_holds_the_secret(sandbox: Sandbox, private_index: PyPIServer,
+                                          shell: str, tmp_path: Path) -> None:
+    upload = private_index.url.replace("/simple/", "/")
+    secret_file = write_file(tmp_path / "vault" / "token", SECRET)  # outside HOME
+    sandbox.write_config(
+        f'default = "corp"\n[profiles.corp]\nindex-url = "{private_index.url}"\n'
+        f'upload-url = "{upload}"\nusername = "alice"\n'
+        f'password-command = "cat {secret_file}"\n')
+    target = sandbox.home / "t"
+    trace = "set -x" if shell == "bash" else "setopt xtrace"
+    done = sandbox.sh(shell, "\n".join([
+        trace,
+        f"wrap pip install -q --target {target} foo",
+        "wrap sh -c 'env; cat \"$NETRC\"; cat ~/.netrc; cat ~/.pypirc' 2>&1",
+        "pipwrap env --reveal",
+        "pipwrap doctor >/dev/null 2>&1",
+    ]))
+    assert installed(target) == LOCAL, done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    assert "HTTPS_PROXY=http://pipwrap:" in done.stdout
+    for path in sandbox.home.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+# --- a file whose bytes do not match the page ---------------------------------------
+
+def test_a_hash_mismatch_is_cut_off(sandbox: Sandbox, tmp_path: Path) -> None:
+    root = static_index.tree(tmp_path / "bad", [make_wheel(tmp_path / "w", "Foo", "1.0", "local")],
+                             wrong_hash=True)
+    with static_index.serve(root) as server:
+        sandbox.write_config(f'default = "bad"\n[profiles.bad]\nindex-url = "{server.url}"\n')
+        wheel_url = server.url.replace("/simple/", "/files/") + "foo-1.0-py3-none-any.whl"
+        code = fetch(server.url + "foo/") + (
+            "import urllib.request as u\n"
+            "try:\n"
+            f"    data = u.urlopen({wheel_url!r}, timeout=20).read(); print('got', len(data))\n"
+            "except Exception as x:\n"
+            "    print('cut', type(x).__name__)\n")
+        done = sandbox.sh("bash", "wrap " + _py(code))
+    assert "status 200" in done.stdout, done.stdout + done.stderr
+    assert "cut " in done.stdout, done.stdout
+    assert f"{FENCE} GET {wheel_url}: its sha256" in done.stderr
+    good = hashlib.sha256((root / "files" / "foo-1.0-py3-none-any.whl").read_bytes()).hexdigest()
+    assert good in done.stderr
