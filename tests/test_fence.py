@@ -56,13 +56,14 @@ def test_urllib_reaches_the_profiles_index_and_nothing_else(
     assert lines[0] == "status 200", done.stdout + done.stderr
     assert lines[1].startswith("status 403 " + FENCE), done.stdout
     assert indexes.upstream.url + "foo/" in lines[1]
-    # CONNECT to another host: refused by the fence (urllib reports the tunnel's 403).
-    assert lines[2].startswith("error") and "403" in lines[2], done.stdout
-    assert lines[3].startswith("error") and "403" in lines[3], done.stdout
+    # https to another host: the fence opens the tunnel (its own certificate) and refuses
+    # the request inside it; nothing is sent to that host.
+    assert lines[2].startswith("status 403 " + FENCE), done.stdout
+    assert lines[3].startswith("status 403 " + FENCE), done.stdout
     # Each refusal is said once on the command's terminal, naming pipwrap and the URL.
     assert done.stderr.count(f"{FENCE} GET {indexes.upstream.url}foo/") == 1, done.stderr
-    assert f"{FENCE} CONNECT 127.0.0.1:9" in done.stderr
-    assert f"{FENCE} CONNECT example.invalid:443" in done.stderr
+    assert f"{FENCE} GET https://127.0.0.1:9/simple/" in done.stderr
+    assert f"{FENCE} GET https://example.invalid:443/" in done.stderr
 
 
 def test_pipwrap_run_is_fenced_and_the_proxy_wants_the_session_token(
@@ -275,6 +276,57 @@ def test_https_index_with_uv_and_the_lock_keeps_the_real_urls(
     assert "127.0.0.1:" + str(https_indexes["other"]).split(":")[2].split("/")[0] not in lock
 
 
+def test_uv_lock_then_sync_works_with_the_fallbacks_files(
+        sandbox: Sandbox, https_indexes: dict[str, object], venv: Path) -> None:
+    """The lock names the fallback's file URLs (bar-baz comes from upstream): the guard lets
+    them through for a package whose registry is the profile's index, and the fence checks
+    each file against the index's own pages (fetched on demand) and their sha256."""
+    env = _https_profile(sandbox, https_indexes)
+    project = sandbox.home / "proj"
+    write_file(project / "pyproject.toml",
+               '[project]\nname = "proj"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
+               'dependencies = ["foo", "bar-baz"]\n')
+    done = sandbox.sh("bash", f"cd {project} && wrap uv lock -q\n", **env)
+    assert done.returncode == 0, done.stderr
+    # Another shell (another session of the fence, as a teammate's or CI's): it has seen
+    # no page yet, and `--frozen` reads none.
+    done = sandbox.sh("bash", (
+        f"cd {project} && UV_CACHE_DIR={sandbox.home}/uvc "
+        f"wrap uv sync -q --frozen --python {venv}/bin/python && echo synced\n"), **env)
+    assert done.returncode == 0 and "synced" in done.stdout, done.stderr
+    site = next((project / ".venv" / "lib").glob("python*/site-packages"))
+    assert installed(site) == LOCAL
+    assert installed(site, "bar_baz") == ("upstream", "2.0")
+
+
+def test_a_lock_pointing_at_a_file_the_index_does_not_list_is_fenced(
+        sandbox: Sandbox, https_indexes: dict[str, object], venv: Path) -> None:
+    """A uv.lock edited to fetch Foo from another host under the profile's registry: the
+    guard lets the registry's entry through, the fence finds no page listing that file."""
+    env = _https_profile(sandbox, https_indexes)
+    project = sandbox.home / "proj"
+    write_file(project / "pyproject.toml",
+               '[project]\nname = "proj"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
+               'dependencies = ["foo"]\n')
+    done = sandbox.sh("bash", f"cd {project} && wrap uv lock -q\n", **env)
+    assert done.returncode == 0, done.stderr
+    lock = project / "uv.lock"
+    text = lock.read_text()
+    local_files = str(https_indexes["local"]).replace("/simple/", "/files/")
+    other_files = str(https_indexes["other"]).replace("/simple/", "/files/")
+    assert local_files in text, text
+    # The other index's file of the same name (an evil Foo 1.0 elsewhere would look alike).
+    text = text.replace(local_files, other_files)
+    lock.write_text(text)
+    done = sandbox.sh("bash", (
+        f"cd {project} && UV_CACHE_DIR={sandbox.home}/uvc "
+        f"wrap uv sync -q --frozen --python {venv}/bin/python; echo status=$?\n"), **env)
+    assert "status=0" not in done.stdout, done.stdout + done.stderr
+    site = next((project / ".venv" / "lib").glob("python*/site-packages"), None)
+    assert site is None or installed(site) is None
+    assert FENCE in done.stderr, done.stderr
+
+
 def test_a_second_https_index_is_fenced(sandbox: Sandbox,
                                         https_indexes: dict[str, object]) -> None:
     env = _https_profile(sandbox, https_indexes)
@@ -293,7 +345,7 @@ def test_a_second_https_index_is_fenced(sandbox: Sandbox,
     ]), **env)
     # The guard refuses the extra index before pip runs; the fence refuses the rest.
     assert installed(target) is None, done.stderr
-    assert f"{FENCE} CONNECT 127.0.0.1:{other.split(':')[2].split('/')[0]}" in done.stderr
+    assert f"{FENCE} GET {other}foo/" in done.stderr
     assert "direct ok" not in done.stdout
     assert "CERTIFICATE_VERIFY_FAILED" in done.stdout, done.stdout
 

@@ -46,8 +46,7 @@ def test_a_fallback_redirect_opens_that_projects_page_and_its_files_only() -> No
     decision = policy.decide("GET", fallback)
     assert (decision.kind, decision.project, decision.add_login) == (PAGE, "foo", False)
     assert not policy.decide("GET", "https://pypi.example/simple/bar/").allowed
-    assert policy.may_connect("pypi.example", 443)
-    assert not policy.may_connect("files.example", 443)
+    assert not policy.decide("GET", "https://files.example/f/foo-1.0.tar.gz").allowed
     # The page's own redirect (a normalizing 301) stays that project's.
     policy.saw_redirect(decision, fallback, "/simple/foo-renamed/")
     assert policy.decide("GET", "https://pypi.example/simple/foo-renamed/").project == "foo"
@@ -58,7 +57,6 @@ def test_a_fallback_redirect_opens_that_projects_page_and_its_files_only() -> No
     assert (file.kind, file.sha256) == (FILE, frozenset({SHA}))
     meta = policy.decide("GET", listed.url + ".metadata")
     assert (meta.kind, meta.sha256) == (METADATA, frozenset({"b" * 64}))
-    assert policy.may_connect("files.example", 443)
     assert not policy.decide("GET", "https://files.example/f/foo-9.9.9.tar.gz").allowed
 
 
@@ -69,3 +67,15 @@ def test_upload_url_and_logins() -> None:
     assert policy.decide("POST", "https://upload.example/legacy").allowed
     assert not policy.decide("POST", "https://upload.example/other/").allowed
     assert not policy.decide("POST", "https://elsewhere.example/legacy/").allowed
+
+
+def test_the_project_a_file_url_names() -> None:
+    from pipwrap.fence.policy import project_of_file
+
+    assert project_of_file("https://f.example/p/Foo_Bar-1.0-py3-none-any.whl") == "foo-bar"
+    assert project_of_file("https://f.example/p/foo.bar-2.0.tar.gz.metadata") == "foo-bar"
+    assert project_of_file("https://f.example/p/foo-1.0-py3-none-any.whl.metadata") == "foo"
+    assert project_of_file("https://f.example/simple/foo/") is None
+    assert project_of_file("https://f.example/p/notes.txt") is None
+    policy = Policy("https://idx.example/simple/")
+    assert policy.project_page("Foo_Bar") == "https://idx.example/simple/foo-bar/"

@@ -104,6 +104,10 @@ class Policy:
             raise ValueError(f"the fence needs an http:// or https:// index URL, got "
                              f"{urlunsplit(urlsplit(self.index_url)._replace(netloc=''))!r}")
         self._index_origin, path = index
+        base = urlsplit(self.index_url)
+        self._index_url_clean = urlunsplit(base._replace(
+            netloc=base.netloc.rpartition("@")[2], path=base.path.rstrip("/") + "/",
+            query="", fragment=""))
         self._index_path = path.split("?", 1)[0].rstrip("/") + "/"
         # The repository the index belongs to: the parent of its path.
         self._repository_root = self._index_path.rstrip("/").rpartition("/")[0] + "/"
@@ -116,15 +120,9 @@ class Policy:
         self._login_origins = {self._index_origin} | (
             {self._upload[0]} if self._upload else set())
 
-    # What a CONNECT may open: a host the session can reach at all. Each request inside
-    # the tunnel is decided again on its full URL.
-    def may_connect(self, host: str, port: int) -> bool:
-        origin = Origin("https", host.lower().strip("[]"), port)
-        if origin in (self._index_origin, self._upload[0] if self._upload else None):
-            return True
-        prefix = f"{origin}/"
-        return any(url.startswith(prefix) for url in (*self.pages, *self.files,
-                                                      *self.metadata))
+    def project_page(self, project: str) -> str:
+        """The profile's index page for ``project``, as pip and uv ask for it."""
+        return urljoin(self._index_url_clean, f"{normalize_name(project)}/")
 
     def decide(self, method: str, url: str) -> Decision:
         found = canonical(url)
@@ -190,6 +188,27 @@ class Policy:
                 meta = self.metadata.setdefault(key + ".metadata", set())
                 if "sha256" in listed.core_metadata:
                     meta.add(listed.core_metadata["sha256"])
+
+
+def project_of_file(url: str) -> str | None:
+    """The normalized project a distribution (or its ``.metadata``) URL names, or None."""
+    from urllib.parse import unquote
+
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+
+    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    name = name.removesuffix(".metadata")
+    try:
+        if name.endswith(".whl"):
+            return normalize_name(parse_wheel_filename(name)[0])
+        return normalize_name(parse_sdist_filename(name)[0])
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
 
 
 def is_page_response(decision: Decision) -> bool:

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from pipwrap import indexpage
 from pipwrap.fence import policy as policy_mod
@@ -38,6 +38,8 @@ HOP_BY_HOP = frozenset({
     "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade", "expect",
 })
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Redirects followed when the fence reads an index page on its own (index -> fallback).
+MAX_LEARN_HOPS = 5
 
 
 class Closed(Exception):
@@ -54,6 +56,8 @@ class Session:
     owner_pid: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     reported: set[str] = field(default_factory=set)
+    # Projects whose index page this session fetched on its own (see Client._learn).
+    learned: set[str] = field(default_factory=set)
 
     def report(self, line: str) -> None:
         """Say it once on the wrapped command's terminal (the fd its starter handed over)."""
@@ -318,6 +322,9 @@ class _Client:
             url = target
         with session.lock:
             decision = session.policy.decide(method, url)
+        if not decision.allowed and method in ("GET", "HEAD") and self._learn(url, session):
+            with session.lock:
+                decision = session.policy.decide(method, url)
         if not decision.allowed:
             return self.refuse(session, method, url, decision.reason, headers)
         keep = version == "HTTP/1.1" and (headers.get("connection") or "").lower() != "close"
@@ -349,15 +356,12 @@ class _Client:
             self.respond("400 Bad Request", b"pipwrap fence: CONNECT inside a tunnel\n",
                          close=True)
             return False
-        with session.lock:
-            allowed = session.policy.may_connect(host, port)
+        # Every host gets its tunnel: the fence terminates TLS and decides each request
+        # inside on its full URL, which is what the policy is about. Refusing the tunnel
+        # itself for a host no page has named yet would refuse a file a lock file names
+        # (a fallback's file host) before the fence could read the index page that lists
+        # it (see _learn); nothing reaches a host the policy does not allow either way.
         url = f"https://{target}/"
-        if not allowed:
-            message = _refusal("CONNECT", target, "not the profile's index, and no page the "
-                               "index served points to this host")
-            session.report(message)
-            self.respond("403 Forbidden", (message + "\n").encode(), close=True)
-            return False
         self.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
         try:
             tls = self.proxy.leaves.context(host).wrap_socket(self.conn, server_side=True)
@@ -509,6 +513,72 @@ class _Client:
         head = [status_line, *(f"{k}: {v}" for k, v in kept), f"Content-Length: {len(data)}"]
         self.send(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
         return True
+
+    def _learn(self, url: str, session: Session) -> bool:
+        """Read the profile's index page for the project a file URL names, as a client
+        would have, so that a file a lock file names is allowed exactly when the index
+        (or the fallback it redirects to for that project) lists it, with its sha256.
+
+        A lock file records the file URLs the resolver saw, and an installer reading it
+        (``uv sync --frozen``, a teammate's CI) asks for those files without the pages.
+        Once per project and session; True when a page was read.
+        """
+        project = policy_mod.project_of_file(url)
+        if project is None:
+            return False
+        with session.lock:
+            if project in session.learned:
+                return False
+            session.learned.add(project)
+        page = session.policy.project_page(project)
+        for _ in range(MAX_LEARN_HOPS):
+            with session.lock:
+                decision = session.policy.decide("GET", page)
+            found = policy_mod.canonical(page)
+            if not decision.allowed or not policy_mod.is_page_response(decision) or \
+                    found is None:
+                return False
+            origin, path = found
+            lines = [f"GET {path} HTTP/1.1", f"Host: {urlsplit(page).netloc.rpartition('@')[2]}",
+                     "Accept: application/vnd.pypi.simple.v1+json, "
+                     "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01",
+                     "Accept-Encoding: identity"]
+            if decision.add_login and session.login is not None:
+                token = base64.b64encode(":".join(session.login).encode()).decode()
+                lines.append(f"Authorization: Basic {token}")
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+            try:
+                upstream, (status_line, headers) = self._exchange(
+                    origin, session, head, iter(()), 0, "GET")
+                chunks, _ = _body(upstream.rfile, headers, response=True)
+                data = bytearray()
+                for chunk in chunks:
+                    data += chunk
+                    if len(data) > MAX_PAGE:
+                        upstream.reusable = False
+                        return False
+                status = int(status_line.split(" ", 2)[1])
+            except (OSError, ssl.SSLError, Closed, IndexError, ValueError):
+                return False
+            if (headers.get("connection") or "").lower() == "close":
+                upstream.reusable = False
+            location = headers.get("location")
+            if status in REDIRECTS and location:
+                with session.lock:
+                    session.policy.saw_redirect(decision, page, location)
+                page = urljoin(page, location)
+                continue
+            if status != 200 or (headers.get("content-encoding") or "identity").strip() \
+                    .lower() != "identity":
+                return False
+            try:
+                files = indexpage.parse(bytes(data), headers.get("content-type"), page)
+            except indexpage.PageError:
+                return False
+            with session.lock:
+                session.policy.saw_page(files)
+            return True
+        return False
 
     def _bad(self, session: Session, url: str, reason: str) -> bool:
         message = _refusal("GET", url, reason)
