@@ -62,6 +62,13 @@ THREAD_STACK = 512 * 1024
 # An upload over the limit is still read (and dropped) up to this much more, so that the
 # client hears 413 instead of a reset connection; beyond it the connection is closed.
 DRAIN_BEYOND_LIMIT = 64 * 1024 * 1024
+# A request body must keep coming at this average rate (bytes per second) after a grace
+# of the header deadline, or the watchdog cuts the connection: a client trickling a byte
+# now and then would otherwise hold a connection slot for ever (red-team finding 1). A
+# body read only to be refused (no login, uploads off, too large) gets a brisk rate; an
+# accepted upload a slow link's.
+REFUSED_BODY_RATE = 64 * 1024
+UPLOAD_BODY_RATE = 1024
 
 # Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
@@ -417,6 +424,7 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 method()
             finally:
+                deadlines.pop(self.connection, None)  # a request body's, if any
                 output.flush()
         except (TimeoutError, ConnectionError, OSError):
             self.close_connection = True
@@ -544,7 +552,7 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"pipwrap serve: uploaded {project}/{filename}{by}\n")
         self._plain(HTTPStatus.OK, "OK\n", True)
 
-    def _body(self) -> upload.Body | None:
+    def _body(self, rate: int = UPLOAD_BODY_RATE) -> upload.Body | None:
         limit = self.server.access.max_upload
         chunked = "chunked" in self.fields.get("transfer-encoding", "").lower()
         length: int | None = None
@@ -565,24 +573,45 @@ class Handler(BaseHTTPRequestHandler):
                 if length <= limit + DRAIN_BEYOND_LIMIT:
                     # Read it away so the client hears why, not a reset connection.
                     with contextlib.suppress(upload.UploadError, OSError):
-                        upload.Body(self.rfile, length, False, length).drain()
+                        self._pace(upload.Body(self.rfile, length, False, length),
+                                   REFUSED_BODY_RATE).drain()
+                    self.server.deadlines.pop(self.connection, None)
                 self.close_connection = True
                 self._plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message + "\n", True,
                             reason=message)
                 return None
-        return upload.Body(self.rfile, length, chunked, limit)
+        return self._pace(upload.Body(self.rfile, length, chunked, limit), rate)
+
+    def _pace(self, body: upload.Body, rate: int) -> upload.Body:
+        """Put the body under the watchdog: it must arrive at ``rate`` bytes a second on
+        average, after a grace of the header deadline; the deadline goes when it ends."""
+        deadlines = self.server.deadlines
+        connection = self.connection
+        start = time.monotonic() + self.server.header_deadline
+        deadlines[connection] = start
+
+        def progress(taken: int | None) -> None:
+            if taken is None:
+                deadlines.pop(connection, None)
+            elif connection in deadlines:  # not once the watchdog cut it
+                deadlines[connection] = start + taken / rate
+
+        body.progress = progress
+        return body
 
     def _refuse_upload(self, status: HTTPStatus, message: str, *,
                        challenge: bool = False) -> None:
         """Answer before reading the body: read it away first (up to the cap) so that the
         client, still sending, hears the answer instead of a reset connection."""
-        body = self._body()
+        body = self._body(rate=REFUSED_BODY_RATE)
         if body is None:
             return
         try:
             body.drain()
         except (upload.UploadError, OSError):
             self.close_connection = True
+        finally:
+            self.server.deadlines.pop(self.connection, None)
         headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
         self._plain(status, message + "\n", True, reason=message, headers=headers)
 

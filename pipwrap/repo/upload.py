@@ -56,6 +56,9 @@ class Body:
         self.taken = 0
         self._chunk_left = 0
         self._done = False
+        # Called with the bytes taken so far, and with None once the body has ended: the
+        # server's deadline for the body follows it (a trickling client is cut).
+        self.progress: Callable[[int | None], None] | None = None
 
     def read(self, size: int = CHUNK) -> bytes:
         if self._done:
@@ -71,6 +74,8 @@ class Body:
         if not data:
             self._done = True
         self.taken += len(data)
+        if self.progress is not None:
+            self.progress(None if self._done else self.taken)
         if self.taken > self.limit:
             raise UploadError(413, f"the upload is larger than this server's limit "
                               f"({self.limit // (1024 * 1024)} MiB, serve --max-upload)")
@@ -79,13 +84,16 @@ class Body:
     def _read_chunked(self, size: int) -> bytes:
         if self._chunk_left == 0:
             line = self.rfile.readline(1024)
+            self.taken += len(line)  # chunk-size lines and trailers count, too
             try:
                 self._chunk_left = int(line.split(b";", 1)[0].strip(), 16)
             except ValueError:
                 raise UploadError(400, "malformed chunked body") from None
             if self._chunk_left == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
+                while (line := self.rfile.readline(1024)) not in (b"\r\n", b"\n", b""):
+                    self.taken += len(line)  # trailers
+                    if self.taken > self.limit:
+                        raise UploadError(400, "malformed chunked body")
                 return b""
         data = self.rfile.read(min(size, self._chunk_left))
         if not data:
@@ -274,6 +282,7 @@ def receive(root: str, body: Body, content_type: str | None) -> tuple[str, str]:
     got = Received()
     try:
         _Parser(body, boundary, spool_dir(root)).parse(got)
+        body.drain()  # an epilogue: the body ends here (and its deadline with it)
         action = got.fields.get(":action", "")
         if action != "file_upload":
             raise UploadError(400, f"unsupported :action {action!r} (only file_upload)")
