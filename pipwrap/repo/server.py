@@ -681,6 +681,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         if mode is not None and stat.S_ISDIR(mode):
             self._page(directory, body)
+        elif mode is not None:
+            # Something else holds the name (a symbolic link to a project kept elsewhere,
+            # a file): the index leaves it out, and it is never sent upstream either
+            # (red-team finding 3).
+            self._not_found(body)
         elif self.server.mirror is not None:
             self._mirrored_page(self.server.mirror, project, body)
         elif self.server.fallback:
@@ -806,8 +811,15 @@ class Handler(BaseHTTPRequestHandler):
     def _cached_file(self, cache: Mirror, project: str, sha256: str, filename: str,
                      body: bool) -> None:
         """A fallback file by the hash its page gave: from the cache, else fetched."""
-        directory = os.path.join(self.server.root, project)
-        if os.path.isdir(directory):  # held here: upstream files never show (local-first)
+        # Held here (anything under the name): upstream files never show (local-first).
+        try:
+            os.lstat(os.path.join(self.server.root, project))
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except OSError:
+            self._unavailable(body)
+            return
+        else:
             self._not_found(body)
             return
         metadata = filename.endswith(".metadata")
