@@ -823,12 +823,32 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(body)
             return
         metadata = filename.endswith(".metadata")
-        blob = cache.blob(sha256, metadata)
+        entry = None
+        if metadata:
+            # A metadata file is cached under its own hash, which only this project's page
+            # gives: under its distribution's hash, one project's page could put its own
+            # metadata where another project's clients read it (red-team finding 4).
+            self.output.release()  # reading (maybe fetching) the page takes no turn
+            try:
+                entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
+            except cache.NotFound:
+                entry = None
+            except cache.Unavailable as exc:
+                self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body,
+                            reason="upstream unreachable")
+                return
+            if entry is None or entry.metadata_sha256 is None:
+                self._not_found(body)
+                return
+            blob = cache.blob(entry.metadata_sha256, metadata=True)
+        else:
+            blob = cache.blob(sha256)  # a distribution: its own hash, from the URL
         if self._send_file(blob, filename, body):  # cached: served as a local file is
             return
         self.output.release()  # fetching from upstream takes no turn
         try:
-            entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
+            if entry is None:
+                entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
             if entry is None:
                 self._not_found(body)
                 return
