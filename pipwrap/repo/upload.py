@@ -33,7 +33,11 @@ CHUNK = 1 << 20
 UPLOADS = "uploads"  # under the tree's .pipwrap/
 MAX_HEADER = 16 * 1024  # one part's headers
 MAX_FIELD = 64 * 1024  # a form field we keep; longer ones (descriptions) are dropped
-MAX_FIELDS = 4 * 1024 * 1024  # all form fields together
+MAX_FIELDS = 4 * 1024 * 1024  # all form fields together, their part headers included
+# Parts in one upload (twine sends one per field and per classifier: a few dozen). Each
+# part costs a header parse: 200 MiB of empty parts took minutes of CPU (red-team
+# finding 5).
+MAX_PARTS = 10_000
 DEFAULT_MAX_UPLOAD = 200 * 1024 * 1024
 
 
@@ -158,6 +162,7 @@ class _Parser:
         self.boundary = boundary
         self.spool = spool
         self.field_bytes = 0
+        self.parts = 0
 
     def _fill(self) -> bool:
         data = self.body.read(CHUNK)
@@ -198,8 +203,14 @@ class _Parser:
             if self.buf.startswith(b"--"):
                 return got  # the closing delimiter
             self._until(b"\r\n", None, cap=MAX_HEADER)  # rest of the boundary line
+            self.parts += 1
+            if self.parts > MAX_PARTS:
+                raise UploadError(400, f"more than {MAX_PARTS} parts in the multipart body")
             raw: list[bytes] = []
             self._until(b"\r\n\r\n", raw.append, cap=MAX_HEADER)
+            self.field_bytes += sum(map(len, raw))
+            if self.field_bytes > MAX_FIELDS:
+                raise UploadError(400, "the form fields are too large")
             headers = BytesHeaderParser().parsebytes(b"".join(raw) + b"\r\n\r\n")
             name = headers.get_param("name", header="content-disposition")
             filename = headers.get_filename()
