@@ -328,3 +328,77 @@ def test_finding5_an_upload_of_many_empty_form_parts_is_refused_cheaply(stage: S
         wheel = make_wheel(stage.base / "w", "newpkg", "1.0", "local")
         done = twine(stage.env, served.base + "/legacy/", wheel)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- finding 6: serve kept up to 4,096 pages in memory, however large --------------------
+
+
+class _BigPages(BaseHTTPRequestHandler):
+    """An upstream whose every project page lists 12,000 files (~2.5 MB of JSON): PyPI
+    has such pages (nightly builds, botocore)."""
+
+    def do_GET(self) -> None:
+        parts = self.path.strip("/").split("/")
+        if len(parts) != 2 or parts[0] != "simple":
+            self.send_error(404)
+            return
+        project = parts[1]
+        files = [{"filename": f"{project}-1.0.{n}-py3-none-any.whl",
+                  "url": f"/files/{project}-1.0.{n}-py3-none-any.whl",
+                  "hashes": {"sha256": hashlib.sha256(b"%d" % n).hexdigest()}}
+                 for n in range(12_000)]
+        body = json.dumps({"meta": {"api-version": "1.0"}, "name": project,
+                           "files": files}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", JSON)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_finding6_large_pages_do_not_pile_up_in_serves_memory(stage: Stage) -> None:
+    """GETs for many large projects through --cache: serve kept every page it answered
+    (up to 4,096 of them, HTML and JSON apart) whatever its size, so 60 requests of
+    ~2.5 MB pages grew it by ~300 MB, and PyPI's 4,096 largest pages would take
+    gigabytes. Now the kept pages have a byte budget."""
+    repo = repo_with(stage, "repo", ("Foo", "1.0", "local"))
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _BigPages)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    fallback = f"http://127.0.0.1:{upstream.server_address[1]}/simple/"
+
+    def read_all(served: hosting.Served) -> None:
+        for n in range(30):
+            for accept in (JSON, "text/html"):
+                request = urllib.request.Request(f"{served.url}big{n}/",
+                                                 headers={"Accept": accept})
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    assert len(response.read()) > 1_000_000
+
+    try:
+        # Fetched and cached on disk by a first serve (parsing the upstream costs memory
+        # of its own); a second one answers them from the disk cache.
+        with hosting.pipwrap_serve(repo, stage.base / "fill.log", "--fallback", fallback,
+                                   "--cache", env=stage.env) as served:
+            read_all(served)
+        with hosting.pipwrap_serve(repo, stage.base / "serve.log", "--fallback", fallback,
+                                   "--cache", env=stage.env) as served:
+            before = _rss_mb(served.process.pid)
+            read_all(served)
+            read_all(served)
+            grown = _rss_mb(served.process.pid) - before
+            done = pip(stage, served.url, stage.base / "t", "foo")  # and it still serves
+            assert done.returncode == 0, done.stderr
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
+    assert grown < 100, f"serve grew by {grown:.0f} MB keeping pages"
