@@ -58,6 +58,11 @@ HEADER_DEADLINE = defaults.HEADER_TIMEOUT
 MAX_CONNECTIONS = defaults.MAX_CONNECTIONS  # a clear 503 beyond, sent without a thread
 # Pages kept in memory (bytes and validators), each checked by stat on every request.
 PAGE_CACHE_ENTRIES = 4096
+# ... and their bytes together: the count alone let large pages (PyPI has pages of many
+# megabytes, and --cache answers any of them) take gigabytes (red-team finding 6). A
+# page larger than PAGE_KEEP_MAX is read from disk on every request instead.
+PAGE_CACHE_BYTES = 32 * 1024 * 1024
+PAGE_KEEP_MAX = 4 * 1024 * 1024
 THREAD_STACK = 512 * 1024
 # An upload over the limit is still read (and dropped) up to this much more, so that the
 # client hears 413 instead of a reset connection; beyond it the connection is closed.
@@ -165,6 +170,8 @@ class RepoServer(ThreadingHTTPServer):
         self.access = access or Access()
         self.mirror = mirror
         self.pages: dict[str, _Cached] = {}
+        self.page_bytes = 0  # of the pages kept
+        self._pages_lock = threading.Lock()
         self._active = 0
         self._active_lock = threading.Lock()
         # connection -> when its request line and headers must be in
@@ -238,9 +245,18 @@ class RepoServer(ThreadingHTTPServer):
             status = os.fstat(handle.fileno())
             data = handle.read()
         cached = _Cached(_key(status), data, status.st_mtime)
-        if len(self.pages) >= PAGE_CACHE_ENTRIES:
-            self.pages.clear()
-        self.pages[path] = cached
+        if len(data) > PAGE_KEEP_MAX:
+            return cached
+        with self._pages_lock:
+            old = self.pages.pop(path, None)
+            if old is not None:
+                self.page_bytes -= len(old.data)
+            if (len(self.pages) >= PAGE_CACHE_ENTRIES
+                    or self.page_bytes + len(data) > PAGE_CACHE_BYTES):
+                self.pages.clear()
+                self.page_bytes = 0
+            self.pages[path] = cached
+            self.page_bytes += len(data)
         return cached
 
     def listed(self, project: str) -> frozenset[str] | None:
