@@ -402,3 +402,82 @@ def test_finding6_large_pages_do_not_pile_up_in_serves_memory(stage: Stage) -> N
         upstream.shutdown()
         upstream.server_close()
     assert grown < 100, f"serve grew by {grown:.0f} MB keeping pages"
+
+
+# -- finding 7: an upload of foo 1.0+anything shadowed every `foo==1.0` pin ---------------
+
+
+def test_finding7_an_uploaded_local_version_cannot_shadow_a_pinned_release(
+    stage: Stage
+) -> None:
+    """`foo==1.0` matches `1.0+evil` (PEP 440 ignores a candidate's local label when the
+    pin has none) and pip and uv prefer it: anyone who may upload (a CI token) replaced
+    the release every pin names, though published files are immutable. PyPI refuses
+    local versions on upload; so does serve now (`repo add` still takes them: the
+    operator's own `+cpu` builds)."""
+    repo = repo_with(stage, "repo", ("Foo", "1.0", "local"))
+    evil = make_wheel(stage.base / "evil", "Foo", "1.0+evil", "evil")
+    with hosting.pipwrap_serve(repo, stage.base / "serve.log", "--auth", "none",
+                               "--no-fallback", env=stage.env) as served:
+        done = twine(stage.env, served.base + "/legacy/", evil)
+        assert done.returncode != 0, done.stdout
+        assert "local version" in done.stdout + done.stderr
+        upload = subprocess.run(
+            [str(uv_dir() / "uv"), "publish", "--trusted-publishing", "never",
+             "--publish-url", served.base + "/legacy/", "--username", "anonymous",
+             "--password", "none", str(evil)], env=stage.env, capture_output=True,
+            text=True, check=False, stdin=subprocess.DEVNULL, timeout=120)
+        assert upload.returncode != 0, upload.stderr
+        done = pip(stage, served.url, stage.base / "p", "foo==1.0")
+        assert done.returncode == 0, done.stderr
+        assert installed(stage.base / "p") == ("local", "1.0")
+        done = uv(stage, served.url, stage.base / "u", "foo==1.0")
+        assert done.returncode == 0, done.stderr
+        assert installed(stage.base / "u") == ("local", "1.0")
+        assert sorted(p.name for p in (repo / "foo").glob("*.whl")) == [
+            "foo-1.0-py3-none-any.whl"]
+
+
+# -- finding 8: clients reading a large file slowly held the connection slots ------------
+
+
+def test_finding8_slow_readers_of_a_large_file_do_not_hold_the_server(stage: Stage) -> None:
+    """Three clients (the whole --max-connections) ask for a 40 MB wheel and read it at
+    16 KB/s: never a stall of 60 s, so before the fix each held its slot for the 40 min
+    the file takes, and pip got 503. A download now has to keep an average pace (32 KiB/s
+    after a grace of the header deadline)."""
+    from tests.support.uploads import big_wheel
+
+    wheel = big_wheel(stage.base / "big-dist", "big", "1.0", 40 * 1024 * 1024)
+    repo = repo_with(stage, "repo", ("Foo", "1.0", "local"))
+    done = pipwrap(stage, "repo", "add", "--repo", str(repo), str(wheel))
+    assert done.returncode == 0, done.stderr
+    with hosting.pipwrap_serve(repo, stage.base / "serve.log", "--no-fallback",
+                               "--max-connections", "3", "--header-timeout", "2",
+                               env=stage.env) as served:
+        host, port = served.base.removeprefix("http://").split(":")
+        socks = []
+        for _ in range(3):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect((host, int(port)))
+            sock.sendall(f"GET /simple/big/{wheel.name} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            socks.append(sock)
+        try:
+            cut = set()
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and len(cut) < len(socks):
+                time.sleep(0.5)
+                for number, sock in enumerate(socks):
+                    try:
+                        if not sock.recv(8192):
+                            cut.add(number)
+                    except OSError:
+                        cut.add(number)
+            done = pip(stage, served.url, stage.base / "t", "foo")
+        finally:
+            for sock in socks:
+                sock.close()
+        assert len(cut) == len(socks), "slow readers were never cut"
+        assert done.returncode == 0, done.stderr
+        assert installed(stage.base / "t") == ("local", "1.0")
