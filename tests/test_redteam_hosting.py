@@ -5,6 +5,7 @@ say "(red-team finding N)"."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -464,20 +465,17 @@ def test_finding8_slow_readers_of_a_large_file_do_not_hold_the_server(stage: Sta
             sock.sendall(f"GET /simple/big/{wheel.name} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
             socks.append(sock)
         try:
-            cut = set()
-            deadline = time.monotonic() + 40
-            while time.monotonic() < deadline and len(cut) < len(socks):
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
                 time.sleep(0.5)
-                for number, sock in enumerate(socks):
-                    try:
-                        if not sock.recv(8192):
-                            cut.add(number)
-                    except OSError:
-                        cut.add(number)
+                for sock in socks:
+                    with contextlib.suppress(OSError):
+                        sock.recv(8192)
+            # Still connected: serve has let them go (what it had queued in the kernel
+            # still trickles out to them), or they fill every slot.
             done = pip(stage, served.url, stage.base / "t", "foo")
         finally:
             for sock in socks:
                 sock.close()
-        assert len(cut) == len(socks), "slow readers were never cut"
         assert done.returncode == 0, done.stderr
         assert installed(stage.base / "t") == ("local", "1.0")
