@@ -303,9 +303,18 @@ def receive(root: str, body: Body, content_type: str | None) -> tuple[str, str]:
 
         claimed_name = got.fields.get("name")
         try:
-            project = parse_filename(got.filename).project
+            dist = parse_filename(got.filename)
         except PipwrapError as exc:
             raise UploadError(400, str(exc)) from None
+        project = dist.project
+        if "+" in dist.version:
+            # `foo==1.0` matches `1.0+anything`, and installers prefer it: an upload could
+            # replace the release every pin names (red-team finding 7). PyPI refuses them.
+            public = dist.version.split("+", 1)[0]
+            raise UploadError(400, f"{got.filename}: a local version ({dist.version}) "
+                              f"cannot be uploaded: it would satisfy every pin of "
+                              f"{project}=={public} (the operator can add it with "
+                              "pipwrap repo add)")
         if claimed_name and normalize(claimed_name) != project:
             raise UploadError(400, f"{got.filename}: the form's name {claimed_name!r} is not "
                               "the file's project")
