@@ -181,15 +181,32 @@ class Logins:
         if stamp != self._stamp:
             with self._lock:
                 if stamp != self._stamp:
+                    import sys
+
                     try:
                         self._users = load_htpasswd(self.path)
-                    except PipwrapError as exc:  # keep the last good file, say why
-                        import sys
-
-                        sys.stderr.write(f"pipwrap serve: {exc}; keeping the previous logins\n")
+                    except PipwrapError as exc:
+                        if self._emptied():
+                            # Deleted or emptied: every login is revoked, never kept
+                            # (red-team finding 2).
+                            self._users = {}
+                            sys.stderr.write(f"pipwrap serve: {exc}; no login is accepted "
+                                             "until it holds users again\n")
+                        else:  # a broken edit keeps the last good file, say why
+                            sys.stderr.write(f"pipwrap serve: {exc}; keeping the previous "
+                                             "logins\n")
                     self._good = set()
                     self._stamp = stamp
         return self._users
+
+    def _emptied(self) -> bool:
+        """The file is gone or unreadable, or holds no entry (only blanks and comments)."""
+        try:
+            with open(self.path, encoding="utf-8", errors="replace") as handle:
+                return not any(line.strip() and not line.lstrip().startswith("#")
+                               for line in handle)
+        except OSError:
+            return True
 
     def check(self, authorization: str | None) -> str | None:
         """The user an ``Authorization: Basic`` header proves, else None."""

@@ -344,6 +344,8 @@ class Mirror:
     # -- files ---------------------------------------------------------------------------
 
     def blob(self, sha256: str, metadata: bool = False) -> str:
+        """A cached file, named by the sha256 of its own bytes (a ``.metadata`` file by
+        its own hash too, never by its distribution's)."""
         return os.path.join(self.files, sha256[:2], sha256 + (".metadata" if metadata else ""))
 
     def fetch(self, entry: Entry, metadata: bool) -> tuple[object, int | None, str]:

@@ -60,19 +60,23 @@ server {{
         try_files /$pipwrap_page =404;
     }}
     # A project page is served when it can be opened. Only when it cannot is held
-    # decided, fail-closed: listed in the map, or its directory exists (added since the
-    # last reload) -> 404 (never upstream). A name is sent upstream only when the tree's
-    # own index page is readable and the directory is not there: a failed stat (the
-    # workers cannot read the tree) answers 503, never a redirect.
+    # decided, fail-closed: listed in the map, or anything exists under its name (a
+    # directory added since the last reload, a linked one) -> 404 (never upstream). A
+    # name is sent upstream only when the tree's own index page is readable and nothing
+    # is there: a failed stat (the workers cannot read the tree) answers 503, never a
+    # redirect.
     location ~ "^/simple/(?<pipwrap_project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/$" {{
         add_header Vary Accept;
         try_files /$pipwrap_project/$pipwrap_page @pipwrap_not_here;
     }}
     location @pipwrap_not_here {{
+        # Nothing is served here: the test below may follow a symbolic link, so that a
+        # project directory linked from elsewhere is held too, never sent upstream.
+        disable_symlinks off;
         if ($pipwrap_held) {{
             return 404;
         }}
-        if (-d $document_root/$pipwrap_project) {{
+        if (-e $document_root/$pipwrap_project) {{
             return 404;
         }}
         if (!-f $document_root/index.html) {{

@@ -33,6 +33,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import BinaryIO
 from urllib.parse import quote, unquote
 
 from pipwrap import __version__
@@ -58,10 +59,29 @@ HEADER_DEADLINE = defaults.HEADER_TIMEOUT
 MAX_CONNECTIONS = defaults.MAX_CONNECTIONS  # a clear 503 beyond, sent without a thread
 # Pages kept in memory (bytes and validators), each checked by stat on every request.
 PAGE_CACHE_ENTRIES = 4096
+# ... and their bytes together: the count alone let large pages (PyPI has pages of many
+# megabytes, and --cache answers any of them) take gigabytes (red-team finding 6). A
+# page larger than PAGE_KEEP_MAX is read from disk on every request instead.
+PAGE_CACHE_BYTES = 32 * 1024 * 1024
+PAGE_KEEP_MAX = 4 * 1024 * 1024
 THREAD_STACK = 512 * 1024
 # An upload over the limit is still read (and dropped) up to this much more, so that the
 # client hears 413 instead of a reset connection; beyond it the connection is closed.
 DRAIN_BEYOND_LIMIT = 64 * 1024 * 1024
+# A request body must keep coming at this average rate (bytes per second) after a grace
+# of the header deadline, or the watchdog cuts the connection: a client trickling a byte
+# now and then would otherwise hold a connection slot for ever (red-team finding 1). A
+# body read only to be refused (no login, uploads off, too large) gets a brisk rate; an
+# accepted upload a slow link's.
+REFUSED_BODY_RATE = 64 * 1024
+UPLOAD_BODY_RATE = 1024
+# A file must go out at this average rate after a grace of the header deadline, or the
+# watchdog cuts the connection: a client reading a large file slowly (never stalling
+# for the 60 s a write may wait) held its slot for as long as the file took (red-team
+# finding 8). Sent in pieces, so the deadline follows what the client has taken (the
+# bytes sent minus those still queued in the kernel, on Linux).
+SEND_RATE = 32 * 1024
+SEND_PIECE = 256 * 1024
 
 # Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
@@ -158,6 +178,8 @@ class RepoServer(ThreadingHTTPServer):
         self.access = access or Access()
         self.mirror = mirror
         self.pages: dict[str, _Cached] = {}
+        self.page_bytes = 0  # of the pages kept
+        self._pages_lock = threading.Lock()
         self._active = 0
         self._active_lock = threading.Lock()
         # connection -> when its request line and headers must be in
@@ -231,9 +253,18 @@ class RepoServer(ThreadingHTTPServer):
             status = os.fstat(handle.fileno())
             data = handle.read()
         cached = _Cached(_key(status), data, status.st_mtime)
-        if len(self.pages) >= PAGE_CACHE_ENTRIES:
-            self.pages.clear()
-        self.pages[path] = cached
+        if len(data) > PAGE_KEEP_MAX:
+            return cached
+        with self._pages_lock:
+            old = self.pages.pop(path, None)
+            if old is not None:
+                self.page_bytes -= len(old.data)
+            if (len(self.pages) >= PAGE_CACHE_ENTRIES
+                    or self.page_bytes + len(data) > PAGE_CACHE_BYTES):
+                self.pages.clear()
+                self.page_bytes = 0
+            self.pages[path] = cached
+            self.page_bytes += len(data)
         return cached
 
     def listed(self, project: str) -> frozenset[str] | None:
@@ -417,6 +448,7 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 method()
             finally:
+                deadlines.pop(self.connection, None)  # a request body's, if any
                 output.flush()
         except (TimeoutError, ConnectionError, OSError):
             self.close_connection = True
@@ -544,7 +576,7 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"pipwrap serve: uploaded {project}/{filename}{by}\n")
         self._plain(HTTPStatus.OK, "OK\n", True)
 
-    def _body(self) -> upload.Body | None:
+    def _body(self, rate: int = UPLOAD_BODY_RATE) -> upload.Body | None:
         limit = self.server.access.max_upload
         chunked = "chunked" in self.fields.get("transfer-encoding", "").lower()
         length: int | None = None
@@ -565,24 +597,45 @@ class Handler(BaseHTTPRequestHandler):
                 if length <= limit + DRAIN_BEYOND_LIMIT:
                     # Read it away so the client hears why, not a reset connection.
                     with contextlib.suppress(upload.UploadError, OSError):
-                        upload.Body(self.rfile, length, False, length).drain()
+                        self._pace(upload.Body(self.rfile, length, False, length),
+                                   REFUSED_BODY_RATE).drain()
+                    self.server.deadlines.pop(self.connection, None)
                 self.close_connection = True
                 self._plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message + "\n", True,
                             reason=message)
                 return None
-        return upload.Body(self.rfile, length, chunked, limit)
+        return self._pace(upload.Body(self.rfile, length, chunked, limit), rate)
+
+    def _pace(self, body: upload.Body, rate: int) -> upload.Body:
+        """Put the body under the watchdog: it must arrive at ``rate`` bytes a second on
+        average, after a grace of the header deadline; the deadline goes when it ends."""
+        deadlines = self.server.deadlines
+        connection = self.connection
+        start = time.monotonic() + self.server.header_deadline
+        deadlines[connection] = start
+
+        def progress(taken: int | None) -> None:
+            if taken is None:
+                deadlines.pop(connection, None)
+            elif connection in deadlines:  # not once the watchdog cut it
+                deadlines[connection] = start + taken / rate
+
+        body.progress = progress
+        return body
 
     def _refuse_upload(self, status: HTTPStatus, message: str, *,
                        challenge: bool = False) -> None:
         """Answer before reading the body: read it away first (up to the cap) so that the
         client, still sending, hears the answer instead of a reset connection."""
-        body = self._body()
+        body = self._body(rate=REFUSED_BODY_RATE)
         if body is None:
             return
         try:
             body.drain()
         except (upload.UploadError, OSError):
             self.close_connection = True
+        finally:
+            self.server.deadlines.pop(self.connection, None)
         headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
         self._plain(status, message + "\n", True, reason=message, headers=headers)
 
@@ -652,6 +705,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         if mode is not None and stat.S_ISDIR(mode):
             self._page(directory, body)
+        elif mode is not None:
+            # Something else holds the name (a symbolic link to a project kept elsewhere,
+            # a file): the index leaves it out, and it is never sent upstream either
+            # (red-team finding 3).
+            self._not_found(body)
         elif self.server.mirror is not None:
             self._mirrored_page(self.server.mirror, project, body)
         elif self.server.fallback:
@@ -758,8 +816,26 @@ class Handler(BaseHTTPRequestHandler):
                                         f"Content-Length: {status.st_size}\r\n{validators}"))
             if body and status.st_size:
                 self.output.release()  # sending takes no turn
-                self.connection.sendfile(handle, 0, status.st_size)
+                self._send_paced(handle, status.st_size)
         return True
+
+    def _send_paced(self, handle: BinaryIO, size: int) -> None:
+        """``sendfile`` in pieces under the watchdog: the file must keep going out at
+        :data:`SEND_RATE` on average, after a grace of the header deadline."""
+        deadlines = self.server.deadlines
+        connection = self.connection
+        start = time.monotonic() + self.server.header_deadline
+        sent = 0
+        try:
+            while sent < size:
+                deadlines[connection] = start + max(0, sent - _queued(connection)) / SEND_RATE
+                count = connection.sendfile(handle, sent,
+                                            min(SEND_PIECE, size - sent))
+                if not count:
+                    break
+                sent += count
+        finally:
+            deadlines.pop(connection, None)
 
     def _mirrored_page(self, cache: Mirror, project: str, body: bool) -> None:
         try:
@@ -777,17 +853,44 @@ class Handler(BaseHTTPRequestHandler):
     def _cached_file(self, cache: Mirror, project: str, sha256: str, filename: str,
                      body: bool) -> None:
         """A fallback file by the hash its page gave: from the cache, else fetched."""
-        directory = os.path.join(self.server.root, project)
-        if os.path.isdir(directory):  # held here: upstream files never show (local-first)
+        # Held here (anything under the name): upstream files never show (local-first).
+        try:
+            os.lstat(os.path.join(self.server.root, project))
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except OSError:
+            self._unavailable(body)
+            return
+        else:
             self._not_found(body)
             return
         metadata = filename.endswith(".metadata")
-        blob = cache.blob(sha256, metadata)
+        entry = None
+        if metadata:
+            # A metadata file is cached under its own hash, which only this project's page
+            # gives: under its distribution's hash, one project's page could put its own
+            # metadata where another project's clients read it (red-team finding 4).
+            self.output.release()  # reading (maybe fetching) the page takes no turn
+            try:
+                entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
+            except cache.NotFound:
+                entry = None
+            except cache.Unavailable as exc:
+                self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body,
+                            reason="upstream unreachable")
+                return
+            if entry is None or entry.metadata_sha256 is None:
+                self._not_found(body)
+                return
+            blob = cache.blob(entry.metadata_sha256, metadata=True)
+        else:
+            blob = cache.blob(sha256)  # a distribution: its own hash, from the URL
         if self._send_file(blob, filename, body):  # cached: served as a local file is
             return
         self.output.release()  # fetching from upstream takes no turn
         try:
-            entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
+            if entry is None:
+                entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
             if entry is None:
                 self._not_found(body)
                 return
@@ -844,6 +947,19 @@ class Handler(BaseHTTPRequestHandler):
                           "Content-Type: text/plain; charset=utf-8\r\n"
                           f"Content-Length: {len(data)}\r\n{extra}")
         self.wfile.write(head + data if body else head)
+
+
+def _queued(connection: socket.socket) -> int:
+    """Bytes sent on ``connection`` the client has not acknowledged yet (0 if unknown)."""
+    try:
+        import fcntl
+        import struct
+        import termios
+
+        queued = fcntl.ioctl(connection.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+        return int(struct.unpack("i", queued)[0])
+    except (ImportError, AttributeError, OSError, ValueError):
+        return 0
 
 
 def _published(filename: str) -> bool:

@@ -33,7 +33,11 @@ CHUNK = 1 << 20
 UPLOADS = "uploads"  # under the tree's .pipwrap/
 MAX_HEADER = 16 * 1024  # one part's headers
 MAX_FIELD = 64 * 1024  # a form field we keep; longer ones (descriptions) are dropped
-MAX_FIELDS = 4 * 1024 * 1024  # all form fields together
+MAX_FIELDS = 4 * 1024 * 1024  # all form fields together, their part headers included
+# Parts in one upload (twine sends one per field and per classifier: a few dozen). Each
+# part costs a header parse: 200 MiB of empty parts took minutes of CPU (red-team
+# finding 5).
+MAX_PARTS = 10_000
 DEFAULT_MAX_UPLOAD = 200 * 1024 * 1024
 
 
@@ -56,6 +60,9 @@ class Body:
         self.taken = 0
         self._chunk_left = 0
         self._done = False
+        # Called with the bytes taken so far, and with None once the body has ended: the
+        # server's deadline for the body follows it (a trickling client is cut).
+        self.progress: Callable[[int | None], None] | None = None
 
     def read(self, size: int = CHUNK) -> bytes:
         if self._done:
@@ -71,6 +78,8 @@ class Body:
         if not data:
             self._done = True
         self.taken += len(data)
+        if self.progress is not None:
+            self.progress(None if self._done else self.taken)
         if self.taken > self.limit:
             raise UploadError(413, f"the upload is larger than this server's limit "
                               f"({self.limit // (1024 * 1024)} MiB, serve --max-upload)")
@@ -79,13 +88,16 @@ class Body:
     def _read_chunked(self, size: int) -> bytes:
         if self._chunk_left == 0:
             line = self.rfile.readline(1024)
+            self.taken += len(line)  # chunk-size lines and trailers count, too
             try:
                 self._chunk_left = int(line.split(b";", 1)[0].strip(), 16)
             except ValueError:
                 raise UploadError(400, "malformed chunked body") from None
             if self._chunk_left == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
+                while (line := self.rfile.readline(1024)) not in (b"\r\n", b"\n", b""):
+                    self.taken += len(line)  # trailers
+                    if self.taken > self.limit:
+                        raise UploadError(400, "malformed chunked body")
                 return b""
         data = self.rfile.read(min(size, self._chunk_left))
         if not data:
@@ -150,6 +162,7 @@ class _Parser:
         self.boundary = boundary
         self.spool = spool
         self.field_bytes = 0
+        self.parts = 0
 
     def _fill(self) -> bool:
         data = self.body.read(CHUNK)
@@ -190,8 +203,14 @@ class _Parser:
             if self.buf.startswith(b"--"):
                 return got  # the closing delimiter
             self._until(b"\r\n", None, cap=MAX_HEADER)  # rest of the boundary line
+            self.parts += 1
+            if self.parts > MAX_PARTS:
+                raise UploadError(400, f"more than {MAX_PARTS} parts in the multipart body")
             raw: list[bytes] = []
             self._until(b"\r\n\r\n", raw.append, cap=MAX_HEADER)
+            self.field_bytes += sum(map(len, raw))
+            if self.field_bytes > MAX_FIELDS:
+                raise UploadError(400, "the form fields are too large")
             headers = BytesHeaderParser().parsebytes(b"".join(raw) + b"\r\n\r\n")
             name = headers.get_param("name", header="content-disposition")
             filename = headers.get_filename()
@@ -274,6 +293,7 @@ def receive(root: str, body: Body, content_type: str | None) -> tuple[str, str]:
     got = Received()
     try:
         _Parser(body, boundary, spool_dir(root)).parse(got)
+        body.drain()  # an epilogue: the body ends here (and its deadline with it)
         action = got.fields.get(":action", "")
         if action != "file_upload":
             raise UploadError(400, f"unsupported :action {action!r} (only file_upload)")
@@ -283,9 +303,18 @@ def receive(root: str, body: Body, content_type: str | None) -> tuple[str, str]:
 
         claimed_name = got.fields.get("name")
         try:
-            project = parse_filename(got.filename).project
+            dist = parse_filename(got.filename)
         except PipwrapError as exc:
             raise UploadError(400, str(exc)) from None
+        project = dist.project
+        if "+" in dist.version:
+            # `foo==1.0` matches `1.0+anything`, and installers prefer it: an upload could
+            # replace the release every pin names (red-team finding 7). PyPI refuses them.
+            public = dist.version.split("+", 1)[0]
+            raise UploadError(400, f"{got.filename}: a local version ({dist.version}) "
+                              f"cannot be uploaded: it would satisfy every pin of "
+                              f"{project}=={public} (the operator can add it with "
+                              "pipwrap repo add)")
         if claimed_name and normalize(claimed_name) != project:
             raise UploadError(400, f"{got.filename}: the form's name {claimed_name!r} is not "
                               "the file's project")
