@@ -3,7 +3,7 @@
     python scripts/gen_uv_table.py PATH/TO/uv            write the table
     python scripts/gen_uv_table.py --check PATH/TO/uv    exit 1 with a diff if it differs
 
-tests/test_guard_uv.py runs the --check form against the uv the tests install, so a uv
+tests/differential/test_guard_uv.py runs the --check form against the uv the tests install, so a uv
 release that adds or changes an option or variable fails a test until this is rerun and
 the new names are classified in pipwrap/guard/uv.py and uv_env.py.
 """

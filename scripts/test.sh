@@ -27,12 +27,12 @@ ensure_venv test,lint
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 shellcheck -s bash shell/init.sh
 shellcheck -x scripts/*.sh
-# The snippets themselves are checked as rendered, with every option: tests/test_shell_render.py
+# The snippets themselves are checked as rendered, with every option: tests/unit/test_shell_render.py
 fish --no-execute shell/init.fish
 
 # What a packager or PyPI gets: the sdist, the wheel built from it (with build isolation),
 # and their metadata as PyPI will render it. The tests build their own copy
-# (tests/test_packaging.py) to install and run it.
+# (tests/functional/test_packaging.py) to install and run it.
 rm -f dist/pipwrap_cli-*
 if ! build_log=$(clean_pip .venv/bin/python -m build --outdir dist . 2>&1); then
     printf '%s\n' "$build_log" >&2

@@ -69,7 +69,7 @@ HARMLESS = frozenset(
     --upgrade-group --upgrade-package --username --vcs --version""".split()
 )
 # Hidden aliases clap accepts but the help pages do not show (checked against the real
-# uv in tests/test_guard_uv.py).
+# uv in tests/differential/test_guard_uv.py).
 ALIASES = {"--requirement": "--requirements", "--constraint": "--constraints",
            "--override": "--overrides", "--build-constraint": "--build-constraints",
            "--trusted-host": "--allow-insecure-host"}

@@ -9,10 +9,12 @@ import http.client
 import json
 import os
 import subprocess
+import sys
 import uuid
 import zipfile
 from pathlib import Path
 
+from tests.support.sandbox import uv_dir
 from tests.support.wheels import _metadata, _normalize, _record_hash
 
 
@@ -129,3 +131,26 @@ def upload_sdist(directory: Path, name: str, version: str) -> Path:
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return target
+
+
+BIN = Path(sys.executable).parent
+
+
+def twine(env: dict[str, str], url: str, *files: Path, user: str = "", password: str = "",
+          extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    run_env = {**env, "TWINE_USERNAME": user, "TWINE_PASSWORD": password,
+               "TWINE_NON_INTERACTIVE": "1"}
+    return subprocess.run([str(BIN / "twine"), "upload", "--disable-progress-bar",
+                           "--repository-url", url, *extra, *map(str, files)],
+                          env=run_env, capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL, timeout=120)
+
+
+def uv_publish(env: dict[str, str], url: str, *files: Path, user: str = "",
+               password: str = "") -> subprocess.CompletedProcess[str]:
+    login = ["--username", user, "--password", password] if user else \
+        ["--username", "anonymous", "--password", "none"]
+    return subprocess.run([str(uv_dir() / "uv"), "publish", "--trusted-publishing", "never",
+                           "--publish-url", url, *login, *map(str, files)],
+                          env=env, capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL, timeout=120)

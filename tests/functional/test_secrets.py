@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Sandbox, installed
+from tests.support.sandbox import Sandbox, installed
 from tests.support.servers import PyPIServer, serving
 from tests.support.shells import SHELLS
 from tests.support.wheels import make_wheel

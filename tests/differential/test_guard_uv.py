@@ -18,13 +18,13 @@ from pipwrap.errors import RefusedError
 from pipwrap.guard import uv as guard_uv
 from pipwrap.guard import uv_env, uv_table
 from pipwrap.guard.api import check
-from tests.conftest import Indexes, Sandbox, installed, uv_dir, write_file
+from tests.support.sandbox import Indexes, Sandbox, installed, uv_dir, write_file
 
 EVIL = ("evil", "9.9.9")
 LOCAL = ("local", "1.0")
 INDEX = "http://127.0.0.1:9/simple/"
 UV = str(uv_dir() / "uv")
-GENERATOR = Path(__file__).resolve().parent.parent / "scripts" / "gen_uv_table.py"
+GENERATOR = Path(__file__).resolve().parents[2] / "scripts" / "gen_uv_table.py"
 EVIL_URL = "git+https://evil.example/x"
 
 

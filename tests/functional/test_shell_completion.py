@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Sandbox
 from tests.support import shells
+from tests.support.sandbox import Sandbox
 
 
 def test_bash_completes_the_wrapped_command_and_pipwraps_options(sandbox: Sandbox) -> None:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import Sandbox
+from tests.support.sandbox import Sandbox
 from tests.support.shells import SHELLS
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox, installed
+from tests.support.sandbox import Indexes, Sandbox, installed
 from tests.support.shells import REPO, SHELLS
 
 EVIL = ("evil", "9.9.9")

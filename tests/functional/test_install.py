@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
+from tests.support.sandbox import (
     Indexes,
     Sandbox,
     assert_leak_wins_bare_and_loses_wrapped,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox, installed, stage_attack, write_file
+from tests.support.sandbox import Indexes, Sandbox, installed, stage_attack, write_file
 
 EVIL = ("evil", "9.9.9")
 LOCAL = ("local", "1.0")
@@ -109,7 +109,7 @@ def test_requirement_files_in_other_encodings(sandbox: Sandbox, indexes: Indexes
                                       "PIP_Extra_Index_Url", "PIP_extra_index_url"])
 def test_every_spelling_of_a_source_variable_is_scrubbed(
         sandbox: Sandbox, indexes: Indexes, variable: str) -> None:
-    """`pipwrap run` removes them (the shell snippets: tests/test_shell*.py)."""
+    """`pipwrap run` removes them (the shell snippets: tests/functional/test_shell*.py)."""
     bare, wrapped = sandbox.home / "bare", sandbox.home / "wrapped"
     env = {**sandbox.env, variable: indexes.upstream.url}
     if variable == "PIP_PYPI_URL":

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import Sandbox, write_file
+from tests.support.sandbox import Sandbox, write_file
 
 SECRET = "hunter2pw"
 TOKEN = "tok3nXYZ"

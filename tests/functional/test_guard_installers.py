@@ -15,8 +15,8 @@ import pytest
 
 from pipwrap.errors import RefusedError
 from pipwrap.guard.api import check
-from tests.conftest import Indexes, Sandbox, installed, write_file
 from tests.support.pips import CACHE, clean_env
+from tests.support.sandbox import Indexes, Sandbox, installed, write_file
 
 INDEX = "http://127.0.0.1:9/simple/"
 ENV = {"PATH": "/usr/bin:/bin"}

@@ -18,7 +18,7 @@ import pytest
 
 from pipwrap import paths
 from pipwrap.profiles import snapshot
-from tests.conftest import Sandbox
+from tests.support.sandbox import Sandbox
 
 # Each of these costs milliseconds to import; the interpreter itself starts in about 8.
 HEAVY = {

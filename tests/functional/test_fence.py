@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox, installed, write_file
 from tests.support import pips, static_index
+from tests.support.sandbox import Indexes, Sandbox, installed, write_file
 from tests.support.servers import PyPIServer, serving
 from tests.support.shells import SHELLS
 from tests.support.wheels import make_wheel

@@ -14,8 +14,8 @@ from pipwrap.errors import RefusedError
 from pipwrap.guard import check
 from pipwrap.profiles import model as config
 from pipwrap.repo import defaults
-from tests.conftest import Indexes, Sandbox, installed
 from tests.support import hosting
+from tests.support.sandbox import Indexes, Sandbox, installed
 from tests.support.servers import serving
 from tests.support.wheels import make_wheel
 

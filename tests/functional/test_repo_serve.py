@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, installed, uv_dir
 from tests.support import hosting
 from tests.support.pips import pip_python
+from tests.support.sandbox import Indexes, installed, uv_dir
 from tests.support.wheels import make_wheel
 
 PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; "

@@ -25,11 +25,10 @@ from typing import ClassVar
 
 import pytest
 
-from tests.conftest import installed, uv_dir
 from tests.support import hosting
-from tests.support.uploads import sha_entry
+from tests.support.sandbox import installed, uv_dir
+from tests.support.uploads import sha_entry, twine
 from tests.support.wheels import make_wheel
-from tests.test_serve_upload import twine
 
 JSON = "application/vnd.pypi.simple.v1+json"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pipwrap import __version__, install_hint
-from tests.conftest import Built, uv_dir
 from tests.support import dist
+from tests.support.sandbox import Built, uv_dir
 from tests.support.shells import REPO, isolated_env
 
 NAME = "pipwrap-cli"
@@ -60,7 +60,7 @@ def test_the_sdist_carries_what_a_packager_needs_and_no_caches(built: Built) -> 
     with tarfile.open(built.sdist) as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
     for needed in ("README.md", "LICENSE", "CONTRIBUTING.md", "pyproject.toml", "PKG-INFO",
-                   "tests/conftest.py", "tests/test_packaging.py", "tests/support/dist.py",
+                   "tests/conftest.py", "tests/functional/test_packaging.py", "tests/support/dist.py",
                    "scripts/test.sh", "scripts/demo.sh", "scripts/lib.sh", "shell/init.sh",
                    "shell/init.fish", "docs/reference.md", "docs/security.md",
                    "docs/benchmarks.md", "docs/hosting.md", "pipwrap/__init__.py"):

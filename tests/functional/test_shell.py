@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Sandbox
 from tests.support import shells
+from tests.support.sandbox import Sandbox
 from tests.support.shells import POSIX, REPO, SHELLS
 
 

@@ -21,8 +21,8 @@ import pytest
 
 from pipwrap.profiles import model as config
 from pipwrap.repo import defaults
-from tests.conftest import Sandbox, installed, uv_dir
 from tests.support import hosting
+from tests.support.sandbox import Sandbox, installed, uv_dir
 from tests.support.uploads import (
     apr1_entry,
     big_wheel,
@@ -30,31 +30,11 @@ from tests.support.uploads import (
     multipart,
     post,
     sha_entry,
+    twine,
     upload_sdist,
+    uv_publish,
 )
 from tests.support.wheels import make_wheel
-
-BIN = Path(sys.executable).parent
-
-
-def twine(env: dict[str, str], url: str, *files: Path, user: str = "", password: str = "",
-          extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    run_env = {**env, "TWINE_USERNAME": user, "TWINE_PASSWORD": password,
-               "TWINE_NON_INTERACTIVE": "1"}
-    return subprocess.run([str(BIN / "twine"), "upload", "--disable-progress-bar",
-                           "--repository-url", url, *extra, *map(str, files)],
-                          env=run_env, capture_output=True, text=True, check=False,
-                          stdin=subprocess.DEVNULL, timeout=120)
-
-
-def uv_publish(env: dict[str, str], url: str, *files: Path, user: str = "",
-               password: str = "") -> subprocess.CompletedProcess[str]:
-    login = ["--username", user, "--password", password] if user else \
-        ["--username", "anonymous", "--password", "none"]
-    return subprocess.run([str(uv_dir() / "uv"), "publish", "--trusted-publishing", "never",
-                           "--publish-url", url, *login, *map(str, files)],
-                          env=env, capture_output=True, text=True, check=False,
-                          stdin=subprocess.DEVNULL, timeout=120)
 
 
 def page(base: str, project: str, auth: tuple[str, str] | None = None) -> dict[str, object]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pipwrap.guard import fastpath, launchers
-from tests.conftest import Sandbox
+from tests.support.sandbox import Sandbox
 from tests.support.shells import SHELLS
 
 URL = "http://127.0.0.1:9/simple/"

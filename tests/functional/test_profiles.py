@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox
 from tests.support import shells
+from tests.support.sandbox import Indexes, Sandbox
 from tests.support.shells import SHELLS
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipwrap.errors import PipwrapError
-from tests.conftest import Indexes, Sandbox, write_file
+from tests.support.sandbox import Indexes, Sandbox, write_file
 
 
 def cli(sandbox: Sandbox, *args: str, cwd: Path | None = None,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox, installed, stage_attack, write_file
+from tests.support.sandbox import Indexes, Sandbox, installed, stage_attack, write_file
 
 EVIL = ("evil", "9.9.9")
 LOCAL = ("local", "1.0")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox, installed, write_file
 from tests.support import shells
+from tests.support.sandbox import Indexes, Sandbox, installed, write_file
 from tests.support.shells import REPO, SHELLS
 
 if sys.version_info >= (3, 11):

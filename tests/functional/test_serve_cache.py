@@ -21,8 +21,8 @@ from typing import ClassVar
 
 import pytest
 
-from tests.conftest import installed, uv_dir
 from tests.support import hosting
+from tests.support.sandbox import installed, uv_dir
 from tests.support.uploads import big_wheel
 from tests.support.wheels import make_wheel
 
