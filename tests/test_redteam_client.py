@@ -84,3 +84,40 @@ def test_a_dynamic_dependency_url_is_fenced(sandbox: Sandbox, indexes: Indexes,
     assert installed(sandbox.home / "wrapped") is None
     assert f"{FENCE} GET " in done.stderr and "foo-9.9.9" in done.stderr, done.stderr
 
+
+
+# Finding 2: uv has no PIP_PROXY; it takes the proxy from HTTP_PROXY and friends, and
+# skips it for NO_PROXY. A command line that clears or excepts those (env, a script's
+# assignment or export) sent uv's download of the dynamic dependency around the fence.
+UVC = "uv pip install -q --python {py} --target TARGET"
+
+
+@pytest.mark.parametrize("how", [
+    "env NO_PROXY=* no_proxy=* " + UVC,
+    "env -u HTTP_PROXY -u http_proxy -u ALL_PROXY -u all_proxy " + UVC,
+    "env --unset=http_proxy --unset=HTTP_PROXY --unset=all_proxy --unset=ALL_PROXY " + UVC,
+    "env HTTP_PROXY= http_proxy= ALL_PROXY= all_proxy= " + UVC,
+    "sh -c 'NO_PROXY=\\* exec " + UVC + " \"$0\"'",
+    "sh -c 'export no_proxy=\\*; " + UVC + " \"$0\"'",
+    "sh -c 'unset HTTP_PROXY http_proxy ALL_PROXY all_proxy; " + UVC + " \"$0\"'",
+])
+def test_uv_told_to_skip_the_proxy_is_refused(sandbox: Sandbox, indexes: Indexes,
+                                              dynamic_project: Path, venv: Path,
+                                              how: str) -> None:
+    done = _stage(sandbox, indexes, how.format(py=f"{venv}/bin/python") + f" {dynamic_project}",
+                  UV_INDEX_URL=indexes.local.url)
+    assert installed(sandbox.home / "wrapped") is None
+    assert "pipwrap: refused:" in done.stderr and "fence" in done.stderr, done.stderr
+
+
+# Checked, holds: exported or prefixed proxy variables do not reach the command under wrap.
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_proxy_variables_set_around_wrap_are_replaced(sandbox: Sandbox, indexes: Indexes, dynamic_project: Path, venv: Path,
+                        shell: str) -> None:
+    wrapped = sandbox.home / "wrapped"
+    cmd = UVC.format(py=f"{venv}/bin/python").replace("TARGET", str(wrapped))
+    setx = "set -gx NO_PROXY '*'; set -gx no_proxy '*'" if shell == "fish" else \
+        "export NO_PROXY='*' no_proxy='*'"
+    done = sandbox.sh(shell, f"{setx}\nHTTP_PROXY= http_proxy= wrap {cmd} {dynamic_project}\n"
+                      f"wrap {cmd} {dynamic_project}\n", UV_INDEX_URL=indexes.local.url)
+    assert installed(wrapped) is None, done.stderr
