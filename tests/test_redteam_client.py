@@ -121,3 +121,39 @@ def test_proxy_variables_set_around_wrap_are_replaced(sandbox: Sandbox, indexes:
     done = sandbox.sh(shell, f"{setx}\nHTTP_PROXY= http_proxy= wrap {cmd} {dynamic_project}\n"
                       f"wrap {cmd} {dynamic_project}\n", UV_INDEX_URL=indexes.local.url)
     assert installed(wrapped) is None, done.stderr
+
+
+# Finding 2, the same through the tools that set variables for their environments: tox's
+# set_env and hatch's env-vars clearing a proxy variable are refused; passing the fence's
+# own value on (`passenv = HTTP_PROXY`) is not.
+def _check(argv: list[str], cwd: Path) -> str | None:
+    from pipwrap.errors import RefusedError
+    from pipwrap.guard.api import check
+
+    try:
+        check(argv, {"PATH": "/usr/bin"}, index_url="http://127.0.0.1:9/simple/", cwd=str(cwd))
+    except RefusedError as exc:
+        return str(exc)
+    return None
+
+
+def test_tox_and_hatch_clearing_a_proxy_variable_are_refused(tmp_path: Path) -> None:
+    write_file(tmp_path / "tox.ini", "[testenv]\npassenv = HTTP_PROXY\nset_env =\n"
+               "    NO_PROXY = *\n")
+    refused = _check(["tox"], tmp_path)
+    assert refused is not None and "tox.ini:4" in refused and "NO_PROXY" in refused
+    write_file(tmp_path / "tox.ini", "[testenv]\npassenv = HTTP_PROXY, HTTPS_PROXY\n")
+    assert _check(["tox"], tmp_path) is None
+    (tmp_path / "tox.ini").unlink()
+    write_file(tmp_path / "hatch.toml", '[envs.default.env-vars]\nhttp_proxy = ""\n')
+    refused = _check(["hatch", "run", "true"], tmp_path)
+    assert refused is not None and "hatch.toml:2" in refused
+
+
+@pytest.mark.parametrize("argv", [
+    ["nice", "env", "NO_PROXY=*", "uv", "pip", "install", "./x"],
+    ["sh", "-c", "set -a; all_proxy=; uv pip install ./x"],
+])
+def test_proxy_variables_through_launchers(tmp_path: Path, argv: list[str]) -> None:
+    refused = _check(argv, tmp_path)
+    assert refused is not None and "fence" in refused

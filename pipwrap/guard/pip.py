@@ -178,7 +178,7 @@ def judge_option(event: Event, ctx: Context, where: str, program: str = "pip") -
         spelled = event.spelled
         if spelled not in event.option.longs:
             spelled = f"{spelled} (read by {program} as {canonical})"
-        shown = f"{spelled} {event.value}" if event.value is not None else spelled
+        shown = spelled if event.value is None else f"{spelled} {event.value or repr('')}"
         ctx.refuse(where, shown, SOURCE[dest])
     from pipwrap.guard import directref
 
