@@ -291,6 +291,9 @@ def _python_code(code: str, args: list[str], ctx: Context) -> None:
                    "cannot read exactly")
 
 
+_PAST_FENCE_WHY = ("it would send the command's downloads past pipwrap's fence (the proxy "
+                   "that holds every request to the profile's index)")
+_PAST_FENCE = "is set or unset for the command; " + _PAST_FENCE_WHY
 _CLEARS_ENVIRONMENT = {"env": ("-i", "-", "--ignore-environment"), "exec": ("-c",)}
 
 
@@ -307,6 +310,9 @@ def _launcher(name: str, args: list[str], ctx: Context, depth: int) -> None:
                                        or unset in ("NETRC", "TWINE_REPOSITORY_URL"))):
             ctx.refuse("command line", f"{name} {token}", "takes away the environment that "
                        "makes the profile's index the only source")
+        if unset is not None and scrub.routes_past_fence(unset):
+            ctx.refuse("command line", f"{name} {token} {unset}" if token in ("-u", "--unset")
+                       else f"{name} {token}", f"unsets {unset}; {_PAST_FENCE_WHY}")
         if not token.startswith("-"):
             break
     index = 0
@@ -318,6 +324,8 @@ def _launcher(name: str, args: list[str], ctx: Context, depth: int) -> None:
             if scrub.assigns_source(token):
                 ctx.refuse("command line", token.split("=", 1)[0],
                            "is set by env for the command; it would name a package source")
+            if scrub.routes_past_fence(token.split("=", 1)[0]):
+                ctx.refuse("command line", token.split("=", 1)[0], _PAST_FENCE)
             continue
         if token == "--":
             index += 1
@@ -477,8 +485,11 @@ def _check_settings(words: Sequence[str], ctx: Context, what: str) -> None:
     """``export PIP_EXTRA_INDEX_URL=...`` (or fish's ``set -gx NAME VALUE``) inside a
     script puts a source back after pipwrap's scrub."""
     names = [w.split("=", 1)[0] for w in words[1:] if "=" in w]
-    names += [w for w in words[1:] if re.fullmatch(r"(PIP|UV|PDM|TWINE)_\w+|NETRC", w)]
+    names += [w for w in words[1:] if re.fullmatch(r"(PIP|UV|PDM|TWINE)_\w+|NETRC", w)
+              or (re.fullmatch(r"\w+", w) is not None and scrub.routes_past_fence(w))]
     for name in names:
+        if scrub.routes_past_fence(name):
+            ctx.refuse("command line", name, f"is set or unset inside {what}; {_PAST_FENCE_WHY}")
         if scrub.assigns_source(name + "="):
             ctx.refuse("command line", name, f"is set or unset inside {what}; it would "
                        "change the package source (or upload destination) pipwrap chose")

@@ -26,6 +26,10 @@ SOURCE = {
     "trusted_hosts": "turns off TLS verification and lets an http:// source in",
     "isolated_mode": "makes pip ignore the environment, and with it the profile's index",
     "index": "names another package index",
+    # pip 26 reads an empty --proxy as "no proxy at all"; any other value is a proxy the
+    # fence does not control. Either way pip's downloads would go past the fence.
+    "proxy": "sends pip's downloads past pipwrap's fence (an empty value turns every "
+    "proxy off), so nothing would hold it to the profile's index",
 }
 FILES = {
     "requirements": "requirement",
@@ -47,7 +51,7 @@ HARMLESS = frozenset(
     keyring_provider list_format local log no_clean no_color no_index no_input no_proxy_env
     no_python_version_warning no_require_hashes no_verify not_required only_dependencies
     outdated output_file override_externally_managed path platforms pre prefer_binary
-    prefix_path progress_bar proxy python python_version quiet refresh_package
+    prefix_path progress_bar python python_version quiet refresh_package
     release_control require_hashes require_venv resume_retries retries root_path
     root_user_action shell site_file src_dir target_dir timeout upgrade upgrade_strategy
     uploaded_prior_to uptodate use_pep517 use_user_site user user_file verbose version
@@ -174,7 +178,7 @@ def judge_option(event: Event, ctx: Context, where: str, program: str = "pip") -
         spelled = event.spelled
         if spelled not in event.option.longs:
             spelled = f"{spelled} (read by {program} as {canonical})"
-        shown = f"{spelled} {event.value}" if event.value is not None else spelled
+        shown = spelled if event.value is None else f"{spelled} {event.value or repr('')}"
         ctx.refuse(where, shown, SOURCE[dest])
     from pipwrap.guard import directref
 

@@ -19,7 +19,7 @@ from pipwrap.guard.lockfiles import line_of
 
 _URL_KEYS = frozenset({"url", "index-url", "extra-index-url", "find-links", "index", "git",
                        "default-index", "publish-url"})
-_ENV_NAME = re.compile(r"\b((?:PIP|UV|PDM)_[A-Za-z0-9_]+)\b")
+_ENV_NAME = re.compile(r"\b((?:PIP|UV|PDM)_[A-Za-z0-9_]+|[A-Za-z0-9_]*_(?i:proxy)\w*)\b")
 
 
 def _project_file(start: str) -> str | None:
@@ -113,14 +113,19 @@ def _problems(path: str, ctx: Context, where: str) -> Iterator[tuple[str, str, s
 
 def _env_settings(path: str, text: str) -> Iterator[tuple[str, str, str]]:
     """tox ``set_env``/``setenv`` and hatch ``env-vars`` that put a source variable back."""
-    from pipwrap.guard.scrub import assigns_source
+    from pipwrap.guard.scrub import assigns_source, routes_past_fence
 
     for number, line in enumerate(text.splitlines(), start=1):
         for name in _ENV_NAME.findall(line):
-            if assigns_source(name + "="):
+            # A proxy variable only where it is given a value: `passenv = HTTP_PROXY`
+            # hands the fence's own value on, which is what it should do.
+            if assigns_source(name + "=") or (
+                    routes_past_fence(name)
+                    and re.search(rf"\b{re.escape(name)}\s*=", line) is not None):
                 tool = "tox" if "tox" in os.path.basename(path) or "set" in line.lower() \
                     else "hatch/tox"
-                yield tool, f"{path}:{number}", f"sets {name} for the environments it builds"
+                past = " (past pipwrap's fence)" if routes_past_fence(name) else ""
+                yield tool, f"{path}:{number}", f"sets {name} for the environments it builds{past}"
 
 
 def findings(ctx: Context, project_dir: str) -> list[tuple[str, str, str]]:

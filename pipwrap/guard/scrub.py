@@ -83,6 +83,23 @@ def child_environ(environ: Mapping[str, str], additions: Mapping[str, str]) -> d
     return child
 
 
+# The variables the fence sets for a wrapped command (docs/fence.md): its proxy in every
+# spelling, the CA bundles that trust only it, git's config that names it.
+_FENCE_NAMES = frozenset({"ssl_cert_file", "ssl_cert_dir", "requests_ca_bundle",
+                          "curl_ca_bundle", "git_ssl_cainfo", "git_ssl_capath",
+                          "git_ssl_no_verify", "node_extra_ca_certs", "uv_native_tls",
+                          "uv_system_certs", "git_config_parameters"})
+
+
+def routes_past_fence(name: str) -> bool:
+    """Whether setting or unsetting this variable for a command inside ``wrap`` could send
+    its downloads past the fence: any proxy variable in any spelling (an empty
+    ``HTTP_PROXY``, ``NO_PROXY=*``, ``GIT_PROXY_COMMAND``), or a CA or git setting the
+    fence sets. A tool without a proxy reaches the fallback's files directly."""
+    lowered = name.lower()
+    return "proxy" in lowered or lowered in _FENCE_NAMES or lowered.startswith("git_config_")
+
+
 def assigns_source(assignment: str) -> bool:
     """Whether setting this variable for an installer could change its sources: any
     PIP_*/UV_*/PDM_* name not known to be harmless (config and constraint files
