@@ -4,8 +4,8 @@
 shell uses for that choice are generated here, at ``pipwrap init`` time, from the same
 tables the guard judges by, so the shell never keeps a weaker hand-made copy of the
 guard's knowledge. Everything here errs one way: a command the shell lets through without
-asking is one the guard would accept too (``tests/differential/test_shell_fastpath.py`` holds the shell
-against the guard over a corpus in bash, zsh and fish).
+asking is one the guard would accept too (``tests/differential/test_shell_fastpath.py``
+holds the shell against the guard over a corpus in bash, zsh and fish).
 
 The shell skips the guard only for:
 

@@ -2,8 +2,9 @@
 
 Every ``UV_*`` variable not listed here as harmless or as naming files is removed from a
 wrapped command's environment (then pipwrap sets UV_DEFAULT_INDEX, UV_INDEX_STRATEGY and
-UV_NO_CONFIG itself). tests/differential/test_guard_uv.py requires every variable uv's help pages name
-(pipwrap/guard/uv_table.py) to be in one of these sets, so a new one is reviewed.
+UV_NO_CONFIG itself). tests/differential/test_guard_uv.py requires every variable uv's
+help pages name (pipwrap/guard/uv_table.py) to be in one of these sets, so a new one is
+reviewed.
 """
 
 from __future__ import annotations

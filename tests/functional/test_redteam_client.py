@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Indexes, Sandbox, installed, write_file
+from tests.support.sandbox import Indexes, Sandbox, installed, write_file
 from tests.test_fence import _pip_bin, _stage
 
 EVIL = ("evil", "9.9.9")
