@@ -13,6 +13,7 @@ The table in docs/fence.md ("Tools through the fence") lists the result of every
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import hosting
 from tests.support.pips import CACHE, clean_env
 from tests.support.sandbox import Sandbox, write_file
 from tests.support.servers import PyPIServer, serving
@@ -39,7 +41,7 @@ LOCAL_FOO = "FOO local 1.0"
 @dataclass
 class Matrix:
     bin: Path  # the tools venv's bin
-    local: PyPIServer  # Foo 1.0; falls back to upstream
+    local_url: str  # the profile's index: Foo 1.0; falls back to upstream
     upstream: PyPIServer  # Foo 9.9.9 (evil), bar-baz 2.0, BUILD_TOOLS
 
 
@@ -59,26 +61,39 @@ def _tools_venv() -> Path:
     return venv
 
 
-@pytest.fixture(scope="module")
-def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Matrix]:
+@pytest.fixture(scope="module", params=["pipwrap-serve", "pypiserver"])
+def matrix(tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[Matrix]:
+    """The local index is `pipwrap serve --fallback` (what the profile is in real use), or
+    pypiserver with --fallback-url (the sandbox's `indexes`); the upstream is a pypiserver."""
     venv = _tools_venv()
     root = tmp_path_factory.mktemp("matrix")
     make_wheel(root / "upstream", "Foo", "9.9.9", "evil", console_script="foo")
     make_wheel(root / "upstream", "bar-baz", "2.0", "upstream")
     for wheel in (venv / "wheelhouse").glob("*.whl"):
         (root / "upstream" / wheel.name).symlink_to(wheel)
-    make_wheel(root / "local", "Foo", "1.0", "local", console_script="foo")
-    with serving(root / "upstream") as upstream, serving(
-        root / "local", fallback=upstream.url
-    ) as local:
-        yield Matrix(venv / "bin", local, upstream)
+    local = make_wheel(root / "local", "Foo", "1.0", "local", console_script="foo")
+    with serving(root / "upstream") as upstream:
+        if request.param == "pypiserver":
+            with serving(root / "local", fallback=upstream.url) as server:
+                yield Matrix(venv / "bin", server.url, upstream)
+            return
+        home = root / "serve-home"
+        home.mkdir()
+        env = {**hosting.child_env(home), "PIP_CONFIG_FILE": os.devnull}
+        repo = root / "repo"
+        subprocess.run([sys.executable, "-m", "pipwrap", "repo", "add", "--repo", str(repo),
+                        str(local)], env=env, check=True, capture_output=True)
+        with hosting.pipwrap_serve(repo, root / "serve.log", "--fallback", upstream.url,
+                                   env=env) as served:
+            yield Matrix(venv / "bin", served.url, upstream)
 
 
 @pytest.fixture
 def box(sandbox: Sandbox, matrix: Matrix) -> Sandbox:
     """The sandbox with `local` (the default) pointing at the matrix's local index."""
     sandbox.write_config(
-        f'default = "local"\n\n[profiles.local]\nindex-url = "{matrix.local.url}"\n')
+        f'default = "local"\n\n[profiles.local]\nindex-url = "{matrix.local_url}"\n')
     return sandbox
 
 
@@ -220,7 +235,7 @@ def _poetry_project(box: Sandbox, matrix: Matrix) -> Path:
     write_file(project / "pyproject.toml", (
         '[project]\nname = "tiny"\nversion = "0.1"\nrequires-python = ">=3.8"\n'
         'dependencies = []\n\n[tool.poetry]\npackage-mode = false\n\n'
-        f'[[tool.poetry.source]]\nname = "local"\nurl = "{matrix.local.url}"\n'
+        f'[[tool.poetry.source]]\nname = "local"\nurl = "{matrix.local_url}"\n'
         'priority = "primary"\n'))
     return project
 
@@ -274,7 +289,7 @@ def test_pex_with_the_profiles_index(box: Sandbox, matrix: Matrix) -> None:
     project = box.home / "proj"
     project.mkdir()
     done = _wrapped(box, matrix, project,
-                    f"wrap pex --no-pypi --index-url {matrix.local.url} foo bar-baz -o x.pex\n"
+                    f"wrap pex --no-pypi --index-url {matrix.local_url} foo bar-baz -o x.pex\n"
                     f"python x.pex -c \"{PRINT_FOO}\"")
     _ok(done)
     assert LOCAL_FOO in done.stdout, done.stdout + done.stderr
