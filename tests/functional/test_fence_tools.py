@@ -326,3 +326,39 @@ def test_uvx(box: Sandbox, matrix: Matrix) -> None:
                     UV_PYTHON_DOWNLOADS="never")
     _ok(done)
     assert LOCAL_FOO in done.stdout, done.stdout + done.stderr
+
+
+# --- the fence alone, for the tools the guard refuses ---------------------------------
+# `pipwrap run` with the guard's check replaced by a no-op: the same fenced environment,
+# so these show what the fence does with poetry and pex once the guard lets them by.
+
+FENCE_ONLY = ("import sys, pipwrap.guard as g; g.check = lambda *a, **k: None; "
+              "from pipwrap.commands.run import execute; sys.exit(execute(sys.argv[1:]))")
+
+
+def _fence_only(command: str) -> str:
+    return f"{sys.executable} -c '{FENCE_ONLY}' {command}"
+
+
+def test_poetry_through_the_fence_alone(box: Sandbox, matrix: Matrix) -> None:
+    project = _poetry_project(box, matrix)
+    done = _wrapped(box, matrix, project,
+                    _fence_only("poetry add foo bar-baz") + "\n"
+                    f".venv/bin/python -c \"{PRINT_FOO}\"",
+                    POETRY_VIRTUALENVS_IN_PROJECT="true")
+    _ok(done)
+    lock = (project / "poetry.lock").read_text()
+    assert LOCAL_FOO in done.stdout, done.stdout + done.stderr
+    assert 'version = "1.0"' in lock and 'version = "2.0"' in lock, lock
+    _never_evil(lock)
+
+
+def test_pex_through_the_fence_alone(box: Sandbox, matrix: Matrix) -> None:
+    project = box.home / "proj"
+    project.mkdir()
+    done = _wrapped(box, matrix, project,
+                    _fence_only(f"pex --no-pypi --index-url {matrix.local_url} foo bar-baz "
+                                "-o x.pex") + "\n"
+                    f"python x.pex -c \"{PRINT_FOO}\"")
+    _ok(done)
+    assert LOCAL_FOO in done.stdout, done.stdout + done.stderr
