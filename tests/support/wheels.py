@@ -32,15 +32,19 @@ def _metadata(name: str, version: str, requires_python: str | None,
 def make_wheel(directory: Path, name: str, version: str, origin: str, *,
                requires_python: str | None = None, metadata_name: str | None = None,
                metadata_version: str | None = None,
-               requires_dist: tuple[str, ...] = ()) -> Path:
+               requires_dist: tuple[str, ...] = (), console_script: str | None = None) -> Path:
     """A wheel whose module records where it came from: ``import foo; foo.ORIGIN``.
+
+    ``console_script`` names a command that prints ``ORIGIN VERSION`` (``foo.main``).
 
     ``metadata_name``/``metadata_version`` make a wheel whose metadata contradicts its name.
     """
     module = _normalize(name)
     dist_info = f"{module}-{version}.dist-info"
     files = {
-        f"{module}/__init__.py": f"ORIGIN = {origin!r}\nVERSION = {version!r}\n".encode(),
+        f"{module}/__init__.py": (f"ORIGIN = {origin!r}\nVERSION = {version!r}\n" + (
+            "\n\ndef main() -> None:\n    print(ORIGIN, VERSION)\n" if console_script else "")
+        ).encode(),
         f"{dist_info}/METADATA": _metadata(metadata_name or name, metadata_version or version,
                                            requires_python, requires_dist),
         f"{dist_info}/WHEEL": (
@@ -48,6 +52,9 @@ def make_wheel(directory: Path, name: str, version: str, origin: str, *,
             b"Tag: py3-none-any\n"
         ),
     }
+    if console_script:
+        files[f"{dist_info}/entry_points.txt"] = (
+            f"[console_scripts]\n{console_script} = {module}:main\n".encode())
     record_lines = [f"{path},{_record_hash(data)},{len(data)}" for path, data in files.items()]
     record_lines.append(f"{dist_info}/RECORD,,")
     files[f"{dist_info}/RECORD"] = ("\n".join(record_lines) + "\n").encode()
