@@ -6,8 +6,8 @@ or check it.
 
 Each interpreter's pip is asked for its own option tables (introspect/pip_introspect.py,
 run by that interpreter). tests/differential/test_guard_differential.py runs the --check
-form against the pips of every version in the table, so the file cannot drift from its generator, and
-a pip whose options changed fails a test until this is run again.
+form against the pips of every version in the table, so the file cannot drift from its
+generator, and a pip whose options changed fails a test until this is run again.
 """
 
 from __future__ import annotations
