@@ -177,10 +177,58 @@ def _pdm_config_sources(path: str, ctx: Context) -> list[tuple[str, str]]:
     return found
 
 
+# poetry's global options that take a value (the word after them is not the command).
+_POETRY_VALUE_OPTIONS = frozenset({"-C", "--directory", "-P", "--project"})
+
+
 def _poetry(args: Sequence[str], ctx: Context) -> None:
-    words = [a for a in args if not a.startswith("-")]
-    if words and words[0] in _POETRY_FETCHING:
-        ctx.refuse("command line", f"poetry {words[0]}", "installs from poetry's own "
-                   "sources, which read no PIP_*/UV_* variable, so wrap cannot make the "
-                   "profile's index the only one. Declare it in pyproject.toml (poetry "
-                   "source add --priority=primary NAME URL) and run poetry without wrap")
+    words: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _POETRY_VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            words.append(arg)
+    if not words or words[0] not in _POETRY_FETCHING:
+        return
+    # poetry reads no PIP_*/UV_* variable: it takes its sources from pyproject.toml. When
+    # every [[tool.poetry.source]] is the profile's index and one is primary (which turns
+    # off poetry's implicit PyPI), the project already says what wrap would; the fence
+    # holds it to that. Another directory (-C/-P) or self (poetry's own environment) is
+    # not read here, so it stays refused.
+    other_dir = any(a in ("-C", "-P", "--directory", "--project") or
+                    a.startswith(("-C", "-P", "--directory=", "--project=")) for a in args)
+    if words[0] != "self" and not other_dir and _poetry_sources_are_the_profiles(ctx):
+        from pipwrap.guard import projects
+
+        projects.check_project("poetry", ctx, ctx.cwd, "command line")
+        return
+    ctx.refuse("command line", f"poetry {words[0]}", "installs from poetry's own "
+               "sources, which read no PIP_*/UV_* variable, so wrap cannot make the "
+               "profile's index the only one. Declare it in pyproject.toml (poetry "
+               "source add --priority=primary NAME URL) and run poetry without wrap")
+
+
+def _poetry_sources_are_the_profiles(ctx: Context) -> bool:
+    """pyproject.toml here names at least one poetry source, all under the profile's
+    index, one of them primary (poetry 2's default priority)."""
+    path = os.path.join(ctx.cwd, "pyproject.toml")
+    data = ctx.read_file(path, "poetry project")
+    if data is None:
+        return False
+    document = tomlfile.loads(data.decode("utf-8", errors="replace"), path)
+    tool = document.get("tool")
+    poetry = tool.get("poetry") if isinstance(tool, dict) else None
+    sources = poetry.get("source") if isinstance(poetry, dict) else None
+    if not isinstance(sources, list) or not sources:
+        return False
+    primary = False
+    for source in sources:
+        url = source.get("url") if isinstance(source, dict) else None
+        if not isinstance(url, str) or not ctx.under_index(url):
+            return False
+        priority = source.get("priority", "primary")
+        primary = primary or priority in ("primary", "default")
+    return primary

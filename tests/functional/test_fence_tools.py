@@ -241,10 +241,11 @@ def _poetry_project(box: Sandbox, matrix: Matrix) -> Path:
 
 
 def test_poetry_add_is_refused_by_the_guard(box: Sandbox, matrix: Matrix) -> None:
-    """Even with the profile's URL as poetry's only (primary) source, the guard refuses
-    every fetching poetry command: it does not read poetry's sources (by design, see
-    test_guard_installers.py), and its message sends the user to poetry without wrap."""
+    """A poetry project whose sources are not the profile's index (here: none, so poetry
+    would use PyPI) is refused, with the way out."""
     project = _poetry_project(box, matrix)
+    text = (project / "pyproject.toml").read_text()
+    (project / "pyproject.toml").write_text(text.split("[[tool.poetry.source]]")[0])
     done = _wrapped(box, matrix, project, "wrap poetry add foo bar-baz",
                     POETRY_VIRTUALENVS_IN_PROJECT="true")
     assert _status(done) == "status=3", done.stdout + done.stderr
@@ -253,7 +254,6 @@ def test_poetry_add_is_refused_by_the_guard(box: Sandbox, matrix: Matrix) -> Non
     assert not (project / "poetry.lock").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=f"the guard, not the fence: {POETRY_REFUSAL!r}")
 def test_poetry_with_the_profiles_index_as_primary_source(box: Sandbox, matrix: Matrix) -> None:
     project = _poetry_project(box, matrix)
     done = _wrapped(box, matrix, project,

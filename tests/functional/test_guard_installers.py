@@ -121,6 +121,29 @@ def test_poetry_fetching_commands_are_refused_with_the_way_out() -> None:
     check(["poetry", "--version"], ENV, index_url=INDEX)
 
 
+@pytest.mark.parametrize(("sources", "accepted"), [
+    ('[[tool.poetry.source]]\nname = "mine"\nurl = "INDEX"\npriority = "primary"\n', True),
+    ('[[tool.poetry.source]]\nname = "mine"\nurl = "INDEX"\n', True),  # primary by default
+    ('[[tool.poetry.source]]\nname = "mine"\nurl = "INDEX"\npriority = "supplemental"\n',
+     False),  # not primary: poetry would still use PyPI
+    ('[[tool.poetry.source]]\nname = "mine"\nurl = "INDEX"\n\n[[tool.poetry.source]]\n'
+     'name = "up"\nurl = "https://upstream.example/simple/"\npriority = "supplemental"\n',
+     False),  # a second source that is not the profile's
+    ("", False),  # no source: PyPI
+])
+def test_poetry_with_only_the_profiles_index_as_its_source_is_accepted(
+        tmp_path: Path, sources: str, accepted: bool) -> None:
+    write_file(tmp_path / "pyproject.toml", '[project]\nname = "x"\nversion = "0"\n\n'
+               + sources.replace("INDEX", INDEX))
+    if accepted:
+        check(["poetry", "add", "foo"], ENV, index_url=INDEX, cwd=str(tmp_path))
+        # Another project directory is not read: refused.
+        assert "poetry add" in _refused(["poetry", "-C", "/elsewhere", "add", "foo"], tmp_path)
+    else:
+        assert "poetry source add --priority=primary" in _refused(["poetry", "add", "foo"],
+                                                                   tmp_path)
+
+
 @pytest.mark.parametrize("lock", ["pylock.toml", "uv.lock", "pdm.lock"])
 def test_lock_files_must_download_from_the_profiles_index(tmp_path: Path, lock: str) -> None:
     from pipwrap.guard import lockfiles
