@@ -15,16 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import pips, static_index
+from tests.support import static_index
+from tests.support.fenced import PIPS, pip_bin, stage
 from tests.support.sandbox import Indexes, Sandbox, installed, write_file
 from tests.support.servers import PyPIServer, serving
 from tests.support.shells import SHELLS
 from tests.support.wheels import make_wheel
 
 LOCAL = ("local", "1.0")
-EVIL = ("evil", "9.9.9")
 FENCE = "pipwrap fence: refused"
-PIPS = {"23.2.1": "==23.2.1", "newest": ""}
 
 
 def fetch(url: str) -> str:
@@ -134,32 +133,11 @@ def attack_wheel(tmp_path_factory: pytest.TempPathFactory, indexes: Indexes) -> 
                       requires_dist=(f"foo @ {evil}",))
 
 
-def _pip_bin(label: str) -> Path:
-    return pips.pip_python(PIPS[label], label).parent
-
-
-def _stage(sandbox: Sandbox, indexes: Indexes, command: str, shell: str = "bash",
-           **env: str) -> subprocess.CompletedProcess[str]:
-    bare, wrapped = sandbox.home / "bare", sandbox.home / "wrapped"
-    status = "$status" if shell == "fish" else "$?"
-    script = (
-        f"cd ~\nPIP_INDEX_URL={indexes.local.url} PIP_TARGET={bare} {command.replace('TARGET', str(bare))}\n"
-        f"PIP_TARGET={wrapped} wrap {command.replace('TARGET', str(wrapped))}\necho status={status}\n"
-    )
-    if shell == "fish":
-        script = script.replace(f"PIP_INDEX_URL={indexes.local.url} PIP_TARGET={bare} ",
-                                f"env PIP_INDEX_URL={indexes.local.url} PIP_TARGET={bare} ")
-    done = sandbox.sh(shell, script, **env)
-    assert installed(bare) == EVIL, f"the staged attack did not work:\n{done.stderr}"
-    assert installed(wrapped) != EVIL, done.stderr
-    return done
-
-
 @pytest.mark.parametrize("pip", sorted(PIPS))
 def test_local_wheel_with_a_url_dependency_is_fenced(
         sandbox: Sandbox, indexes: Indexes, attack_wheel: Path, pip: str) -> None:
-    path = f"{_pip_bin(pip)}:{sandbox.env['PATH']}"
-    done = _stage(sandbox, indexes, f"pip install {attack_wheel}", PATH=path)
+    path = f"{pip_bin(pip)}:{sandbox.env['PATH']}"
+    done = stage(sandbox, indexes, f"pip install {attack_wheel}", PATH=path)
     assert installed(sandbox.home / "wrapped") is None
     assert "pipwrap" in done.stderr and "refused" in done.stderr, done.stderr
     if FENCE in done.stderr:
@@ -168,7 +146,7 @@ def test_local_wheel_with_a_url_dependency_is_fenced(
 
 def test_uv_local_wheel_with_a_url_dependency_is_fenced(
         sandbox: Sandbox, indexes: Indexes, attack_wheel: Path, venv: Path) -> None:
-    done = _stage(sandbox, indexes,
+    done = stage(sandbox, indexes,
                   f"uv pip install -q --python {venv}/bin/python --target TARGET {attack_wheel}",
                   UV_INDEX_URL=indexes.local.url)
     assert installed(sandbox.home / "wrapped") is None
@@ -181,7 +159,7 @@ def test_script_without_sh_running_pip_with_an_extra_index_is_stopped(
     script = write_file(sandbox.home / "install",
                         f"#!/bin/sh\nexec pip install --extra-index-url {indexes.upstream.url} foo\n")
     script.chmod(0o755)
-    done = _stage(sandbox, indexes, "./install", shell=shell)
+    done = stage(sandbox, indexes, "./install", shell=shell)
     # The guard reads the script now; where it did not, the fence stopped the upstream.
     if "pipwrap: refused:" in done.stderr:
         assert installed(sandbox.home / "wrapped") is None
@@ -201,7 +179,7 @@ def test_a_program_hiding_its_extra_index_is_fenced(
         f"url = bytes.fromhex({hidden!r}).decode()\n"
         "os.execvp('pip', ['pip', 'install', '--extra-index-url', url, 'foo'])\n"))
     program.chmod(0o755)
-    done = _stage(sandbox, indexes, "./setup-deps", shell=shell)
+    done = stage(sandbox, indexes, "./setup-deps", shell=shell)
     assert installed(sandbox.home / "wrapped") == LOCAL, done.stderr
     assert f"{FENCE} GET {indexes.upstream.url}foo/" in done.stderr
 
@@ -209,10 +187,10 @@ def test_a_program_hiding_its_extra_index_is_fenced(
 @pytest.mark.parametrize("pip", sorted(PIPS))
 def test_runpy_pip_with_an_extra_index_is_fenced(
         sandbox: Sandbox, indexes: Indexes, pip: str) -> None:
-    python = _pip_bin(pip) / "python"
+    python = pip_bin(pip) / "python"
     code = ("import runpy, sys; sys.argv = ['pip', 'install', '--extra-index-url', "
             f"'{indexes.upstream.url}', 'foo']; runpy.run_module('pip', run_name='__main__')")
-    done = _stage(sandbox, indexes, f"{python} -c \"{code}\"")
+    done = stage(sandbox, indexes, f"{python} -c \"{code}\"")
     assert installed(sandbox.home / "wrapped") in (None, LOCAL), done.stderr
     assert "refused" in done.stderr, done.stderr
 
@@ -249,7 +227,7 @@ def test_https_index_with_pip(sandbox: Sandbox, https_indexes: dict[str, object]
                               pip: str) -> None:
     env = _https_profile(sandbox, https_indexes)
     target = sandbox.home / "t"
-    done = sandbox.sh("bash", f"PATH={_pip_bin(pip)}:$PATH wrap pip install -q --target {target} "
+    done = sandbox.sh("bash", f"PATH={pip_bin(pip)}:$PATH wrap pip install -q --target {target} "
                       "foo bar-baz", **env)
     assert done.returncode == 0, done.stderr
     assert installed(target) == LOCAL

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.fenced import pip_bin as _pip_bin
+from tests.support.fenced import stage as _stage
 from tests.support.sandbox import Indexes, Sandbox, installed, write_file
-from tests.test_fence import _pip_bin, _stage
 
 EVIL = ("evil", "9.9.9")
 FENCE = "pipwrap fence: refused"
