@@ -12,7 +12,6 @@ generator, and a pip whose options changed fails a test until this is run again.
 
 from __future__ import annotations
 
-import difflib
 import json
 import pprint
 import subprocess
@@ -20,6 +19,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 INTROSPECT = HERE / "introspect" / "pip_introspect.py"
 TARGET = HERE.parent / "pipwrap" / "guard" / "pip_table.py"
 
@@ -78,23 +78,13 @@ def main(argv: list[str]) -> int:
     if not pythons:
         print(__doc__, file=sys.stderr)
         return 2
-    text, versions = render(pythons)
-    if not check:
-        TARGET.write_text(text)
-        print(f"wrote {TARGET} for pip {', '.join(versions)}")
-        return 0
-    committed = TARGET.read_text()
-    if committed == text:
-        print(f"{TARGET} is up to date for pip {', '.join(versions)}")
-        return 0
-    sys.stdout.writelines(difflib.unified_diff(
-        committed.splitlines(keepends=True), text.splitlines(keepends=True),
-        f"{TARGET.name} (committed)", f"{TARGET.name} (from pip {', '.join(versions)})"))
-    print(f"\n{TARGET} differs from what these pips report: run scripts/gen_pip_table.py "
-          "with the same interpreters, then classify new dests in pipwrap/guard/pip.py",
-          file=sys.stderr)
-    return 1
+    from introspect.generated import write_or_check
 
+    text, versions = render(pythons)
+    return write_or_check(
+        TARGET, text, f"pip {', '.join(versions)}", check=check,
+        rerun="run scripts/gen_pip_table.py with the same interpreters, then classify new "
+              "dests in pipwrap/guard/pip.py")
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

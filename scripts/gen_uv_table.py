@@ -10,7 +10,6 @@ the new names are classified in pipwrap/guard/uv.py and uv_env.py.
 
 from __future__ import annotations
 
-import difflib
 import pprint
 import sys
 from pathlib import Path
@@ -73,23 +72,13 @@ def main(argv: list[str]) -> int:
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    text, summary = render(args[0])
-    if not check:
-        TARGET.write_text(text)
-        print(f"wrote {TARGET} for {summary}")
-        return 0
-    committed = TARGET.read_text()
-    if committed == text:
-        print(f"{TARGET} is up to date for {summary}")
-        return 0
-    sys.stdout.writelines(difflib.unified_diff(
-        committed.splitlines(keepends=True), text.splitlines(keepends=True),
-        f"{TARGET.name} (committed)", f"{TARGET.name} (from {summary})"))
-    print(f"\n{TARGET} differs from what {args[0]} lists: run scripts/gen_uv_table.py "
-          f"{args[0]}, then classify new options in pipwrap/guard/uv.py and variables in "
-          "uv_env.py", file=sys.stderr)
-    return 1
+    from introspect.generated import write_or_check
 
+    text, summary = render(args[0])
+    return write_or_check(
+        TARGET, text, summary, check=check,
+        rerun=f"run scripts/gen_uv_table.py {args[0]}, then classify new options in "
+              "pipwrap/guard/uv.py and variables in uv_env.py")
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -26,25 +26,10 @@ import time
 from pipwrap.fence.certificates import LeafFactory, ensure_ca
 from pipwrap.fence.policy import Policy
 from pipwrap.fence.proxy import Proxy, Session
+from pipwrap.processes import alive
 
 SOCKET_NAME = "agent.sock"
 MAX_MESSAGE = 64 * 1024
-
-
-def owner_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie has exited; whoever waits for it may be waiting for our copy of its stderr.
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-        return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] != b"Z"
-    except (OSError, ValueError):
-        return True
 
 
 class Agent:
@@ -101,7 +86,7 @@ class Agent:
     def _reap(self) -> None:
         with self.lock:
             dead = [t for t, s in self.sessions.items()
-                    if s.owner_pid is not None and not owner_alive(s.owner_pid)]
+                    if s.owner_pid is not None and not alive(s.owner_pid)]
             for token in dead:
                 self.sessions.pop(token).close()
             if dead:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipwrap import paths
 from pipwrap.paths import Watched
+from pipwrap.processes import alive
 from pipwrap.profiles.model import Profile
 from pipwrap.shell.dialect import dialect
 
@@ -26,22 +27,12 @@ def stamp_dir() -> Path:
     return Path(paths.private_dir(str(cache / "stamps")))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _sweep(directory: Path, pid: int) -> None:
     for entry in directory.iterdir():
         owner, _, _ = entry.name.partition(".")
         if not owner.isdigit():
             continue
-        if int(owner) == pid or not _alive(int(owner)):
+        if int(owner) == pid or not alive(int(owner)):
             with contextlib.suppress(OSError):
                 entry.unlink()
 
