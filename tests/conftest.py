@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import shells
-from tests.support.sandbox import Built, Indexes, Sandbox, uv_dir
-from tests.support.servers import serving
+from tests.support.sandbox import PRIVATE_SECRET, Built, Indexes, Sandbox, uv_dir
+from tests.support.servers import PyPIServer, serving
 from tests.support.wheels import make_wheel
 
 
@@ -58,3 +58,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     out = tmp_path_factory.mktemp("built")
     sdist, wheel = dist.build(out)
     return Built(sdist, wheel, dist.stand_in_pypi(wheel, out))
+
+
+@pytest.fixture(scope="session")
+def private_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyPIServer]:
+    """A pypiserver that wants alice's login (PRIVATE_SECRET) to read."""
+    from passlib.apache import HtpasswdFile
+
+    root = tmp_path_factory.mktemp("private")
+    make_wheel(root / "packages", "Foo", "1.0", "local")
+    htpasswd = HtpasswdFile(str(root / "htpasswd"), new=True)
+    htpasswd.set_password("alice", PRIVATE_SECRET)
+    htpasswd.save()
+    with serving(root / "packages", htpasswd=root / "htpasswd") as server:
+        yield server

@@ -33,7 +33,7 @@ from html import escape
 from urllib.parse import quote
 
 from pipwrap import indexpage
-from pipwrap.repo import index
+from pipwrap.repo import index, pages
 from pipwrap.repo.distfile import looks_like_distribution
 
 TYPE_CHECKING = False
@@ -138,14 +138,8 @@ def local_href(entry: Entry) -> str:
 def render_json(project: str, entries: list[Entry]) -> bytes:
     files = []
     for entry in entries:
-        item: dict[str, object] = {"filename": entry.filename, "url": local_href(entry),
-                                   "hashes": {"sha256": entry.sha256}}
-        if entry.requires_python:
-            item["requires-python"] = entry.requires_python
-        if entry.metadata_sha256:
-            item["core-metadata"] = {"sha256": entry.metadata_sha256}
-            item["dist-info-metadata"] = {"sha256": entry.metadata_sha256}
-        item["yanked"] = (entry.yanked or True) if entry.yanked is not None else False
+        item = pages.file_entry(local_href(entry), entry.filename, entry.sha256,
+                                entry.requires_python, entry.metadata_sha256, entry.yanked)
         if entry.size is not None:  # PEP 700, as the upstream gave them
             item["size"] = entry.size
         if entry.upload_time is not None:
@@ -156,18 +150,9 @@ def render_json(project: str, entries: list[Entry]) -> bytes:
 
 
 def render_html(project: str, entries: list[Entry]) -> bytes:
-    lines = []
-    for entry in entries:
-        attributes = [f'href="{escape(local_href(entry))}#sha256={entry.sha256}"']
-        if entry.requires_python:
-            attributes.append(f'data-requires-python="{escape(entry.requires_python)}"')
-        if entry.metadata_sha256:
-            value = f"sha256={entry.metadata_sha256}"
-            attributes.append(f'data-dist-info-metadata="{value}"')
-            attributes.append(f'data-core-metadata="{value}"')
-        if entry.yanked is not None:
-            attributes.append(f'data-yanked="{escape(entry.yanked)}"')
-        lines.append(f"<a {' '.join(attributes)}>{escape(entry.filename)}</a><br>\n")
+    lines = [pages.file_link(escape(local_href(entry)), entry.filename, entry.sha256,
+                             entry.requires_python, entry.metadata_sha256, entry.yanked)
+             for entry in entries]
     title = escape(f"Links for {project}")
     return ("<!DOCTYPE html>\n<html>\n<head>\n"
             '<meta name="pypi:repository-version" content="1.0">\n'

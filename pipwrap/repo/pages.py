@@ -55,17 +55,37 @@ def root_json(projects: list[str]) -> bytes:
     return _dump(data)
 
 
-def _file_link(record: FileRecord) -> str:
-    attributes = [f'href="{quote(record.filename)}#sha256={record.sha256}"']
-    if record.requires_python:
-        attributes.append(f'data-requires-python="{escape(record.requires_python)}"')
-    if record.metadata_sha256:
-        value = f"sha256={record.metadata_sha256}"
+def file_link(href: str, filename: str, sha256: str, requires_python: str | None,
+              metadata_sha256: str | None, yanked: str | None) -> str:
+    """One file's ``<a>`` (PEP 503, 592, 658/714); ``href`` is already a URL path."""
+    attributes = [f'href="{href}#sha256={sha256}"']
+    if requires_python:
+        attributes.append(f'data-requires-python="{escape(requires_python)}"')
+    if metadata_sha256:
+        value = f"sha256={metadata_sha256}"
         attributes.append(f'data-dist-info-metadata="{value}"')
         attributes.append(f'data-core-metadata="{value}"')
-    if record.yanked is not None:
-        attributes.append(f'data-yanked="{escape(record.yanked)}"')
-    return f"<a {' '.join(attributes)}>{escape(record.filename)}</a><br>\n"
+    if yanked is not None:
+        attributes.append(f'data-yanked="{escape(yanked)}"')
+    return f"<a {' '.join(attributes)}>{escape(filename)}</a><br>\n"
+
+
+def file_entry(href: str, filename: str, sha256: str, requires_python: str | None,
+               metadata_sha256: str | None, yanked: str | None) -> dict[str, object]:
+    """One file of a PEP 691 page, without the PEP 700 fields (the caller adds them)."""
+    entry: dict[str, object] = {"filename": filename, "url": href, "hashes": {"sha256": sha256}}
+    if requires_python:
+        entry["requires-python"] = requires_python
+    if metadata_sha256:
+        entry["core-metadata"] = {"sha256": metadata_sha256}
+        entry["dist-info-metadata"] = {"sha256": metadata_sha256}
+    entry["yanked"] = (yanked or True) if yanked is not None else False
+    return entry
+
+
+def _file_link(record: FileRecord) -> str:
+    return file_link(quote(record.filename), record.filename, record.sha256,
+                     record.requires_python, record.metadata_sha256, record.yanked)
 
 
 def project_html(project: str, records: list[FileRecord]) -> bytes:
@@ -77,17 +97,8 @@ def project_html(project: str, records: list[FileRecord]) -> bytes:
 def project_json(project: str, versions: list[str], records: list[FileRecord]) -> bytes:
     files = []
     for record in records:
-        entry: dict[str, object] = {
-            "filename": record.filename,
-            "url": quote(record.filename),
-            "hashes": {"sha256": record.sha256},
-        }
-        if record.requires_python:
-            entry["requires-python"] = record.requires_python
-        if record.metadata_sha256:
-            entry["core-metadata"] = {"sha256": record.metadata_sha256}
-            entry["dist-info-metadata"] = {"sha256": record.metadata_sha256}
-        entry["yanked"] = (record.yanked or True) if record.yanked is not None else False
+        entry = file_entry(quote(record.filename), record.filename, record.sha256,
+                           record.requires_python, record.metadata_sha256, record.yanked)
         entry["size"] = record.size
         entry["upload-time"] = record.upload_time
         files.append(entry)

@@ -17,8 +17,8 @@ import pytest
 
 from tests.support import static_index
 from tests.support.fenced import PIPS, pip_bin, stage
-from tests.support.sandbox import Indexes, Sandbox, installed, write_file
-from tests.support.servers import PyPIServer, serving
+from tests.support.sandbox import PRIVATE_SECRET, Indexes, Sandbox, installed, write_file
+from tests.support.servers import PyPIServer
 from tests.support.shells import SHELLS
 from tests.support.wheels import make_wheel
 
@@ -330,20 +330,7 @@ def test_a_second_https_index_is_fenced(sandbox: Sandbox,
 
 # --- secrets live in the fence ------------------------------------------------------
 
-SECRET = "s3cr3t-F3nce"
-
-
-@pytest.fixture(scope="module")
-def private_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyPIServer]:
-    from passlib.apache import HtpasswdFile
-
-    root = tmp_path_factory.mktemp("private-fence")
-    make_wheel(root / "packages", "Foo", "1.0", "local")
-    htpasswd = HtpasswdFile(str(root / "htpasswd"), new=True)
-    htpasswd.set_password("alice", SECRET)
-    htpasswd.save()
-    with serving(root / "packages", htpasswd=root / "htpasswd") as server:
-        yield server
+SECRET = PRIVATE_SECRET
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])

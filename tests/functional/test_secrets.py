@@ -3,30 +3,15 @@ cached shell variable, and a rotated password-env secret is used on the next cal
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.sandbox import Sandbox, installed
-from tests.support.servers import PyPIServer, serving
+from tests.support.sandbox import PRIVATE_SECRET, Sandbox, installed
+from tests.support.servers import PyPIServer
 from tests.support.shells import SHELLS
-from tests.support.wheels import make_wheel
 
-SECRET = "s3cr3t-T0ken"
-
-
-@pytest.fixture(scope="session")
-def private_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyPIServer]:
-    from passlib.apache import HtpasswdFile
-
-    root = tmp_path_factory.mktemp("private")
-    make_wheel(root / "packages", "Foo", "1.0", "local")
-    htpasswd = HtpasswdFile(str(root / "htpasswd"), new=True)
-    htpasswd.set_password("alice", SECRET)
-    htpasswd.save()
-    with serving(root / "packages", htpasswd=root / "htpasswd") as server:
-        yield server
+SECRET = PRIVATE_SECRET
 
 
 def _config(sandbox: Sandbox, url: str) -> None:

@@ -13,6 +13,9 @@ from pathlib import Path
 from tests.support import shells
 from tests.support.servers import PyPIServer
 
+# The password of the `private_index` fixture's user alice: no test output may hold it.
+PRIVATE_SECRET = "s3cr3t-T0ken"
+
 
 @dataclass
 class Indexes:
