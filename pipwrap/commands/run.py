@@ -46,7 +46,7 @@ def execute(argv: Sequence[str], profile: str | None = None) -> int:
                                              owner_pid=os.getpid())
     # Every other spelling of a source variable goes, then pipwrap's own values are set.
     env = scrub.child_environ(os.environ, added)
-    for name in state.around_fence(os.environ, added):
+    for name in state.around_fence(os.environ, added, resolution.profile.password_env):
         env.pop(name, None)
     executable = shutil.which(argv[0], path=env.get("PATH")) if os.sep not in argv[0] \
         else argv[0]

@@ -76,16 +76,18 @@ _AROUND_FENCE = frozenset({"GIT_CONFIG_PARAMETERS", "GIT_PROXY_COMMAND", "GIT_SS
                            "AWS_CA_BUNDLE"})
 
 
-def around_fence(environ: Mapping[str, str], child_env: Mapping[str, str]) -> list[str]:
+def around_fence(environ: Mapping[str, str], child_env: Mapping[str, str],
+                 password_env: str | None = None) -> list[str]:
     """Inherited names that must not reach a fenced command: every spelling of a proxy
     variable (Python's urllib lower-cases them all), git's other config and proxy
-    variables, and the user's own GIT_CONFIG_KEY_n/VALUE_n."""
+    variables, the user's own GIT_CONFIG_KEY_n/VALUE_n, and the profile's ``password-env``
+    variable (the fence holds the login; the command must not hold the secret)."""
     found = []
     for name in environ:
         lower = name.lower()
         if name in child_env:
             continue
-        if lower.endswith("_proxy") or name in _AROUND_FENCE or \
+        if lower.endswith("_proxy") or name in _AROUND_FENCE or name == password_env or \
                 name.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_")):
             found.append(name)
     return sorted(found)
@@ -154,7 +156,7 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     # Every other spelling of a source variable is removed for the call; the shell's key
     # holds the names of all PIP_*/UV_* variables, so a new one makes it ask again.
     unset = [name for name in scrub.unset_names(environ) if name not in child_env]
-    unset += around_fence(environ, child_env)
+    unset += around_fence(environ, child_env, resolution.profile.password_env)
     # A password-env secret lives in the user's variable; reading it again on every call
     # (instead of keeping a copy in the shell) is what makes a rotated secret take effect.
     refresh_always = "1" if resolution.profile.password_env else ""

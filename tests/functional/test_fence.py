@@ -359,6 +359,26 @@ def test_the_child_never_holds_the_secret(sandbox: Sandbox, private_index: PyPIS
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_password_env_variable_does_not_reach_the_command(
+        sandbox: Sandbox, private_index: PyPIServer, shell: str) -> None:
+    """The user exports the profile's password-env variable; the fence reads it and adds
+    the login, the wrapped command does not inherit it (the shell itself keeps it)."""
+    sandbox.write_config(
+        f'default = "corp"\n[profiles.corp]\nindex-url = "{private_index.url}"\n'
+        'username = "alice"\npassword-env = "CORP_PW"\n')
+    target = sandbox.home / "t"
+    done = sandbox.sh(shell, "\n".join([
+        f"wrap pip install -q --target {target} foo",
+        "wrap sh -c 'echo child=${CORP_PW-unset}; env | grep -c CORP_PW'",
+        "echo shell=$CORP_PW",
+    ]), CORP_PW=SECRET)
+    assert installed(target) == LOCAL, done.stderr
+    assert "child=unset" in done.stdout, done.stdout
+    assert f"shell={SECRET}" in done.stdout
+    assert done.stdout.count(SECRET) == 1, done.stdout
+
+
 # --- a file whose bytes do not match the page ---------------------------------------
 
 def test_a_hash_mismatch_is_cut_off(sandbox: Sandbox, tmp_path: Path) -> None:
