@@ -216,6 +216,7 @@ class Terminal:
             os.execvpe(argv[0], argv, full_env)
         self.buffer = b""
         self.transcript = b""
+        self.command = ""
 
     def _read(self, until: re.Pattern[bytes], timeout: float, what: str) -> re.Match[bytes]:
         deadline = time.monotonic() + timeout
@@ -248,15 +249,23 @@ class Terminal:
     def type(self, text: str) -> None:
         os.write(self.fd, text.encode())
 
-    def do(self, command: str, timeout: float = 60) -> tuple[int, str]:
-        """Type ``command`` at the prompt; (its status, what it printed)."""
+    def start(self, command: str) -> None:
+        """Type ``command`` at the prompt; ``finish`` reads what it printed."""
         status = status_of(self.shell)
+        self.command = command
         # One line: nothing typed ahead for the command to read as its input.
         self.type(f"printf '\\137BEGIN\\137\\n'; {command}; "
                   f"printf '\\137END\\137%s\\137\\n' {status}\r")
-        found = self._read(self.MARK, timeout, repr(command))
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        """(the typed command's exit status, what it printed)."""
+        found = self._read(self.MARK, timeout, repr(self.command))
         output = found.group(1).decode(errors="replace").replace("\r\n", "\n")
         return int(found.group(2)), output
+
+    def do(self, command: str, timeout: float = 60) -> tuple[int, str]:
+        self.start(command)
+        return self.finish(timeout)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -264,7 +273,8 @@ class Terminal:
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError):
-                select.select([self.fd], [], [], 0.05) and os.read(self.fd, 65536)
+                if select.select([self.fd], [], [], 0.05)[0]:
+                    os.read(self.fd, 65536)
             with contextlib.suppress(ChildProcessError):
                 if os.waitpid(self.pid, os.WNOHANG)[0]:
                     break
