@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import hosting, journey
+from tests.support import hosting
 from tests.support.sandbox import Built, uv_dir
 from tests.support.servers import PyPIServer, serving
 from tests.support.shells import isolated_env
@@ -70,7 +70,7 @@ def stock(tmp_path_factory: pytest.TempPathFactory) -> Stock:
                     *map(str, sorted((root / "own").iterdir()))],
                    check=True, capture_output=True, timeout=60,
                    env=hosting.child_env(root))
-    os.chmod(root, 0o755)  # the plain user reads it too
+    os.chmod(root, 0o755)  # noqa: S103 - the plain user reads it too
     return Stock(root / "upstream", root / "own", repo)
 
 
@@ -114,7 +114,7 @@ def team(stock: Stock, pypi: PyPIServer,
     """The team's server: `pipwrap serve` over HTTPS with a leaf signed by the team's own
     CA, a login to read and to upload, falling back to the stand-in PyPI."""
     root = tmp_path_factory.mktemp("team")
-    os.chmod(root, 0o755)
+    os.chmod(root, 0o755)  # noqa: S103 - public certificates only; the plain user reads them
     ca = make_ca(root / "ca")
     ca.server_context(root / "leaf")  # writes leaf/server.pem: key and leaf certificate
     (root / "htpasswd").write_text(f"{TEAM_USER}:{sha_entry(TEAM_PASSWORD)}\n")
@@ -231,7 +231,7 @@ def plain_user(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         if made.returncode != 0:
             pytest.skip(f"cannot create a plain user (useradd: {made.stderr.strip()})")
     root = Path(tempfile.mkdtemp(prefix="pipwrap-journey-"))
-    os.chmod(root, 0o755)
+    os.chmod(root, 0o755)  # noqa: S103 - the plain user runs the venv inside
     python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
     venv = root / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)

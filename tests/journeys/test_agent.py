@@ -66,20 +66,20 @@ def test_three_shells_at_once_share_one_agent(env: dict[str, str], home: Path,
     opened = [journey.Terminal(shell, env) for shell in journey.SHELLS]
     with journey.terminals(*opened) as (bash, zsh, fish):
         for term in (bash, zsh, fish):
-            status, said = term.do(DOWNLOAD.format(f"first-{term.shell}"))
+            status, _ = term.do(DOWNLOAD.format(f"first-{term.shell}"))
             assert status == 0, f"{term.shell}:\n{term.text()}"
         assert len(journey.agents(home)) == 1, journey.agents(home)
         bash.start(SLOW.format("slow-bash"))  # bash is busy downloading
         assert slow.started.wait(30), f"the slow download never started:\n{bash.text()}"
         for term in (zsh, fish):
-            status, said = term.do(DOWNLOAD.format(f"meanwhile-{term.shell}"), timeout=30)
+            status, _ = term.do(DOWNLOAD.format(f"meanwhile-{term.shell}"), timeout=30)
             assert status == 0, f"{term.shell}:\n{term.text()}"
-        status, said = bash.finish(60)
+        status, _ = bash.finish(60)
         assert status == 0, f"bash's slow download:\n{bash.text()}"
         assert len(journey.agents(home)) == 1, journey.agents(home)
         bash.close()  # one shell goes; the others carry on
         for term in (zsh, fish):
-            status, said = term.do(DOWNLOAD.format(f"after-{term.shell}"), timeout=30)
+            status, _ = term.do(DOWNLOAD.format(f"after-{term.shell}"), timeout=30)
             assert status == 0, f"{term.shell}:\n{term.text()}"
     for shell in journey.SHELLS:
         assert got(home, f"first-{shell}") == ["foo-1.0-py3-none-any.whl"], shell

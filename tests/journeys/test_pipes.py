@@ -105,7 +105,7 @@ def test_pipelines_end_and_print_what_wrap_printed(
 @pytest.fixture
 def plain_home(plain_user: tuple[str, Path]) -> Iterator[Path]:
     parent = Path(tempfile.mkdtemp(prefix="pipwrap-journey-home-"))
-    os.chmod(parent, 0o755)
+    os.chmod(parent, 0o755)  # noqa: S103 - the plain user's HOME is inside
     try:
         yield parent / "home"
     finally:

@@ -45,12 +45,12 @@ def test_uninstall_and_reinstall_with_shells_open(built: Built, home: Path, pip_
     config.write_text(f'default = "own"\n\n[profiles.own]\nindex-url = "{own_index}"\n')
     pipx(env, built, "install", "pipwrap-cli")
     opened = [journey.Terminal(shell, env) for shell in journey.SHELLS]
-    with journey.terminals(*opened) as (bash, zsh, fish):
+    with journey.terminals(*opened) as (bash, _zsh, _fish):
         for term in opened:
-            status, said = term.do(f"wrap pip download -q --no-deps -d ~/{term.shell} foo")
+            status, _ = term.do(f"wrap pip download -q --no-deps -d ~/{term.shell} foo")
             assert status == 0, f"{term.shell} before the uninstall:\n{term.text()}"
         assert len(journey.agents(home)) == 1, journey.agents(home)
-        status, said = bash.do("pipx uninstall pipwrap-cli", timeout=120)
+        status, _ = bash.do("pipx uninstall pipwrap-cli", timeout=120)
         assert status == 0, bash.text()
         for term in opened:
             status, said = term.do("wrap pip --version", timeout=30)
@@ -65,6 +65,6 @@ def test_uninstall_and_reinstall_with_shells_open(built: Built, home: Path, pip_
         assert not left, f"the fence agent outlived the uninstall: {left}"
     pipx(env, built, "install", "pipwrap-cli")
     with journey.terminals(journey.Terminal("bash", env, name="a new bash")) as (new,):
-        status, said = new.do("wrap pip download -q --no-deps -d ~/again foo")
+        status, _ = new.do("wrap pip download -q --no-deps -d ~/again foo")
         assert status == 0, f"a new shell after the reinstall:\n{new.text()}"
     assert sorted(p.name for p in (home / "again").glob("*")) == ["foo-1.0-py3-none-any.whl"]

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,7 +162,7 @@ def run(shell: str, script: str, env: Mapping[str, str], *, timeout: float = 60,
 
     def read() -> None:
         assert process.stdout is not None
-        while chunk := process.stdout.read1(65536):
+        while chunk := os.read(process.stdout.fileno(), 65536):
             chunks.append(chunk)
 
     reader = threading.Thread(target=read, daemon=True)
@@ -288,7 +288,8 @@ class Terminal:
 
 
 @contextlib.contextmanager
-def terminals(*opened: Terminal):  # type: ignore[no-untyped-def]
+def terminals(*opened: Terminal) -> Iterator[tuple[Terminal, ...]]:
+    """The terminals, closed afterwards with whatever their journey left running."""
     try:
         yield opened
     finally:
