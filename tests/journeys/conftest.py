@@ -48,16 +48,6 @@ class Team:
     ca: Path  # the team's own CA certificate (the leaf is signed by it)
 
 
-def installed_from(target: Path, module: str) -> tuple[str, str] | None:
-    """(origin, version) of ``module`` installed into ``target``: what the person got."""
-    init = target / module / "__init__.py"
-    if not init.exists():
-        return None
-    scope: dict[str, str] = {}
-    exec(init.read_text(), scope)  # noqa: S102 - our own generated wheel
-    return scope["ORIGIN"], scope["VERSION"]
-
-
 @pytest.fixture(scope="session")
 def stock(tmp_path_factory: pytest.TempPathFactory) -> Stock:
     root = tmp_path_factory.mktemp("stock")
@@ -86,26 +76,25 @@ def _copy_repo(stock: Stock, where: Path) -> Path:
     return where
 
 
-@pytest.fixture(scope="session")
-def own_index(stock: Stock, pypi: PyPIServer,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`pipwrap serve` over the person's repository, falling back to the stand-in PyPI."""
-    root = tmp_path_factory.mktemp("own-index")
+def _serve_copy(stock: Stock, pypi: PyPIServer, root: Path) -> Iterator[str]:
     with hosting.pipwrap_serve(_copy_repo(stock, root / "repo"), root / "log",
                                "--fallback", pypi.url,
                                env=hosting.child_env(root)) as served:
         yield served.url
+
+
+@pytest.fixture(scope="session")
+def own_index(stock: Stock, pypi: PyPIServer,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`pipwrap serve` over the person's repository, falling back to the stand-in PyPI."""
+    yield from _serve_copy(stock, pypi, tmp_path_factory.mktemp("own-index"))
 
 
 @pytest.fixture(scope="session")
 def other_index(stock: Stock, pypi: PyPIServer,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second index holding the same files (a mirror): another profile's."""
-    root = tmp_path_factory.mktemp("other-index")
-    with hosting.pipwrap_serve(_copy_repo(stock, root / "repo"), root / "log",
-                               "--fallback", pypi.url,
-                               env=hosting.child_env(root)) as served:
-        yield served.url
+    yield from _serve_copy(stock, pypi, tmp_path_factory.mktemp("other-index"))
 
 
 @pytest.fixture(scope="session")

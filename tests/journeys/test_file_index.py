@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.journeys.conftest import Stock, installed_from
+from tests.journeys.conftest import Stock
 from tests.support import journey
+from tests.support.sandbox import installed
 from tests.support.servers import PyPIServer
 
 
@@ -54,5 +55,5 @@ def test_a_file_profile_installs_from_the_tree(shell: str, stock: Stock, pypi: P
     assert sorted(p.name for p in (home / "dl").glob("*")) == \
         ["foo-1.0-py3-none-any.whl"], out
     for target in ("with-pip", "with-uv"):
-        assert installed_from(home / target, "foo") == ("local", "1.0"), f"{target}:\n{out}"
+        assert installed(home / target, "foo") == ("local", "1.0"), f"{target}:\n{out}"
     assert "Traceback" not in out, out

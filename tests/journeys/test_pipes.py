@@ -62,11 +62,18 @@ echo '== the end'
 """
 
 
-def config(index: str, team: Team | None, ca: Path | None) -> str:
+def choose_profile(env: dict[str, str], home: Path, index: str, team: Team | None) -> None:
+    """The own index without a login, or the team's with its CA and a password-env login."""
+    config = Path(env["XDG_CONFIG_HOME"], "pipwrap/config.toml")
+    config.parent.mkdir(parents=True)
     if team is None:
-        return f'default = "own"\n\n[profiles.own]\nindex-url = "{index}"\n'
-    return (f'default = "team"\n\n[profiles.team]\nindex-url = "{team.url}"\n'
-            f'username = "{TEAM_USER}"\npassword-env = "TEAM_PW"\nca-file = "{ca}"\n')
+        config.write_text(f'default = "own"\n\n[profiles.own]\nindex-url = "{index}"\n')
+        return
+    shutil.copy(team.ca, home / "team-ca.pem")
+    config.write_text(f'default = "team"\n\n[profiles.team]\nindex-url = "{team.url}"\n'
+                      f'username = "{TEAM_USER}"\npassword-env = "TEAM_PW"\n'
+                      f'ca-file = "{home}/team-ca.pem"\n')
+    env["TEAM_PW"] = TEAM_PASSWORD
 
 
 def check(seen: journey.Seen, home: Path) -> None:
@@ -91,13 +98,7 @@ def check(seen: journey.Seen, home: Path) -> None:
 def test_pipelines_end_and_print_what_wrap_printed(
         shell: str, login: bool, env: dict[str, str], home: Path, own_index: str,
         team: Team) -> None:
-    ca = home / "team-ca.pem"
-    shutil.copy(team.ca, ca)
-    Path(env["XDG_CONFIG_HOME"], "pipwrap").mkdir(parents=True)
-    Path(env["XDG_CONFIG_HOME"], "pipwrap/config.toml").write_text(
-        config(own_index, team if login else None, ca))
-    if login:
-        env["TEAM_PW"] = TEAM_PASSWORD
+    choose_profile(env, home, own_index, team if login else None)
     steps = FISH_STEPS if shell == "fish" else POSIX_STEPS
     check(journey.run(shell, steps, env, timeout=45), home)
 
@@ -123,13 +124,7 @@ def test_pipelines_as_a_plain_user(plain_user: tuple[str, Path], plain_home: Pat
     tools.mkdir()
     (tools / "pipwrap").symlink_to(bin_dir / "pipwrap")
     env = person_env(plain_home, tools, bin_dir)
-    ca = plain_home / "team-ca.pem"
-    shutil.copy(team.ca, ca)
-    Path(env["XDG_CONFIG_HOME"], "pipwrap").mkdir(parents=True)
-    Path(env["XDG_CONFIG_HOME"], "pipwrap/config.toml").write_text(
-        config(own_index, team if login else None, ca))
-    if login:
-        env["TEAM_PW"] = TEAM_PASSWORD
+    choose_profile(env, plain_home, own_index, team if login else None)
     env["USER"] = env["LOGNAME"] = user
     prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--"] \
         if os.geteuid() == 0 else []

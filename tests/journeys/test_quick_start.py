@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.journeys.conftest import Stock, installed_from
+from tests.journeys.conftest import Stock
 from tests.support import journey
+from tests.support.sandbox import installed
 
 STAND_IN = "http://127.0.0.1:9999/simple/"  # inside the journey's own network namespace
 
@@ -70,12 +71,12 @@ def test_the_quick_start_installs_a_package_whose_dependency_is_on_pypi(
     out = seen.output
     assert "Traceback" not in out, out
     # The staged attack: the leak works without pipwrap.
-    assert installed_from(home / "bare", "foo") == ("evil", "9.9.9"), out
+    assert installed(home / "bare", "foo") == ("evil", "9.9.9"), out
     for step, target in (("== wrap pip install", "with-pip"),
                          ("== wrap uv pip install", "with-uv")):
         assert seen.after(step).rstrip().endswith("status=0"), (step, out)
-        assert installed_from(home / target, "foo") == ("local", "1.0"), (step, out)
-        assert installed_from(home / target, "dep_lib") == ("upstream", "1.0"), (step, out)
-        assert installed_from(home / target, "hello_app") == ("local", "1.0"), (step, out)
+        assert installed(home / target, "foo") == ("local", "1.0"), (step, out)
+        assert installed(home / target, "dep_lib") == ("upstream", "1.0"), (step, out)
+        assert installed(home / target, "hello_app") == ("local", "1.0"), (step, out)
     assert "Successfully installed" in seen.after("== wrap pip install"), out
     assert "deprecated" not in out, out  # item 9: every wrapped uv warned of UV_NATIVE_TLS

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.journeys.conftest import TEAM_PASSWORD, TEAM_USER, Team, installed_from
+from tests.journeys.conftest import TEAM_PASSWORD, TEAM_USER, Team
 from tests.support import journey
+from tests.support.sandbox import installed
 
 WRONG = "not-the-password"
 
@@ -60,8 +61,8 @@ def test_the_team_profile_with_its_own_ca_and_a_login(shell: str, team: Team,
     for step, target in (("== wrap pip install", "with-pip"),
                          ("== wrap uv pip install", "with-uv")):
         assert seen.after(step).rstrip().endswith("status=0"), f"{step}:\n{out}"
-        assert installed_from(home / target, "foo") == ("local", "1.0"), f"{step}\n{out}"
-        assert installed_from(home / target, "dep_lib") == ("upstream", "1.0"), \
+        assert installed(home / target, "foo") == ("local", "1.0"), f"{step}\n{out}"
+        assert installed(home / target, "dep_lib") == ("upstream", "1.0"), \
             f"{step}\n{out}"
     assert "Traceback" not in out, out
 
