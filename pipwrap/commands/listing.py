@@ -84,7 +84,8 @@ def list_profiles(*, as_json: bool = False) -> int:
         lines.append(f"{marks} {row['name']!s:<{width}}  {row['index_url']}{builtin}")
     if sys.stdout.isatty():
         # For a person only: scripts read one profile per line, piped output is unchanged.
-        lines.append("(> = the profile `wrap` uses here, * = the default; pipwrap current says why)")
+        lines.append("(> = the profile `wrap` uses here, * = the default; "
+                     "pipwrap current says why)")
     print("\n".join(lines))
     return 0
 

@@ -234,11 +234,12 @@ def cmd_set_url(args: argparse.Namespace) -> int:
 def ca_file_argument(path: str, command: str) -> str:
     """``--ca-file``'s value as the config keeps it: absolute, and a file the fence can
     load (checked now: a typo must not wait for the first `wrap` to show)."""
-    import os
+    from pathlib import Path
 
     from pipwrap.profiles.schema import ca_file_problem
 
-    absolute = os.path.abspath(os.path.expanduser(path))
+    # Absolute, not resolved: a link such as /etc/ssl/certs/corp.pem may be repointed.
+    absolute = str(Path(path).expanduser().absolute())
     problem = ca_file_problem(absolute)
     if problem:
         raise PipwrapError(f"{command}: --ca-file {absolute}: {problem}")

@@ -26,11 +26,13 @@ if TYPE_CHECKING:
 
 CONFIG_ENV = "PIPWRAP_CONFIG"
 
+# Names the built-in `local` without redefining it: a [profiles.local] table here would
+# replace it, and lose its upload-url.
 EXAMPLE = """\
-default = "local"
+default = "local"   # the built-in profile: `pipwrap serve` at http://127.0.0.1:8080/simple/
 
-[profiles.local]
-index-url = "http://127.0.0.1:8080/simple/"
+[profiles.corp]
+index-url = "https://pkgs.example.com/simple/"
 """
 
 

@@ -10,6 +10,7 @@ code is in ``templates/completion.*`` with named slots.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pipwrap.shell.dialect import dialect
@@ -55,13 +56,13 @@ def slots(shell: str, data: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def _described(quote: Any, summaries: dict[str, str]) -> str:
+def _described(quote: Callable[[str], str], summaries: dict[str, str]) -> str:
     """zsh ``_describe``'s NAME:SUMMARY words (a colon in a name would end it)."""
     return " ".join(quote(f"{name.replace(':', chr(92) + ':')}:{text}")
                     for name, text in sorted(summaries.items()))
 
 
-def _fish_lines(quote: Any, summaries: dict[str, str], options: dict[str, list[str]],
+def _fish_lines(quote: Callable[[str], str], summaries: dict[str, str], options: dict[str, list[str]],
                 nested: dict[str, dict[str, str]]) -> list[str]:
     # `__pipwrap_after WORDS...`: the words typed so far, options aside, are exactly WORDS
     # (so an action is being typed); `__pipwrap_under WORDS...`: they start with WORDS.

@@ -28,7 +28,7 @@ def test_bash_completes_repo_and_config_actions_and_their_options(sandbox: Sandb
         'echo "[${COMPREPLY[@]}]"',
     ]))
     lines = done.stdout.splitlines()
-    assert REPO_ACTIONS <= set(lines[0].split()), done.stdout + done.stderr
+    assert set(lines[0].split()) >= REPO_ACTIONS, done.stdout + done.stderr
     assert lines[1:4] == ["yank", "--undo", "--repo"], done.stdout
     assert sorted(lines[4].split()) == ["schema", "show"] and lines[5] == "--default"
     assert lines[6] == "[]"
@@ -41,7 +41,7 @@ def test_fish_completes_repo_actions_with_descriptions(sandbox: Sandbox) -> None
                       "complete -C 'pipwrap config '\n")
     parts = done.stdout.split("---\n")
     actions = dict(line.split("\t", 1) for line in parts[0].splitlines() if "\t" in line)
-    assert REPO_ACTIONS <= set(actions), done.stdout + done.stderr
+    assert set(actions) >= REPO_ACTIONS, done.stdout + done.stderr
     assert "wheels" in actions["add"]
     assert parts[1].split("\t")[0].strip() == "--undo", parts[1]
     options = {line.split("\t")[0] for line in parts[2].splitlines()}
