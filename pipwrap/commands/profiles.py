@@ -250,8 +250,8 @@ def _require(profiles: Any, name: str) -> None:
     if name not in profiles and name == BUILTIN_NAME:
         raise PipwrapError(
             f"profile {name!r} is built in ({BUILTIN_URL}, where `pipwrap serve` listens) "
-            "and not in your config file; to change it, define your own with: "
-            f"pipwrap add {name} URL"
+            "and not in your config file; change its URLs with: "
+            f"pipwrap set-url {name} URL (its upload URL is kept)"
         )
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "(none)"

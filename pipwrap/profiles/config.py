@@ -26,13 +26,14 @@ if TYPE_CHECKING:
 
 CONFIG_ENV = "PIPWRAP_CONFIG"
 
-# Names the built-in `local` without redefining it: a [profiles.local] table here would
-# replace it, and lose its upload-url.
-EXAMPLE = """\
-default = "local"   # the built-in profile: `pipwrap serve` at http://127.0.0.1:8080/simple/
+# The built-in `local` as it is: a [profiles.local] table replaces it whole, so a copy
+# without its upload-url would lose `wrap twine upload` to serve.
+EXAMPLE = f"""\
+default = "local"
 
-[profiles.corp]
-index-url = "https://pkgs.example.com/simple/"
+[profiles.local]
+index-url = "{BUILTIN_URL}"
+upload-url = "{BUILTIN_UPLOAD_URL}"
 """
 
 

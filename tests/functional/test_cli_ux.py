@@ -107,6 +107,15 @@ def test_set_url_on_the_builtin_local_keeps_its_upload_url(sandbox: Sandbox) -> 
                      "upload_url": BUILTIN_UPLOAD}
 
 
+def test_the_builtin_local_errors_suggest_what_keeps_its_upload_url(sandbox: Sandbox) -> None:
+    sandbox.write_config('default = "corp"\n[profiles.corp]\nindex-url = '
+                         '"https://pkgs.example.com/simple/"\n')
+    done = cli(sandbox, "rename", "local", "mine")
+    assert_clean_error(done)
+    assert "built in" in done.stderr and "pipwrap set-url local URL" in done.stderr
+    assert "pipwrap add local" not in done.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
