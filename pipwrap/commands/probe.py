@@ -204,6 +204,19 @@ def _opener(ca_file: str | None) -> urllib.request.OpenerDirector:
                                        urllib.request.HTTPSHandler(context=context))
 
 
+def _asker(profile: Profile, auth: str | None, timeout: float) -> _Asker | str:
+    """How to ask ``profile``'s index, or why it cannot be asked (its ca-file is bad)."""
+    # The fence reads the ca-file for https connections only; so does this.
+    ca_file = profile.ca_file if urlsplit(profile.index_url).scheme == "https" else None
+    problem = ca_file_problem(ca_file) if ca_file else None
+    if problem is None:
+        try:
+            return _Asker(auth, timeout, _opener(ca_file))
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            problem = str(exc)
+    return f"ca-file {ca_file}: {problem}"
+
+
 def _fetch_final(url: str, ask: _Asker) -> tuple[int, str, bytes, str]:
     """(status, content type, body, the URL answered after same-host redirects)."""
     # Only http(s) reaches here: file:// is handled apart, config allows nothing else.
@@ -306,14 +319,9 @@ def _probe(profile: Profile, timeout: float) -> Result:
         token = base64.b64encode(f"{username}:{secret or ''}".encode()).decode()
         auth = f"Basic {token}"
     creds = "sent" if username is not None else "none"
-    if profile.ca_file:
-        problem = ca_file_problem(profile.ca_file)
-        if problem:
-            return result(False, f"ca-file {profile.ca_file}: {problem}")
-    try:
-        ask = _Asker(auth, timeout, _opener(profile.ca_file))
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        return result(False, f"ca-file {profile.ca_file}: {exc}")
+    ask = _asker(profile, auth, timeout)
+    if isinstance(ask, str):
+        return result(False, ask)
     try:
         status, content_type, body, final = _fetch_final(url, ask)
     except _OtherHost as exc:

@@ -62,8 +62,8 @@ def _described(quote: Callable[[str], str], summaries: dict[str, str]) -> str:
                     for name, text in sorted(summaries.items()))
 
 
-def _fish_lines(quote: Callable[[str], str], summaries: dict[str, str], options: dict[str, list[str]],
-                nested: dict[str, dict[str, str]]) -> list[str]:
+def _fish_lines(quote: Callable[[str], str], summaries: dict[str, str],
+                options: dict[str, list[str]], nested: dict[str, dict[str, str]]) -> list[str]:
     # `__pipwrap_after WORDS...`: the words typed so far, options aside, are exactly WORDS
     # (so an action is being typed); `__pipwrap_under WORDS...`: they start with WORDS.
     # Keyed by position, `pipwrap repo add --<Tab>` gets `repo add`'s options only, not

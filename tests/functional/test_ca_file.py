@@ -80,10 +80,11 @@ def test_a_relative_ca_file_is_stored_absolute(sandbox: Sandbox,
 
 
 @pytest.mark.parametrize("problem", ["missing", "unreadable", "not PEM", "a directory"])
-def test_a_bad_ca_file_is_refused_naming_the_file(sandbox: Sandbox, problem: str) -> None:
+def test_a_bad_ca_file_is_refused_naming_the_file(sandbox: Sandbox, problem: str,
+                                                  tls_index: tuple[str, Path]) -> None:
     path = sandbox.home / "ca.pem"
     if problem == "unreadable":
-        path.write_text("x")
+        path.write_bytes(tls_index[1].read_bytes())  # a good CA file, but not to be read
         path.chmod(0)
     elif problem == "not PEM":
         path.write_text("just some text, no certificate\n")
