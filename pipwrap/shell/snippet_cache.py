@@ -58,11 +58,16 @@ def valid_command(command: str) -> bool:
             and not command[0].isdigit())  # isalnum(): not empty either
 
 
-def key(shell: str, command: str, completion: bool) -> str:
-    """One line that changes whenever the rendered code could."""
+def key(shell: str, command: str, completion: bool) -> str | None:
+    """One line that changes whenever the rendered code could; None when the package's
+    files cannot be listed (a zip import): nothing is kept then."""
     package = _package_dir()
+    try:
+        fingerprint = _fingerprint(package)
+    except OSError:
+        return None
     parts = (__version__, sys.executable, sys.hexversion, sys.implementation.cache_tag,
-             package, _fingerprint(package), shell, command, completion)
+             package, fingerprint, shell, command, completion)
     return "# pipwrap init " + repr(parts)
 
 
@@ -93,15 +98,19 @@ def lookup(shell: str, command: str, completion: bool) -> bytes | None:
     finally:
         os.close(fd)
     first, _, body = data.partition(b"\n")
-    if first != key(shell, command, completion).encode():
+    expected = key(shell, command, completion)
+    if expected is None or first != expected.encode():
         return None
     return body
 
 
-def store(cache_key: str, shell: str, command: str, completion: bool, code: str) -> None:
+def store(cache_key: str | None, shell: str, command: str, completion: bool,
+          code: str) -> None:
     """Keep ``code`` under ``cache_key`` (taken before rendering); best effort, silent."""
     from pipwrap import files, paths
 
+    if cache_key is None:
+        return
     try:
         target = _path(shell, command, completion)
         paths.private_dir(os.path.dirname(target))  # noqa: PTH120
