@@ -319,7 +319,7 @@ _TOOL_FILES = {
 
 def _project_tools(cwd: str) -> tuple[str | None, list[str]]:
     """The nearest directory up from ``cwd`` with a project file, and the tools it uses."""
-    from pipwrap import tomlfile
+    from pipwrap import files, tomlfile
     from pipwrap.errors import PipwrapError
 
     directory = Path(cwd).absolute()
@@ -332,7 +332,11 @@ def _project_tools(cwd: str) -> tuple[str | None, list[str]]:
     tools = {_TOOL_FILES[name] for name in present if name in _TOOL_FILES}
     if "pyproject.toml" in present:
         tools.add("uv")  # uv sync works on any pyproject.toml
-        text = (folder / "pyproject.toml").read_text(encoding="utf-8", errors="replace")
+        try:
+            text = files.read_regular(str(folder / "pyproject.toml")).decode(
+                "utf-8", errors="replace")
+        except (OSError, PipwrapError):  # a FIFO, a directory: the guard names it
+            text = ""
         try:
             table = tomlfile.loads(text, str(folder / "pyproject.toml")).get("tool")
             named = set(table) if isinstance(table, dict) else set()
