@@ -96,8 +96,12 @@ def _cached_init(argv: list[str]) -> bool:
     code = snippet_cache.lookup(*inputs)
     if code is None:
         return False
-    sys.stdout.flush()
-    sys.stdout.buffer.write(code)
+    binary = getattr(sys.stdout, "buffer", None)  # none when redirected to a StringIO
+    if binary is None:
+        sys.stdout.write(code.decode("utf-8", errors="surrogateescape"))
+    else:
+        sys.stdout.flush()
+        binary.write(code)
     return True
 
 

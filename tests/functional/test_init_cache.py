@@ -129,3 +129,23 @@ def test_a_new_shell_after_the_first_has_wrap(env: dict[str, str], shell: str) -
         done = shells.run(shell, "wrap printenv PIP_INDEX_URL", env, timeout=60)
         assert done.stdout.strip() == "http://127.0.0.1:9/simple/", done.stderr
     assert kept_file(env, f"{shell}-wrap").is_file()
+
+
+def test_kept_code_reaches_a_text_only_stdout(env: dict[str, str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`main()` called in-process with stdout redirected to a StringIO (no .buffer)."""
+    import contextlib
+    import io
+
+    from pipwrap import cli
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    outputs = []
+    for _ in range(2):  # rendered, then served
+        captured = io.StringIO()
+        with contextlib.redirect_stdout(captured):
+            assert cli.main(["init", "fish"]) == 0
+        outputs.append(captured.getvalue())
+    assert kept_file(env, "fish-wrap").is_file()
+    assert outputs[0] == outputs[1] and "function wrap" in outputs[0]
