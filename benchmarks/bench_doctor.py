@@ -10,9 +10,10 @@ Three places (target: at most 0.5 s each):
 3. (2) inside a uv project whose pyproject.toml names another index and which has a
    uv.lock, a tox.ini and a uv.toml: the project section asks the guard per tool.
 
-Baseline: `python -I -c pass`. `--compare TREE` also runs the doctor of another
-checkout (e.g. an export of main) through an identical console script, for a
-before/after in one run. Commands take turns round by round; medians.
+Baseline: `python -I -c pass`; wall and CPU time (steadier on a loaded machine).
+`--compare TREE` also runs the doctor of another checkout (e.g. an export of main)
+through an identical console script, for a before/after in one run. Commands take turns
+round by round; medians.
 """
 
 from __future__ import annotations
@@ -20,14 +21,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_startup import REPO, console_script
+from bench_startup import REPO, console_script, timed
 
 UV_PROJECT = """[project]
 name = "demo"
@@ -38,14 +37,6 @@ dependencies = ["foo"]
 name = "upstream"
 url = "https://upstream.example/simple/"
 """
-
-
-def run_ms(argv: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=120,
-                   check=False)
-    return (time.perf_counter() - start) * 1000
 
 
 def main() -> None:
@@ -81,17 +72,20 @@ def main() -> None:
             if other is not None:
                 commands[f"compared tree's doctor, {place}"] = ([str(other), "doctor"], env,
                                                                  cwd)
-        times: dict[str, list[float]] = {label: [] for label in commands}
+        times: dict[str, list[tuple[float, float]]] = {label: [] for label in commands}
         for argv, env, cwd in commands.values():
-            run_ms(argv, env, cwd)  # warm up: page cache, .pyc files
+            timed(argv, env, cwd=cwd)  # warm up: page cache, .pyc files
         for _ in range(options.runs):
             for label, (argv, env, cwd) in commands.items():
-                times[label].append(run_ms(argv, env, cwd))
-        base = statistics.median(times["python -I -c pass"])
-        print(f"pipwrap doctor (median of {options.runs}, interleaved; target <= 500 ms)")
+                times[label].append(timed(argv, env, cwd=cwd))
+        base = statistics.median(w for w, _ in times["python -I -c pass"])
+        print(f"pipwrap doctor (median of {options.runs}, interleaved; target <= 500 ms; "
+              "CPU: user + system, children included)")
         for label, values in times.items():
-            took = statistics.median(values)
-            print(f"   {label:<48}{took:7.1f} ms  ({took / base:5.2f}x python -I -c pass)")
+            took = statistics.median(w for w, _ in values)
+            cpu = statistics.median(c for _, c in values)
+            print(f"   {label:<48}{took:7.1f} ms  ({took / base:5.2f}x python -I -c pass)"
+                  f"  CPU {cpu:7.1f} ms")
 
 
 if __name__ == "__main__":

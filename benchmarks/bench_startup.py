@@ -16,13 +16,15 @@
 
 `pipwrap` is a console script like the one pip or pipx writes (a direct shebang to this
 interpreter). Through a pyenv shim add the shim's own 50-80 ms, which no snippet can
-save. Variants are interleaved round by round; medians.
+save. Variants are interleaved round by round; medians of wall time and of CPU time
+(user + system of the shell and its children: steadier on a loaded machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -77,26 +79,36 @@ def init_line(shell: str, script: Path) -> str:
     return f"eval \"$('{script}' init {shell})\""
 
 
-def timed(argv: list[str], env: dict[str, str], before: Path | None = None) -> float:
-    """Milliseconds for one run; ``before``: a directory removed first (the kept code)."""
+def timed(argv: list[str], env: dict[str, str], before: Path | None = None,
+          cwd: Path | None = None) -> tuple[float, float]:
+    """Wall and CPU (user + system, the process and its children) milliseconds for one
+    run; ``before``: a directory removed first (the kept code). CPU time moves far less
+    than wall time when other jobs load the machine."""
     if before is not None:
         shutil.rmtree(before, ignore_errors=True)
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   stdin=subprocess.DEVNULL, check=True, timeout=60)
-    return (time.perf_counter() - start) * 1000
+                   stdin=subprocess.DEVNULL, check=False, timeout=120, cwd=cwd)
+    wall = (time.perf_counter() - start) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime) * 1000
+    return wall, cpu
 
 
 def interleaved(variants: dict[str, tuple[list[str], dict[str, str], Path | None]],
-                runs: int) -> dict[str, float]:
-    """Median milliseconds per variant, the variants taking turns in every round."""
-    times: dict[str, list[float]] = {name: [] for name in variants}
+                runs: int) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU milliseconds per variant, the variants taking turns in every
+    round."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for argv, env, _before in variants.values():
         timed(argv, env)  # warm the page cache and the kept code
     for _ in range(runs):
         for name, (argv, env, before) in variants.items():
             times[name].append(timed(argv, env, before))
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: (statistics.median(w for w, _ in values),
+                   statistics.median(c for _, c in values))
+            for name, values in times.items()}
 
 
 def main() -> None:
@@ -128,10 +140,12 @@ def main() -> None:
                 argv, extra = shell_start(shell, home, line)
                 variants[label] = (argv, {**env, **extra}, before)
             medians = interleaved(variants, options.runs)
-            base = medians.pop("none")
-            figures = "; ".join(f"{label} {took:5.1f} ms (+{took - base:5.1f} ms, "
-                                f"{took / base:4.2f}x)" for label, took in medians.items())
-            print(f"   {shell}: none {base:5.1f} ms; {figures}  (target: init line <= +25 ms)")
+            base, base_cpu = medians.pop("none")
+            print(f"   {shell}: none {base:5.1f} ms (CPU {base_cpu:5.1f} ms)"
+                  "  (target: init line <= +25 ms)")
+            for label, (took, cpu) in medians.items():
+                print(f"      {label:<17}{took:6.1f} ms (+{took - base:6.1f} ms, "
+                      f"{took / base:5.2f}x)  CPU {cpu:6.1f} ms (+{cpu - base_cpu:6.1f} ms)")
 
         print(f"2. where the time goes (median of {options.runs}, interleaved)")
         pieces = {
@@ -145,9 +159,10 @@ def main() -> None:
         if other:
             variants["compared tree: init bash"] = ([str(other), "init", "bash"], env, None)
         medians = interleaved(variants, options.runs)
-        base = medians["python -c pass"]
-        for label, took in medians.items():
-            print(f"   {label:<30}{took:6.1f} ms  ({took / base:4.2f}x python -c pass)")
+        base, base_cpu = medians["python -c pass"]
+        for label, (took, cpu) in medians.items():
+            print(f"   {label:<30}{took:6.1f} ms  ({took / base:4.2f}x python -c pass)"
+                  f"  CPU {cpu:6.1f} ms ({cpu - base_cpu:+6.1f} ms)")
 
 
 if __name__ == "__main__":
