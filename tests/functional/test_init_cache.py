@@ -149,3 +149,8 @@ def test_kept_code_reaches_a_text_only_stdout(env: dict[str, str],
         outputs.append(captured.getvalue())
     assert kept_file(env, "fish-wrap").is_file()
     assert outputs[0] == outputs[1] and "function wrap" in outputs[0]
+
+
+def test_the_uninstall_section_names_the_kept_code() -> None:
+    section = (REPO / "README.md").read_text().split("## Uninstall", 1)[1].split("\n## ")[0]
+    assert "`init/`" in section
