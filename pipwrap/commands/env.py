@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from pipwrap.commands.common import add_profile
 from pipwrap.errors import PipwrapError
@@ -79,8 +80,7 @@ def render(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
 
 def _parent_of(pid: int) -> int | None:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
         return int(stat[stat.rindex(b")") + 2:].split()[1])
     except (OSError, ValueError, IndexError):
         return None

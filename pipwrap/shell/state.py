@@ -143,7 +143,7 @@ def take_report(path: str | None) -> str:
     if not path:
         return ""
     try:
-        with open(path, "r+", encoding="utf-8", errors="replace") as handle:
+        with Path(path).open("r+", encoding="utf-8", errors="replace") as handle:
             text = handle.read()
             if text:
                 handle.truncate(0)
