@@ -92,8 +92,8 @@ def _wait_for(argv: Sequence[str], executable: str, env: dict[str, str]) -> int:
         with contextlib.suppress(ProcessLookupError):
             child.send_signal(signum)
 
-    for signum in (signal.SIGINT, signal.SIGQUIT):
-        signal.signal(signum, signal.SIG_IGN)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
+    for name, handler in (("SIGINT", signal.SIG_IGN), ("SIGQUIT", signal.SIG_IGN),
+                          ("SIGTERM", forward), ("SIGHUP", forward)):
+        if hasattr(signal, name):  # SIGQUIT and SIGHUP are POSIX only
+            signal.signal(getattr(signal, name), handler)
     return child.wait()
