@@ -309,3 +309,40 @@ def test_pipwrap_run_keeps_the_commands_status_and_signal(sandbox: Sandbox) -> N
     assert run("sh", "-c", "kill -TERM $$").returncode == -signal.SIGTERM
     done = run("sh", "-c", "trap - PIPE; yes | head -1")  # SIGPIPE is the default again
     assert (done.returncode, done.stdout, done.stderr) == (0, "y\n", "")
+
+
+TRACE = {"bash": "set -x", "zsh": "setopt xtrace", "fish": "set fish_trace 1"}
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_traced_wrap_shows_the_command_and_its_refusal_not_pipwraps_own(
+        sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
+    refused = indexes.upstream.url + "foo/"
+    st = status(shell)
+    done = run_shell(sandbox, shell, "\n".join([
+        TRACE[shell], f"wrap {fetch(refused, 3)}", f"echo st={st}",
+        "wrap sh -c 'exit 4'", f"echo st={st}"]))
+    assert "st=3" in done.stdout and "st=4" in done.stdout, done.stdout + done.stderr
+    assert done.stderr.count(f"{FENCE} GET {refused}") == 1, done.stderr
+    assert "sh -c 'exit 4'" in done.stderr or "sh -c exit 4" in done.stderr, done.stderr
+    # Nothing of what pipwrap does after the command (bash shows its function's own
+    # first lines, as before: that is where tracing is turned off).
+    for own in ("__pipwrap_s", "__pipwrap_report", "__pipwrap_said", "__pipwrap_command",
+                "__pipwrap_traced $argv", "set -f", "_state", "setopt noxtrace"):
+        assert own not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_errexit_a_refused_command_says_so_before_the_shell_exits(
+        sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
+    refused = indexes.upstream.url + "foo/"
+    errexit = "set -e" if shell == "bash" else "setopt errexit"
+    done = run_shell(sandbox, shell, "\n".join([
+        # A function keeps errexit inside it, as without wrap.
+        "f() { false; echo still-in-f; }",
+        f"({errexit}; wrap f; echo after-f)",
+        f"{errexit}", f"wrap {fetch(refused, 3)}", "echo not-reached"]))
+    assert "still-in-f" not in done.stdout and "after-f" not in done.stdout, done.stdout
+    assert "status 403" in done.stdout and "not-reached" not in done.stdout, done.stdout
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stderr.count(f"{FENCE} GET {refused}") == 1, done.stderr

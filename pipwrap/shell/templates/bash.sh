@@ -162,21 +162,15 @@ __pipwrap_wrap() {
     # when the command is interrupted.
     local -x "${__pipwrap_env[@]}"
     local __pipwrap_s=0
-    if [[ -n $__pipwrap_traced ]]; then
-        # Tracing comes on in __pipwrap_command right before the command; what follows
-        # it is pipwrap's own and is not traced.
-        if [[ -n $__pipwrap_strict ]]; then
-            __pipwrap_command "$@"
-            { __pipwrap_s=$?; set +x; } 2>/dev/null
-        else
-            __pipwrap_command "$@" || { __pipwrap_s=$?; } 2>/dev/null
-            { set +x; } 2>/dev/null
-        fi
+    if [[ -z $__pipwrap_traced$__pipwrap_strict${__pipwrap_unset[0]-} ]]; then
+        "$@" || __pipwrap_s=$?
     elif [[ -n $__pipwrap_strict ]]; then
         __pipwrap_command "$@"
-        __pipwrap_s=$?
+        # Traced: tracing came on right before the command; pipwrap's own is not traced.
+        { __pipwrap_s=$?; set +x; } 2>/dev/null
     else
-        __pipwrap_command "$@" || __pipwrap_s=$?
+        __pipwrap_command "$@" || { __pipwrap_s=$?; } 2>/dev/null
+        { set +x; } 2>/dev/null
     fi
     # The fence's refusals for this command, on its own stderr: one builtin test when
     # there are none.

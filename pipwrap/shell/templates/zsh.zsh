@@ -162,7 +162,9 @@ function __pipwrap_wrap() {
     local -x "${__pipwrap_env[@]}"
     (( ${#__pipwrap_unset} )) && local +x "${__pipwrap_unset[@]}" && unset "${__pipwrap_unset[@]}"
     local __pipwrap_s=0
-    if [[ $__pipwrap_traced == on ]]; then
+    if [[ $__pipwrap_traced$__pipwrap_strict == off ]]; then
+        "$@" || __pipwrap_s=$?
+    elif [[ $__pipwrap_traced == on ]]; then
         # Traced: the user's command; what follows it is pipwrap's own and is not.
         if [[ -n $__pipwrap_strict ]]; then
             setopt xtrace
@@ -173,11 +175,9 @@ function __pipwrap_wrap() {
             "$@" || { __pipwrap_s=$?; } 2>/dev/null
             { setopt noxtrace; } 2>/dev/null
         fi
-    elif [[ -n $__pipwrap_strict ]]; then
+    else
         "$@"
         __pipwrap_s=$?
-    else
-        "$@" || __pipwrap_s=$?
     fi
     # The fence's refusals for this command, on its own stderr: one builtin test when
     # there are none.
