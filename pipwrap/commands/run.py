@@ -68,7 +68,8 @@ def execute(argv: Sequence[str], profile: str | None = None) -> int:
         sys.stderr.flush()
     if returncode < 0:
         # Killed by a signal: die of the same one, so the caller sees what the command did.
-        signal.signal(-returncode, signal.SIG_DFL)
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL has no handler to reset
+            signal.signal(-returncode, signal.SIG_DFL)
         os.kill(os.getpid(), -returncode)
         return 128 - returncode
     return returncode

@@ -307,6 +307,7 @@ def test_pipwrap_run_keeps_the_commands_status_and_signal(sandbox: Sandbox) -> N
 
     assert run("sh", "-c", "exit 7").returncode == 7
     assert run("sh", "-c", "kill -TERM $$").returncode == -signal.SIGTERM
+    assert run("sh", "-c", "kill -KILL $$").returncode == -signal.SIGKILL
     done = run("sh", "-c", "trap - PIPE; yes | head -1")  # SIGPIPE is the default again
     assert (done.returncode, done.stdout, done.stderr) == (0, "y\n", "")
 
