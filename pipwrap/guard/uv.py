@@ -196,6 +196,14 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
         if canonical in DIRECTORY and value is not None:
             base = os.path.join(ctx.cwd, value)
     judged = reading.command not in QUIET
+    if reading.command == "publish" and not ctx.upload_url and not any(
+            canonical == "--help" for canonical, _s, _v in reading.options):
+        # wrap points uv publish at the profile's upload-url (UV_PUBLISH_URL); without
+        # one uv would ask for a login (on a terminal) for the public index, then be fenced.
+        ctx.refuse("command line", "uv publish",
+                   "would upload to the public index: the profile has no upload-url; add "
+                   "one (pipwrap edit: upload-url = \"https://...\") or run uv publish "
+                   "without wrap")
     for canonical, spelled, value in reading.options if judged else []:
         _judge(reading.command, canonical, spelled, value, ctx, base)
     if not judged:

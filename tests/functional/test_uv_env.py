@@ -204,3 +204,15 @@ def test_wrap_uv_publish_goes_to_the_upload_url_with_the_fences_login_and_no_pro
                            check=False, timeout=60)
     assert f"UV_PUBLISH_URL='{closed.base}/'" in shown.stdout, shown.stdout + shown.stderr
     assert "s3cr3t" not in shown.stdout
+
+
+def test_wrap_uv_publish_without_an_upload_url_is_refused_before_any_prompt(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """uv's default is the public index: it would ask for a login there (on a terminal)
+    and then be fenced. The guard refuses it first, as `twine upload`; --help still runs."""
+    wheel = make_wheel(tmp_path / "dist", "Published", "1.0", "local")
+    done = sandbox.sh("bash", f"wrap uv publish {wheel}; echo status=$?\n"
+                      "wrap uv publish --help >/dev/null; echo help=$?\n")
+    assert "status=3" in done.stdout, done.stdout + done.stderr
+    assert "uv publish would upload to the public index" in done.stderr, done.stderr
+    assert "upload-url" in done.stderr and "help=0" in done.stdout, done.stdout
