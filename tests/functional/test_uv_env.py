@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from tests.support import hosting, shells, static_index
+from tests.support import shells, static_index
 from tests.support.sandbox import Indexes, Sandbox, installed, uv_dir, write_file
-from tests.support.uploads import sha_entry
+from tests.support.uploads import anon_and_team
 from tests.support.wheels import make_wheel
 
 PRINT_FOO = "import foo; print('FOO', foo.ORIGIN, foo.VERSION)"
@@ -166,20 +166,10 @@ def test_wrap_uv_publish_goes_to_the_upload_url_with_the_fences_login_and_no_pro
     """The built-in-style profile (upload-url: the server's root, anyone may upload) and a
     login profile (password-env): `wrap uv publish` uploads to each, on a terminal where uv
     would prompt for what it lacks, and the command never holds the secret."""
-    logins = tmp_path / "htpasswd"
-    logins.write_text(f"ci:{sha_entry('s3cr3t')}\n")
     wheel = make_wheel(tmp_path / "dist", "Published", "1.0", "local")
     second = make_wheel(tmp_path / "dist2", "Published", "2.0", "local")
     env = sandbox.env
-    with hosting.pipwrap_serve(tmp_path / "open", tmp_path / "l1", "--no-fallback", "--auth",
-                               "none", env=env) as open_server, \
-            hosting.pipwrap_serve(tmp_path / "closed", tmp_path / "l2", "--no-fallback",
-                                  "--htpasswd", str(logins), env=env) as closed:
-        sandbox.write_config(
-            f'default = "anon"\n[profiles.anon]\nindex-url = "{open_server.url}"\n'
-            f'upload-url = "{open_server.base}/"\n'
-            f'[profiles.team]\nindex-url = "{closed.url}"\nupload-url = "{closed.base}/"\n'
-            'username = "ci"\npassword-env = "UPLOAD_PW"\n')
+    with anon_and_team(sandbox, tmp_path, "s3cr3t") as (_open_server, closed):
         script = (
             f"wrap uv publish {wheel}; echo anon=$?\n"
             f"PIPWRAP_PROFILE=team UPLOAD_PW=s3cr3t wrap uv publish {second}; echo team=$?\n"
