@@ -112,7 +112,7 @@ def build(profile: Profile, password: str | None = None) -> dict[str, str]:
         "PDM_PYPI_URL": url,
         "PIPWRAP_ACTIVE_PROFILE": profile.name,
         **_twine(profile, found),
-        **_uv_publish(profile),
+        **_uv_publish(profile, found),
     }
 
 
@@ -143,9 +143,20 @@ def uv_config_file(url: str) -> str:
     return path
 
 
-# twine prompts for a password it does not have; this one is not a secret: the fence
-# replaces the Authorization of every request to the upload URL with the profile's login.
+# Uploaders want a login before they send anything; this one is not a secret: the fence
+# replaces the Authorization of every request to the upload URL with the profile's login
+# (or, for a profile without one, removes it).
 TWINE_DUMMY_PASSWORD = "pipwrap-fence-adds-the-login"
+PLACEHOLDER_USERNAME = "pipwrap"
+
+
+def _upload_username(profile: Profile) -> str:
+    """The user name an uploader is shown: the profile's, or the URL's beside a password.
+    A bare ``TOKEN@`` in the URL is the secret itself: a placeholder goes instead."""
+    if profile.username is not None:
+        return profile.username
+    _url, user, secret = split_credentials(profile.index_url)
+    return user if user is not None and secret is not None else PLACEHOLDER_USERNAME
 
 
 def _twine(profile: Profile, found: tuple[str, str] | None) -> dict[str, str]:
@@ -159,30 +170,25 @@ def _twine(profile: Profile, found: tuple[str, str] | None) -> dict[str, str]:
     return {
         "TWINE_REPOSITORY_URL": profile.upload_url,
         "TWINE_NON_INTERACTIVE": "1",
-        "TWINE_USERNAME": found[0] if found is not None else "",
+        "TWINE_USERNAME": _upload_username(profile) if found is not None else "",
         "TWINE_PASSWORD": TWINE_DUMMY_PASSWORD if found is not None else "",
     }
 
 
-
-# A user name for uploaders that want one before they send anything; the fence replaces
-# the whole login (or, for a profile without one, removes it).
-PLACEHOLDER_USERNAME = "pipwrap"
-
-
-def _uv_publish(profile: Profile) -> dict[str, str]:
+def _uv_publish(profile: Profile, found: tuple[str, str] | None) -> dict[str, str]:
     """`uv publish`'s destination and a login it will not prompt for.
 
-    Without any login uv prompts on a terminal, and with none at all it sends nothing;
-    with this placeholder it uploads, and the fence puts the profile's own login (from its
-    password-env or keyring) on the request, so no secret is in the command's variables.
-    The user's UV_PUBLISH_TOKEN and UV_PUBLISH_INDEX, which clap refuses beside these
-    even when empty, are removed by the scrub (guard/uv_env.py).
+    Without a login uv prompts on a terminal, and with none at all it sends nothing; with
+    a placeholder it uploads, and the fence puts the profile's own login on the request
+    (an anonymous profile's placeholder is removed), so no secret is in the command's
+    variables. The user's UV_PUBLISH_TOKEN and UV_PUBLISH_INDEX, which clap refuses
+    beside these even when empty, are removed by the scrub (guard/uv_env.py).
     """
     if not profile.upload_url:
         return {}
     return {
         "UV_PUBLISH_URL": split_credentials(profile.upload_url)[0],
-        "UV_PUBLISH_USERNAME": PLACEHOLDER_USERNAME,
+        "UV_PUBLISH_USERNAME": _upload_username(profile) if found is not None
+        else PLACEHOLDER_USERNAME,
         "UV_PUBLISH_PASSWORD": TWINE_DUMMY_PASSWORD,
     }

@@ -206,3 +206,24 @@ def test_wrap_uv_publish_without_an_upload_url_is_refused_before_any_prompt(
     assert "status=3" in done.stdout, done.stdout + done.stderr
     assert "uv publish would upload to the public index" in done.stderr, done.stderr
     assert "upload-url" in done.stderr and "help=0" in done.stdout, done.stdout
+
+
+def test_a_bare_token_in_the_index_url_is_not_given_to_uploaders(sandbox: Sandbox) -> None:
+    """`https://TOKEN@host/` holds the secret in the user-name place: twine and uv publish
+    get a placeholder user name (the fence sends the token), a `user:pass@` keeps its user."""
+    sandbox.write_config(
+        'default = "tok"\n[profiles.tok]\nindex-url = "http://t0ken-val@127.0.0.1:9/simple/"\n'
+        'upload-url = "http://127.0.0.1:9/"\n'
+        '[profiles.pair]\nindex-url = "http://bob:pw-val@127.0.0.1:9/simple/"\n'
+        'upload-url = "http://127.0.0.1:9/"\n')
+    shown = {name: subprocess.run(
+        [sys.executable, "-m", "pipwrap", "env", "--reveal", "--profile", name],
+        env=sandbox.env, capture_output=True, text=True, check=False, timeout=60)
+        for name in ("tok", "pair")}
+    for done in shown.values():
+        assert done.returncode == 0, done.stderr
+        assert "t0ken-val" not in done.stdout and "pw-val" not in done.stdout, done.stdout
+    assert "TWINE_USERNAME='pipwrap'" in shown["tok"].stdout, shown["tok"].stdout
+    assert "UV_PUBLISH_USERNAME='pipwrap'" in shown["tok"].stdout
+    assert "TWINE_USERNAME='bob'" in shown["pair"].stdout, shown["pair"].stdout
+    assert "UV_PUBLISH_USERNAME='bob'" in shown["pair"].stdout
