@@ -120,18 +120,22 @@ def uv_config_file(url: str) -> str:
     """A uv.toml that makes ``url`` uv's only index, in pipwrap's private data directory.
 
     Named by its content, so every profile and shell has its own and none is rewritten
-    under a running command; rewritten when it is missing or was changed. The URL carries
-    no login (the fence adds it); the file is the user's alone (0600 in a 0700 directory).
+    under a running command; written again whenever an environment is built and it is
+    missing or changed (a shell that cached the path before it was deleted gets uv's
+    "failed to open file" until it resolves again: fail closed). The URL carries no
+    login (the fence adds it); the file is the user's alone (0600 in a 0700 directory).
     """
     text = ("# Written by pipwrap for wrapped uv commands (UV_CONFIG_FILE): the profile's\n"
             "# index, given as a file because uv never copies a file's index into\n"
-            "# pyproject.toml. Safe to delete: pipwrap writes it again.\n"
+            "# pyproject.toml.\n"
             f"[[index]]\nurl = {json.dumps(url)}\ndefault = true\n")
     data = text.encode()
     directory = os.path.join(paths.private_dir(paths.user_data_dir()), "uv")
     path = os.path.join(directory, f"index-{hashlib.sha256(data).hexdigest()[:16]}.toml")
     try:
         paths.private_dir(directory)
+        if os.stat(directory).st_mode & 0o077:
+            os.chmod(directory, 0o700)
         if files.read_regular(path) == data:
             return path
     except (OSError, files.UnreadableFile):
