@@ -231,7 +231,13 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
     if reading.command in PROJECT or reading.command == "run":
         from pipwrap.guard import projects
 
-        projects.check_project("uv", ctx, base, "command line")
+        # `uv lock` resolves against the indexes it is given and rewrites the lock; it
+        # asks nothing of the URLs an existing lock names (measured with uv 0.13.9: a lock
+        # of another index, relocked, sent requests to the new index only). So a project
+        # locked under one profile can be relocked under another; installing from the
+        # lock (`sync`, `run`, `--frozen`) still has the lock checked.
+        projects.check_project("uv", ctx, base, "command line",
+                               lock_files=reading.command != "lock")
 
 
 def _judge(command: str, canonical: str, spelled: str, value: str | None, ctx: Context,

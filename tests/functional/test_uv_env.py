@@ -46,20 +46,20 @@ def test_uv_add_leaves_no_index_in_pyproject_and_another_profile_can_lock(
         "wrap uv add -q foo || exit 11\n"
         f".venv/bin/python -c \"{PRINT_FOO}\" || exit 12\n"
         "cp pyproject.toml pyproject.after-add\n"
-        # The lock names the first profile's index: the guard refuses another profile's
-        # command on it (a lock installs from its own URLs); without it, the project is free.
-        "PIPWRAP_PROFILE=upstream wrap uv lock -q; echo kept-lock=$?\n"
-        "rm uv.lock\n"
+        # The lock names the first profile's index: installing from it under another
+        # profile is refused; relocking is not (uv asks only the new index).
+        "PIPWRAP_PROFILE=upstream wrap uv sync -q --frozen; echo frozen=$?\n"
         "PIPWRAP_PROFILE=upstream wrap uv lock -q; echo other=$?\n"
+        "PIPWRAP_PROFILE=upstream wrap uv sync -q; echo synced=$?\n"
     ), **_uv_env(venv, sandbox.home))
     assert "FOO local 1.0" in done.stdout, done.stdout + done.stderr
     text = (project / "pyproject.after-add").read_text()
     assert "foo" in tomllib.loads(text)["project"]["dependencies"][0], text
     assert "index" not in tomllib.loads(text).get("tool", {}).get("uv", {}), text
     assert str(indexes.local.url) not in text, text
-    assert "kept-lock=3" in done.stdout and "uv.lock:" in done.stderr, done.stderr
+    assert "frozen=3" in done.stdout and "uv.lock:" in done.stderr, done.stderr
     assert "pyproject.toml" not in done.stderr, done.stderr
-    assert "other=0" in done.stdout, done.stdout + done.stderr
+    assert "other=0" in done.stdout and "synced=0" in done.stdout, done.stdout + done.stderr
     # The lock records the index the other profile used, by its real URL.
     lock = (project / "uv.lock").read_text()
     assert f'registry = "{indexes.upstream.url}"' in lock, lock
