@@ -135,7 +135,7 @@ def test_the_uninstall_section_names_every_file_pipwrap_leaves() -> None:
     for needed in ("~/.config/pipwrap/", "$PIPWRAP_CONFIG", "~/.cache/pipwrap/",
                    "config.snapshot", "stamps/", "netrc/", "secrets/", "fence-agent/",
                    "~/.local/share/pipwrap/", "allowed", "repo/", "$PIPWRAP_REPO", "fence/",
-                   "private key", "keyring", ".pipwrap.toml", "pipx uninstall pipwrap-cli",
+                   "private key", "uv/", "keyring", ".pipwrap.toml", "pipx uninstall pipwrap-cli",
                    "uv tool uninstall pipwrap-cli"):
         assert needed in section, needed
 
