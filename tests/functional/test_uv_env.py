@@ -227,3 +227,21 @@ def test_a_bare_token_in_the_index_url_is_not_given_to_uploaders(sandbox: Sandbo
     assert "UV_PUBLISH_USERNAME='pipwrap'" in shown["tok"].stdout
     assert "TWINE_USERNAME='bob'" in shown["pair"].stdout, shown["pair"].stdout
     assert "UV_PUBLISH_USERNAME='bob'" in shown["pair"].stdout
+
+
+@pytest.mark.parametrize("shell", shells.SHELLS)
+def test_a_deleted_uv_config_is_written_again_for_the_next_command(
+        sandbox: Sandbox, indexes: Indexes, venv: Path, shell: str) -> None:
+    """The shell caches UV_CONFIG_FILE's path; a cache clean-up that deletes the file must
+    make the next `wrap uv` resolve again (and get local Foo 1.0), not fail on a path that
+    is gone."""
+    first, second = sandbox.home / "t1", sandbox.home / "t2"
+    status = "$status" if shell == "fish" else "$?"
+    done = sandbox.sh(shell, (
+        f"cd {sandbox.home}\n"
+        f"wrap uv pip install -q --target {first} foo\necho first={status}\n"
+        f"rm -rf {sandbox.home}/.local/share/pipwrap/uv\n"
+        f"wrap uv pip install -q --target {second} foo\necho second={status}\n"
+    ), **_uv_env(venv, sandbox.home))
+    assert "first=0" in done.stdout and "second=0" in done.stdout, done.stdout + done.stderr
+    assert installed(first) == LOCAL and installed(second) == LOCAL, done.stderr
