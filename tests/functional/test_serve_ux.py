@@ -14,7 +14,6 @@ import os
 import pty
 import re
 import select
-import shutil
 import signal
 import ssl
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import shells
+from tests.support.port8080 import on_port_8080, run_leaving_jobs
 from tests.support.sandbox import Sandbox, installed, uv_dir
 from tests.support.servers import free_port
 from tests.support.shells import REPO, SHELLS
@@ -271,18 +271,6 @@ def wait_answering(url: str, process: subprocess.Popen[bytes],
 # -- docs/hosting.md's first example, with only a wheel ---------------------------------
 
 
-def own_network() -> list[str]:
-    """A prefix running a command in a network namespace of its own, loopback up: port
-    8080, which the example and the built-in `local` profile use, is its alone."""
-    unshare, ip = shutil.which("unshare"), shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin")
-    probe = subprocess.run([unshare or "unshare", "-rn", ip or "ip", "link", "set", "lo", "up"],
-                           capture_output=True, timeout=TIMEOUT, check=False) \
-        if unshare and ip else None
-    if probe is None or probe.returncode != 0:
-        pytest.skip("no network namespace can be made here (unshare -rn)")
-    return [str(unshare), "-rn", "sh", "-c", f"'{ip}' link set lo up && exec \"$@\"", "sh"]
-
-
 def test_the_hosting_pages_first_example_runs_with_only_a_wheel(sandbox: Sandbox,
                                                                  tmp_path: Path) -> None:
     text = (REPO / "docs/hosting.md").read_text()
@@ -299,19 +287,12 @@ def test_the_hosting_pages_first_example_runs_with_only_a_wheel(sandbox: Sandbox
     (sandbox.home / "script").write_text(script)
     env = {**sandbox.env, "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"}
     del env["PIPWRAP_CONFIG"]  # no config file at all, as the page says
-    argv = [*own_network(), "bash", "--noprofile", "--rcfile", str(rc), "-i", "-c",
-            f"source '{sandbox.home}/script'"]
-    out = tmp_path / "out"
-    with out.open("w") as sink:
-        # A file, not a pipe: `pipwrap serve &` keeps running until its group is ended.
-        shell = subprocess.Popen(argv, env=env, cwd=work, stdout=sink, stderr=sink,
-                                 stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            status = shell.wait(timeout=240)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(shell.pid, signal.SIGTERM)
-    output = out.read_text()
+    out, err = tmp_path / "out", tmp_path / "err"
+    with on_port_8080() as prefix:
+        argv = [*prefix, "bash", "--noprofile", "--rcfile", str(rc), "-i", "-c",
+                f"source '{sandbox.home}/script'"]
+        status = run_leaving_jobs(argv, env, work, out, err, timeout=240)
+    output = out.read_text() + err.read_text()
     assert status == 0, output
     assert "added: only-a-wheel/only_a_wheel-1.0-py3-none-any.whl" in output, output
     assert "at http://127.0.0.1:8080/simple/" in output and "stop it with: kill" in output
