@@ -173,6 +173,28 @@ def test_serve_names_itself_and_says_how_to_stop_it(sandbox: Sandbox, tmp_path: 
         terminal.close()
 
 
+def test_ps_never_shows_the_login_of_a_private_upstream(sandbox: Sandbox,
+                                                        tmp_path: Path) -> None:
+    """`--cache --fallback https://USER:PASSWORD@host/` (as hosting-team.md allows): the
+    password leaves the world-readable command line once serve names itself."""
+    secret = "hunter2-upstream"
+    port = free_port()
+    with subprocess.Popen(
+            [sys.executable, "-m", "pipwrap", "serve", "--repo", str(tmp_path), "--port",
+             str(port), "--cache", "--fallback", f"https://alice:{secret}@127.0.0.1:9/simple/"],
+            env=sandbox.env, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL) as process:
+        try:
+            assert process.stderr is not None
+            first = process.stderr.readline()
+            assert "at http://127.0.0.1:" in first, first
+            shown = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+            assert secret.encode() not in shown and b"https://alice:****@127.0.0.1:9/" in shown
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=TIMEOUT)
+
+
 # -- --repo names a directory that exists -----------------------------------------------
 
 
