@@ -250,6 +250,7 @@ def test_wrap_twine_upload_never_prompts(sandbox: Sandbox, tmp_path: Path) -> No
 
 
 def _start(root: Path, log: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    root.mkdir(exist_ok=True)
     with log.open("ab") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "pipwrap", "serve", "--repo", str(root), "--port", str(port),
@@ -333,6 +334,7 @@ def test_tls_with_pip_uv_and_twine(tmp_path: Path, env: dict[str, str], venv: Pa
     logins.write_text(f"ci:{sha_entry('tls-pass')}\n")
     wheel = make_wheel(tmp_path / "dist", "Secure", "1.0", "local")
     root = tmp_path / "repo"
+    root.mkdir()
     port = free_port()
     log = tmp_path / "log"
     with log.open("wb") as sink:
