@@ -158,8 +158,12 @@ def _lock_problems(path: str, ctx: Context) -> list[tuple[str, str, str]]:
     return []
 
 
-def check_project(tool: str, ctx: Context, project_dir: str, where: str) -> None:
-    """Refuse a project command of ``tool`` whose project names another source."""
+def check_project(tool: str, ctx: Context, project_dir: str, where: str, *,
+                  lock_files: bool = True) -> None:
+    """Refuse a project command of ``tool`` whose project names another source.
+
+    ``lock_files=False``: the command rewrites the lock without downloading from it
+    (`uv lock`), so another index's lock is no source for it."""
     from pipwrap.guard import lockfiles
 
     pyproject = _project_file(project_dir)
@@ -177,7 +181,7 @@ def check_project(tool: str, ctx: Context, project_dir: str, where: str) -> None
 
             directref.check_project_references(pyproject, where, ctx)
     for lock in {"uv": ("uv.lock", "pylock.toml"), "pdm": ("pdm.lock", "pylock.toml")}.get(
-            tool, ()):
+            tool, ()) if lock_files else ():
         candidate = os.path.join(root, lock)
         if os.path.isfile(candidate):
             lockfiles.check_lockfile(candidate, ctx, where)
@@ -227,3 +231,20 @@ def check_script_settings(path: str, ctx: Context) -> None:
         if "://" in url and not ctx.under_index(url):
             ctx.refuse(f"{path}:{line_of(text, url)}", f"{'.'.join(key_path)} = {url}",
                        "is a package source the script names for uv")
+
+
+def uv_config_sources(path: str, ctx: Context) -> list[tuple[str, str]]:
+    """("file:line", "key = URL") for each source a ``uv.toml`` names (its keys are
+    ``[tool.uv]``'s), for `pipwrap doctor`: wrap sets UV_NO_CONFIG, so only plain uv
+    reads the file. A file that is not TOML is refused, naming it."""
+    loaded = _load(path, ctx, "uv.toml")
+    if loaded is None:
+        return []
+    text, document = loaded
+    named = _named_indexes({"tool": {"uv": document}})
+    found = []
+    for _tool, key_path, url in _sources({"tool": {"uv": document}}):
+        url = named.get(url[6:], "") if url.startswith("index:") else url
+        if "://" in url and not url.lower().startswith("file:") and not ctx.under_index(url):
+            found.append((f"{path}:{line_of(text, url)}", f"{'.'.join(key_path[2:])} = {url}"))
+    return found
