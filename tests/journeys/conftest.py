@@ -226,8 +226,11 @@ def plain_user(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)
     from tests.support import dist
 
+    # The system Python's ensurepip may be older than the pips pipwrap supports (23.2+):
+    # the stand-in PyPI's pip comes too.
     subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", "--no-index",
-                    "--find-links", str(built.pypi), "pipwrap-cli"], check=True,
+                    "--find-links", str(built.pypi), "--upgrade", "pip", "pipwrap-cli"],
+                   check=True,
                    timeout=300, env=dist.clean_env(), capture_output=True)
     try:
         yield PLAIN_USER, venv / "bin"

@@ -52,17 +52,18 @@ def test_uninstall_and_reinstall_with_shells_open(built: Built, home: Path, pip_
         assert len(journey.agents(home)) == 1, journey.agents(home)
         status, _ = bash.do("pipx uninstall pipwrap-cli", timeout=120)
         assert status == 0, bash.text()
+        # The person's next command comes a moment later; the agent has that long.
+        deadline = time.monotonic() + 10
+        while journey.agents(home) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [journey.command_line(pid) for pid in journey.agents(home)]
+        assert not left, f"the fence agent outlived the uninstall: {left}"
         for term in opened:
             status, said = term.do("wrap pip --version", timeout=30)
             assert status != 0 and not ran_pip(said), \
                 f"{term.shell}: wrap ran pip after pipwrap was uninstalled:\n{term.text()}"
             assert "pipwrap" in said and "Traceback" not in said, \
                 f"{term.shell}: no word that pipwrap is gone:\n{term.text()}"
-        deadline = time.monotonic() + 10
-        while journey.agents(home) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = [journey.command_line(pid) for pid in journey.agents(home)]
-        assert not left, f"the fence agent outlived the uninstall: {left}"
     pipx(env, built, "install", "pipwrap-cli")
     with journey.terminals(journey.Terminal("bash", env, name="a new bash")) as (new,):
         status, _ = new.do("wrap pip download -q --no-deps -d ~/again foo")
