@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import hosting
+from tests.support.port8080 import on_port_8080
 from tests.support.sandbox import Built, uv_dir
 from tests.support.servers import PyPIServer, serving
 from tests.support.shells import isolated_env
@@ -181,26 +182,12 @@ def env(home: Path, tools: Path, pip_venv: Path) -> dict[str, str]:
     return person_env(home, tools, pip_venv / "bin")
 
 
-def own_loopback() -> list[str] | None:
-    """A prefix running a command in a network namespace of its own, loopback up: port
-    8080 there is the journey's alone (None where the machine allows no namespace)."""
-    unshare, ip = shutil.which("unshare"), shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin")
-    if not unshare or not ip:
-        return None
-    probe = subprocess.run([unshare, "-rn", ip, "link", "set", "lo", "up"],
-                           capture_output=True, check=False, timeout=30)
-    if probe.returncode != 0:
-        return None
-    return [unshare, "-rn", "sh", "-c", f"'{ip}' link set lo up && exec \"$@\"", "sh"]
-
-
-@pytest.fixture(scope="session")
-def loopback_of_its_own() -> list[str]:
-    prefix = own_loopback()
-    if prefix is None:
-        pytest.skip("no network namespace can be made here (`unshare -rn`): the built-in "
-                    "profile's port 8080 cannot be had privately")
-    return prefix
+@pytest.fixture
+def port_8080() -> Iterator[list[str]]:
+    """A prefix giving a command port 8080 (the built-in profile's): a network namespace
+    of its own, or this machine's 8080 held under a lock (tests/support/port8080.py)."""
+    with on_port_8080() as prefix:
+        yield prefix
 
 
 @pytest.fixture(scope="session")

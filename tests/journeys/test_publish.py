@@ -40,10 +40,10 @@ echo "status={status}"
 
 @pytest.mark.parametrize("shell", journey.SHELLS)
 def test_twine_and_uv_publish_to_serve(shell: str, env: dict[str, str], home: Path,
-                                       loopback_of_its_own: list[str]) -> None:
+                                       port_8080: list[str]) -> None:
     for version in ("1.0", "2.0"):
         make_wheel(home / "dist", "mine", version, "mine")
-    seen = journey.run(shell, script(shell), env, timeout=90, prefix=loopback_of_its_own)
+    seen = journey.run(shell, script(shell), env, timeout=90, prefix=port_8080)
     out = seen.output
     for step in ("== wrap twine upload", "== wrap uv publish", "== both come back"):
         assert seen.after(step).rstrip().endswith("status=0"), f"{step}:\n{out}"
