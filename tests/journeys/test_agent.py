@@ -5,7 +5,7 @@ the agent killed between commands (the next command works) and during one (that 
 fails with a word about the fence or its proxy, not a misleading one such as pip's
 "THESE PACKAGES DO NOT MATCH THE HASHES", and the next works).
 
-Fails on main: the command killed during its download reports only pip's hash mismatch
+Before issue 21, the command killed during its download reported only pip's hash mismatch
 (the cut-off file) in zsh and fish, or pip's own ProxyError traceback in bash (design
 rule of issue 21 "What to build" 1: a session survives an agent restart, a refusal is
 shown for every command that hit one).

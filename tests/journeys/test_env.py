@@ -2,7 +2,7 @@
 --reveal)"`, fish: `pipwrap env --reveal --format fish | source`) in a shell that loaded
 the init line: plain `pip` then installs from the profile's index through the fence.
 
-Fails on main: issue 21 item 4 (the session's owner is the command substitution's
+Written for issue 21 item 4 (the session's owner is the command substitution's
 subshell, which exits at once: every request gets 407).
 """
 

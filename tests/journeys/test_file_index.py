@@ -2,7 +2,7 @@
 disk (README: "the same tree works as a file:// index"), with pip and uv. A pip.conf
 that adds the stand-in PyPI stages the attack: bare pip takes foo 9.9.9.
 
-Fails on main: issue 21 item 3 (`fence: the agent refused the session: [Errno 9] Bad
+Written for issue 21 item 3 (`fence: the agent refused the session: [Errno 9] Bad
 file descriptor`, exit 2, for any wrapped command).
 """
 

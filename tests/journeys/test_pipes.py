@@ -2,7 +2,7 @@
 the first call of a shell and later, with and without a login (a password-env profile
 over HTTPS with the team's own CA), as root and as a plain user.
 
-Hangs on main: issue 21 item 2 (the agent keeps the pipe it got as the session's report
+Written for issue 21 item 2 (before its fix, the agent keeps the pipe it got as the session's report
 descriptor, so `wrap ... 2>&1 | cat` never sees EOF on a call that registers a session:
 the first of a shell, after a PIP_* change, and every call with a password-env profile).
 """

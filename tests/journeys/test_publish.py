@@ -3,7 +3,7 @@ profile (its upload-url is serve's root, port 8080 in a network namespace of the
 journey's own): `wrap twine upload` and `wrap uv publish`, never a prompt, then both
 releases installed back with `wrap pip download`.
 
-Fails on main: issue 21 item 9 (`wrap uv publish` is not pointed at the upload-url: it
+Written for issue 21 item 9 (`wrap uv publish` is not pointed at the upload-url: it
 goes to the public index, is fenced, then asks for a login) and item 1 (the upload-url
 at the root turns every request to serve into an "upload").
 """

@@ -5,7 +5,7 @@ stand-in PyPI on loopback, serve's fallback), with `wrap pip install` and
 `wrap uv pip install`. A `pip.conf` naming PyPI as an extra index (the leak of DESIGN.md)
 shows the staged attack: bare pip takes the attacker's foo 9.9.9, `wrap` keeps foo 1.0.
 
-Fails on main: issue 21 item 1 (the built-in profile's upload-url is serve's root, so the
+Written for issue 21 item 1 (the built-in profile's upload-url is serve's root, so the
 fence never learns the fallback's redirect: dep-lib is refused).
 """
 

@@ -3,7 +3,7 @@ the shell sends its stderr to a file, then a program under `wrap` asks for a URL
 profile does not allow, twice. Each of those commands shows the fence's refusal on its
 own stderr; the first command's file gets none of it.
 
-Fails on main: issue 21 item 4 (the refusal is printed once per shell, into the
+Written for issue 21 item 4 (the refusal is printed once per shell, into the
 descriptor of the command that opened the session).
 """
 

@@ -5,7 +5,7 @@ installs with pip and uv (the dependency through the server's fallback); a wrong
 password ends in a clear message naming the profile, never a prompt, whether stdin is a
 terminal or closed.
 
-Fails on main: issue 21 items 6 (`add` has no `--ca-file`; `show` and `test` ignore it),
+Written for issue 21 items 6 (`add` has no `--ca-file`; `show` and `test` ignore it),
 1 (the upload-url at the server root makes the fence miss the fallback's redirect) and 7
 (a wrong password ends in pip's `User for 127.0.0.1:PORT:` prompt, naming nothing).
 """

@@ -4,7 +4,7 @@ guarded init line and using `wrap`; `pipx uninstall pipwrap-cli`: the fence agen
 each open shell's `wrap` says pipwrap is gone (and runs nothing); `pipx install` again: a
 new shell works.
 
-Fails on main: issue 21 item 9 (the agent keeps running from the deleted environment
+Written for issue 21 item 9 (the agent keeps running from the deleted environment
 until every shell exits, and the open shells' `wrap` keeps using it).
 """
 

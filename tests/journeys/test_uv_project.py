@@ -3,7 +3,7 @@ lock, sync, then the same project with another profile (`PIPWRAP_PROFILE=other`,
 mirror of the same files). pyproject.toml stays the person's: it never gains pipwrap's
 index.
 
-Fails on main: issue 21 item 5 (`wrap uv add` writes `[[tool.uv.index]]` with the
+Written for issue 21 item 5 (`wrap uv add` writes `[[tool.uv.index]]` with the
 profile's URL into pyproject.toml; every other profile is then refused, exit 3).
 """
 
