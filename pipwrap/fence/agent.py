@@ -158,6 +158,7 @@ class Agent:
                 os.close(fd)
             raise
         key = (index_url, upload_url, login_pair, ca_file, owner)
+        profile, login_source = _labels(request)
         with self.lock:
             self.last_busy = time.monotonic()
             # A shell re-resolves on every cd: the same profile for the same shell keeps
@@ -166,6 +167,7 @@ class Agent:
                 if (session.policy.index_url, session.policy.upload_url, session.login,
                         session.ca_file, session.owner_pid) == key:
                     with session.lock:
+                        session.profile, session.login_source = profile, login_source
                         if session.report_fd is not None:
                             os.close(session.report_fd)
                         session.report_fd = fd
@@ -173,8 +175,16 @@ class Agent:
             token = secrets.token_urlsafe(24)
             self.sessions[token] = Session(
                 token, policy, login_pair, str(ca_file) if ca_file else None, fd,
-                owner if isinstance(owner, int) else None)
+                owner if isinstance(owner, int) else None, profile=profile,
+                login_source=login_source)
         return {"token": token, "port": self.port, "pid": os.getpid()}
+
+
+def _labels(request: dict[str, object]) -> tuple[str | None, str | None]:
+    """The profile's name and its login's source, for the message when a server refuses
+    the login (the latest open wins: they are words for people, not part of the policy)."""
+    profile, source = request.get("profile"), request.get("login_source")
+    return (str(profile) if profile else None, str(source) if source else None)
 
 
 def main(argv: list[str] | None = None) -> int:

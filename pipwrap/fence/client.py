@@ -190,18 +190,22 @@ def _report_fd(wanted: int | str | None) -> tuple[int | None, bool]:
 
 def open_session(index_url: str, upload_url: str | None = None,
                  login: tuple[str, str] | None = None, ca_file: str | None = None, *,
-                 owner_pid: int | None = None, report_fd: int | str | None = 2) -> Session:
+                 owner_pid: int | None = None, report_fd: int | str | None = 2,
+                 profile: str | None = None, login_source: str | None = None) -> Session:
     """Register a session for one profile; the agent starts if none runs.
 
     ``owner_pid``: the session ends when this process does (default: this process).
     ``report_fd``: where the agent prints refusals (a copy is handed over; default stderr;
     ``TERMINAL``: the controlling terminal; None: nowhere).
+    ``profile``, ``login_source``: the profile's name and where its login comes from
+    (never the secret), named when the server refuses that login.
     """
     message: dict[str, object] = {
         "op": "open", "index_url": index_url, "upload_url": upload_url,
         "login": list(login) if login else None,
         "ca_file": os.path.abspath(ca_file) if ca_file else None,
         "owner_pid": owner_pid if owner_pid is not None else os.getpid(),
+        "profile": profile, "login_source": login_source,
     }
     fd, opened = _report_fd(report_fd)
     try:
