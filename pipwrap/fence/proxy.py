@@ -468,8 +468,7 @@ class _Client:
             upstream.reusable = False  # its body is not read
             reason, message = login_refused(session, method, url, status)
             session.report(message)
-            body = b"" if method == "HEAD" else (message + "\n").encode()
-            self.respond(f"403 {reason}", body)
+            self.respond(f"403 {reason}", b"" if method == "HEAD" else (message + "\n").encode())
             return True
         if status in REDIRECTS and response_headers.get("location"):
             with session.lock:
