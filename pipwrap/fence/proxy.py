@@ -249,10 +249,12 @@ def _refusal(method: str, url: str, reason: str) -> str:
     return f"pipwrap fence: refused {method} {url}: {reason}"
 
 
-# Answers to a request the fence added the profile's login to: a 401 would make pip ask
-# for a user and password (and wait on stdin), and whatever is typed is replaced by the
-# profile's login anyway.
-LOGIN_REFUSED = frozenset({401, 403})
+def is_login_refused(session: Session, decision: Decision, status: int) -> bool:
+    """A server's answer to a request the fence adds the profile's login to, refusing it:
+    a 401 would make pip ask for a user and password (and wait on stdin), and whatever is
+    typed is replaced by the profile's login anyway. A 403 counts only when a login was
+    sent (without one, it is the server's own answer, passed on)."""
+    return decision.add_login and (status == 401 or (status == 403 and session.login is not None))
 
 
 def login_refused(session: Session, method: str, url: str, status: int) -> tuple[str, str]:
@@ -464,7 +466,7 @@ class _Client:
         if (response_headers.get("connection") or "").lower() == "close" or \
                 status_line.startswith("HTTP/1.0"):
             upstream.reusable = False
-        if status in LOGIN_REFUSED and decision.add_login:
+        if is_login_refused(session, decision, status):
             upstream.reusable = False  # its body is not read
             reason, message = login_refused(session, method, url, status)
             session.report(message)
@@ -597,7 +599,7 @@ class _Client:
                 return False
             if (headers.get("connection") or "").lower() == "close":
                 upstream.reusable = False
-            if status in LOGIN_REFUSED and decision.add_login:
+            if is_login_refused(session, decision, status):
                 session.report(login_refused(session, "GET", page, status)[1])
                 return False
             location = headers.get("location")

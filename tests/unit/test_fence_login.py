@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipwrap.fence.policy import Policy
-from pipwrap.fence.proxy import Session, login_refused
+from pipwrap.fence.policy import Decision, Policy
+from pipwrap.fence.proxy import Session, is_login_refused, login_refused
 from pipwrap.profiles.environment import login_source
 from pipwrap.profiles.model import Profile
 
@@ -42,3 +42,14 @@ def test_a_refused_login_names_the_profile_and_the_source() -> None:
     reason, message = login_refused(session, "GET", URL, 401)
     assert reason == "Login needed for pipwrap profile corp"
     assert "profile 'corp' has no login" in message
+
+
+def test_which_answers_count_as_a_refused_login() -> None:
+    with_login = Session("t", Policy(URL), ("alice", SECRET))
+    without = Session("t", Policy(URL))
+    index, elsewhere = Decision(True, add_login=True), Decision(True)
+    assert is_login_refused(with_login, index, 401) and is_login_refused(with_login, index, 403)
+    assert is_login_refused(without, index, 401)
+    assert not is_login_refused(without, index, 403)  # the server's own answer, passed on
+    assert not is_login_refused(with_login, elsewhere, 401)  # no login was added there
+    assert not is_login_refused(with_login, index, 404)
