@@ -136,17 +136,17 @@ def main() -> None:
                       f"overhead {(wrap - seed) / 1000:.3f} ms (target <= 1 ms)")
 
         print("2. agent cold start (CA already made)")
-        fence.open_session(url, owner_pid=os.getpid(), report_fd=None)  # makes the CA
+        fence.open_session(url, owner_pid=os.getpid(), report=False)  # makes the CA
         colds = []
         for _ in range(7):
             _kill_agent()
             started = time.perf_counter()
-            fence.open_session(url, owner_pid=os.getpid(), report_fd=None)
+            fence.open_session(url, owner_pid=os.getpid(), report=False)
             colds.append(time.perf_counter() - started)
         warm = []
         for _ in range(7):
             started = time.perf_counter()
-            fence.open_session(url, owner_pid=os.getpid(), report_fd=None)
+            fence.open_session(url, owner_pid=os.getpid(), report=False)
             warm.append(time.perf_counter() - started)
         bare = []
         for _ in range(7):
@@ -205,7 +205,7 @@ def main() -> None:
               f"(target <= 1.25){'  ' + out.stderr.strip() if 'FAIL' in out.stderr else ''}")
 
         print("4. a 200 MB file through the fence (sha256 checked against its page)")
-        session = fence.open_session(url, owner_pid=os.getpid(), report_fd=None)
+        session = fence.open_session(url, owner_pid=os.getpid(), report=False)
         token = session.proxy_url.split("pipwrap:", 1)[1].split("@", 1)[0]
         port = int(session.proxy_url.rsplit(":", 1)[1])
         _get_page(url + "big/", port, token)

@@ -57,6 +57,11 @@ def run(argv: list[str], url: str, env: dict[str, str], tmp: str) -> subprocess.
                           check=False, cwd=tmp)
 
 
+def refusals(session: fence.Session) -> str:
+    """What the fence wrote to the session's report file so far."""
+    return Path(session.report_file or os.devnull).read_text()
+
+
 def main() -> None:
     venv = Path(sys.argv[1]) if len(sys.argv) > 1 else CACHE / "fence-tools"
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -66,12 +71,10 @@ def main() -> None:
         ca = static_index.make_ca(tmp / "ca")
         wheel = make_wheel(tmp / "w", "Foo", "1.0", "x")
         tree = static_index.tree(tmp / "idx", [wheel])
-        report = tmp / "refusals.log"
-        fd = os.open(report, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with static_index.serve(tree) as index, static_index.serve(tree) as other, \
                 static_index.serve(tree, context=ca.server_context(tmp / "s")) as tls:
-            plain = fence.open_session(index.url, report_fd=fd)  # allows only `index`
-            trusting = fence.open_session(tls.url, ca_file=str(ca.cert), report_fd=fd)
+            plain = fence.open_session(index.url)  # allows only `index`
+            trusting = fence.open_session(tls.url, ca_file=str(ca.cert))
             base = {"PATH": os.environ["PATH"], "HOME": str(tmp), "PIP_CONFIG_FILE": os.devnull,
                     "UV_NO_CONFIG": "1", "GIT_TERMINAL_PROMPT": "0"}
             rows = []
@@ -88,18 +91,17 @@ def main() -> None:
                                       ("HTTPS_PROXY", tls.url), ("https_proxy", tls.url),
                                       ("ALL_PROXY", other.url), ("all_proxy", tls.url),
                                       ("PIP_PROXY", other.url)):
-                    before = report.read_text()
                     url = unique(url)
-                    # A session of its own: a refused CONNECT is said once per session.
-                    probe = fence.open_session(unique(index.url), report_fd=fd)
+                    # A session of its own (its own report file): did the fence refuse?
+                    probe = fence.open_session(unique(index.url))
                     run(argv, url, {**base, variable: probe.proxy_url}, tmp_name)
-                    row.append("yes" if len(report.read_text()) > len(before) else "-")
+                    row.append("yes" if refusals(probe) else "-")
                 # NO_PROXY=127.0.0.1 with HTTP_PROXY: bypassed?
-                before = report.read_text()
+                before = refusals(plain)
                 run(argv, unique(other.url), {**base, "HTTP_PROXY": plain.proxy_url,
                                       "http_proxy": plain.proxy_url, "NO_PROXY": "127.0.0.1",
                                       "no_proxy": "127.0.0.1"}, tmp_name)
-                row.append("bypass" if len(report.read_text()) == len(before) else "ignored")
+                row.append("bypass" if refusals(plain) == before else "ignored")
                 # CA variables, one at a time, through a fence that passes the https index.
                 for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
                                  "PIP_CERT", "GIT_SSL_CAINFO", "SSL_CERT_DIR"):

@@ -17,7 +17,8 @@ DISTRIBUTION = "pipwrap-cli"
 
 # Importable module -> the distribution that provides it.
 _PACKAGES = {"tomlkit": "tomlkit", "tomli": "tomli", "platformdirs": "platformdirs",
-             "keyring": "keyring"}
+             "keyring": "keyring", "cryptography": "cryptography", "packaging": "packaging",
+             "bcrypt": "bcrypt"}
 
 
 def how_installed() -> str:

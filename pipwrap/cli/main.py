@@ -1,7 +1,8 @@
 """``pipwrap``'s entry point: find the command, parse its arguments, run it.
 
 The reading commands and ``check`` in their plain forms skip even argparse (see
-:func:`_without_argparse`): shells, prompts and ``wrap`` itself run them often.
+:func:`_without_argparse`): shells, prompts and ``wrap`` itself run them often. Every new
+shell runs ``init``: its code is served from a cache (:func:`_cached_init`).
 """
 
 from __future__ import annotations
@@ -53,9 +54,62 @@ def _without_argparse(argv: list[str]) -> Callable[[], int] | None:
     return listing.names
 
 
+def _init_inputs(argv: list[str]) -> tuple[str, str, bool] | None:
+    """(shell, --cmd, completion) of ``init SHELL [--cmd NAME] [--no-completion]`` given in
+    full, in any order; None for anything else (help, abbreviations, errors: argparse's)."""
+    if argv[:1] != ["init"]:
+        return None
+    shell = None
+    command = None
+    completion = True
+    rest = argv[1:]
+    while rest:
+        word = rest.pop(0)
+        if word == "--no-completion" and completion:
+            completion = False
+        elif word == "--cmd" and command is None and rest:
+            command = rest.pop(0)
+        elif word.startswith("--cmd=") and command is None:
+            command = word[len("--cmd="):]
+        elif word in ("bash", "zsh", "fish") and shell is None:
+            shell = word
+        else:
+            return None
+    if shell is None:
+        return None
+    return shell, "wrap" if command is None else command, completion
+
+
+def _cached_init(argv: list[str]) -> bool:
+    """Write the kept ``init`` code for ``argv`` and say True, or False to render it.
+
+    A new shell waits for this: Python's start-up plus about a millisecond here, where
+    rendering costs ~100 ms (``shell/snippet_cache.py`` says what keeps it fresh).
+    """
+    inputs = _init_inputs(argv)
+    if inputs is None:
+        return False
+    from pipwrap.shell import snippet_cache
+
+    if not snippet_cache.valid_command(inputs[1]):
+        return False
+    code = snippet_cache.lookup(*inputs)
+    if code is None:
+        return False
+    binary = getattr(sys.stdout, "buffer", None)  # none when redirected to a StringIO
+    if binary is None:
+        sys.stdout.write(code.decode("utf-8", errors="surrogateescape"))
+    else:
+        sys.stdout.flush()
+        binary.write(code)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
+        if _cached_init(args_list):
+            return 0
         quick = _without_argparse(args_list)
         if quick is not None:
             return quick()

@@ -15,16 +15,16 @@ DESCRIPTION = """\
 Run pip, uv and friends against one of your package indexes, one command at a time,
 with nothing else slipping in.
 
-Get started:
-  pipwrap add local http://127.0.0.1:8080/simple/   the first profile is the default
-  pipwrap test                                      can pip use that index?
-  eval "$(pipwrap init bash)"                       in ~/.bashrc (zsh, fish: init --help)
-  wrap pip install foo                              then, in a new shell
-  PIPWRAP_PROFILE=corp wrap pip install bar         another profile, for one command
+Get started (as README's quick start; the built-in `local` profile points at serve):
+  eval "$(pipwrap init bash)"                         in ~/.bashrc (zsh, fish: init --help)
+  pipwrap repo add dist/*                             host your packages: a static index
+  pipwrap serve &                                     http://127.0.0.1:8080/simple/
+  wrap pip install foo                                from your index, and only from there
 
-Host your own packages (the built-in `local` profile points at `serve`):
-  pipwrap repo add dist/*                           a PEP 503 tree with a static index
-  pipwrap serve                                     local-first, falls back to PyPI
+Your team's index:
+  pipwrap add corp https://pkgs.corp.example/simple/  the first one added is the default
+  pipwrap test                                        can pip use each profile's index?
+  PIPWRAP_PROFILE=local wrap pip install bar          another profile, for one command
 """
 
 EPILOG = """\
@@ -38,6 +38,18 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(2, f"pipwrap: error: {message}\n")
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        # A nested command's unknown action (`pipwrap repo ad`) reads as a top-level typo
+        # does, with a suggestion, instead of argparse's "invalid choice" and usage.
+        if (isinstance(action, argparse._SubParsersAction) and action.choices is not None
+                and value not in action.choices):
+            listed = [a.dest for a in action._choices_actions]
+            command = self.prog.removeprefix("pipwrap ")
+            kind = "action" if action.metavar == "ACTION" else "subcommand"
+            raise PipwrapError(f"unknown {command} {kind} {value!r}{_suggestion(value, listed)}"
+                               f"\n{kind}s: {', '.join(listed)} (see {self.prog} --help)")
+        super()._check_value(action, value)
 
 
 def command_module(name: str) -> Any:
@@ -73,30 +85,59 @@ def check_command(word: str) -> None:
 
     if word.startswith("-") or canonical(word) is not None:
         return
+    known = public()
+    raise PipwrapError(f"unknown command {word!r}{_suggestion(word, known)}\n"
+                       f"commands: {', '.join(known)} (see pipwrap --help)")
+
+
+def _suggestion(word: str, known: list[str]) -> str:
     import difflib
 
-    known = public()
     close = difflib.get_close_matches(word, known, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise PipwrapError(f"unknown command {word!r}{hint}\n"
-                       f"commands: {', '.join(known)} (see pipwrap --help)")
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
-    return {}  # pragma: no cover
+    return {}
 
 
 def completion_data() -> dict[str, Any]:
     """What the shells' completion code is generated from: public commands with their
-    summaries and long options, and the commands that take a profile name."""
+    summaries and long options, the commands that take a profile name, and the actions
+    of nested commands (``repo``, ``config``) with their summaries.
+
+    ``options`` is keyed by the command, or by "command action" for a nested one.
+    """
     parsers = _subparsers(build_parser())
     names = public()
+    options: dict[str, list[str]] = {}
+    nested: dict[str, dict[str, str]] = {}
+    for name in names:
+        options[name] = _long_options(parsers[name])
+        actions = _subparsers(parsers[name])
+        for action_name, child in actions.items():  # aliases included: `repo ls --json`
+            options[f"{name} {action_name}"] = _long_options(child)
+        if actions:
+            nested[name] = {choice.dest: choice.help or ""
+                            for choice in _choice_helps(parsers[name])}
     return {
         "commands": {name: COMMANDS[name].summary for name in names},
-        "options": {name: sorted(o for a in parsers[name]._actions for o in a.option_strings
-                                 if o.startswith("--")) for name in names},
+        "options": options,
         "profile_commands": profile_commands(),
+        "nested": nested,
     }
+
+
+def _long_options(parser: argparse.ArgumentParser) -> list[str]:
+    return sorted(o for a in parser._actions for o in a.option_strings if o.startswith("--"))
+
+
+def _choice_helps(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """A nested command's actions as its help lists them: one per action, aliases aside."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action._choices_actions)
+    return []

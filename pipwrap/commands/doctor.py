@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -134,53 +138,133 @@ def _login_risks(profile: Any, environ: Mapping[str, str]) -> list[Risk]:
 def _pip_prefixes(environ: Mapping[str, str]) -> list[str]:
     """The prefixes of the pip and python on PATH: their own pip.conf is pip's site layer.
 
-    Each is asked for its ``sys.prefix``: a shim (pyenv, asdf) is a script in
-    ``~/.pyenv/shims`` whose interpreter lives under ``~/.pyenv/versions/X``, which no
-    reading of the file can tell. A command that cannot be asked gets the guard's guess."""
-    from pipwrap.guard.context import Context
-    from pipwrap.guard.launchers import note_interpreter_of
-
+    A command whose interpreter can be read from its file (a binary, a script with an
+    absolute ``#!`` to a python) is answered by that interpreter: at once for a venv's (its
+    pyvenv.cfg decides), else by asking it for ``sys.prefix``. Anything else, such as a
+    pyenv or asdf shim (a shell script that picks an interpreter at run time), is run. All
+    the questions run at once: doctor took 1.3 s when it ran ``pip --version`` twice in a
+    row through shims (pip's own import is ~0.3 s of that)."""
     key = (environ.get("PATH", ""), environ.get("VIRTUAL_ENV", ""), environ.get("HOME", ""))
-    if key in _PREFIXES:
-        return _PREFIXES[key]
-    found: list[str] = []
-    for command in ("pip", "pip3", "python3", "python"):
-        asked = _ask_prefix(command, environ)
-        if asked is not None:
-            found.append(asked)
-            continue
-        ctx = Context(environ)
-        note_interpreter_of(command, ctx)
-        found += ctx.prefixes
-    _PREFIXES[key] = list(dict.fromkeys(found))
+    if key not in _PREFIXES:
+        _PREFIXES[key] = _ask_prefixes(environ)
     return _PREFIXES[key]
 
 
 _PREFIXES: dict[tuple[str, str, str], list[str]] = {}  # one doctor run asks each once
 
+# Run by a pip that cannot be read (a shim) instead of pip itself: PYTHONPATH makes the
+# interpreter the shim chooses import it at start-up, before pip (~0.3 s) is imported.
+_PROBE = ("import os, sys\nsys.stdout.write('pipwrap-prefix ' + sys.prefix + '\\n')\n"
+          "sys.stdout.flush()\nos._exit(0)\n")
+_PROBE_MARK = "pipwrap-prefix "
 
-def _ask_prefix(command: str, environ: Mapping[str, str]) -> str | None:
-    import re
-    import shutil
-    import subprocess
 
-    path = shutil.which(command, path=environ.get("PATH", ""))
-    if path is None:
-        return None
-    if command.startswith("python"):
-        argv = [path, "-I", "-c", "import sys; print(sys.prefix)"]
-    else:
-        argv = [path, "--version"]  # "pip X from PREFIX/lib/pythonY/site-packages/pip (...)"
+def _ask_prefixes(environ: Mapping[str, str]) -> list[str]:
+    questions: list[tuple[str, tuple[str, ...]]] = []  # (command, argv; or (prefix,))
+    dispatchers: dict[tuple[str, bytes], tuple[str, ...]] = {}
+    for command in ("pip", "pip3", "python3", "python"):
+        path = shutil.which(command, path=environ.get("PATH", ""))
+        if path is None:
+            continue
+        first_line, interpreter = _interpreter_of(path, is_python=command.startswith("python"))
+        if interpreter is not None:
+            venv = _venv_of(interpreter)
+            questions.append((command, (venv,) if venv else (interpreter, *_SAY_PREFIX)))
+            continue
+        argv: tuple[str, ...] = (path, "--version") if command.startswith("pip") else \
+            (path, *_SAY_PREFIX)
+        # pyenv's shims are one script under many names, which picks the same version for
+        # pip, pip3, python3 and python (unless that version lacks one): asked once.
+        shim = (str(Path(path).resolve().parent), _file_bytes(path)) if first_line else None
+        if shim is not None:
+            argv = dispatchers.setdefault(shim, argv)
+        questions.append((command, argv))
+    asked = {argv for _command, argv in questions if len(argv) > 1}
+    with tempfile.TemporaryDirectory(prefix="pipwrap-doctor-") as probe_dir:
+        (Path(probe_dir) / "sitecustomize.py").write_text(_PROBE, encoding="utf-8")
+        child_env = dict(environ)
+        child_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (probe_dir, environ.get("PYTHONPATH", "")) if p)
+        running = {argv: _start(argv, child_env) for argv in asked}  # all at once
+        answers = {argv: _answer(argv, process) for argv, process in running.items()}
+    found: list[str] = []
+    for command, argv in questions:
+        answer = argv[0] if len(argv) == 1 else answers[argv]
+        if answer is None:  # could not be asked: the guard's own guess
+            from pipwrap.guard.context import Context
+            from pipwrap.guard.launchers import note_interpreter_of
+
+            ctx = Context(environ)
+            note_interpreter_of(command, ctx)
+            found += ctx.prefixes
+        else:
+            found.append(answer)
+    return list(dict.fromkeys(found))
+
+
+_SAY_PREFIX = ("-I", "-c", "import sys; print(sys.prefix)")
+
+
+def _file_bytes(path: str) -> bytes:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False,
-                              env=dict(environ))
-    except (OSError, subprocess.SubprocessError):
+        with Path(path).open("rb") as handle:
+            return handle.read(1 << 16)
+    except OSError:
+        return b""
+
+
+def _interpreter_of(path: str, *, is_python: bool) -> tuple[bytes, str | None]:
+    """The file's ``#!`` line, and the interpreter that runs it when the file says so."""
+    try:
+        with Path(path).open("rb") as handle:
+            first = handle.readline(512)
+    except OSError:
+        return b"", None
+    if not first.startswith(b"#!"):
+        return b"", path if is_python else None  # a binary python; a pip that is no script
+    words = first[2:].split()
+    interpreter = words[0].decode(errors="replace") if words else ""
+    if interpreter.startswith("/") and Path(interpreter).name.startswith("python"):
+        return first, interpreter
+    return first, None  # `#!/usr/bin/env python`, a shell script (shim), sh's exec trick
+
+
+def _venv_of(interpreter: str) -> str | None:
+    """A venv's prefix is where its pyvenv.cfg is, as the interpreter itself decides."""
+    bindir = Path(interpreter).absolute().parent
+    for prefix in (bindir.parent, bindir):
+        if (prefix / "pyvenv.cfg").exists():
+            return str(prefix)
+    return None
+
+
+def _start(argv: tuple[str, ...], env: dict[str, str]) -> subprocess.Popen[str] | None:
+    try:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, text=True, env=env)
+    except OSError:
         return None
-    out = done.stdout.strip()
-    if done.returncode != 0 or not out:
+
+
+def _answer(argv: tuple[str, ...], process: subprocess.Popen[str] | None) -> str | None:
+    """The prefix one asked command printed, or None."""
+    if process is None:
         return None
-    if command.startswith("python"):
-        return out.splitlines()[-1]
+    try:
+        out, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return None
+    lines = out.strip().splitlines()
+    if process.returncode != 0 or not lines:
+        return None
+    for line in lines:
+        if line.startswith(_PROBE_MARK):
+            return line[len(_PROBE_MARK):]
+    if "--version" not in argv:
+        return lines[-1]
+    # A pip the probe did not reach: "pip X from PREFIX/lib/pythonY/site-packages/pip (...)"
     match = re.search(r" from (.+?)[/\\][Ll]ib[/\\](?:python[^/\\]*[/\\])?"
                       r"(?:site|dist)-packages[/\\]pip", out)
     return match.group(1) if match else None
@@ -215,6 +299,108 @@ def _project_sources(environ: Mapping[str, str], index_url: str) -> list[Risk]:
     return risks
 
 
+# What `wrap TOOL ...` is asked of the guard for each tool whose own project settings it
+# reads: the verdict doctor shows is the guard's own, never a second reading.
+PROJECT_COMMANDS = {
+    "uv": ("uv", "sync"),
+    "pdm": ("pdm", "install"),
+    "poetry": ("poetry", "install"),
+    "pip-tools": ("pip-compile",),
+    "tox": ("tox",),
+    "hatch": ("hatch", "env", "create"),
+}
+# Files that show a tool is used here (besides its [tool.NAME] table in pyproject.toml).
+_TOOL_FILES = {
+    "uv.toml": "uv", "uv.lock": "uv", "pdm.lock": "pdm", "poetry.lock": "poetry",
+    "requirements.in": "pip-tools", "tox.ini": "tox", "tox.toml": "tox",
+    "hatch.toml": "hatch",
+}
+
+
+def _project_tools(cwd: str) -> tuple[str | None, list[str]]:
+    """The nearest directory up from ``cwd`` with a project file, and the tools it uses."""
+    from pipwrap import files, tomlfile
+    from pipwrap.errors import PipwrapError
+
+    directory = Path(cwd).absolute()
+    for folder in (directory, *directory.parents):
+        present = [name for name in ("pyproject.toml", *_TOOL_FILES) if (folder / name).is_file()]
+        if present:
+            break
+    else:
+        return None, []
+    tools = {_TOOL_FILES[name] for name in present if name in _TOOL_FILES}
+    if "pyproject.toml" in present:
+        tools.add("uv")  # uv sync works on any pyproject.toml
+        try:
+            text = files.read_regular(str(folder / "pyproject.toml")).decode(
+                "utf-8", errors="replace")
+        except (OSError, PipwrapError):  # a FIFO, a directory: the guard names it
+            text = ""
+        try:
+            table = tomlfile.loads(text, str(folder / "pyproject.toml")).get("tool")
+            named = set(table) if isinstance(table, dict) else set()
+        except PipwrapError:  # the guard names the error; show every tool it mentions
+            named = {tool for tool in PROJECT_COMMANDS if tool in text}
+        tools |= named & set(PROJECT_COMMANDS)
+    return str(folder), [tool for tool in PROJECT_COMMANDS if tool in tools]
+
+
+def _project_verdicts(profile: Any, environ: Mapping[str, str]) -> dict[str, Any]:
+    """What the guard says of each tool's project command in this directory."""
+    from pipwrap import guard
+    from pipwrap.errors import PipwrapError
+
+    root, tools = _project_tools(str(Path.cwd()))
+    commands = []
+    for tool in tools:
+        argv = PROJECT_COMMANDS[tool]
+        try:
+            guard.check(argv, environ, index_url=profile.index_url,
+                        upload_url=profile.upload_url)
+        except PipwrapError as exc:
+            reason = redact(str(exc).splitlines()[0]).removeprefix("refused: ")
+            commands.append({"tool": tool, "command": " ".join(argv), "verdict": "refused",
+                             "reason": reason})
+        else:
+            commands.append({"tool": tool, "command": " ".join(argv), "verdict": "passes",
+                             "reason": ""})
+    return {"root": root, "commands": commands}
+
+
+def _uv_config_risks(environ: Mapping[str, str], index_url: str) -> list[Risk]:
+    """uv.toml files (the project's, the user's, the system's): wrap's UV_NO_CONFIG keeps
+    wrapped uv from reading them; plain uv reads them."""
+    from pipwrap.guard import projects, scrub
+    from pipwrap.guard.api import new_context
+
+    here = Path.cwd()
+    nearest = next((folder / "uv.toml" for folder in (here, *here.parents)
+                    if (folder / "uv.toml").is_file()), None)
+    candidates = [nearest] if nearest else []
+    config_home = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "/"),
+                                                               ".config"))
+    candidates.append(Path(config_home, "uv", "uv.toml"))
+    system_dirs = environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    candidates += [Path(d, "uv", "uv.toml") for d in system_dirs.split(os.pathsep) if d]
+    candidates.append(Path("/etc/uv/uv.toml"))
+    ctx = new_context(scrub.child_environ(environ, {}), None, index_url)
+    risks = []
+    for path in dict.fromkeys(candidates):
+        if not path.is_file():
+            continue
+        try:
+            found = projects.uv_config_sources(str(path), ctx)
+        except RefusedError as exc:
+            risks.append(Risk(f"uv: {str(exc).splitlines()[0].removeprefix('refused: ')}; "
+                              "plain uv stops on it too", True))
+            continue
+        risks += [Risk(f"uv: {description} ({where}): plain uv reads it; wrap sets "
+                       "UV_NO_CONFIG=1, so wrapped uv does not", True)
+                  for where, description in found]
+    return risks
+
+
 def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
     from pipwrap.profiles.resolve import resolve
 
@@ -239,6 +425,7 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
     if environ.get("PIP_CONFIG_FILE") == os.devnull:
         layers.append({"layer": "env-file", "path": os.devnull, "exists": False})
     risks = _risks(found, resolution.profile, Path(resolution.config.path), environ)
+    risks += _uv_config_risks(environ, resolution.profile.index_url)
     return {
         "profile": resolution.profile.name,
         "index_url": resolution.profile.shown_url,
@@ -247,6 +434,7 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
         "pip_config_layers": layers,
         "settings": settings,
         "risks": [asdict(r) for r in risks],
+        "project": _project_verdicts(resolution.profile, environ),
         "safe": all(r.neutralized for r in risks),
     }
 
@@ -271,7 +459,16 @@ def _print_text(data: dict[str, Any]) -> None:
     for risk in data["risks"]:
         tag = "neutralized by wrap" if risk["neutralized"] else "NOT neutralized"
         out(f"  - [{tag}] {risk['message']}\n")
+    project = data["project"]
+    refused = [c["command"] for c in project["commands"] if c["verdict"] == "refused"]
+    if project["root"] is not None:
+        out(f"\nthis project ({project['root']}), as the guard reads it for wrap:\n")
+        for item in project["commands"]:
+            why = f": {item['reason']}" if item["reason"] else ""
+            out(f"  wrap {item['command']:<17} {item['verdict']}{why}\n")
     verdict = "wrap is safe here" if data["safe"] else "a risk remains that wrap cannot fix"
+    if refused:
+        verdict += f"; in this project wrap refuses {', '.join(refused)} (see above)"
     out(f"\nverdict: {verdict}\n")
 
 

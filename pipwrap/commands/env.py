@@ -6,11 +6,15 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from pipwrap.commands.common import add_profile
 from pipwrap.errors import PipwrapError
 
 MASKED_NOTE = "# masked: pipwrap env --reveal prints it"
+# Set by the `pipwrap` shell function: the interactive shell's pid ($$ is that shell in
+# bash and zsh even inside `$(...)`; fish has $fish_pid).
+SHELL_PID_ENV = "PIPWRAP_SHELL_PID"
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -38,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def render(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
-    from pipwrap.fence.client import TERMINAL
     from pipwrap.profiles.credentials import password
     from pipwrap.profiles.resolve import resolve
     from pipwrap.redact import redact
@@ -46,12 +49,12 @@ def render(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
     from pipwrap.shell.dialect import dialect
 
     chosen = resolve(profile).profile
-    # For `eval "$(pipwrap env)"`: the fence session lasts as long as the calling shell,
-    # so the agent gets the terminal for refusals, never this process's stdout or stderr
-    # (a pipe someone may be waiting on).
-    env, _agent = state.fenced_environment(chosen, password(chosen, os.environ).value,
-                                           os.environ, owner_pid=os.getppid(),
-                                           report_fd=TERMINAL)
+    # For `eval "$(pipwrap env)"`: the fence session lasts as long as the calling shell.
+    # Nothing runs these variables through `wrap`, so no report file is kept: a refused
+    # request's 403 names what the fence refused.
+    env, _session = state.fenced_environment(chosen, password(chosen, os.environ).value,
+                                             os.environ, owner_pid=calling_shell(),
+                                             report=False)
     masked: set[str] = set()
     if not reveal:
         # TWINE_PASSWORD is a bare secret, not a URL redact() could mask a part of.
@@ -73,3 +76,34 @@ def render(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
     out = [f"# {line}  {MASKED_NOTE}" if name in masked else line
            for name, line in zip(env, lines)]
     return "".join(line + "\n" for line in out)
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        return int(stat[stat.rindex(b")") + 2:].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def calling_shell() -> int:
+    """The process whose variables `eval "$(pipwrap env)"` sets, which owns the session.
+
+    Our parent is not it under the shell function: `$(...)` runs the function in a
+    subshell that exits at once (and the session with it). The function names the
+    shell; the claim is believed only for an ancestor of this process (where /proc
+    says so), otherwise the parent it is.
+    """
+    parent = os.getppid()
+    claimed = os.environ.get(SHELL_PID_ENV, "")
+    if not claimed.isdigit():
+        return parent
+    wanted, pid = int(claimed), parent
+    for _ in range(16):
+        if pid == wanted:
+            return wanted
+        up = _parent_of(pid)
+        if up is None or up <= 1:
+            break
+        pid = up
+    return parent

@@ -32,13 +32,18 @@ shells (sh, dash, ksh): run commands as `pipwrap run -- pip install NAME`.
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipwrap.shell import init
+    from pipwrap.shell import init, snippet_cache
 
     if args.shell not in SHELLS:
         raise PipwrapError(
             f"init: {args.shell!r} is not supported: `wrap` needs bash, zsh or fish "
             "(local exports and arrays). In sh and other shells, and in scripts, run "
             "commands through pipwrap itself: pipwrap run -- pip install NAME")
+    # The key is taken before rendering: a file edited meanwhile makes the next key differ.
+    cache_key = snippet_cache.key(args.shell, args.cmd, not args.no_completion)
     completion = None if args.no_completion else args.completion_data()
-    sys.stdout.write(init.render(args.shell, completion=completion, command=args.cmd))
+    code = init.render(args.shell, completion=completion, command=args.cmd)
+    sys.stdout.write(code)
+    # The next shell gets this from the entry point's fast path (cli.main._cached_init).
+    snippet_cache.store(cache_key, args.shell, args.cmd, not args.no_completion, code)
     return 0

@@ -46,6 +46,8 @@ def profile_data(profile: Profile) -> dict[str, object]:
         data["keyring"] = True
     if profile.upload_url:
         data["upload_url"] = profile.upload_url
+    if profile.ca_file:
+        data["ca_file"] = profile.ca_file
     return data
 
 
@@ -80,6 +82,10 @@ def list_profiles(*, as_json: bool = False) -> int:
         marks = (">" if row["active"] else " ") + ("*" if row["default"] else " ")
         builtin = "  (built in)" if row.get("builtin") else ""
         lines.append(f"{marks} {row['name']!s:<{width}}  {row['index_url']}{builtin}")
+    if sys.stdout.isatty():
+        # For a person only: scripts read one profile per line, piped output is unchanged.
+        lines.append("(> = the profile `wrap` uses here, * = the default; "
+                     "pipwrap current says why)")
     print("\n".join(lines))
     return 0
 

@@ -8,12 +8,13 @@ import json
 import os
 import re
 import socket
+import ssl
 import sys
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,13 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from pipwrap.errors import PipwrapError
 from pipwrap.profiles import config as config_mod
 from pipwrap.profiles.credentials import password
-from pipwrap.profiles.model import Profile
+from pipwrap.profiles.model import BUILTIN_URL, Profile
+from pipwrap.profiles.schema import ca_file_problem
 from pipwrap.redact import redact
 
 PEP691 = "application/vnd.pypi.simple.v1+json"
+# Where `pipwrap serve` listens by default, the built-in `local` profile's server.
+_SERVE_ADDRESS = (urlsplit(BUILTIN_URL).hostname, urlsplit(BUILTIN_URL).port)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class Result:
     reason: str
     suggested_url: str | None = None  # where the index probably is, when this is not one
     note: str | None = None  # works, but worth knowing (a redirect, the canonical URL)
+    # False for the built-in `local` when nobody chose it: shown, but its failure (serve
+    # not running) does not fail the run.
+    required: bool = True
 
 
 _BODY_LIMIT = 512 * 1024  # enough to judge a page; PyPI's own root is far larger
@@ -179,23 +186,51 @@ class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_SameHostRedirects)
+@dataclass(frozen=True)
+class _Asker:
+    """How one profile's requests are made: its login, the time allowed, and an opener
+    whose TLS trusts what the fence trusts for it (the system's CAs plus its ca-file)."""
+
+    auth: str | None
+    timeout: float
+    opener: urllib.request.OpenerDirector
 
 
-def _fetch_final(url: str, auth: str | None, timeout: float) -> tuple[int, str, bytes, str]:
+def _opener(ca_file: str | None) -> urllib.request.OpenerDirector:
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(ca_file)
+    return urllib.request.build_opener(_SameHostRedirects,
+                                       urllib.request.HTTPSHandler(context=context))
+
+
+def _asker(profile: Profile, auth: str | None, timeout: float) -> _Asker | str:
+    """How to ask ``profile``'s index, or why it cannot be asked (its ca-file is bad)."""
+    # The fence reads the ca-file for https connections only; so does this.
+    ca_file = profile.ca_file if urlsplit(profile.index_url).scheme == "https" else None
+    problem = ca_file_problem(ca_file) if ca_file else None
+    if problem is None:
+        try:
+            return _Asker(auth, timeout, _opener(ca_file))
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            problem = str(exc)
+    return f"ca-file {ca_file}: {problem}"
+
+
+def _fetch_final(url: str, ask: _Asker) -> tuple[int, str, bytes, str]:
     """(status, content type, body, the URL answered after same-host redirects)."""
     # Only http(s) reaches here: file:// is handled apart, config allows nothing else.
     request = urllib.request.Request(url, headers={  # noqa: S310
         "Accept": f"{PEP691}, text/html;q=0.1", "User-Agent": "pipwrap-test"})
-    if auth is not None:
-        request.add_header("Authorization", auth)
-    with _OPENER.open(request, timeout=timeout) as response:
+    if ask.auth is not None:
+        request.add_header("Authorization", ask.auth)
+    with ask.opener.open(request, timeout=ask.timeout) as response:
         return (int(response.status), response.headers.get("Content-Type", ""),
                 response.read(_BODY_LIMIT), str(response.geturl()))
 
 
-def _fetch(url: str, auth: str | None, timeout: float) -> tuple[int, str, bytes]:
-    status, content_type, body, _ = _fetch_final(url, auth, timeout)
+def _fetch(url: str, ask: _Asker) -> tuple[int, str, bytes]:
+    status, content_type, body, _ = _fetch_final(url, ask)
     return status, content_type, body
 
 
@@ -208,13 +243,12 @@ def project_url(index_url: str, name: str) -> str:
     return f"{base}{quote(name)}/"
 
 
-def _project_page(url: str, name: str, auth: str | None,
-                  timeout: float) -> tuple[bool, str]:
+def _project_page(url: str, name: str, ask: _Asker) -> tuple[bool, str]:
     """Whether pip finds a project page for ``name`` under the index ``url``: (ok, what
     happened). A redirect to another server counts as found (pip follows it)."""
     where = project_url(url, name)
     try:
-        _, content_type, body, final = _fetch_final(where, auth, timeout)
+        _, content_type, body, final = _fetch_final(where, ask)
     except _OtherHost as exc:
         return True, f"{where} redirects to another index ({redact(exc.location)})"
     except urllib.error.HTTPError as exc:
@@ -231,10 +265,10 @@ def _project_page(url: str, name: str, auth: str | None,
     return True, f"{where} answers{moved}"
 
 
-def _suggest(url: str, auth: str | None, timeout: float) -> str | None:
+def _suggest(url: str, ask: _Asker) -> str | None:
     for candidate in _candidates(url):
         try:
-            _, content_type, body = _fetch(candidate, auth, timeout)
+            _, content_type, body = _fetch(candidate, ask)
         except (OSError, ValueError):
             continue
         if judge(candidate, content_type, body) is None:
@@ -285,8 +319,11 @@ def _probe(profile: Profile, timeout: float) -> Result:
         token = base64.b64encode(f"{username}:{secret or ''}".encode()).decode()
         auth = f"Basic {token}"
     creds = "sent" if username is not None else "none"
+    ask = _asker(profile, auth, timeout)
+    if isinstance(ask, str):
+        return result(False, ask)
     try:
-        status, content_type, body, final = _fetch_final(url, auth, timeout)
+        status, content_type, body, final = _fetch_final(url, ask)
     except _OtherHost as exc:
         return result(False, f"the server sends {url} to another server "
                       f"({redact(exc.location)}); use that index's URL", creds=creds)
@@ -297,11 +334,11 @@ def _probe(profile: Profile, timeout: float) -> Result:
                           creds="rejected" if username is not None else "none")
         if exc.code == 404:
             # Some servers answer only project pages; pip needs nothing more.
-            found, _ = _project_page(url, "pip", auth, timeout)
+            found, _ = _project_page(url, "pip", ask)
             if found:
                 return result(True, "ok", exc.code, creds=creds,
                               note=f"{url} itself answers 404, but project pages answer")
-        suggested = _suggest(url, auth, timeout) if exc.code == 404 else None
+        suggested = _suggest(url, ask) if exc.code == 404 else None
         return result(False, f"HTTP {exc.code} {exc.reason}", exc.code, creds=creds,
                       suggested=suggested)
     except urllib.error.URLError as exc:
@@ -309,9 +346,18 @@ def _probe(profile: Profile, timeout: float) -> Result:
         if isinstance(reason, (socket.timeout, TimeoutError)):
             return result(False, f"no answer within {timeout:g} s")
         if isinstance(reason, ConnectionRefusedError):
+            if (parts.hostname, parts.port) == _SERVE_ADDRESS:
+                return result(False, "connection refused: `pipwrap serve` is not running "
+                              "(start it with: pipwrap serve)")
             return result(False, "connection refused (is the server running?)")
         if isinstance(reason, socket.gaierror):
             return result(False, f"cannot resolve host {parts.hostname!r}")
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            how = (f"is ca-file {profile.ca_file} the CA that signed it?" if profile.ca_file
+                   else "if the index has its own CA, give the profile its certificate: "
+                   f"pipwrap set-url {profile.name} --ca-file CA.pem")
+            return result(False, f"the server's certificate is not trusted "
+                          f"({reason.verify_message or reason}); {how}")
         return result(False, f"cannot connect: {redact(str(reason))}")
     except (TimeoutError, socket.timeout):
         return result(False, f"no answer within {timeout:g} s")
@@ -324,27 +370,27 @@ def _probe(profile: Profile, timeout: float) -> Result:
     # for a name the index lists (or "pip", which any index with a fallback answers).
     if problem is None:
         listed = listed_projects(final, content_type, body)
-        found, what = _project_page(url, listed[0] if listed else "pip", auth, timeout)
+        found, what = _project_page(url, listed[0] if listed else "pip", ask)
         redirected = not _same_page(final, url)
         if found:
             return result(True, "ok", status, is_json, creds)
         if listed or redirected:
             # The root redirects elsewhere (serve's / -> /simple/), or a project it lists
             # is missing where pip looks: pip finds nothing through this URL.
-            index = final if redirected else _suggest(url, auth, timeout)
+            index = final if redirected else _suggest(url, ask)
             return result(False, f"pip would find nothing: {what}", status, is_json, creds,
                           index)
         return result(True, "ok", status, is_json, creds,
                       note="an index with no projects yet")
-    suggested = _suggest(url, auth, timeout)
+    suggested = _suggest(url, ask)
     name = "pip"
     if suggested is not None:
         try:
-            _, s_type, s_body = _fetch(suggested, auth, timeout)
+            _, s_type, s_body = _fetch(suggested, ask)
             name = (listed_projects(suggested, s_type, s_body) or ["pip"])[0]
         except (OSError, ValueError):
             pass
-    found, what = _project_page(url, name, auth, timeout)
+    found, what = _project_page(url, name, ask)
     if found:
         # pypiserver's front page: not an index, but it redirects project requests.
         return result(True, "ok", status, is_json, creds, note=(
@@ -360,23 +406,23 @@ def _same_page(a: str, b: str) -> bool:
 
 def main(names: list[str], *, timeout: float, as_json: bool) -> int:
     cfg = config_mod.load()
-    # With no names: the profiles the user defined; the built-in one only when it is all
-    # there is (or the default), not as a failure beside a config that never uses it.
-    listed = [n for n in sorted(cfg.profiles) if n not in cfg.builtin or n == cfg.default]
-    chosen = [cfg.profile(n) for n in names] if names else [cfg.profiles[n] for n in listed]
-    if not chosen:
-        raise PipwrapError(f"no profiles in {cfg.path}")
+    # With no names: every profile, the built-in one included; it fails the run only when
+    # it is the default (a config that never uses it is not broken by serve being off).
+    chosen = [cfg.profile(n) for n in names] if names else [
+        cfg.profiles[n] for n in sorted(cfg.profiles)]
+    optional = set() if names else {n for n in cfg.builtin if n != cfg.default}
     with ThreadPoolExecutor(max_workers=min(32, len(chosen))) as pool:
-        results = list(pool.map(lambda p: _probe(p, timeout), chosen))
+        results = [replace(r, required=r.profile not in optional)
+                   for r in pool.map(lambda p: _probe(p, timeout), chosen)]
+    passed = all(r.ok or not r.required for r in results)
     if as_json:
         # An object, like every other --json output, so that fields can be added later.
-        report = {"config": cfg.path, "ok": all(r.ok for r in results),
-                  "results": [asdict(r) for r in results]}
+        report = {"config": cfg.path, "ok": passed, "results": [asdict(r) for r in results]}
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         width = max(len(r.profile) for r in results)
         for r in results:
-            mark = "ok  " if r.ok else "FAIL"
+            mark = "ok  " if r.ok else "FAIL" if r.required else "off "
             extra = []
             if r.status is not None:
                 extra.append(f"HTTP {r.status}")
@@ -395,7 +441,7 @@ def main(names: list[str], *, timeout: float, as_json: bool) -> int:
                 print("     to serve a directory of packages as an index: pypi-server run "
                       "-p 8080 DIR, then use http://HOST:8080/simple/ (README: Host your "
                       "own index)")
-    return 0 if all(r.ok for r in results) else 1
+    return 0 if passed else 1
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -405,7 +451,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "Probe every (or the named) profile's index in parallel: HTTP status, latency, "
         "PEP 691 JSON support, credentials, and one project page below the URL as pip asks "
         "for it (URL/NAME/), so a server's root without /simple/ fails with the URL to use. "
-        "Exit 1 if any fails.")
+        "TLS is verified as the fence verifies it: the system's CAs plus the profile's "
+        "ca-file. Exit 1 if any fails; the built-in `local` counts only when it is the "
+        "default or named (else a failure is marked 'off': serve is not running).")
     parser.add_argument("names", nargs="*", metavar="NAME")
     parser.add_argument("--timeout", type=seconds(float, positive=True), default=10.0,
                         metavar="S", help="seconds per index (default: 10)")

@@ -13,6 +13,7 @@ from typing import Any
 
 from pipwrap.commands.common import seconds
 from pipwrap.errors import PipwrapError
+from pipwrap.profiles.model import BUILTIN_NAME, BUILTIN_UPLOAD_URL, BUILTIN_URL
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
@@ -29,7 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                             help="let pip use this plain-http host off loopback")
         parser.add_argument("--username", help="user name for the index")
         parser.add_argument("--upload-url", metavar="URL",
-                            help="where `wrap twine upload` sends distributions")
+                            help="where `wrap twine upload` sends distributions (`local` "
+                            "keeps the built-in one, serve's, unless given)")
+        parser.add_argument("--ca-file", metavar="FILE",
+                            help="PEM file of the CA that signed the index's certificate "
+                            "(a company CA), trusted besides the system's")
         secret = parser.add_mutually_exclusive_group()
         secret.add_argument("--password-env", metavar="VAR",
                             help="read the password from $VAR")
@@ -39,10 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument("--password-ttl", type=seconds(int), metavar="SECONDS",
                             help="cache the password-command output this long")
     elif name == "set-url":
-        parser.description = ("Change the index-url of profile NAME, keeping its other "
-                              "settings and comments.")
+        parser.description = (
+            "Change the index URL, the upload URL or the CA file of profile NAME, keeping "
+            "its other settings and comments. The built-in `local` profile is written to "
+            "the config first (with its upload URL), then changed.")
         parser.add_argument("name")
-        parser.add_argument("url", help="the new index URL")
+        parser.add_argument("url", nargs="?", help="the new index URL")
+        upload = parser.add_mutually_exclusive_group()
+        upload.add_argument("--upload-url", metavar="URL",
+                            help="where `wrap twine upload` sends distributions")
+        upload.add_argument("--no-upload-url", action="store_true",
+                            help="remove the upload URL")
+        ca_file = parser.add_mutually_exclusive_group()
+        ca_file.add_argument("--ca-file", metavar="FILE",
+                             help="PEM file of the CA that signed the servers' certificates")
+        ca_file.add_argument("--no-ca-file", action="store_true",
+                             help="remove the CA file (the system's CAs only)")
     elif name in ("remove", "default"):
         parser.add_argument("name")
     elif name == "rename":
@@ -84,6 +101,13 @@ def cmd_add(args: argparse.Namespace) -> int:
         wanted["keyring"] = True
     if args.trusted_host:
         wanted["trusted-host"] = True
+    if args.ca_file is not None:
+        wanted["ca-file"] = ca_file_argument(args.ca_file, "add")
+    kept_upload = args.name == BUILTIN_NAME and args.upload_url is None
+    if kept_upload:
+        # Redefining `local` (to add a login or a CA, or because a hint said so) must not
+        # silently lose what the built-in one does: `wrap twine upload` to serve.
+        wanted["upload-url"] = BUILTIN_UPLOAD_URL
     # Check the arguments on their own first: an error must point at what was typed, not
     # at a line of config.toml that was never written.
     schema.check_profile(args.name, wanted, "add")
@@ -117,6 +141,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     cfg = editing.edit(mutate)
     verb = "replaced" if outcome["replaced"] else "added"
     print(f"{verb} {args.name!r} in {cfg.path}{outcome['default']}")
+    if kept_upload:
+        print(f"note: {args.name!r} keeps the built-in upload-url {BUILTIN_UPLOAD_URL} "
+              f"(`pipwrap serve`'s uploads); change it with: pipwrap set-url {args.name} "
+              "--upload-url URL   (or --no-upload-url)", file=sys.stderr)
     _root_note(args.name, args.url)
     if args.keyring:
         _keyring_note(cfg.profiles[args.name])
@@ -154,31 +182,76 @@ def _keyring_note(profile: Any) -> None:
 
 def cmd_set_url(args: argparse.Namespace) -> int:
     from pipwrap.profiles import editing, schema
-
-    def mutate(document: Any) -> None:
-        profiles = editing.profiles_table(document)
-        _require(profiles, args.name)
-        table = profiles[args.name]
-        merged = {**table.unwrap(), "index-url": args.url}
-        schema.check_profile(args.name, merged, "set-url")
-        table["index-url"] = args.url
-
-    editing.edit(mutate)
     from pipwrap.redact import redact
 
-    print(f"{args.name}: index-url = {redact(args.url)}")
-    _root_note(args.name, args.url)
+    changes: dict[str, Any] = {}  # key -> new value, None to remove it
+    if args.url is not None:
+        changes["index-url"] = args.url
+    if args.upload_url is not None or args.no_upload_url:
+        changes["upload-url"] = args.upload_url
+    if args.ca_file is not None or args.no_ca_file:
+        changes["ca-file"] = (ca_file_argument(args.ca_file, "set-url")
+                              if args.ca_file is not None else None)
+    if not changes:
+        raise PipwrapError("set-url: nothing to change: give a new index URL, --upload-url "
+                           "URL, --no-upload-url, --ca-file FILE or --no-ca-file")
+    outcome = {"materialized": False}
+
+    def mutate(document: Any) -> None:
+        import tomlkit
+
+        profiles = editing.profiles_table(document)
+        if args.name not in profiles and args.name == BUILTIN_NAME:
+            # The built-in profile, written out as it is, so that only what was asked
+            # changes (its upload URL stays).
+            table = tomlkit.table()
+            table["index-url"] = BUILTIN_URL
+            table["upload-url"] = BUILTIN_UPLOAD_URL
+            profiles[args.name] = table
+            outcome["materialized"] = True
+        _require(profiles, args.name)
+        table = profiles[args.name]
+        merged = {**table.unwrap(), **changes}
+        schema.check_profile(args.name, {k: v for k, v in merged.items() if v is not None},
+                             "set-url")
+        for key, value in changes.items():
+            if value is not None:
+                table[key] = value
+            elif key in table:
+                del table[key]
+
+    cfg = editing.edit(mutate)
+    if outcome["materialized"]:
+        print(f"{args.name!r} was built in; now defined in {cfg.path}")
+    for key, value in changes.items():
+        print(f"{args.name}: {key} = {redact(value)}" if value is not None
+              else f"{args.name}: {key} removed")
+    if args.url is not None:
+        _root_note(args.name, args.url)
     return 0
 
 
-def _require(profiles: Any, name: str) -> None:
-    from pipwrap.profiles.model import BUILTIN_NAME, BUILTIN_URL
+def ca_file_argument(path: str, command: str) -> str:
+    """``--ca-file``'s value as the config keeps it: absolute, and a file the fence can
+    load (checked now: a typo must not wait for the first `wrap` to show)."""
+    from pathlib import Path
 
+    from pipwrap.profiles.schema import ca_file_problem
+
+    # Absolute, not resolved: a link such as /etc/ssl/certs/corp.pem may be repointed.
+    absolute = str(Path(path).expanduser().absolute())
+    problem = ca_file_problem(absolute)
+    if problem:
+        raise PipwrapError(f"{command}: --ca-file {absolute}: {problem}")
+    return absolute
+
+
+def _require(profiles: Any, name: str) -> None:
     if name not in profiles and name == BUILTIN_NAME:
         raise PipwrapError(
             f"profile {name!r} is built in ({BUILTIN_URL}, where `pipwrap serve` listens) "
-            "and not in your config file; to change it, define your own with: "
-            f"pipwrap add {name} URL"
+            "and not in your config file; change its URLs with: "
+            f"pipwrap set-url {name} URL (its upload URL is kept)"
         )
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "(none)"
@@ -234,7 +307,9 @@ def cmd_default(args: argparse.Namespace) -> int:
     from pipwrap.profiles import editing
 
     def mutate(document: Any) -> None:
-        _require(editing.profiles_table(document), args.name)
+        profiles = editing.profiles_table(document)
+        if args.name != BUILTIN_NAME:  # the built-in one is always there to choose
+            _require(profiles, args.name)
         document["default"] = args.name
 
     editing.edit(mutate)

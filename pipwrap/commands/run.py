@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 
 from pipwrap.commands.common import add_profile, strip_dashdash
+from pipwrap.commands.env import SHELL_PID_ENV
 from pipwrap.errors import PipwrapError
 
 
@@ -40,26 +43,58 @@ def execute(argv: Sequence[str], profile: str | None = None) -> int:
     secret = password(resolution.profile, os.environ)
     guard.check(argv, os.environ, index_url=resolution.profile.index_url,
                 upload_url=resolution.profile.upload_url, profile=resolution.profile.name)
-    # The fence session belongs to this process, which becomes the command (execve keeps
-    # the pid): it ends when the command does. No fence, no command.
-    added, _agent = state.fenced_environment(resolution.profile, secret.value, os.environ,
-                                             owner_pid=os.getpid())
+    # The fence session belongs to this process, which waits for the command: it ends
+    # when the command does. No fence, no command.
+    added, session = state.fenced_environment(resolution.profile, secret.value, os.environ,
+                                              owner_pid=os.getpid())
     # Every other spelling of a source variable goes, then pipwrap's own values are set.
     env = scrub.child_environ(os.environ, added)
     for name in state.around_fence(os.environ, added, resolution.profile.password_env):
         env.pop(name, None)
+    env.pop(SHELL_PID_ENV, None)  # the `pipwrap` shell function's, not the command's
     executable = shutil.which(argv[0], path=env.get("PATH")) if os.sep not in argv[0] \
         else argv[0]
     if executable is None:
         raise PipwrapError(f"run: command not found: {argv[0]}", exit_status=127)
     sys.stdout.flush()
     sys.stderr.flush()
-    if hasattr(os, "execve") and os.name == "posix":
-        # Replace this process: signals and the exit status are the command's own.
-        try:
-            os.execve(executable, list(argv), env)
-        except OSError as exc:
-            raise PipwrapError(f"run: cannot execute {argv[0]}: {exc.strerror}") from None
-    import subprocess  # pragma: no cover - non-POSIX platforms
+    returncode = _wait_for(argv, executable, env)
+    # The refusals the fence wrote for this command, on its own stderr, after it.
+    said = state.take_report(session.report_file)
+    if returncode != 0:
+        said += state.agent_gone_note(session.agent_pid)
+    if said:
+        sys.stderr.write(said)
+        sys.stderr.flush()
+    if returncode < 0:
+        # Killed by a signal: die of the same one, so the caller sees what the command did.
+        with contextlib.suppress(OSError, ValueError):  # SIGKILL has no handler to reset
+            signal.signal(-returncode, signal.SIG_DFL)
+        os.kill(os.getpid(), -returncode)
+        return 128 - returncode
+    return returncode
 
-    return subprocess.call(list(argv), env=env, executable=executable)  # pragma: no cover
+
+def _wait_for(argv: Sequence[str], executable: str, env: dict[str, str]) -> int:
+    """Run the command as a child (not execve: the refusals are said after it ends).
+
+    The terminal's Ctrl-C and Ctrl-\\ reach the command itself (same process group), so
+    this process ignores them; a TERM or HUP sent to this pid (a `timeout`, a closed
+    terminal) is passed on. The command inherits every descriptor execve would have kept.
+    """
+    import subprocess
+
+    try:
+        child = subprocess.Popen(list(argv), executable=executable, env=env, close_fds=False)
+    except OSError as exc:
+        raise PipwrapError(f"run: cannot execute {argv[0]}: {exc.strerror}") from None
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    for name, handler in (("SIGINT", signal.SIG_IGN), ("SIGQUIT", signal.SIG_IGN),
+                          ("SIGTERM", forward), ("SIGHUP", forward)):
+        if hasattr(signal, name):  # SIGQUIT and SIGHUP are POSIX only
+            signal.signal(getattr(signal, name), handler)
+    return child.wait()

@@ -3,11 +3,15 @@
 Started on first need by ``wrap`` (during ``pipwrap _state``) or ``pipwrap run``, shared by
 concurrent commands, and gone when idle: no live session and no open connection for
 ``PIPWRAP_FENCE_IDLE`` seconds (default 60), or no traffic at all for
-``PIPWRAP_FENCE_MAX_IDLE`` seconds (default 3600) even if sessions remain. Control is a
-Unix socket in a 0700 directory, and the agent also checks that the peer runs as the same
-user. Each session belongs to a process (the shell for ``wrap``, the command for
-``pipwrap run``); it ends when that process ends, and with it the terminal descriptor it
-handed over for refusals.
+``PIPWRAP_FENCE_MAX_IDLE`` seconds (default 3600) even if sessions remain. It also leaves
+when its own interpreter or code is removed or replaced (an uninstall, an upgrade): the
+next ``wrap`` starts the new one. Control is a Unix socket in a 0700 directory, and the
+agent also checks that the peer runs as the same user. Each session belongs to a process
+(the shell for ``wrap``, ``pipwrap run`` for its command); it ends when that process ends.
+
+The agent holds no descriptor of anyone's: a refusal is appended to the session's report
+file (``reports/ID`` in the run directory, named by an id that is not the token), which
+the shell's ``wrap`` or ``pipwrap run`` prints on the command's own stderr and empties.
 """
 
 from __future__ import annotations
@@ -29,7 +33,19 @@ from pipwrap.fence.proxy import Proxy, Session
 from pipwrap.processes import alive
 
 SOCKET_NAME = "agent.sock"
+REPORTS = "reports"
 MAX_MESSAGE = 64 * 1024
+# How often the agent checks that its interpreter and code are still installed.
+INSTALL_CHECK_SECONDS = 1.0
+
+
+def _install_fingerprint() -> tuple[tuple[int, int, int], ...] | None:
+    """(device, inode, mtime) of the interpreter and this module; None once one is gone."""
+    try:
+        return tuple((st.st_dev, st.st_ino, st.st_mtime_ns)
+                     for st in (os.stat(sys.executable), os.stat(os.path.abspath(__file__))))
+    except OSError:
+        return None
 
 
 class Agent:
@@ -41,7 +57,10 @@ class Agent:
         self.lock = threading.Lock()
         self.connections = 0
         self.last_busy = time.monotonic()
+        self.installed = _install_fingerprint()
         self.ca = ensure_ca(ca_dir)
+        self.reports = os.path.join(run_dir, REPORTS)
+        _clear_reports(self.reports)
         self.proxy = Proxy(self.sessions, LeafFactory(self.ca, run_dir), self._activity)
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
@@ -70,15 +89,23 @@ class Agent:
         threading.Thread(target=self.proxy.serve_forever, args=(self.listener,),
                          daemon=True).start()
         threading.Thread(target=self._control_loop, daemon=True).start()
+        next_install_check = time.monotonic() + INSTALL_CHECK_SECONDS
+        replaced = False
         while True:
             time.sleep(0.05)
             self._reap()
+            if not replaced and time.monotonic() >= next_install_check:
+                # Uninstalled or upgraded under us: this process must not outlive its
+                # code (nor keep a deleted environment alive); shells register again.
+                replaced = _install_fingerprint() != self.installed
+                next_install_check = time.monotonic() + INSTALL_CHECK_SECONDS
             with self.lock:
                 quiet = time.monotonic() - self.last_busy
                 # No session left, or sessions whose owners stay but send nothing for long
                 # (a shell left open): a shell registers again on its next `wrap`.
                 idle = not self.connections and (
-                    (not self.sessions and quiet > self.idle) or quiet > self.max_idle)
+                    replaced or (not self.sessions and quiet > self.idle)
+                    or quiet > self.max_idle)
             if idle:
                 self.shutdown()
                 return
@@ -99,6 +126,10 @@ class Agent:
                 os.unlink(SOCKET_NAME)
         with contextlib.suppress(OSError):
             self.control.close()
+        with self.lock:
+            for session in self.sessions.values():
+                session.close()
+            self.sessions.clear()
 
     def _control_loop(self) -> None:
         while True:
@@ -122,26 +153,20 @@ class Agent:
                 raise ValueError("the fence agent serves only its own user")
         # Elsewhere (macOS, BSDs) the 0700 directory around the socket is the check.
         conn.settimeout(10)
-        data, fds, _flags, _addr = socket.recv_fds(conn, MAX_MESSAGE, 4)
-        try:
-            while not data.endswith(b"\n"):
-                more = conn.recv(MAX_MESSAGE)
-                if not more or len(data) > MAX_MESSAGE:
-                    raise ValueError("truncated request")
-                data += more
-            request = json.loads(data)
-            reply = self._handle(request, fds[0] if fds else None)
-            fds = fds[1:]
-        finally:
-            for fd in fds:
-                os.close(fd)
+        # A plain recv: descriptors a peer might attach are discarded by the kernel, so
+        # the agent never holds a caller's terminal, pipe or file.
+        data = b""
+        while not data.endswith(b"\n"):
+            more = conn.recv(MAX_MESSAGE)
+            if not more or len(data) > MAX_MESSAGE:
+                raise ValueError("truncated request")
+            data += more
+        reply = self._handle(json.loads(data))
         conn.sendall(json.dumps(reply).encode() + b"\n")
 
-    def _handle(self, request: dict[str, object], fd: int | None) -> dict[str, object]:
+    def _handle(self, request: dict[str, object]) -> dict[str, object]:
         op = request.get("op")
         if op == "ping":
-            if fd is not None:
-                os.close(fd)
             return {"pid": os.getpid(), "port": self.port}
         if op != "open":
             raise ValueError(f"unknown request {op!r}")
@@ -150,34 +175,47 @@ class Agent:
         login = request.get("login")
         ca_file = request.get("ca_file")
         owner = request.get("owner_pid")
+        wants_report = bool(request.get("report"))
         login_pair = (str(login[0]), str(login[1])) if isinstance(login, list) else None
-        try:
-            policy = Policy(index_url, str(upload_url) if upload_url else None)
-        except ValueError:
-            if fd is not None:
-                os.close(fd)
-            raise
-        key = (index_url, upload_url, login_pair, ca_file, owner)
+        policy = Policy(index_url, str(upload_url) if upload_url else None)
+        key = (index_url, upload_url, login_pair, ca_file, owner, wants_report)
         profile, login_source = _labels(request)
         with self.lock:
             self.last_busy = time.monotonic()
             # A shell re-resolves on every cd: the same profile for the same shell keeps
-            # its session (and its pages seen so far); only the terminal fd is renewed.
+            # its session (its pages seen so far, its report file).
             for token, session in self.sessions.items():
                 if (session.policy.index_url, session.policy.upload_url, session.login,
-                        session.ca_file, session.owner_pid) == key:
+                        session.ca_file, session.owner_pid,
+                        session.report_path is not None) == key:
                     with session.lock:
                         session.profile, session.login_source = profile, login_source
-                        if session.report_fd is not None:
-                            os.close(session.report_fd)
-                        session.report_fd = fd
-                    return {"token": token, "port": self.port, "pid": os.getpid()}
+                    return self._opened(token, session)
             token = secrets.token_urlsafe(24)
-            self.sessions[token] = Session(
-                token, policy, login_pair, str(ca_file) if ca_file else None, fd,
-                owner if isinstance(owner, int) else None, profile=profile,
-                login_source=login_source)
-        return {"token": token, "port": self.port, "pid": os.getpid()}
+            report = None
+            if wants_report:
+                # Named by an id of its own: the path is shown to the shell, the token
+                # (the proxy's password) is not in it.
+                report = os.path.join(self.reports, secrets.token_hex(8))
+                os.close(os.open(report, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                                 0o600))
+            session = Session(token, policy, login_pair, str(ca_file) if ca_file else None,
+                              report, owner if isinstance(owner, int) else None,
+                              profile=profile, login_source=login_source)
+            self.sessions[token] = session
+        return self._opened(token, session)
+
+    def _opened(self, token: str, session: Session) -> dict[str, object]:
+        return {"token": token, "port": self.port, "pid": os.getpid(),
+                "report": session.report_path}
+
+
+def _clear_reports(directory: str) -> None:
+    """A fresh reports directory: the files of an agent that was killed are left over."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    for name in os.listdir(directory):
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
 
 
 def _labels(request: dict[str, object]) -> tuple[str | None, str | None]:

@@ -35,6 +35,9 @@ class Session:
     ca_dir: str         # a directory holding only that certificate (for SSL_CERT_DIR)
     agent_pid: int
     env_additions: dict[str, str]
+    # The file the agent appends this session's refusals to (None: not asked for). The
+    # caller prints it on the command's stderr once the command ends, then empties it.
+    report_file: str | None = None
 
 
 def _private(path: str) -> str:
@@ -64,17 +67,13 @@ def _address(directory: str) -> tuple[str, int | None]:
     return f"/proc/self/fd/{fd}/{SOCKET_NAME}", fd
 
 
-def _request(directory: str, message: dict[str, object], fd: int | None) -> dict[str, object]:
+def _request(directory: str, message: dict[str, object]) -> dict[str, object]:
     address, dir_fd = _address(directory)
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(10)
             conn.connect(address)
-            data = json.dumps(message).encode() + b"\n"
-            if fd is not None:
-                socket.send_fds(conn, [data], [fd])
-            else:
-                conn.sendall(data)
+            conn.sendall(json.dumps(message).encode() + b"\n")
             reply = b""
             while not reply.endswith(b"\n"):
                 more = conn.recv(65536)
@@ -141,11 +140,11 @@ def _start(directory: str) -> None:
         raise FenceError(f"fence: the agent did not start: {text}")
 
 
-def _ask(message: dict[str, object], fd: int | None) -> dict[str, object]:
+def _ask(message: dict[str, object]) -> dict[str, object]:
     directory = run_dir()
     for _attempt in range(3):
         try:
-            return _request(directory, message, fd)
+            return _request(directory, message)
         except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
             pass
         except (OSError, ValueError) as exc:
@@ -153,7 +152,7 @@ def _ask(message: dict[str, object], fd: int | None) -> dict[str, object]:
         with open(os.path.join(directory, "start.lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                return _request(directory, message, fd)
+                return _request(directory, message)
             except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(directory, SOCKET_NAME))
@@ -163,40 +162,16 @@ def _ask(message: dict[str, object], fd: int | None) -> dict[str, object]:
     raise FenceError("fence: the agent keeps going away; see `pipwrap doctor`")
 
 
-TERMINAL = "tty"  # report_fd: the controlling terminal, if there is one
-
-
-def _report_fd(wanted: int | str | None) -> tuple[int | None, bool]:
-    """(the fd to hand to the agent, whether it was opened here and must be closed).
-
-    A stderr that is /dev/null (a prompt hook's refresh) says nothing: the terminal is
-    asked for instead. The agent keeps its copy while the session lives, so a pipe given
-    here stays open that long: callers whose owner outlives them pass TERMINAL.
-    """
-    if isinstance(wanted, int):
-        try:
-            st, null = os.fstat(wanted), os.stat(os.devnull)
-            if not (st.st_rdev == null.st_rdev and st.st_ino == null.st_ino):
-                return wanted, False
-        except OSError:
-            pass
-    if wanted is None:
-        return None, False
-    try:
-        return os.open("/dev/tty", os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC), True
-    except OSError:
-        return None, False
-
-
 def open_session(index_url: str, upload_url: str | None = None,
                  login: tuple[str, str] | None = None, ca_file: str | None = None, *,
-                 owner_pid: int | None = None, report_fd: int | str | None = 2,
+                 owner_pid: int | None = None, report: bool = True,
                  profile: str | None = None, login_source: str | None = None) -> Session:
     """Register a session for one profile; the agent starts if none runs.
 
     ``owner_pid``: the session ends when this process does (default: this process).
-    ``report_fd``: where the agent prints refusals (a copy is handed over; default stderr;
-    ``TERMINAL``: the controlling terminal; None: nowhere).
+    ``report``: the agent appends refusals to ``Session.report_file`` for the caller to
+    print; no descriptor of the caller's is ever handed over (a pipe kept by the agent
+    would keep its reader waiting for the shell's life).
     ``profile``, ``login_source``: the profile's name and where its login comes from
     (never the secret), named when the server refuses that login.
     """
@@ -205,18 +180,15 @@ def open_session(index_url: str, upload_url: str | None = None,
         "login": list(login) if login else None,
         "ca_file": os.path.abspath(ca_file) if ca_file else None,
         "owner_pid": owner_pid if owner_pid is not None else os.getpid(),
+        "report": report,
         "profile": profile, "login_source": login_source,
     }
-    fd, opened = _report_fd(report_fd)
     try:
-        answer = _ask(message, fd)
+        answer = _ask(message)
     except FenceError:
         raise
     except OSError as exc:
         raise FenceError(f"fence: cannot start or reach the agent: {exc}") from None
-    finally:
-        if opened:
-            os.close(fd)  # type: ignore[arg-type]
     token, port, pid = str(answer["token"]), int(answer["port"]), int(answer["pid"])  # type: ignore[call-overload]
     proxy_url = f"http://pipwrap:{token}@127.0.0.1:{port}"
     try:
@@ -225,7 +197,9 @@ def open_session(index_url: str, upload_url: str | None = None,
         raise FenceError(f"fence: {exc}") from None
     bundle = os.path.join(directory, "ca.pem")
     certs = os.path.join(directory, "certs")
-    return Session(proxy_url, bundle, certs, pid, environment(proxy_url, bundle, certs))
+    report_file = answer.get("report")
+    return Session(proxy_url, bundle, certs, pid, environment(proxy_url, bundle, certs),
+                   str(report_file) if report_file else None)
 
 
 PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",

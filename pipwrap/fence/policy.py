@@ -102,9 +102,13 @@ class Policy:
 
     def __post_init__(self) -> None:
         index = canonical(self.index_url)
+        if index is None and urlsplit(self.index_url).scheme.lower() == "file":
+            # A file:// index is read from disk: no index traffic passes the fence (an
+            # origin no URL has), only the upload URL if the profile has one.
+            index = (Origin("file", "", 0), urlsplit(self.index_url).path or "/")
         if index is None:
-            raise ValueError(f"the fence needs an http:// or https:// index URL, got "
-                             f"{urlunsplit(urlsplit(self.index_url)._replace(netloc=''))!r}")
+            raise ValueError(f"the fence needs an http://, https:// or file:// index URL, "
+                             f"got {urlunsplit(urlsplit(self.index_url)._replace(netloc=''))!r}")
         self._index_origin, path = index
         base = urlsplit(self.index_url)
         self._index_url_clean = urlunsplit(base._replace(

@@ -52,7 +52,10 @@ class Session:
     policy: Policy
     login: tuple[str, str] | None = None
     ca_file: str | None = None
-    report_fd: int | None = None
+    # Where refusals go: a file in the agent's private directory that the caller (the
+    # shell's `wrap`, `pipwrap run`) prints on the command's own stderr after the
+    # command, then empties. None: said to nobody (the 403's body still says it).
+    report_path: str | None = None
     owner_pid: int | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     reported: set[str] = field(default_factory=set)
@@ -64,20 +67,33 @@ class Session:
     login_source: str | None = None
 
     def report(self, line: str) -> None:
-        """Say it once on the wrapped command's terminal (the fd its starter handed over)."""
+        """Say it once per command: the file is emptied after each command that found
+        something in it, so an empty file means a new command."""
+        if self.report_path is None:
+            return
         with self.lock:
-            if line in self.reported or self.report_fd is None:
+            try:
+                fd = os.open(self.report_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                             | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            except OSError:
                 return
-            self.reported.add(line)
-            with contextlib.suppress(OSError):
-                os.write(self.report_fd, (line + "\n").encode("utf-8", "replace"))
+            try:
+                if os.fstat(fd).st_size == 0:
+                    self.reported.clear()
+                if line not in self.reported:
+                    self.reported.add(line)
+                    os.write(fd, (line + "\n").encode("utf-8", "replace"))
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
         with self.lock:
-            if self.report_fd is not None:
+            if self.report_path is not None:
                 with contextlib.suppress(OSError):
-                    os.close(self.report_fd)
-                self.report_fd = None
+                    os.unlink(self.report_path)
+                self.report_path = None
 
 
 class Headers:

@@ -227,3 +227,20 @@ def check_script_settings(path: str, ctx: Context) -> None:
         if "://" in url and not ctx.under_index(url):
             ctx.refuse(f"{path}:{line_of(text, url)}", f"{'.'.join(key_path)} = {url}",
                        "is a package source the script names for uv")
+
+
+def uv_config_sources(path: str, ctx: Context) -> list[tuple[str, str]]:
+    """("file:line", "key = URL") for each source a ``uv.toml`` names (its keys are
+    ``[tool.uv]``'s), for `pipwrap doctor`: wrap sets UV_NO_CONFIG, so only plain uv
+    reads the file. A file that is not TOML is refused, naming it."""
+    loaded = _load(path, ctx, "uv.toml")
+    if loaded is None:
+        return []
+    text, document = loaded
+    named = _named_indexes({"tool": {"uv": document}})
+    found = []
+    for _tool, key_path, url in _sources({"tool": {"uv": document}}):
+        url = named.get(url[6:], "") if url.startswith("index:") else url
+        if "://" in url and not url.lower().startswith("file:") and not ctx.under_index(url):
+            found.append((f"{path}:{line_of(text, url)}", f"{'.'.join(key_path[2:])} = {url}"))
+    return found

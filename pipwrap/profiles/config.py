@@ -26,11 +26,14 @@ if TYPE_CHECKING:
 
 CONFIG_ENV = "PIPWRAP_CONFIG"
 
-EXAMPLE = """\
+# The built-in `local` as it is: a [profiles.local] table replaces it whole, so a copy
+# without its upload-url would lose `wrap twine upload` to serve.
+EXAMPLE = f"""\
 default = "local"
 
 [profiles.local]
-index-url = "http://127.0.0.1:8080/simple/"
+index-url = "{BUILTIN_URL}"
+upload-url = "{BUILTIN_UPLOAD_URL}"
 """
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pipwrap import tomlfile
 from pipwrap.errors import PipwrapError
-from pipwrap.profiles.model import Config, Profile
+from pipwrap.profiles.model import BUILTIN_NAME, Config, Profile
 from pipwrap.redact import redact
 
 PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -43,7 +43,9 @@ def parse(text: str, path: str) -> Config:
     if default is not None:
         if not isinstance(default, str):
             where.fail(None, "default", "'default' must be a string naming a profile")
-        if default not in profiles:
+        # The built-in profile may be the default without a table of its own: the loader
+        # adds it (`pipwrap default local` after other profiles were added).
+        if default not in profiles and default != BUILTIN_NAME:
             known = ", ".join(sorted(profiles)) or "(none)"
             where.fail(None, "default",
                        f"default profile {default!r} is not defined; known profiles: {known}")
@@ -155,6 +157,30 @@ def url_problem(url: str) -> str | None:
             return f"has no path: {url!r}"
         return None
     return f"must be an http://, https:// or file:// URL, got {url!r}"
+
+
+def ca_file_problem(path: str) -> str | None:
+    """Why the file at ``path`` cannot serve as a profile's ``ca-file``, or None.
+
+    Read the way the fence reads it (``load_verify_locations``), so a file accepted here
+    is one the fence can use.
+    """
+    import ssl
+
+    if not os.path.lexists(path):
+        return "no such file"
+    if not os.path.isfile(path):
+        return "not a regular file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except ssl.SSLError:
+        return ("holds no PEM certificate (a CA certificate file starts with "
+                "-----BEGIN CERTIFICATE-----)")
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None
 
 
 def check_profile(name: str, table: dict[str, Any], origin: str) -> Profile:

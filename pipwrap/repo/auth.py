@@ -149,10 +149,12 @@ def load_htpasswd(path: str) -> dict[str, str]:
             if bcrypt_ok is None:
                 bcrypt_ok = _bcrypt_checker() is not None
             if not bcrypt_ok:
+                from pipwrap.install_hint import install_command
+
                 raise PipwrapError(
                     f"--htpasswd {path}, line {number}: a bcrypt entry needs the bcrypt "
-                    "package in pipwrap's environment (pip install bcrypt); or make the "
-                    "entry with htpasswd -m or -s")
+                    f"package in pipwrap's environment (install it with: "
+                    f"{install_command('bcrypt')}); or make the entry with htpasswd -m or -s")
         users[user] = hashed
     if not users:
         raise PipwrapError(f"--htpasswd {path}: no users in it")

@@ -21,6 +21,10 @@ from pipwrap.processes import alive
 from pipwrap.profiles.model import Profile
 from pipwrap.shell.dialect import dialect
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pipwrap.fence import Session
+
 
 def stamp_dir() -> Path:
     cache = Path(paths.private_dir(paths.user_cache_dir()))
@@ -114,9 +118,9 @@ def pip_file_settings(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[str, str], *,
-                       owner_pid: int, report_fd: int | str | None = 2,
-                       ) -> tuple[dict[str, str], int]:
-    """A wrapped command's variables with the fence's session in them, and the agent's pid.
+                       owner_pid: int, report: bool = True) -> tuple[dict[str, str], Session]:
+    """A wrapped command's variables with the fence's session in them, and the session
+    (its agent's pid, its report file).
 
     Raises :class:`pipwrap.fence.FenceError` when the fence cannot be reached: the
     command must not run.
@@ -126,13 +130,36 @@ def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[st
 
     url, found_login = environment.login(profile, secret)
     session = fence.open_session(url, profile.upload_url, found_login, profile.ca_file,
-                                 owner_pid=owner_pid, report_fd=report_fd,
+                                 owner_pid=owner_pid, report=report,
                                  profile=profile.name,
                                  login_source=environment.login_source(profile))
     child_env = pip_file_settings(environ)
     child_env.update(environment.build(profile, secret))
     child_env.update(session.env_additions)
-    return child_env, session.agent_pid
+    return child_env, session
+
+
+def take_report(path: str | None) -> str:
+    """The refusals the agent wrote for the command that just ended, and an empty file
+    for the next one (as the shell's `wrap` does with builtins)."""
+    if not path:
+        return ""
+    try:
+        with Path(path).open("r+", encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+            if text:
+                handle.truncate(0)
+    except OSError:
+        return ""
+    return text
+
+
+def agent_gone_note(agent_pid: int) -> str:
+    """What a command that failed hears when the fence's agent died while it ran."""
+    if alive(agent_pid):
+        return ""
+    return (f"pipwrap: the fence agent exited during this command (pid {agent_pid}); its "
+            "network requests failed. The next command starts a new agent.\n")
 
 
 def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
@@ -148,8 +175,8 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     resolution = resolve(environ=environ)
     watched += resolution.watched
     secret = credentials.password(resolution.profile, environ)
-    child_env, agent_pid = fenced_environment(resolution.profile, secret.value, environ,
-                                              owner_pid=pid)
+    child_env, session = fenced_environment(resolution.profile, secret.value, environ,
+                                            owner_pid=pid)
     flat = write_stamps(pid, watched)
     # A file variable that is set but empty scans nothing today, but the shell's key holds
     # only variable names: a value given to it later must not slip past the fast path.
@@ -186,6 +213,8 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
         speak.assign("__pipwrap_profile", resolution.profile.name),
         speak.assign("__pipwrap_expires", str(secret.expires or "")),
         # `wrap` checks with a builtin that the fence is still there before each command.
-        speak.assign("__pipwrap_agent", str(agent_pid)),
+        speak.assign("__pipwrap_agent", str(session.agent_pid)),
+        # ... and, after it, whether the agent wrote a refusal for it (one builtin test).
+        speak.assign("__pipwrap_report", session.report_file or ""),
     ]
     return "\n".join(lines) + "\n"

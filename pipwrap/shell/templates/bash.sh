@@ -14,6 +14,7 @@ __pipwrap_refresh_always=${__pipwrap_refresh_always-}
 __pipwrap_blocked=${__pipwrap_blocked-}
 __pipwrap_blocked_key=${__pipwrap_blocked_key-}
 __pipwrap_last_pwd=${__pipwrap_last_pwd-}
+__pipwrap_report=${__pipwrap_report-}
 
 # Runs pipwrap. An interpreter that is gone means pipwrap was reinstalled another way (or
 # removed) after this shell loaded the snippet: say so instead of "No such file".
@@ -144,25 +145,69 @@ __pipwrap_wrap() {
         \builtin printf '{{cmd}}: command not found: %s\n' "$1" >&2
         return 127
     fi
+    local __pipwrap_strict=
     if \builtin declare -F -- "$1" >/dev/null; then
         # A function can run pip itself: the guard reads its body with these arguments.
         PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py check --function-body \
             "$(\builtin declare -f -- "$1")" -- "$@" || return
+        [[ $- == *e* ]] && __pipwrap_strict=1
     elif __pipwrap_needs_check "$@"; then
         PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py check -- "$@" || return
     fi
+    # Under errexit, `command || status=$?` lets a failed command come back here to say
+    # the fence's refusals, but would turn errexit off inside a function, eval or source:
+    # those run as they would without wrap (a failure ends the shell right there).
+    [[ $- == *e* ]] && case $1 in eval | source | .) __pipwrap_strict=1 ;; esac
     # `local -x` scopes the variables to this call; bash restores them on return, also
     # when the command is interrupted.
     local -x "${__pipwrap_env[@]}"
+    local __pipwrap_s=0
+    if [[ -z $__pipwrap_traced$__pipwrap_strict${__pipwrap_unset[0]-} ]]; then
+        "$@" || __pipwrap_s=$?
+    elif [[ -n $__pipwrap_strict ]]; then
+        __pipwrap_command "$@"
+        # Traced: tracing came on right before the command; pipwrap's own is not traced.
+        { __pipwrap_s=$?; set +x; } 2>/dev/null
+    else
+        __pipwrap_command "$@" || { __pipwrap_s=$?; } 2>/dev/null
+        { set +x; } 2>/dev/null
+    fi
+    # The fence's refusals for this command, on its own stderr: one builtin test when
+    # there are none.
+    [[ -s $__pipwrap_report ]] && __pipwrap_said
+    (( __pipwrap_s )) && __pipwrap_agent_check
+    return "$__pipwrap_s"
+}
+
+__pipwrap_command() {
     if (( ${#__pipwrap_unset[@]} )); then
         # Other spellings of a source variable must not reach the command. bash cannot
         # hide an inherited export from a function's child, so a subshell drops them.
         [[ -n $__pipwrap_traced ]] && set -x
         ( \builtin unset -v "${__pipwrap_unset[@]}"; "$@" )
-        return
+    else
+        [[ -n $__pipwrap_traced ]] && set -x
+        "$@"
     fi
-    [[ -n $__pipwrap_traced ]] && set -x
-    "$@"
+}
+
+# Prints what the fence agent wrote for this shell's session and empties the file (the
+# agent says each refusal once per command: an empty file means a new command).
+__pipwrap_said() {
+    local __pipwrap_lines
+    \builtin mapfile -t __pipwrap_lines <"$__pipwrap_report"
+    : >|"$__pipwrap_report"
+    \builtin printf '%s\n' "${__pipwrap_lines[@]}" >&2
+}
+
+# A failed command whose fence went away meanwhile: its requests failed for that reason.
+__pipwrap_agent_check() {
+    if [[ -d /proc/self ]]; then
+        [[ -e /proc/${__pipwrap_agent:-none}/exe ]] && return 0
+    else
+        \builtin kill -0 "${__pipwrap_agent:-none}" 2>/dev/null && return 0
+    fi
+    \builtin printf '%s\n' "pipwrap: the fence agent exited during this command (pid ${__pipwrap_agent:-?}); its network requests failed. The next {{cmd}} starts a new agent." >&2
 }
 
 # For prompts: keeps PIPWRAP_PROMPT_PROFILE (exported, so starship's env_var module sees
@@ -211,7 +256,9 @@ pipwrap() {
             __pipwrap_use=$2
             ;;
         *)
-            PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py "$@"
+            # $$ is this shell even inside `$(...)`: `eval "$(pipwrap env)"` gives its
+            # fence session to the shell, not to the subshell that exits at once.
+            PIPWRAP_SHELL_PID=$$ PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py "$@"
             ;;
     esac
 }

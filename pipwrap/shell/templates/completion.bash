@@ -1,11 +1,20 @@
 
 __pipwrap_complete() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} words=
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} words='' actions=''
+    local key=${COMP_WORDS[1]}
+    # A nested command (`pipwrap repo ACTION`): its actions, then each action's options.
+    case $key in
+{{action_cases}}    esac
+    if [[ -n $actions ]] && (( COMP_CWORD > 2 )); then
+        key="$key ${COMP_WORDS[2]}"
+    fi
     if (( COMP_CWORD == 1 )); then
         words={{commands}}
     elif [[ $cur == -* ]]; then
-        case ${COMP_WORDS[1]} in
+        case $key in
 {{option_cases}}        esac
+    elif [[ -n $actions ]] && (( COMP_CWORD == 2 )); then
+        words=$actions
     elif [[ $prev == --profile || $prev == -p || " "{{profile_commands}}" " == *" ${COMP_WORDS[1]} "* ]]; then
         words=$("${__pipwrap_cli[@]}" _names 2>/dev/null)
     elif [[ ${COMP_WORDS[1]} == init ]]; then

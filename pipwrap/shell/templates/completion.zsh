@@ -1,10 +1,20 @@
 
 function _pipwrap() {
+    local key=${words[2]}
+    local -a described
+    # A nested command (`pipwrap repo ACTION`): each action has its own options.
+    if [[ $key == ({{nested_names}}) ]] && (( CURRENT > 3 )); then
+        key="$key ${words[3]}"
+    fi
     if (( CURRENT == 2 )); then
-        compadd -- {{commands}}
+        described=({{described_commands}})
+        _describe -t commands 'pipwrap command' described
     elif [[ $PREFIX == -* ]]; then
-        case ${words[2]} in
+        case $key in
 {{option_cases}}        esac
+    elif (( CURRENT == 3 )) && [[ $key == ({{nested_names}}) ]]; then
+        case $key in
+{{action_cases}}        esac
     elif [[ ${words[CURRENT-1]} == (--profile|-p) || " "{{profile_commands}}" " == *" ${words[2]} "* ]]; then
         compadd -- ${(f)"$("${__pipwrap_cli[@]}" _names 2>/dev/null)"}
     elif [[ ${words[2]} == init ]]; then
@@ -37,6 +47,9 @@ else
             reply=()
             if (( __pipwrap_n == 2 )); then
                 reply=({{commands}})
+            elif (( __pipwrap_n == 3 )) && [[ ${__pipwrap_words[2]} == ({{nested_names}}) ]]; then
+                case ${__pipwrap_words[2]} in
+{{compctl_action_cases}}                esac
             elif [[ ${__pipwrap_words[2]} == init ]]; then
                 reply=(bash zsh fish)
             elif [[ ${__pipwrap_words[__pipwrap_n-1]} == (--profile|-p) || " "{{profile_commands}}" " == *" ${__pipwrap_words[2]} "* ]]; then

@@ -12,6 +12,7 @@ set -q __pipwrap_refresh_always; or set -g __pipwrap_refresh_always ''
 set -q __pipwrap_unset; or set -g __pipwrap_unset
 set -q __pipwrap_blocked; or set -g __pipwrap_blocked ''
 set -q __pipwrap_last_pwd; or set -g __pipwrap_last_pwd ''
+set -q __pipwrap_report; or set -g __pipwrap_report ''
 
 # Runs pipwrap. An interpreter that is gone means pipwrap was reinstalled another way (or
 # removed) after this shell loaded the snippet: say so instead of "unknown command".
@@ -153,8 +154,43 @@ function __pipwrap_wrap --description 'Run a command with the pipwrap profile as
     for name in $__pipwrap_unset
         set -fu $name
     end
+    if test -n "$__pipwrap_trace"
+        __pipwrap_traced $argv
+    else
+        $argv
+    end
+    set -l s $status
+    # The fence's refusals for this command, on its own stderr: one builtin test when
+    # there are none.
+    test -s "$__pipwrap_report"; and __pipwrap_said
+    test $s -eq 0; or __pipwrap_agent_check
+    return $s
+end
+
+# The user's command, traced; tracing ends with this function, so what follows it in
+# __pipwrap_wrap is not. It sees the caller's variables (the exports, the hidden ones).
+function __pipwrap_traced --no-scope-shadowing
     set -l fish_trace $__pipwrap_trace
     $argv
+end
+
+# Prints what the fence agent wrote for this shell's session and empties the file (the
+# agent says each refusal once per command: an empty file means a new command).
+function __pipwrap_said
+    set -l lines
+    while read -l line
+        set -a lines $line
+    end <$__pipwrap_report
+    true >$__pipwrap_report
+    printf '%s\n' $lines >&2
+end
+
+# A failed command whose fence went away meanwhile: its requests failed for that reason
+# (fish has no builtin kill: only where /proc shows it).
+function __pipwrap_agent_check
+    if test -d /proc/self; and not test -e /proc/$__pipwrap_agent/exe
+        printf '%s\n' "pipwrap: the fence agent exited during this command (pid $__pipwrap_agent); its network requests failed. The next {{cmd}} starts a new agent." >&2
+    end
 end
 
 function {{cmd}} --wraps __pipwrap_wrap --description 'Run a command with the pipwrap profile as its only index'
@@ -199,5 +235,6 @@ function pipwrap --description 'pipwrap: choose and inspect package index profil
         set -g __pipwrap_use $argv[2]
         return 0
     end
-    PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py $argv
+    # `pipwrap env --reveal --format fish | source` gives its fence session to this shell.
+    PIPWRAP_SHELL_PID=$fish_pid PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py $argv
 end

@@ -8,7 +8,7 @@ typeset -g __pipwrap_key=${__pipwrap_key-} __pipwrap_expires=${__pipwrap_expires
 typeset -g __pipwrap_use=${__pipwrap_use-} __pipwrap_scan=${__pipwrap_scan-}
 typeset -g __pipwrap_refresh_always=${__pipwrap_refresh_always-}
 typeset -g __pipwrap_blocked=${__pipwrap_blocked-} __pipwrap_blocked_key=${__pipwrap_blocked_key-}
-typeset -g __pipwrap_last_pwd=${__pipwrap_last_pwd-}
+typeset -g __pipwrap_last_pwd=${__pipwrap_last_pwd-} __pipwrap_report=${__pipwrap_report-}
 typeset -ga __pipwrap_env __pipwrap_watch __pipwrap_unset
 
 # Runs pipwrap. An interpreter that is gone means pipwrap was reinstalled another way (or
@@ -142,21 +142,69 @@ function __pipwrap_wrap() {
         builtin printf '{{cmd}}: command not found: %s\n' "$1" >&2
         return 127
     fi
+    local __pipwrap_strict=
     if (( ${+functions[$1]} )); then
         # A function can run pip itself: the guard reads its body with these arguments.
         PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py check --function-body \
             "$(builtin functions -- "$1")" -- "$@" || return
+        [[ -o errexit ]] && __pipwrap_strict=1
     elif __pipwrap_needs_check "$@"; then
         PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py check -- "$@" || return
     fi
+    # Under errexit, `command || status=$?` lets a failed command come back here to say
+    # the fence's refusals, but would turn errexit off inside a function, eval or source:
+    # those run as they would without wrap (a failure ends the shell right there).
+    [[ -o errexit ]] && case $1 in (eval|source|.) __pipwrap_strict=1 ;; esac
     # `local -x` scopes the variables to this call; zsh restores them on return, also
     # when the command is interrupted. A local without -x hides an inherited variable of
     # another spelling from the command. No `emulate` here: the command runs with the
     # user's own options.
     local -x "${__pipwrap_env[@]}"
     (( ${#__pipwrap_unset} )) && local +x "${__pipwrap_unset[@]}" && unset "${__pipwrap_unset[@]}"
-    [[ $__pipwrap_traced == on ]] && setopt xtrace
-    "$@"
+    local __pipwrap_s=0
+    if [[ $__pipwrap_traced$__pipwrap_strict == off ]]; then
+        "$@" || __pipwrap_s=$?
+    elif [[ $__pipwrap_traced == on ]]; then
+        # Traced: the user's command; what follows it is pipwrap's own and is not.
+        if [[ -n $__pipwrap_strict ]]; then
+            setopt xtrace
+            "$@"
+            { __pipwrap_s=$?; setopt noxtrace; } 2>/dev/null
+        else
+            setopt xtrace
+            "$@" || { __pipwrap_s=$?; } 2>/dev/null
+            { setopt noxtrace; } 2>/dev/null
+        fi
+    else
+        "$@"
+        __pipwrap_s=$?
+    fi
+    # The fence's refusals for this command, on its own stderr: one builtin test when
+    # there are none.
+    [[ -s $__pipwrap_report ]] && __pipwrap_said
+    (( __pipwrap_s )) && __pipwrap_agent_check
+    return $__pipwrap_s
+}
+
+# Prints what the fence agent wrote for this shell's session and empties the file (the
+# agent says each refusal once per command: an empty file means a new command).
+function __pipwrap_said() {
+    emulate -L zsh
+    local -a __pipwrap_lines
+    __pipwrap_lines=("${(@f)$(<$__pipwrap_report)}")
+    : >|$__pipwrap_report
+    builtin printf '%s\n' "${__pipwrap_lines[@]}" >&2
+}
+
+# A failed command whose fence went away meanwhile: its requests failed for that reason.
+function __pipwrap_agent_check() {
+    emulate -L zsh
+    if [[ -d /proc/self ]]; then
+        [[ -e /proc/${__pipwrap_agent:-none}/exe ]] && return 0
+    else
+        builtin kill -0 "${__pipwrap_agent:-none}" 2>/dev/null && return 0
+    fi
+    builtin printf '%s\n' "pipwrap: the fence agent exited during this command (pid ${__pipwrap_agent:-?}); its network requests failed. The next {{cmd}} starts a new agent." >&2
 }
 
 # For prompts: keeps PIPWRAP_PROMPT_PROFILE (exported, so starship's env_var module sees
@@ -204,7 +252,9 @@ function pipwrap() {
             __pipwrap_use=$2
             ;;
         (*)
-            PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py "$@"
+            # $$ is this shell even inside `$(...)`: `eval "$(pipwrap env)"` gives its
+            # fence session to the shell, not to the subshell that exits at once.
+            PIPWRAP_SHELL_PID=$$ PIPWRAP_SHELL_PROFILE=$__pipwrap_use __pipwrap_py "$@"
             ;;
     esac
 }
