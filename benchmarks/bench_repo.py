@@ -746,6 +746,7 @@ def upload_figures(work: Path) -> None:
     add_seconds = time.perf_counter() - start
     (head, tail), length, kind = upload_body(wheel)
     port = free_port()
+    repo.mkdir()  # serve refuses a --repo that does not exist
     with running("serve", [*PIPWRAP, "serve", "--repo", str(repo), "--port", str(port),
                            "--no-fallback", "--auth", "none"], port, "/simple/",
                  "/simple/") as server:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 from pipwrap.errors import PipwrapError
@@ -205,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from pipwrap.repo import server
+    from pipwrap.repo import proctitle, server
 
     if not 0 <= args.port <= 65535:
         raise PipwrapError(f"serve: --port {args.port} is not a port number (0-65535)")
@@ -220,10 +221,31 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.max_connections < 1 or not 0 < args.header_timeout <= 3600:
         raise PipwrapError("serve: --max-connections must be at least 1 and --header-timeout "
                            "between 0 and 3600 seconds")
-    return server.serve(_root(args), args.host, args.port, fallback, args.verbose,
+    root = _serve_root(args)
+    proctitle.set_title(["pipwrap", *sys.argv[1:]])
+    return server.serve(root, args.host, args.port, fallback, args.verbose,
                         _access(args), args.cache_ttl if args.cache else None, tls,
                         max_connections=args.max_connections,
                         header_timeout=args.header_timeout)
+
+
+def _serve_root(args: argparse.Namespace) -> str:
+    """The tree to serve. Only the built-in default is created here: a --repo or
+    $PIPWRAP_REPO naming a missing directory is a typo until shown otherwise (serving an
+    empty tree there would answer every project from the fallback, silently)."""
+    from pipwrap.repo.store import REPO_ENV
+
+    root = _root(args)
+    if os.path.isdir(root):
+        return root
+    source = "--repo" if args.repo else f"${REPO_ENV}" if os.environ.get(REPO_ENV) else None
+    if source is None:
+        return root  # the user data directory's pipwrap/repo: made on first use
+    if os.path.lexists(root):
+        raise PipwrapError(f"serve: {source} {root} is not a directory")
+    raise PipwrapError(f"serve: no repository at {root} ({source}); create it first: "
+                       f"mkdir -p {shlex.quote(root)} (an empty index), or pipwrap repo add "
+                       f"--repo {shlex.quote(root)} DIST...")
 
 
 def _access(args: argparse.Namespace) -> Access:

@@ -222,9 +222,11 @@ def environment(proxy_url: str, bundle: str, cert_dir: str) -> dict[str, str]:
     env = dict.fromkeys(PROXY_NAMES, proxy_url)
     env.update({"NO_PROXY": "", "no_proxy": "", "PIP_PROXY": proxy_url})
     env.update(dict.fromkeys(CA_FILE_NAMES, bundle))
+    # Nothing for uv's --system-certs / UV_NATIVE_TLS: a non-empty SSL_CERT_FILE or
+    # SSL_CERT_DIR replaces its bundled roots and the system store alike (uv >= 0.11 by
+    # its own rule; before, by choosing rustls-native-certs, which reads only those), and
+    # setting UV_NATIVE_TLS at all makes every uv since 0.11.9 print a deprecation warning.
     env["SSL_CERT_DIR"] = cert_dir
-    # uv: its bundled roots (or the system store with native TLS) would not hold the CA.
-    env["UV_NATIVE_TLS"] = "false"
     env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.proxy",
                 "GIT_CONFIG_VALUE_0": proxy_url})
     return env

@@ -158,8 +158,12 @@ def _lock_problems(path: str, ctx: Context) -> list[tuple[str, str, str]]:
     return []
 
 
-def check_project(tool: str, ctx: Context, project_dir: str, where: str) -> None:
-    """Refuse a project command of ``tool`` whose project names another source."""
+def check_project(tool: str, ctx: Context, project_dir: str, where: str, *,
+                  lock_files: bool = True) -> None:
+    """Refuse a project command of ``tool`` whose project names another source.
+
+    ``lock_files=False``: the command rewrites the lock without downloading from it
+    (`uv lock`), so another index's lock is no source for it."""
     from pipwrap.guard import lockfiles
 
     pyproject = _project_file(project_dir)
@@ -177,7 +181,7 @@ def check_project(tool: str, ctx: Context, project_dir: str, where: str) -> None
 
             directref.check_project_references(pyproject, where, ctx)
     for lock in {"uv": ("uv.lock", "pylock.toml"), "pdm": ("pdm.lock", "pylock.toml")}.get(
-            tool, ()):
+            tool, ()) if lock_files else ():
         candidate = os.path.join(root, lock)
         if os.path.isfile(candidate):
             lockfiles.check_lockfile(candidate, ctx, where)

@@ -196,6 +196,14 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
         if canonical in DIRECTORY and value is not None:
             base = os.path.join(ctx.cwd, value)
     judged = reading.command not in QUIET
+    if reading.command == "publish" and not ctx.upload_url and not any(
+            canonical == "--help" for canonical, _s, _v in reading.options):
+        # wrap points uv publish at the profile's upload-url (UV_PUBLISH_URL); without
+        # one uv would ask for a login (on a terminal) for the public index, then be fenced.
+        ctx.refuse("command line", "uv publish",
+                   "would upload to the public index: the profile has no upload-url; add "
+                   "one (pipwrap edit: upload-url = \"https://...\") or run uv publish "
+                   "without wrap")
     for canonical, spelled, value in reading.options if judged else []:
         _judge(reading.command, canonical, spelled, value, ctx, base)
     if not judged:
@@ -223,7 +231,13 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
     if reading.command in PROJECT or reading.command == "run":
         from pipwrap.guard import projects
 
-        projects.check_project("uv", ctx, base, "command line")
+        # `uv lock` resolves against the indexes it is given and rewrites the lock; it
+        # asks nothing of the URLs an existing lock names (measured with uv 0.13.9: a lock
+        # of another index, relocked, sent requests to the new index only). So a project
+        # locked under one profile can be relocked under another; installing from the
+        # lock (`sync`, `run`, `--frozen`) still has the lock checked.
+        projects.check_project("uv", ctx, base, "command line",
+                               lock_files=reading.command != "lock")
 
 
 def _judge(command: str, canonical: str, spelled: str, value: str | None, ctx: Context,

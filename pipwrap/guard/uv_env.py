@@ -1,10 +1,10 @@
 """uv's environment variables, classified for the scrub.
 
 Every ``UV_*`` variable not listed here as harmless or as naming files is removed from a
-wrapped command's environment (then pipwrap sets UV_DEFAULT_INDEX, UV_INDEX_STRATEGY and
-UV_NO_CONFIG itself). tests/differential/test_guard_uv.py requires every variable uv's
-help pages name (pipwrap/guard/uv_table.py) to be in one of these sets, so a new one is
-reviewed.
+wrapped command's environment (then pipwrap sets UV_CONFIG_FILE, UV_INDEX_STRATEGY,
+UV_NO_CONFIG and, for a profile with an upload-url, UV_PUBLISH_URL itself).
+tests/differential/test_guard_uv.py requires every variable uv's help pages name
+(pipwrap/guard/uv_table.py) to be in one of these sets, so a new one is reviewed.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ SOURCES: dict[str, str] = {
     "UV_PYTHON_INSTALL_MIRROR": "downloads Python itself from elsewhere",
     "UV_PYPY_INSTALL_MIRROR": "downloads PyPy itself from elsewhere",
     "UV_PYTHON_DOWNLOADS_JSON_URL": "downloads Python itself from elsewhere",
+    # `uv publish` under wrap uploads to the profile's upload-url with the fence's login
+    # (pipwrap sets UV_PUBLISH_URL and a placeholder user and password); clap refuses
+    # these beside them, even empty.
+    "UV_PUBLISH_INDEX": "names another upload destination (and conflicts with UV_PUBLISH_URL)",
+    "UV_PUBLISH_TOKEN": "a login the fence replaces (and conflicts with UV_PUBLISH_USERNAME)",
 }
 
 # Variables that cannot add or widen a package source.
@@ -47,8 +52,8 @@ HARMLESS: frozenset[str] = frozenset(
     UV_NO_DEFAULT_GROUPS UV_NO_DEV UV_NO_EDITABLE UV_NO_ENV_FILE UV_NO_GROUP
     UV_NO_INSTALL_LOCAL UV_NO_INSTALL_PROJECT UV_NO_INSTALL_WORKSPACE UV_NO_MANAGED_PYTHON
     UV_NO_PROGRESS UV_NO_PROJECT UV_NO_SOURCES UV_NO_SOURCES_PACKAGE UV_NO_SYNC
-    UV_NO_VERIFY_HASHES UV_OFFLINE UV_PRERELEASE UV_PUBLISH_CHECK_URL UV_PUBLISH_INDEX
-    UV_PUBLISH_NO_ATTESTATIONS UV_PUBLISH_PASSWORD UV_PUBLISH_TOKEN UV_PUBLISH_URL
+    UV_NO_VERIFY_HASHES UV_OFFLINE UV_PRERELEASE UV_PUBLISH_CHECK_URL
+    UV_PUBLISH_NO_ATTESTATIONS UV_PUBLISH_PASSWORD UV_PUBLISH_URL
     UV_PUBLISH_USERNAME UV_PYTHON UV_PYTHON_DOWNLOADS UV_PYTHON_INSTALL_DIR
     UV_REQUIRE_HASHES UV_RESOLUTION UV_SYSTEM_CERTS UV_SYSTEM_PYTHON UV_VENV_CLEAR
     UV_VENV_RELOCATABLE UV_VENV_SEED UV_HTTP_TIMEOUT UV_REQUEST_TIMEOUT

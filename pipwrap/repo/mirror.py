@@ -296,8 +296,8 @@ class Mirror:
         if state is None:
             log(f"upstream {self.upstream} unreachable for {project} ({reason}); "
                  "nothing cached for it")
-            raise Unavailable(f"{project}: not cached here, and the upstream index "
-                              f"could not be reached ({reason})")
+            raise Unavailable(f"{project} is not cached here, and the upstream index "
+                              f"{self.upstream} could not be reached ({reason})")
         fetched = time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                 time.gmtime(float(str(state.get("fetched", 0)))))
         log(f"upstream {self.upstream} unreachable for {project} ({reason}); serving the "

@@ -38,7 +38,7 @@ from urllib.parse import quote, unquote
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import auth, defaults, index, pages, upload
+from pipwrap.repo import auth, defaults, index, pages, proctitle, upload
 from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
 
 TYPE_CHECKING = False
@@ -845,7 +845,7 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(body)
             return
         except cache.Unavailable as exc:
-            self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason="upstream unreachable")
+            self._upstream_down(str(exc), body)
             return
         self._chosen = " (cache)"
         self._page(directory, body)
@@ -876,8 +876,7 @@ class Handler(BaseHTTPRequestHandler):
             except cache.NotFound:
                 entry = None
             except cache.Unavailable as exc:
-                self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body,
-                            reason="upstream unreachable")
+                self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason=str(exc))
                 return
             if entry is None or entry.metadata_sha256 is None:
                 self._not_found(body)
@@ -899,7 +898,7 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(body)
             return
         except cache.Unavailable as exc:
-            self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason="upstream unreachable")
+            self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason=str(exc))
             return
         self._chosen = " (cache: fetched)"
         with response:  # type: ignore[attr-defined]
@@ -919,6 +918,20 @@ class Handler(BaseHTTPRequestHandler):
             if chunked and body:
                 self.wfile.write(b"0\r\n\r\n")
 
+    def _upstream_down(self, message: str, body: bool) -> None:
+        """A project page the cache cannot give: 502, its reason phrase saying why (uv and
+        twine print it). pip logs a failed index page at debug level only, after retrying a
+        502 for seconds, and then says just "No matching distribution"; the one thing it
+        prints about a page is a Content-Type it cannot use, so pip hears why there (a 200
+        nothing may cache, with no page in it)."""
+        if not self.headers.get("User-Agent", "").startswith("pip/"):
+            self._plain(HTTPStatus.BAD_GATEWAY, f"{message}\n", body, reason=message)
+            return
+        said = _UNSAFE_REASON.sub(" ", message).replace("\\", "/").replace('"', "'")
+        self._chosen = " (cache: nothing cached, upstream unreachable)"
+        self._plain(HTTPStatus.OK, f"{message}\n", body, headers={"Cache-Control": "no-store"},
+                    content_type=f'text/plain; charset=utf-8; error="{said[:300]}"')
+
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
@@ -936,17 +949,22 @@ class Handler(BaseHTTPRequestHandler):
                     "the repository cannot be read here; not sent upstream\n", body)
 
     def _plain(self, status: HTTPStatus, text: str, body: bool, *, reason: str | None = None,
-               headers: dict[str, str] | None = None) -> None:
+               headers: dict[str, str] | None = None,
+               content_type: str = "text/plain; charset=utf-8") -> None:
         data = text.encode()
         phrase = status.phrase
         if reason is not None:  # twine prints the status line's reason: one safe line
-            phrase = _UNSAFE_REASON.sub(" ", reason)[:300].encode("latin-1", "replace"
-                                                                  ).decode("latin-1")
+            phrase = _latin1(_UNSAFE_REASON.sub(" ", reason)[:300])
         extra = "".join(f"{key}: {value}\r\n" for key, value in (headers or {}).items())
         head = self._head(status.value, phrase,
-                          "Content-Type: text/plain; charset=utf-8\r\n"
+                          f"Content-Type: {_latin1(content_type)}\r\n"
                           f"Content-Length: {len(data)}\r\n{extra}")
         self.wfile.write(head + data if body else head)
+
+
+def _latin1(text: str) -> str:
+    """What a header can carry: characters beyond Latin-1 become "?"."""
+    return text.encode("latin-1", "replace").decode("latin-1")
 
 
 def _queued(connection: socket.socket) -> int:
@@ -1103,7 +1121,7 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     if mirror is not None:
         where = (f"caching {mirror.upstream} for projects not held here; clients never "
                  f"contact it; pages revalidated after {cache_ttl:g} s")
-    sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); Ctrl-C stops\n")
+    sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); {proctitle.how_to_stop()}\n")
     if server.access.uploads:
         who = "with a login" if server.access.login_to_upload else "from anyone, no login"
         sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "

@@ -177,6 +177,10 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     secret = credentials.password(resolution.profile, environ)
     child_env, session = fenced_environment(resolution.profile, secret.value, environ,
                                             owner_pid=pid)
+    # The uv.toml pipwrap wrote for this profile: deleted (a cache clean-up), the shell
+    # must resolve again and write it anew rather than hand uv a path that is gone.
+    if "UV_CONFIG_FILE" in child_env:
+        watched.append(Watched.now(child_env["UV_CONFIG_FILE"]))
     flat = write_stamps(pid, watched)
     # A file variable that is set but empty scans nothing today, but the shell's key holds
     # only variable names: a value given to it later must not slip past the fast path.

@@ -304,7 +304,7 @@ def test_one_project_is_not_projects(sandbox: Sandbox, tmp_path: Path) -> None:
 
 def test_port_in_use_names_what_listens(sandbox: Sandbox, indexes: Indexes,
                                         tmp_path: Path) -> None:
-    done = cli(sandbox, "serve", "--repo", str(tmp_path / "r"), "--port",
+    done = cli(sandbox, "serve", "--repo", str(tmp_path), "--port",
                str(indexes.upstream.port))
     no_traceback(done)
     assert done.returncode == 2

@@ -16,22 +16,15 @@ a venv active.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import dist
+from tests.support.port8080 import on_port_8080, run_leaving_jobs
 from tests.support.sandbox import Built, Indexes, Sandbox, installed
 from tests.support.shells import REPO, SHELLS
 
@@ -135,7 +128,7 @@ def test_the_uninstall_section_names_every_file_pipwrap_leaves() -> None:
     for needed in ("~/.config/pipwrap/", "$PIPWRAP_CONFIG", "~/.cache/pipwrap/",
                    "config.snapshot", "stamps/", "netrc/", "secrets/", "fence-agent/",
                    "~/.local/share/pipwrap/", "allowed", "repo/", "$PIPWRAP_REPO", "fence/",
-                   "private key", "keyring", ".pipwrap.toml", "pipx uninstall pipwrap-cli",
+                   "private key", "uv/", "keyring", ".pipwrap.toml", "pipx uninstall pipwrap-cli",
                    "uv tool uninstall pipwrap-cli"):
         assert needed in section, needed
 
@@ -183,32 +176,6 @@ def test_the_guarded_shell_line_is_harmless_without_pipwrap(sandbox: Sandbox,
 # -- the quick start, on a machine with nothing of pipwrap ------------------------------
 
 
-def own_loopback() -> list[str] | None:
-    """A prefix that runs a command in a new network namespace with loopback up, if the
-    machine allows one: port 8080 there is the quick start's alone."""
-    unshare, ip = shutil.which("unshare"), shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin")
-    if not unshare or not ip:
-        return None
-    probe = subprocess.run([unshare, "-rn", ip, "link", "set", "lo", "up"],
-                           capture_output=True, check=False)
-    if probe.returncode != 0:
-        return None
-    return [unshare, "-rn", "sh", "-c", f"'{ip}' link set lo up && exec \"$@\"", "sh"]
-
-
-@contextlib.contextmanager
-def port_8080_of_this_machine() -> Iterator[None]:
-    """No namespace: take 8080 here, one test run at a time, or skip if another has it."""
-    with open("/tmp/pipwrap-tests-port-8080.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", 8080))
-            except OSError:
-                pytest.skip("port 8080 is taken and no network namespace can be made here")
-        yield
-
-
 def test_the_quick_start_runs_as_written(built: Built, tmp_path: Path) -> None:
     (quick_start,) = QUICK_START.findall(README.read_text())
     home = tmp_path / "home"
@@ -228,25 +195,10 @@ def test_the_quick_start_runs_as_written(built: Built, tmp_path: Path) -> None:
              'echo "pipwrap is $(type -P pipwrap)"\n')
     script = home / "quick-start.bash"
     script.write_text(quick_start + check)
-    prefix = own_loopback()
     out, err = tmp_path / "stdout", tmp_path / "stderr"
-    with contextlib.ExitStack() as stack:
-        if prefix is None:
-            stack.enter_context(port_8080_of_this_machine())
-        argv = [*(prefix or []), "bash", "--noprofile", "--norc", "-i", "-c",
-                f"source '{script}'"]
-        with out.open("w") as stdout, err.open("w") as stderr:
-            # Files, not pipes: `pipwrap serve &` keeps running until the group is ended.
-            shell = subprocess.Popen(argv, env=env, cwd=work, stdout=stdout, stderr=stderr,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-            try:
-                status = shell.wait(timeout=420)
-            finally:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(shell.pid, signal.SIGTERM)
-                time.sleep(0.5)
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(shell.pid, signal.SIGKILL)
+    with on_port_8080() as prefix:
+        argv = [*prefix, "bash", "--noprofile", "--norc", "-i", "-c", f"source '{script}'"]
+        status = run_leaving_jobs(argv, env, work, out, err, timeout=420)
     output = out.read_text() + err.read_text()
     assert status == 0, output
     assert "Traceback" not in output and "command not found" not in output, output

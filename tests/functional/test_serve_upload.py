@@ -24,6 +24,7 @@ from pipwrap.repo import defaults
 from tests.support import hosting
 from tests.support.sandbox import Sandbox, installed, uv_dir
 from tests.support.uploads import (
+    anon_and_team,
     apr1_entry,
     big_wheel,
     check_consistent,
@@ -222,20 +223,10 @@ def test_wrap_twine_upload_never_prompts(sandbox: Sandbox, tmp_path: Path) -> No
     """A profile without a login uploads anonymously; one with a login passes it; neither
     waits on a prompt (stdin is empty; TWINE_NON_INTERACTIVE turns a prompt into an error)."""
     assert f"http://{defaults.HOST}:{defaults.PORT}/" == config.BUILTIN_UPLOAD_URL
-    logins = tmp_path / "htpasswd"
-    logins.write_text(f"ci:{sha_entry('s3cr3t')}\n")
     wheel = make_wheel(tmp_path / "dist", "Wrapped", "1.0", "local")
     second = make_wheel(tmp_path / "dist2", "Wrapped", "2.0", "local")
     env = sandbox.env
-    with hosting.pipwrap_serve(tmp_path / "open", tmp_path / "l1", "--no-fallback", "--auth",
-                               "none", env=env) as open_server, \
-            hosting.pipwrap_serve(tmp_path / "closed", tmp_path / "l2", "--no-fallback",
-                                  "--htpasswd", str(logins), env=env) as closed:
-        sandbox.write_config(
-            f'default = "anon"\n[profiles.anon]\nindex-url = "{open_server.url}"\n'
-            f'upload-url = "{open_server.base}/"\n'
-            f'[profiles.team]\nindex-url = "{closed.url}"\nupload-url = "{closed.base}/"\n'
-            'username = "ci"\npassword-env = "UPLOAD_PW"\n')
+    with anon_and_team(sandbox, tmp_path, "s3cr3t"):
         script = (f"wrap twine upload --disable-progress-bar {wheel}; echo anon=$?\n"
                   f"PIPWRAP_PROFILE=team wrap twine upload --disable-progress-bar {wheel}; "
                   "echo nopw=$?\n"
@@ -259,6 +250,7 @@ def test_wrap_twine_upload_never_prompts(sandbox: Sandbox, tmp_path: Path) -> No
 
 
 def _start(root: Path, log: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    root.mkdir(exist_ok=True)
     with log.open("ab") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "pipwrap", "serve", "--repo", str(root), "--port", str(port),
@@ -342,6 +334,7 @@ def test_tls_with_pip_uv_and_twine(tmp_path: Path, env: dict[str, str], venv: Pa
     logins.write_text(f"ci:{sha_entry('tls-pass')}\n")
     wheel = make_wheel(tmp_path / "dist", "Secure", "1.0", "local")
     root = tmp_path / "repo"
+    root.mkdir()
     port = free_port()
     log = tmp_path / "log"
     with log.open("wb") as sink:

@@ -67,6 +67,7 @@ def child_env(home: Path) -> dict[str, str]:
 def pipwrap_serve(root: Path, log: Path, *extra: str, port: int = 0,
                   env: dict[str, str] | None = None) -> Iterator[Served]:
     port = port or free_port()
+    root.mkdir(parents=True, exist_ok=True)  # serve refuses a --repo that does not exist
     argv = [sys.executable, "-m", "pipwrap", "serve", "--repo", str(root), "--port", str(port),
             "-v", *extra]
     with log.open("wb") as sink:

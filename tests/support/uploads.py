@@ -4,6 +4,7 @@ and the tree's consistency check (every page lists only whole files with their h
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -12,9 +13,11 @@ import subprocess
 import sys
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.sandbox import uv_dir
+from tests.support import hosting
+from tests.support.sandbox import Sandbox, uv_dir
 from tests.support.wheels import _metadata, _normalize, _record_hash
 
 
@@ -154,3 +157,24 @@ def uv_publish(env: dict[str, str], url: str, *files: Path, user: str = "",
                            "--publish-url", url, *login, *map(str, files)],
                           env=env, capture_output=True, text=True, check=False,
                           stdin=subprocess.DEVNULL, timeout=120)
+
+
+@contextlib.contextmanager
+def anon_and_team(sandbox: Sandbox, tmp_path: Path,
+                  password: str) -> Iterator[tuple[hosting.Served, hosting.Served]]:
+    """Two `pipwrap serve`s and a profile for each: `anon`, the default, shaped like the
+    built-in `local` (upload-url: the server's root; `--auth none`), and `team`, whose
+    uploads want the login ci:PASSWORD, read from the password-env UPLOAD_PW."""
+    logins = tmp_path / "htpasswd"
+    logins.write_text(f"ci:{sha_entry(password)}\n")
+    env = sandbox.env
+    with hosting.pipwrap_serve(tmp_path / "open", tmp_path / "l1", "--no-fallback", "--auth",
+                               "none", env=env) as open_server, \
+            hosting.pipwrap_serve(tmp_path / "closed", tmp_path / "l2", "--no-fallback",
+                                  "--htpasswd", str(logins), env=env) as closed:
+        sandbox.write_config(
+            f'default = "anon"\n[profiles.anon]\nindex-url = "{open_server.url}"\n'
+            f'upload-url = "{open_server.base}/"\n'
+            f'[profiles.team]\nindex-url = "{closed.url}"\nupload-url = "{closed.base}/"\n'
+            'username = "ci"\npassword-env = "UPLOAD_PW"\n')
+        yield open_server, closed

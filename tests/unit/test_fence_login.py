@@ -24,7 +24,7 @@ def test_the_source_of_a_login_is_named_never_the_secret() -> None:
     assert command == "user 'alice' with the password printed by its password-command get-token"
     assert "keyring" in str(login_source(profile(username="alice", keyring=True)))
     assert login_source(profile(index_url=f"https://bob:{SECRET}@pkgs.example/simple/")) == (
-        "the user and password in its index-url")
+        "the login in its index-url")
 
 
 def test_a_refused_login_names_the_profile_and_the_source() -> None:

@@ -52,7 +52,9 @@ function __pipwrap_fresh() {
     for __pipwrap_f __pipwrap_s in "${__pipwrap_watch[@]}"; do
         if [[ -z $__pipwrap_s ]]; then
             [[ -e $__pipwrap_f ]] && return 1
-        elif [[ ! -e $__pipwrap_s || $__pipwrap_f -nt $__pipwrap_s || $__pipwrap_f -ot $__pipwrap_s ]]; then
+        # zsh's -nt/-ot are false for a file that is gone (bash's -ot is true): a watched
+        # file deleted since the last resolve must be tested for by itself.
+        elif [[ ! -e $__pipwrap_s || ! -e $__pipwrap_f || $__pipwrap_f -nt $__pipwrap_s || $__pipwrap_f -ot $__pipwrap_s ]]; then
             return 1
         fi
     done
