@@ -61,6 +61,10 @@ class Session:
     reported: set[str] = field(default_factory=set)
     # Projects whose index page this session fetched on its own (see Client._learn).
     learned: set[str] = field(default_factory=set)
+    # For people, when a server refuses the login: the profile's name and where its
+    # password comes from (never the secret).
+    profile: str | None = None
+    login_source: str | None = None
 
     def report(self, line: str) -> None:
         """Say it once per command: the file is emptied after each command that found
@@ -261,6 +265,33 @@ def _refusal(method: str, url: str, reason: str) -> str:
     return f"pipwrap fence: refused {method} {url}: {reason}"
 
 
+def is_login_refused(session: Session, decision: Decision, status: int) -> bool:
+    """A server's answer to a request the fence adds the profile's login to, refusing it:
+    a 401 would make pip ask for a user and password (and wait on stdin), and whatever is
+    typed is replaced by the profile's login anyway. A 403 counts only when a login was
+    sent (without one, it is the server's own answer, passed on)."""
+    return decision.add_login and (status == 401 or (status == 403 and session.login is not None))
+
+
+def login_refused(session: Session, method: str, url: str, status: int) -> tuple[str, str]:
+    """(the status line's reason phrase, the message naming the profile and its login's
+    source) for a server's ``status`` to a request that carried the profile's login."""
+    name = session.profile or ""
+    profile = f"profile {name!r}" if name else "the profile"
+    shown = policy_mod.canonical_url(url) or url
+    if session.login is None:
+        return (f"Login needed for pipwrap profile {name}".rstrip(),
+                f"pipwrap fence: {method} {shown}: the server wants a login (HTTP {status}) "
+                f"and {profile} has no login; give it a username and a password source "
+                f"(pipwrap add --force {name or 'NAME'} URL --username USER --password-env VAR)")
+    source = f"; that login is {session.login_source}" if session.login_source else ""
+    what = "the login" if status == 401 else "access with the login"
+    return (f"Login refused for pipwrap profile {name}".rstrip(),
+            f"pipwrap fence: {method} {shown}: the server refused {what} of {profile} "
+            f"(HTTP {status}){source}. The fence adds it to every request to this server (a "
+            "login typed at a prompt would not be used): fix the password where it comes from")
+
+
 class _Client:
     def __init__(self, proxy: Proxy, conn: socket.socket) -> None:
         self.proxy = proxy
@@ -451,6 +482,12 @@ class _Client:
         if (response_headers.get("connection") or "").lower() == "close" or \
                 status_line.startswith("HTTP/1.0"):
             upstream.reusable = False
+        if is_login_refused(session, decision, status):
+            upstream.reusable = False  # its body is not read
+            reason, message = login_refused(session, method, url, status)
+            session.report(message)
+            self.respond(f"403 {reason}", b"" if method == "HEAD" else (message + "\n").encode())
+            return True
         if status in REDIRECTS and response_headers.get("location"):
             with session.lock:
                 session.policy.saw_redirect(decision, url, response_headers.get("location") or "")
@@ -578,6 +615,9 @@ class _Client:
                 return False
             if (headers.get("connection") or "").lower() == "close":
                 upstream.reusable = False
+            if is_login_refused(session, decision, status):
+                session.report(login_refused(session, "GET", page, status)[1])
+                return False
             location = headers.get("location")
             if status in REDIRECTS and location:
                 with session.lock:
