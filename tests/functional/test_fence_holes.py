@@ -65,7 +65,9 @@ def _bare_then_wrapped(sandbox: Sandbox, indexes: Indexes, setup: str, command: 
     """Run ``command`` bare then under wrap; each prints ``ORIGIN origin version``."""
     script = (f"{setup}\nPIP_INDEX_URL={indexes.local.url} {command.replace('WHO', 'bare')}\n"
               f"echo ---\nwrap {command.replace('WHO', 'wrapped')}\necho status=$?\n")
-    done = sandbox.sh("bash", script, PIP_DISABLE_PIP_VERSION_CHECK="1", **env)
+    # No cache: what the bare run downloaded must not serve the wrapped one.
+    done = sandbox.sh("bash", script, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_CACHE_DIR="1",
+                      **env)
     bare_out, _, wrapped_out = done.stdout.partition("---\n")
     assert _origins(bare_out) == [EVIL], f"the staged attack did not work:\n{done.stdout}" \
                                          f"{done.stderr[-3000:]}"
@@ -169,8 +171,8 @@ def test_uv_with_request_method_set_drops_the_proxy(sandbox: Sandbox, indexes: I
     _bare_then_wrapped(
         sandbox, indexes, f"cd {project}",
         f"uv sync -q --frozen --no-install-project --python {sys.executable} "
-        f"--project {project} && {project}/.venv/bin/{TOX_PRINT}; rm -rf {project}/.venv",
-        REQUEST_METHOD="GET", UV_CACHE_DIR=str(sandbox.home / "uv-cache"))
+        f"--cache-dir {sandbox.home}/uv-cache-WHO --project {project} && "
+        f"{project}/.venv/bin/{TOX_PRINT}; rm -rf {project}/.venv", REQUEST_METHOD="GET")
 
 
 def _fetch_and_install(proxy_handler: str) -> str:
