@@ -42,6 +42,13 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_LEARN_HOPS = 5
 
 
+def _steering(name: str) -> bool:
+    # A client's word on the host or path it asked for: pypiserver builds its redirects
+    # from X-Forwarded-Host, and the fence learns a project's fallback from a redirect.
+    name = name.lower()
+    return name in ("forwarded", "x-real-ip") or name.startswith(("x-forwarded-", "x-original-"))
+
+
 class Closed(Exception):
     """The peer went away, or sent something that is not HTTP/1.x."""
 
@@ -442,8 +449,9 @@ class _Client:
             return self.refuse(session, method, url, "not an http:// or https:// URL", headers)
         origin, path = found
         parts = urlsplit(url)
-        outgoing = headers.without(HOP_BY_HOP | {"host", "accept-encoding", "authorization"}
-                                   | {"content-length"})
+        outgoing = [(k, v) for k, v in headers.without(
+            HOP_BY_HOP | {"host", "accept-encoding", "authorization", "content-length"})
+            if not _steering(k)]
         host_header = parts.netloc.rpartition("@")[2]
         outgoing.insert(0, ("Host", host_header))
         # Pages are read by the fence: ask for them unencoded; files are hashed as sent.
