@@ -29,7 +29,8 @@ import time
 
 from pipwrap.fence.certificates import LeafFactory, ensure_ca
 from pipwrap.fence.policy import Policy
-from pipwrap.fence.proxy import Proxy, Session
+from pipwrap.fence.proxy import Proxy
+from pipwrap.fence.session import Session
 from pipwrap.processes import alive
 
 SOCKET_NAME = "agent.sock"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipwrap.fence.policy import Decision, Policy
-from pipwrap.fence.proxy import Session, is_login_refused, login_refused
+from pipwrap.fence.session import Session, is_login_refused, login_refused
 from pipwrap.profiles.environment import login_source
 from pipwrap.profiles.model import Profile
 
