@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 # The password runs to the "@" that a host (and port) follows: a raw "@", "/", ":" or "#"
-# in a password must not end the mask early (over-masking is the safe side).
+# in a password must not end the mask early (over-masking is the safe side). A host is a
+# name or a bracketed IPv6 literal, whose colons a name does not have.
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@:\s]*)(?::\S*?)?@"
-                       r"(?=[A-Za-z0-9._~\[\]-]+(?::\d*)?(?:[/?#\s]|$))")
+                       r"(?=(?:\[[0-9A-Za-z:.%_~-]*\]|[A-Za-z0-9._~-]+)(?::\d*)?"
+                       r"(?:[/?#\s\"']|$))")
 _SECRET_QUERY = re.compile(
     r"(?P<key>[?&;](?:[^=&;#\s]*(?:token|secret|password|passwd|pwd|key|auth|signature|sig|"
     r"credential)[^=&;#\s]*)=)[^&;#\s]*",

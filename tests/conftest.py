@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import plain_user as plain_user_mod
 from tests.support import shells
 from tests.support.sandbox import PRIVATE_SECRET, Built, Indexes, Sandbox, uv_dir
 from tests.support.servers import PyPIServer, serving
@@ -72,3 +73,17 @@ def private_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyPIServ
     htpasswd.save()
     with serving(root / "packages", htpasswd=root / "htpasswd") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def plain_user() -> Iterator[plain_user_mod.User]:
+    """A user who is not root (made with useradd when the tests run as root)."""
+    import shutil
+
+    user = plain_user_mod.ensure()
+    if user is None:
+        pytest.skip("no plain user can be had here (useradd failed, or no python for it)")
+    try:
+        yield user
+    finally:
+        shutil.rmtree(user.workdir, ignore_errors=True)

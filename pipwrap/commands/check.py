@@ -42,5 +42,5 @@ def check_argv(argv: list[str], profile: str | None = None,
         raise PipwrapError("check: no command given")
     chosen = resolve(profile).profile
     guard.check(argv, os.environ, index_url=chosen.index_url, function_body=function_body,
-                upload_url=chosen.upload_url)
+                upload_url=chosen.upload_url, profile=chosen.name)
     return 0

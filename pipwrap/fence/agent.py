@@ -29,7 +29,8 @@ import time
 
 from pipwrap.fence.certificates import LeafFactory, ensure_ca
 from pipwrap.fence.policy import Policy
-from pipwrap.fence.proxy import Proxy, Session
+from pipwrap.fence.proxy import Proxy
+from pipwrap.fence.session import Session
 from pipwrap.processes import alive
 
 SOCKET_NAME = "agent.sock"
@@ -179,6 +180,7 @@ class Agent:
         login_pair = (str(login[0]), str(login[1])) if isinstance(login, list) else None
         policy = Policy(index_url, str(upload_url) if upload_url else None)
         key = (index_url, upload_url, login_pair, ca_file, owner, wants_report)
+        profile, login_source = _labels(request)
         with self.lock:
             self.last_busy = time.monotonic()
             # A shell re-resolves on every cd: the same profile for the same shell keeps
@@ -187,6 +189,8 @@ class Agent:
                 if (session.policy.index_url, session.policy.upload_url, session.login,
                         session.ca_file, session.owner_pid,
                         session.report_path is not None) == key:
+                    with session.lock:
+                        session.profile, session.login_source = profile, login_source
                     return self._opened(token, session)
             token = secrets.token_urlsafe(24)
             report = None
@@ -197,7 +201,8 @@ class Agent:
                 os.close(os.open(report, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
                                  0o600))
             session = Session(token, policy, login_pair, str(ca_file) if ca_file else None,
-                              report, owner if isinstance(owner, int) else None)
+                              report, owner if isinstance(owner, int) else None,
+                              profile=profile, login_source=login_source)
             self.sessions[token] = session
         return self._opened(token, session)
 
@@ -212,6 +217,13 @@ def _clear_reports(directory: str) -> None:
     for name in os.listdir(directory):
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(directory, name))
+
+
+def _labels(request: dict[str, object]) -> tuple[str | None, str | None]:
+    """The profile's name and its login's source, for the message when a server refuses
+    the login (the latest open wins: they are words for people, not part of the policy)."""
+    profile, source = request.get("profile"), request.get("login_source")
+    return (str(profile) if profile else None, str(source) if source else None)
 
 
 def main(argv: list[str] | None = None) -> int:

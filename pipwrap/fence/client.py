@@ -164,13 +164,16 @@ def _ask(message: dict[str, object]) -> dict[str, object]:
 
 def open_session(index_url: str, upload_url: str | None = None,
                  login: tuple[str, str] | None = None, ca_file: str | None = None, *,
-                 owner_pid: int | None = None, report: bool = True) -> Session:
+                 owner_pid: int | None = None, report: bool = True,
+                 profile: str | None = None, login_source: str | None = None) -> Session:
     """Register a session for one profile; the agent starts if none runs.
 
     ``owner_pid``: the session ends when this process does (default: this process).
     ``report``: the agent appends refusals to ``Session.report_file`` for the caller to
     print; no descriptor of the caller's is ever handed over (a pipe kept by the agent
     would keep its reader waiting for the shell's life).
+    ``profile``, ``login_source``: the profile's name and where its login comes from
+    (never the secret), named when the server refuses that login.
     """
     message: dict[str, object] = {
         "op": "open", "index_url": index_url, "upload_url": upload_url,
@@ -178,6 +181,7 @@ def open_session(index_url: str, upload_url: str | None = None,
         "ca_file": os.path.abspath(ca_file) if ca_file else None,
         "owner_pid": owner_pid if owner_pid is not None else os.getpid(),
         "report": report,
+        "profile": profile, "login_source": login_source,
     }
     try:
         answer = _ask(message)

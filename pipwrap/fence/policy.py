@@ -2,7 +2,7 @@
 
 Allowed, and nothing else:
 
-- any request under the profile's index URL (same scheme, host and port, path under the
+- a GET or HEAD under the profile's index URL (same scheme, host and port, path under the
   index's path);
 - the redirect the index answers for a project page (a local-first index sends a name it
   does not hold to its fallback with a 303), the page it leads to, and that page's own
@@ -12,7 +12,9 @@ Allowed, and nothing else:
 - distribution files the index's own repository serves beside it: same origin, under the
   parent of the index path (pypiserver's ``/packages/`` beside ``/simple/``; on a server
   hosting several repositories, ``/…/my-repo/files/`` but no other repository's);
-- any request under the profile's upload URL.
+- a POST to the profile's upload URL itself (what twine and ``uv publish`` send); reading
+  there is decided like any other read, so an upload URL at the server's root (the
+  built-in profile, ``pipwrap serve``) opens nothing beyond the index.
 
 The session learns from responses (:meth:`Policy.saw_redirect`, :meth:`Policy.saw_page`),
 so what is allowed grows only from what the index itself pointed to.
@@ -31,7 +33,7 @@ INDEX_PAGE = "index-page"  # the index's page for one project
 PAGE = "page"            # a page the index redirected to, for one project
 FILE = "file"            # a file listed in a page the fence passed
 METADATA = "metadata"    # its PEP 658 metadata
-UPLOAD = "upload"        # under the upload URL
+UPLOAD = "upload"        # a POST to the upload URL
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 DISTRIBUTION_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".egg")
@@ -136,10 +138,17 @@ class Policy:
         plain_path = path.split("?", 1)[0]
         key = f"{origin}{path}"
         add_login = origin in self._login_origins
-        if self._upload and origin == self._upload[0] and (
-                plain_path == self._upload[1] or plain_path.startswith(self._upload[1] + "/")
-                or plain_path == self._upload[1] + "/"):
-            return Decision(True, UPLOAD, add_login=add_login)
+        if method not in ("GET", "HEAD"):
+            # Reading is the index's; the only other thing a session may send is an
+            # upload, and twine and `uv publish` POST to exactly the upload URL.
+            if method == "POST" and self._is_upload(origin, plain_path):
+                return Decision(True, UPLOAD, add_login=add_login)
+            where = "the profile's upload-url" if self._upload else \
+                "an upload-url, and the profile has none"
+            return Decision(False, reason=f"{method} is allowed only to {where}")
+        # The index comes first, also where the upload URL is the same server's root
+        # (pipwrap serve, the built-in profile): its pages' redirects are learned and its
+        # files are checked against their sha256.
         if origin == self._index_origin and (
                 plain_path.startswith(self._index_path) or plain_path + "/" == self._index_path):
             rest = plain_path[len(self._index_path):]
@@ -148,9 +157,6 @@ class Policy:
                 return Decision(True, INDEX_PAGE, project=normalize_name(rest[:-1]),
                                 sha256=hashes, add_login=add_login)
             return Decision(True, INDEX, sha256=hashes, add_login=add_login)
-        if method not in ("GET", "HEAD"):
-            return Decision(False, reason=f"{method} is allowed only under the index and the "
-                                          "upload URL")
         if origin == self._index_origin and plain_path.startswith(self._repository_root) \
                 and "/../" not in plain_path + "/" and \
                 plain_path.lower().removesuffix(".metadata").endswith(DISTRIBUTION_SUFFIXES):
@@ -166,6 +172,12 @@ class Policy:
                             add_login=add_login)
         return Decision(False, reason="not under the profile's index, and no page the index "
                                       "served lists it")
+
+    def _is_upload(self, origin: Origin, plain_path: str) -> bool:
+        """The upload URL itself (with or without its trailing slash), nothing under it."""
+        if self._upload is None or origin != self._upload[0]:
+            return False
+        return plain_path.rstrip("/") == self._upload[1]
 
     def saw_redirect(self, decision: Decision, url: str, location: str) -> None:
         """The upstream answered ``url`` with a redirect to ``location``."""

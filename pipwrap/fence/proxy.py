@@ -14,188 +14,34 @@ import base64
 import contextlib
 import gzip
 import hashlib
-import os
 import socket
 import ssl
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 from pipwrap import indexpage
+from pipwrap.fence import http1
 from pipwrap.fence import policy as policy_mod
 from pipwrap.fence.certificates import LeafFactory
-from pipwrap.fence.policy import Decision, Policy
+from pipwrap.fence.http1 import BLOCK, HOP_BY_HOP, Closed, Headers, read_head
+from pipwrap.fence.policy import Decision
+from pipwrap.fence.session import Session, is_login_refused, login_refused
 
-BLOCK = 256 * 1024
-MAX_HEAD = 64 * 1024
 MAX_PAGE = 64 * 1024 * 1024
 IDLE_TIMEOUT = 300.0
-HOP_BY_HOP = frozenset({
-    "connection", "proxy-connection", "keep-alive", "proxy-authorization",
-    "proxy-authenticate", "te", "trailer", "transfer-encoding", "upgrade", "expect",
-})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Redirects followed when the fence reads an index page on its own (index -> fallback).
 MAX_LEARN_HOPS = 5
 
 
-class Closed(Exception):
-    """The peer went away, or sent something that is not HTTP/1.x."""
-
-
-@dataclass
-class Session:
-    token: str
-    policy: Policy
-    login: tuple[str, str] | None = None
-    ca_file: str | None = None
-    # Where refusals go: a file in the agent's private directory that the caller (the
-    # shell's `wrap`, `pipwrap run`) prints on the command's own stderr after the
-    # command, then empties. None: said to nobody (the 403's body still says it).
-    report_path: str | None = None
-    owner_pid: int | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    reported: set[str] = field(default_factory=set)
-    # Projects whose index page this session fetched on its own (see Client._learn).
-    learned: set[str] = field(default_factory=set)
-
-    def report(self, line: str) -> None:
-        """Say it once per command: the file is emptied after each command that found
-        something in it, so an empty file means a new command."""
-        if self.report_path is None:
-            return
-        with self.lock:
-            try:
-                fd = os.open(self.report_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
-                             | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            except OSError:
-                return
-            try:
-                if os.fstat(fd).st_size == 0:
-                    self.reported.clear()
-                if line not in self.reported:
-                    self.reported.add(line)
-                    os.write(fd, (line + "\n").encode("utf-8", "replace"))
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-
-    def close(self) -> None:
-        with self.lock:
-            if self.report_path is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(self.report_path)
-                self.report_path = None
-
-
-class Headers:
-    def __init__(self, items: list[tuple[str, str]]) -> None:
-        self.items = items
-
-    def get(self, name: str) -> str | None:
-        name = name.lower()
-        for key, value in self.items:
-            if key.lower() == name:
-                return value
-        return None
-
-    def without(self, names: frozenset[str] | set[str]) -> list[tuple[str, str]]:
-        dropped = set(names)
-        connection = self.get("connection")
-        if connection:
-            dropped |= {token.strip().lower() for token in connection.split(",")}
-        return [(k, v) for k, v in self.items if k.lower() not in dropped]
-
-
-def _read_head(rfile: BinaryIO) -> tuple[str, Headers] | None:
-    line = rfile.readline(MAX_HEAD)
-    while line in (b"\r\n", b"\n"):  # tolerated before a request (RFC 9112 2.2)
-        line = rfile.readline(MAX_HEAD)
-    if not line:
-        return None
-    if not line.endswith(b"\n"):
-        raise Closed("over-long start line")
-    items: list[tuple[str, str]] = []
-    total = len(line)
-    while True:
-        header = rfile.readline(MAX_HEAD)
-        total += len(header)
-        if not header or total > MAX_HEAD:
-            raise Closed("truncated or over-long header")
-        if header in (b"\r\n", b"\n"):
-            break
-        name, colon, value = header.decode("latin-1").partition(":")
-        if not colon or not name or name != name.strip():
-            raise Closed("malformed header line")
-        items.append((name, value.strip()))
-    return line.decode("latin-1").rstrip("\r\n"), Headers(items)
-
-
-def _chunked(rfile: BinaryIO) -> Iterator[bytes]:
-    while True:
-        size_line = rfile.readline(MAX_HEAD)
-        if not size_line:
-            raise Closed("truncated chunked body")
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise Closed("bad chunk size") from None
-        if size == 0:
-            while rfile.readline(MAX_HEAD) not in (b"\r\n", b"\n", b""):
-                pass  # trailers are dropped
-            return
-        while size:
-            data = rfile.read(min(size, BLOCK))
-            if not data:
-                raise Closed("truncated chunk")
-            size -= len(data)
-            yield data
-        rfile.readline(MAX_HEAD)
-
-
-def _sized(rfile: BinaryIO, length: int) -> Iterator[bytes]:
-    read1 = getattr(rfile, "read1", rfile.read)
-    while length > 0:
-        data = read1(min(length, BLOCK))
-        if not data:
-            raise Closed("truncated body")
-        length -= len(data)
-        yield data
-
-
-def _until_eof(rfile: BinaryIO) -> Iterator[bytes]:
-    read1 = getattr(rfile, "read1", rfile.read)
-    while True:
-        data = read1(BLOCK)
-        if not data:
-            return
-        yield data
-
-
-def _body(rfile: BinaryIO, headers: Headers, *,
-          response: bool) -> tuple[Iterator[bytes], int | None]:
-    """The body's chunks and its length when known; None with an iterator that reads to EOF."""
-    encoding = headers.get("transfer-encoding")
-    if encoding and encoding.lower().strip() != "identity":
-        if not encoding.lower().replace(" ", "").endswith("chunked"):
-            raise Closed("unsupported transfer-encoding")
-        return _chunked(rfile), None
-    length = headers.get("content-length")
-    if length is not None:
-        try:
-            size = int(length.split(",")[0].strip())
-        except ValueError:
-            raise Closed("bad content-length") from None
-        if size < 0:
-            raise Closed("bad content-length")
-        return _sized(rfile, size), size
-    if response:
-        return _until_eof(rfile), None
-    return iter(()), 0
+def _steering(name: str) -> bool:
+    # A client's word on the host or path it asked for: pypiserver builds its redirects
+    # from X-Forwarded-Host, and the fence learns a project's fallback from a redirect.
+    name = name.lower()
+    return name in ("forwarded", "x-real-ip") or name.startswith(("x-forwarded-", "x-original-"))
 
 
 class Upstream:
@@ -284,7 +130,7 @@ class _Client:
     def run(self) -> None:
         try:
             while True:
-                head = _read_head(self.rfile)
+                head = read_head(self.rfile)
                 if head is None:
                     return
                 if not self.request(*head):
@@ -351,7 +197,7 @@ class _Client:
         message = _refusal(method, url, reason)
         session.report(message)
         # Drain a request body so the connection stays usable for the next request.
-        body, length = _body(self.rfile, headers, response=False)
+        body, length = http1.body(self.rfile, headers, response=False)
         if length is None or length <= 4 * BLOCK:
             for _ in body:
                 pass
@@ -411,8 +257,9 @@ class _Client:
             return self.refuse(session, method, url, "not an http:// or https:// URL", headers)
         origin, path = found
         parts = urlsplit(url)
-        outgoing = headers.without(HOP_BY_HOP | {"host", "accept-encoding", "authorization"}
-                                   | {"content-length"})
+        outgoing = [(k, v) for k, v in headers.without(
+            HOP_BY_HOP | {"host", "accept-encoding", "authorization", "content-length"})
+            if not _steering(k)]
         host_header = parts.netloc.rpartition("@")[2]
         outgoing.insert(0, ("Host", host_header))
         # Pages are read by the fence: ask for them unencoded; files are hashed as sent.
@@ -423,7 +270,7 @@ class _Client:
             outgoing.append(("Authorization", f"Basic {token}"))
         elif headers.get("authorization") is not None and not decision.add_login:
             outgoing.append(("Authorization", headers.get("authorization") or ""))
-        body, length = _body(self.rfile, headers, response=False)
+        body, length = http1.body(self.rfile, headers, response=False)
         if (headers.get("expect") or "").lower() == "100-continue":
             self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
         if length is None:
@@ -451,6 +298,12 @@ class _Client:
         if (response_headers.get("connection") or "").lower() == "close" or \
                 status_line.startswith("HTTP/1.0"):
             upstream.reusable = False
+        if is_login_refused(session, decision, status):
+            upstream.reusable = False  # its body is not read
+            reason, message = login_refused(session, method, url, status)
+            session.report(message)
+            self.respond(f"403 {reason}", b"" if method == "HEAD" else (message + "\n").encode())
+            return True
         if status in REDIRECTS and response_headers.get("location"):
             with session.lock:
                 session.policy.saw_redirect(decision, url, response_headers.get("location") or "")
@@ -459,7 +312,7 @@ class _Client:
             chunks: Iterator[bytes] = iter(())
             size: int | None = 0
         else:
-            chunks, size = _body(upstream.rfile, response_headers, response=True)
+            chunks, size = http1.body(upstream.rfile, response_headers, response=True)
             if size is None and response_headers.get("transfer-encoding") is None:
                 upstream.reusable = False  # delimited by the upstream closing
         kept = response_headers.without(HOP_BY_HOP | {"content-length"})
@@ -487,7 +340,7 @@ class _Client:
                     for chunk in body:
                         upstream.sock.sendall(chunk)
                 while True:
-                    response = _read_head(upstream.rfile)
+                    response = read_head(upstream.rfile)
                     if response is None:
                         raise Closed("the upstream closed the connection")
                     if response[0].split(" ", 2)[1:2] in (["100"], ["102"], ["103"]):
@@ -566,7 +419,7 @@ class _Client:
             try:
                 upstream, (status_line, headers) = self._exchange(
                     origin, session, head, iter(()), 0, "GET")
-                chunks, _ = _body(upstream.rfile, headers, response=True)
+                chunks, _ = http1.body(upstream.rfile, headers, response=True)
                 data = bytearray()
                 for chunk in chunks:
                     data += chunk
@@ -578,6 +431,9 @@ class _Client:
                 return False
             if (headers.get("connection") or "").lower() == "close":
                 upstream.reusable = False
+            if is_login_refused(session, decision, status):
+                session.report(login_refused(session, "GET", page, status)[1])
+                return False
             location = headers.get("location")
             if status in REDIRECTS and location:
                 with session.lock:

@@ -32,16 +32,17 @@ def check(
     cwd: str | None = None,
     function_body: str | None = None,
     upload_url: str | None = None,
+    profile: str | None = None,
 ) -> None:
     """Raise RefusedError if running ``argv`` under wrap could use a second source.
 
     ``environ`` is the caller's environment; the check reads it as the wrapped command
     will see it, after the scrub. ``index_url`` is the profile's index (credentials
-    stripped), which direct URLs and lock files must stay under.
+    stripped), which direct URLs and lock files must stay under; ``profile`` its name.
     """
     from pipwrap.guard import launchers, scrub
 
-    ctx = new_context(scrub.child_environ(environ, {}), cwd, index_url, upload_url)
+    ctx = new_context(scrub.child_environ(environ, {}), cwd, index_url, upload_url, profile)
     launchers.check_argv(argv, ctx, function_body=function_body)
     scan_files(config_files_to_scan(environ, ctx.prefixes), environ, ctx=ctx)
 
@@ -87,11 +88,12 @@ def config_sources_need_scan(environ: Mapping[str, str]) -> bool:
 
 
 def new_context(environ: Mapping[str, str], cwd: str | None = None,
-                index_url: str | None = None, upload_url: str | None = None) -> Context:
+                index_url: str | None = None, upload_url: str | None = None,
+                profile: str | None = None) -> Context:
     """A Context whose readers can follow nested commands and included files."""
     from pipwrap.guard import launchers, reqfile
 
-    ctx = Context(environ, cwd, index_url, upload_url)
+    ctx = Context(environ, cwd, index_url, upload_url, profile)
     ctx.check_command = launchers.check_argv
     ctx.scan_file = reqfile.scan
     return ctx

@@ -33,9 +33,10 @@ _HOW_TO_PROCEED = (
 )
 
 
-def refusal(where: str, what: str, why: str) -> RefusedError:
-    """The one shape of every refusal: where it was seen, what, why, how to proceed."""
-    return RefusedError(f"refused: {where}: {redact(what)} {why}.\n{_HOW_TO_PROCEED}")
+def refusal(where: str, what: str, why: str, how: str = _HOW_TO_PROCEED) -> RefusedError:
+    """The one shape of every refusal: where it was seen, what, why, how to proceed
+    (``how`` empty: ``why`` says it)."""
+    return RefusedError(f"refused: {where}: {redact(what)} {why}." + (f"\n{how}" if how else ""))
 
 
 def _without_credentials(url: str) -> str:
@@ -43,6 +44,10 @@ def _without_credentials(url: str) -> str:
 
     parts = urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _bare(url: str) -> str:
+    return _without_credentials(url.strip()).rstrip("/")
 
 
 def _origin_and_path(url: str) -> tuple[str, str, str, str]:
@@ -65,12 +70,13 @@ class Context:
 
     def __init__(
         self, environ: Mapping[str, str], cwd: str | None = None, index_url: str | None = None,
-        upload_url: str | None = None,
+        upload_url: str | None = None, profile: str | None = None,
     ) -> None:
         self.environ = environ
         self.cwd = cwd if cwd is not None else os.getcwd()
         self.index_url = index_url
         self.upload_url = upload_url  # the profile's, for twine
+        self.profile = profile  # its name, for a refusal that says what to change
         self._seen_files: set[str] = set()
         # Interpreter prefixes that will run pip: their own pip.conf is a config layer.
         self.prefixes: list[str] = []
@@ -81,8 +87,8 @@ class Context:
         self.check_command: CommandChecker = _no_command_checker
         self.scan_file: FileScanner = _no_file_scanner
 
-    def refuse(self, where: str, what: str, why: str) -> NoReturn:
-        raise refusal(where, what, why)
+    def refuse(self, where: str, what: str, why: str, how: str = _HOW_TO_PROCEED) -> NoReturn:
+        raise refusal(where, what, why, how)
 
     def read_file(self, path: str, where: str) -> bytes | None:
         """The bytes of a file a reader must check, or None when it does not exist (the
@@ -137,9 +143,14 @@ class Context:
         aside): as pip-compile writes it, it is not a second source."""
         if value is None or self.index_url is None:
             return False
-        def bare(url: str) -> str:
-            return _without_credentials(url.strip()).rstrip("/")
-        return bare(value) == bare(self.index_url)
+        return _bare(value) == _bare(self.index_url)
+
+    def is_upload_url(self, value: str | None) -> bool:
+        """Whether ``value`` names the profile's own upload URL (logins and a trailing
+        slash aside): a release script's ``--repository-url`` sends nowhere else."""
+        if value is None or self.upload_url is None:
+            return False
+        return _bare(value) == _bare(self.upload_url)
 
     def check_url(self, url: str, where: str, what: str = "") -> None:
         """Refuse a download URL that is not under the profile's index."""

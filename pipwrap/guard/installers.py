@@ -109,16 +109,28 @@ def _pipx(args: Sequence[str], ctx: Context) -> None:
             directref.check_requirement(spec, "command line", ctx)
 
 
+# The options of pip-compile and pip-sync that take a value (pip-tools 7.x, read from its
+# click commands; tests/unit/test_guard_piptools.py compares): the word after one is not a
+# requirement file. An option pip-tools lacks makes click stop before anything runs.
+_PIPTOOLS_SHARED = frozenset({"--cert", "--client-cert", "--config", "--extra-index-url",
+                              "--find-links", "--index-url", "--pip-args", "--trusted-host",
+                              "-f", "-i"})
+_PIPTOOLS_VALUES = {
+    "pip-compile": _PIPTOOLS_SHARED | {
+        "--annotation-style", "--build-deps-for", "--cache-dir", "--constraint", "--extra",
+        "--max-rounds", "--newline", "--output-file", "--resolver", "--unsafe-package",
+        "--upgrade-package", "--uploaded-prior-to", "-P", "-c", "-o"},
+    "pip-sync": _PIPTOOLS_SHARED | {"--python-executable"},
+}
+
+
 def _piptools(program: str, args: Sequence[str], ctx: Context) -> None:
     """pip-compile and pip-sync (click: no abbreviations)."""
     from pipwrap.guard import projects, reqfile
 
     _refuse_sources(program, args, ctx, abbreviations=False)
     _pip_args(program, args, ctx, prefixes=False)
-    values = {"-o", "--output-file", "--pip-args", "--cache-dir", "--python-executable",
-              "-P", "--upgrade-package", "--extra", "--annotation-style", "--unsafe-package",
-              "--resolver", "--build-deps-for", "--custom-compile-command", "--config",
-              "-c", "--constraint", "--python"}
+    values = _PIPTOOLS_VALUES[program]
     skip = False
     for index, token in enumerate(args):
         if skip:

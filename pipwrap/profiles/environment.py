@@ -73,6 +73,24 @@ def login(profile: Profile, password: str | None) -> tuple[str, tuple[str, str] 
     return clean, None
 
 
+def login_source(profile: Profile) -> str | None:
+    """Whose login the fence adds and where its password comes from, for a message when
+    the server refuses it: the user name, the variable, the helper's program name or the
+    keyring; never the secret (nor a helper's arguments, which may hold one)."""
+    _clean, url_user, _secret = split_credentials(profile.index_url)
+    if profile.username is None:
+        return "the login in its index-url" if url_user is not None else None
+    user = f"user {profile.username!r}"
+    if profile.password_env:
+        return f"{user} with the password from the variable {profile.password_env}"
+    if profile.password_command:
+        program = os.path.basename((profile.password_command.split() or [""])[0])
+        return f"{user} with the password printed by its password-command {program}"
+    if profile.keyring:
+        return f"{user} with the password from the system keyring (pipwrap login {profile.name})"
+    return f"{user} with no password source"
+
+
 def build(profile: Profile, password: str | None = None) -> dict[str, str]:
     """Variables to set for one wrapped command, in a stable order (the fence's own proxy
     and CA variables are added by the caller, from the session it opened).

@@ -130,7 +130,9 @@ def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[st
 
     url, found_login = environment.login(profile, secret)
     session = fence.open_session(url, profile.upload_url, found_login, profile.ca_file,
-                                 owner_pid=owner_pid, report=report)
+                                 owner_pid=owner_pid, report=report,
+                                 profile=profile.name,
+                                 login_source=environment.login_source(profile))
     child_env = pip_file_settings(environ)
     child_env.update(environment.build(profile, secret))
     child_env.update(session.env_additions)

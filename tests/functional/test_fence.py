@@ -16,31 +16,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import static_index
-from tests.support.fenced import PIPS, pip_bin, stage
+from tests.support.fenced import FENCE, PIPS, download, fetch, pip_bin, stage
+from tests.support.fenced import python_c as _py
 from tests.support.sandbox import PRIVATE_SECRET, Indexes, Sandbox, installed, write_file
 from tests.support.servers import PyPIServer
 from tests.support.shells import SHELLS
 from tests.support.wheels import make_wheel
 
 LOCAL = ("local", "1.0")
-FENCE = "pipwrap fence: refused"
-
-
-def fetch(url: str) -> str:
-    """A python -c program that prints the status of a GET, or the error and its body."""
-    return ("import urllib.request as u, urllib.error as e\n"
-            "try:\n"
-            f"    print('status', u.urlopen({url!r}, timeout=20).status)\n"
-            "except e.HTTPError as x:\n"
-            "    print('status', x.code, x.read().decode())\n"
-            "except OSError as x:\n"
-            "    print('error', x)\n")
-
-
-def _py(code: str) -> str:
-    return "python -c " + "'" + code.replace("'", "'\\''") + "'"
-
-
 @pytest.mark.parametrize("shell", SHELLS)
 def test_urllib_reaches_the_profiles_index_and_nothing_else(
         sandbox: Sandbox, indexes: Indexes, shell: str) -> None:
@@ -387,12 +370,7 @@ def test_a_hash_mismatch_is_cut_off(sandbox: Sandbox, tmp_path: Path) -> None:
     with static_index.serve(root) as server:
         sandbox.write_config(f'default = "bad"\n[profiles.bad]\nindex-url = "{server.url}"\n')
         wheel_url = server.url.replace("/simple/", "/files/") + "foo-1.0-py3-none-any.whl"
-        code = fetch(server.url + "foo/") + (
-            "import urllib.request as u\n"
-            "try:\n"
-            f"    data = u.urlopen({wheel_url!r}, timeout=20).read(); print('got', len(data))\n"
-            "except Exception as x:\n"
-            "    print('cut', type(x).__name__)\n")
+        code = fetch(server.url + "foo/") + download(wheel_url)
         done = sandbox.sh("bash", "wrap " + _py(code))
     assert "status 200" in done.stdout, done.stdout + done.stderr
     assert "cut " in done.stdout, done.stdout

@@ -57,11 +57,12 @@ def _py(code: str) -> str:
     return "python -c " + "'" + code.replace("'", "'\\''") + "'"
 
 
-def fetch(url: str, exit_status: int = 0) -> str:
-    """A wrapped python that prints the status of a GET (or the error), then exits."""
+def fetch(url: str, exit_status: int = 0, data: bytes | None = None) -> str:
+    """A wrapped python that prints the status of a GET (a POST of ``data``; or the
+    error), then exits."""
     return _py("import sys, urllib.request as u, urllib.error as e\n"
                "try:\n"
-               f"    print('status', u.urlopen({url!r}, timeout=20).status)\n"
+               f"    print('status', u.urlopen({url!r}, {data!r}, timeout=20).status)\n"
                "except e.HTTPError as x:\n"
                "    print('status', x.code)\n"
                "except OSError as x:\n"
@@ -122,14 +123,15 @@ def test_a_file_profile_runs_commands_and_the_fence_passes_only_its_upload_url(
     done = run_shell(sandbox, shell, "\n".join([
         f"wrap pip download -q --no-deps -d {downloads} foo; echo download={st}",
         f"wrap pip install -q --target {target} foo; echo install={st}",
-        "wrap " + fetch(upload),
+        # An upload is a POST to the upload URL (pypiserver: 400 for an empty form).
+        "wrap " + fetch(upload, data=b""),
         "wrap " + fetch(indexes.upstream.url + "foo/"),
     ]))
     assert "download=0" in done.stdout and "install=0" in done.stdout, done.stdout + done.stderr
     assert [p.name for p in downloads.iterdir()] == ["foo-1.0-py3-none-any.whl"]
     assert installed(target) == ("local", "1.0")
     statuses = [line for line in done.stdout.splitlines() if line.startswith("status")]
-    assert statuses == ["status 200", "status 403"], done.stdout + done.stderr
+    assert statuses == ["status 400", "status 403"], done.stdout + done.stderr
     assert f"{FENCE} GET {indexes.upstream.url}foo/" in done.stderr
 
 

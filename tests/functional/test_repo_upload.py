@@ -35,6 +35,12 @@ UPLOAD = "http://127.0.0.1:9/"
     "env twine register --repository pypi x.whl",
     "twine -- upload --repository-url http://evil/ x.whl",
     "python -m twine -- upload -r pypi x.whl",
+    # The profile's own upload URL is allowed (tests/unit/test_guard_piptools.py), no other.
+    f"twine upload --repository-url {UPLOAD}other/ x.whl",
+    f"twine upload --repository-url {UPLOAD} --repository-url http://evil/ x.whl",
+    f"twine upload --repository-url {UPLOAD} -r pypi x.whl",
+    f"twine upload --repository {UPLOAD} x.whl",
+    "twine upload --repository-url",
 ])
 def test_twine_destination_options_are_refused(argv: str) -> None:
     with pytest.raises(RefusedError, match=r"upload destination|pypirc repository"):

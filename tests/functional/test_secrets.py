@@ -3,6 +3,12 @@ cached shell variable, and a rotated password-env secret is used on the next cal
 
 from __future__ import annotations
 
+import http.server
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,3 +74,49 @@ def test_a_rotated_secret_is_used_on_the_next_call(sandbox: Sandbox,
     assert "second=0" in done.stdout, done.stderr
     assert installed(one) is None
     assert installed(two) == ("local", "1.0")
+
+
+class _V6Index(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+@pytest.fixture
+def v6_index() -> Iterator[int]:
+    """An index on [::1] that answers every page (so `pipwrap test` reports a success)."""
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html><body></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = _V6Index(("::1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_password_in_an_ipv6_url_is_masked_in_every_output(sandbox: Sandbox,
+                                                            v6_index: int) -> None:
+    """`http://alice:PW@[::1]:PORT/` was printed in clear: the mask's host had no `:`."""
+    sandbox.write_config(
+        'default = "v6"\n'
+        f'[profiles.v6]\nindex-url = "http://alice:{SECRET}@[::1]:{v6_index}/simple/"\n'
+        f'[profiles.gone]\nindex-url = "http://alice:{SECRET}@[::1]:1/simple/"\n')
+    outputs = []
+    for args in (["list"], ["show", "v6"], ["current"], ["config", "show"], ["doctor"],
+                 ["test", "v6"], ["test", "gone"], ["test"]):
+        done = subprocess.run([sys.executable, "-m", "pipwrap", *args], env=sandbox.env,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert "Traceback" not in done.stderr, done.stderr
+        text = done.stdout + done.stderr
+        assert f"[::1]:{v6_index}" in text or "[::1]:1/" in text, (args, text)
+        assert SECRET not in text, (args, text)
+        outputs.append(text)
+    assert any("alice:****@[::1]" in text for text in outputs)

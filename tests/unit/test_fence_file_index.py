@@ -13,8 +13,8 @@ UPLOAD_URL = "http://127.0.0.1:8080/"
 def test_a_file_index_lets_only_the_upload_url_through() -> None:
     policy = Policy("file:///srv/repo/simple/", UPLOAD_URL)
     assert policy.decide("POST", UPLOAD_URL).kind == UPLOAD
-    assert policy.decide("GET", UPLOAD_URL + "simple/foo/").allowed  # under the upload URL
-    for url in ("http://127.0.0.1:8081/simple/foo/", "https://pypi.org/simple/foo/",
+    # An upload is a POST to the upload URL itself; reading under it is no upload.
+    for url in (UPLOAD_URL + "simple/foo/", "http://127.0.0.1:8081/simple/foo/", "https://pypi.org/simple/foo/",
                 "file:///srv/repo/simple/foo/", "http://localhost/srv/repo/simple/"):
         assert not policy.decide("GET", url).allowed, url
     # A lock file's file URL: the fence finds no page to learn it from.

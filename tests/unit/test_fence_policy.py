@@ -79,3 +79,54 @@ def test_the_project_a_file_url_names() -> None:
     assert project_of_file("https://f.example/p/notes.txt") is None
     policy = Policy("https://idx.example/simple/")
     assert policy.project_page("Foo_Bar") == "https://idx.example/simple/foo-bar/"
+
+
+def test_an_upload_url_at_the_servers_root_leaves_reading_to_the_index() -> None:
+    """The built-in profile and docs/hosting-team.md: index and uploads on one server."""
+    policy = Policy("http://127.0.0.1:8080/simple/", "http://127.0.0.1:8080/")
+    page = policy.decide("GET", "http://127.0.0.1:8080/simple/six/")
+    assert (page.kind, page.project, page.add_login) == (INDEX_PAGE, "six", True)
+    # Its redirect to the fallback is learned, as without an upload URL.
+    policy.saw_redirect(page, "http://127.0.0.1:8080/simple/six/", "https://pypi.example/simple/six/")
+    assert policy.decide("GET", "https://pypi.example/simple/six/").kind == PAGE
+    # The server's own files keep the sha256 their page gave.
+    wheel = "http://127.0.0.1:8080/simple/six/six-1.0-py3-none-any.whl"
+    policy.saw_page([IndexFile(wheel, "six-1.0-py3-none-any.whl", {"sha256": SHA})])
+    assert (policy.decide("GET", wheel).kind, policy.decide("GET", wheel).sha256) == (
+        INDEX, frozenset({SHA}))
+    beside = "http://127.0.0.1:8080/packages/six-1.0.tar.gz"
+    policy.saw_page([IndexFile(beside, "six-1.0.tar.gz", {"sha256": SHA})])
+    assert (policy.decide("GET", beside).kind, policy.decide("GET", beside).sha256) == (
+        FILE, frozenset({SHA}))
+    # The root is no free pass for reading: only the index and its files.
+    for url in ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/admin/secret.txt",
+                "http://127.0.0.1:8080/legacy/", "http://127.0.0.1:8080/simplex/six/"):
+        assert not policy.decide("GET", url).allowed, url
+    # An upload is a POST to the upload URL itself, with the profile's login.
+    for url in ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"):
+        upload = policy.decide("POST", url)
+        assert (upload.allowed, upload.kind, upload.add_login) == (True, UPLOAD, True), url
+    for method, url in (("POST", "http://127.0.0.1:8080/simple/"),
+                        ("POST", "http://127.0.0.1:8080/simple/six/"),
+                        ("POST", "http://127.0.0.1:8080/legacy/"),
+                        ("PUT", "http://127.0.0.1:8080/"),
+                        ("DELETE", "http://127.0.0.1:8080/simple/six/"),
+                        ("POST", "http://127.0.0.2:8080/")):
+        assert not policy.decide(method, url).allowed, (method, url)
+
+
+def test_nothing_but_reading_without_an_upload_url() -> None:
+    policy = Policy("http://127.0.0.1:8080/simple/")
+    assert policy.decide("HEAD", "http://127.0.0.1:8080/simple/six/").kind == INDEX_PAGE
+    refused = policy.decide("POST", "http://127.0.0.1:8080/simple/")
+    assert not refused.allowed and "upload-url" in refused.reason
+
+
+def test_an_upload_url_elsewhere_takes_posts_to_itself_only() -> None:
+    policy = Policy("https://pkgs.example/simple/", "https://upload.example/legacy/")
+    assert policy.decide("POST", "https://upload.example/legacy/").kind == UPLOAD
+    for method, url in (("GET", "https://upload.example/legacy/"),
+                        ("GET", "https://upload.example/legacy/anything.whl"),
+                        ("POST", "https://upload.example/legacy/deeper/"),
+                        ("POST", "https://upload.example/")):
+        assert not policy.decide(method, url).allowed, (method, url)

@@ -1,0 +1,92 @@
+"""One fence session: the profile's policy, its login and where its refusals are said.
+
+A session belongs to a process (the shell for ``wrap``, the command for ``pipwrap run``)
+and ends with it; the login stays here, in the agent, never in the command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass, field
+
+from pipwrap.fence import policy as policy_mod
+from pipwrap.fence.policy import Decision, Policy
+
+
+@dataclass
+class Session:
+    token: str
+    policy: Policy
+    login: tuple[str, str] | None = None
+    ca_file: str | None = None
+    # Where refusals go: a file in the agent's private directory that the caller (the
+    # shell's `wrap`, `pipwrap run`) prints on the command's own stderr after the
+    # command, then empties. None: said to nobody (the 403's body still says it).
+    report_path: str | None = None
+    owner_pid: int | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    reported: set[str] = field(default_factory=set)
+    # Projects whose index page this session fetched on its own (see Client._learn).
+    learned: set[str] = field(default_factory=set)
+    # For people, when a server refuses the login: the profile's name and where its
+    # password comes from (never the secret).
+    profile: str | None = None
+    login_source: str | None = None
+
+    def report(self, line: str) -> None:
+        """Say it once per command: the file is emptied after each command that found
+        something in it, so an empty file means a new command."""
+        if self.report_path is None:
+            return
+        with self.lock:
+            try:
+                fd = os.open(self.report_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                             | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            except OSError:
+                return
+            try:
+                if os.fstat(fd).st_size == 0:
+                    self.reported.clear()
+                if line not in self.reported:
+                    self.reported.add(line)
+                    os.write(fd, (line + "\n").encode("utf-8", "replace"))
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.report_path is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.report_path)
+                self.report_path = None
+
+
+def is_login_refused(session: Session, decision: Decision, status: int) -> bool:
+    """A server's answer to a request the fence adds the profile's login to, refusing it:
+    a 401 would make pip ask for a user and password (and wait on stdin), and whatever is
+    typed is replaced by the profile's login anyway. A 403 counts only when a login was
+    sent (without one, it is the server's own answer, passed on)."""
+    return decision.add_login and (status == 401 or (status == 403 and session.login is not None))
+
+
+def login_refused(session: Session, method: str, url: str, status: int) -> tuple[str, str]:
+    """(the status line's reason phrase, the message naming the profile and its login's
+    source) for a server's ``status`` to a request that carried the profile's login."""
+    name = session.profile or ""
+    profile = f"profile {name!r}" if name else "the profile"
+    shown = policy_mod.canonical_url(url) or url
+    if session.login is None:
+        return (f"Login needed for pipwrap profile {name}".rstrip(),
+                f"pipwrap fence: {method} {shown}: the server wants a login (HTTP {status}) "
+                f"and {profile} has no login; give it a username and a password source "
+                f"(pipwrap add --force {name or 'NAME'} URL --username USER --password-env VAR)")
+    source = f"; that login is {session.login_source}" if session.login_source else ""
+    what = "the login" if status == 401 else "access with the login"
+    return (f"Login refused for pipwrap profile {name}".rstrip(),
+            f"pipwrap fence: {method} {shown}: the server refused {what} of {profile} "
+            f"(HTTP {status}){source}. The fence adds it to every request to this server (a "
+            "login typed at a prompt would not be used): fix the password where it comes from")
