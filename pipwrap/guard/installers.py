@@ -40,6 +40,8 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
         from pipwrap.guard import projects
 
         projects.check_project(program, ctx, ctx.cwd, "command line")
+        if program == "tox":
+            projects.check_tox_config(args, ctx)
         if program == "hatch" and "run" in args:
             rest = list(args[args.index("run") + 1:])
             while rest and rest[0].startswith("-"):
@@ -132,6 +134,7 @@ def _piptools(program: str, args: Sequence[str], ctx: Context) -> None:
     _pip_args(program, args, ctx, prefixes=False)
     values = _PIPTOOLS_VALUES[program]
     skip = False
+    inputs = []
     for index, token in enumerate(args):
         if skip:
             skip = False
@@ -141,12 +144,45 @@ def _piptools(program: str, args: Sequence[str], ctx: Context) -> None:
             if token in ("-c", "--constraint") and index + 1 < len(args):
                 reqfile.scan(args[index + 1], "constraint", "command line", ctx)
             continue
+        inputs.append(token)
+    for token in inputs or _piptools_default_inputs(program, args, ctx):
         if os.path.basename(token) == "pyproject.toml":
             projects.check_project("pip-tools", ctx, os.path.dirname(token) or ".",
                                    "command line")
         elif not token.endswith((".cfg", ".py")):
             reqfile.scan(token, "requirement", "command line", ctx)
     projects.check_project("pip-tools", ctx, ctx.cwd, "command line")
+
+
+# What pip-compile reads when given no input: the first of these that exists in the working
+# directory (piptools/scripts/compile.py DEFAULT_REQUIREMENTS_FILES, 7.x); pip-sync reads
+# requirements.txt (scripts/sync.py DEFAULT_REQUIREMENTS_FILE).
+_PIPTOOLS_DEFAULT_INPUTS = {
+    "pip-compile": ("requirements.in", "setup.py", "pyproject.toml", "setup.cfg"),
+    "pip-sync": ("requirements.txt",),
+}
+
+
+def _piptools_default_inputs(program: str, args: Sequence[str], ctx: Context) -> list[str]:
+    """The inputs of a pip-compile or pip-sync given none: its config file's ``src-files``,
+    else its default file. The config file is ``--config FILE``, else the first of
+    ``.pip-tools.toml`` and ``pyproject.toml`` here (piptools/utils.py select_config_file;
+    ``--no-config`` is not honoured here: reading it anyway only refuses more)."""
+    from pipwrap.guard import projects
+
+    configs = [args[i + 1] for i, token in enumerate(args[:-1]) if token == "--config"]
+    configs += [token.split("=", 1)[1] for token in args if token.startswith("--config=")]
+    if not configs:
+        configs = [name for name in (".pip-tools.toml", "pyproject.toml")
+                   if os.path.isfile(os.path.join(ctx.cwd, name))][:1]
+    configured: list[str] = []
+    for config in configs:
+        configured += projects.check_piptools_config(os.path.join(ctx.cwd, config), ctx,
+                                                     "command line", program)
+    if configured:
+        return configured
+    defaults = _PIPTOOLS_DEFAULT_INPUTS[program]
+    return [name for name in defaults if os.path.exists(os.path.join(ctx.cwd, name))][:1]
 
 
 def _pdm(args: Sequence[str], ctx: Context) -> None:
