@@ -209,6 +209,9 @@ def check_tox_config(args: Sequence[str], ctx: Context) -> None:
         data = ctx.read_file(path, "tox configuration") or b""
         for _tool, place, description in env_settings(path, data.decode("utf-8", "replace")):
             ctx.refuse(place, description, "puts a source back for tox's environments")
+    for where, text in toxconfig.overrides(args, ctx):
+        if any(env_settings(where, text)):
+            ctx.refuse(where, text, "puts a source back for tox's environments")
 
 def check_piptools_config(path: str, ctx: Context, where: str, program: str) -> list[str]:
     """A pip-tools config file (``.pip-tools.toml``, ``pyproject.toml``, ``--config``):

@@ -29,30 +29,45 @@ CONFIG_NAMES = ("tox.ini", "setup.cfg", "pyproject.toml", "tox.toml")
 _SHORT_FLAGS = frozenset("abdhlnoqrv")
 
 
-def _option_value(args: Sequence[str]) -> str | None:
-    """The value of the last ``-c``/``--conf`` on the command line (argparse keeps the last).
+def _option_values(args: Sequence[str], letter: str, long: str, shortest: str) -> list[str]:
+    """Every value of the option ``-LETTER``/``LONG`` on a tox command line.
 
-    argparse accepts unique prefixes of long options (``--con``; ``--co`` is ambiguous
-    with ``--colored``), ``--conf=V``, ``-cV``, ``-c=V`` and clusters of flags ending in
-    ``c`` (``-qc V``)."""
-    value = None
+    argparse accepts unique prefixes of long options (``shortest`` is the shortest that is
+    unique among tox's options), ``--long=V``, ``-xV``, ``-x=V`` and clusters of flags
+    ending in the letter (``-qc V``)."""
+    values = []
     for index, token in enumerate(args):
         following = args[index + 1] if index + 1 < len(args) else None
         if token == "--":
             break
+        value = None
         if token.startswith("--"):
             name, equals, inline = token.partition("=")
-            if len(name) >= len("--con") and "--conf".startswith(name):
+            if len(name) >= len(shortest) and long.startswith(name):
                 value = inline if equals else following
         elif token.startswith("-"):
-            for position, letter in enumerate(token[1:], start=1):
-                if letter == "c":
+            for position, found in enumerate(token[1:], start=1):
+                if found == letter:
                     rest = token[position + 1:]
                     value = rest.removeprefix("=") if rest else following
                     break
-                if letter not in _SHORT_FLAGS:
+                if found not in _SHORT_FLAGS:
                     break  # an option that takes the rest of the word as its value
-    return value
+        if value is not None:
+            values.append(value)
+    return values
+
+
+def overrides(args: Sequence[str], ctx: Context) -> list[tuple[str, str]]:
+    """(where, text) of each ``-x``/``--override`` and ``TOX_OVERRIDE`` entry: each edits
+    the configuration tox reads (``testenv.set_env+=PIP_INDEX_URL=...``). The option
+    appends to the variable's entries (``;``-separated) rather than replacing them."""
+    found = [("command line", f"tox -x {value}")
+             for value in _option_values(args, "x", "--override", "--ov")]
+    for name in ("TOX_OVERRIDE", "TOXOVERRIDE"):
+        found += [(f"environment ({name})", f"{name}={entry}")
+                  for entry in ctx.environ.get(name, "").split(";") if entry]
+    return found
 
 
 def _default_value(ctx: Context) -> str | None:
@@ -109,11 +124,12 @@ def config_files(args: Sequence[str], ctx: Context, cwd: str | None = None) -> l
     """The files tox run with ``args`` in ``cwd`` (``ctx.cwd``) reads its configuration
     from."""
     cwd = ctx.cwd if cwd is None else cwd
-    chosen = _option_value(args)
+    given = _option_values(args, "c", "--conf", "--con")  # argparse keeps the last
+    chosen = given[-1] if given else None
     if chosen is None:
         chosen = _default_value(ctx)
     if chosen:
-        path = os.path.join(cwd, chosen)
+        path = os.path.normpath(os.path.join(cwd, chosen))
         if os.path.isdir(path):
             return _in_directory(path, ctx)
         return [path] if os.path.isfile(path) else []  # a missing one: tox stops

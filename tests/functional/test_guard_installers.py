@@ -73,22 +73,6 @@ def test_pip_compile_under_wrap_writes_no_credential(sandbox: Sandbox, indexes: 
     assert "t0p-s3cret" not in text
 
 
-def test_tox_set_env_putting_a_source_back(sandbox: Sandbox, indexes: Indexes,
-                                          tools_bin: Path) -> None:
-    project = sandbox.home / "proj"
-    write_file(project / "tox.ini", (
-        "[tox]\nskip_missing_interpreters = false\nno_package = true\n\n[testenv]\n"
-        f"set_env =\n    PIP_EXTRA_INDEX_URL = {indexes.upstream.url}\n"
-        "deps = foo\ncommands = python -c \"import foo; print('ORIGIN', foo.ORIGIN)\"\n"))
-    script = (f"cd {project}\nexport PATH={tools_bin}:$PATH\n"
-              f"PIP_INDEX_URL={indexes.local.url} tox -q 2>&1 | grep ORIGIN\n"
-              "wrap tox -q\necho status=$?\n")
-    done = sandbox.sh("bash", script, PIP_DISABLE_PIP_VERSION_CHECK="1")
-    assert "ORIGIN evil" in done.stdout, done.stdout + done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
-    assert "tox.ini:7" in done.stderr
-
-
 def test_pipx_pip_args_and_index(tmp_path: Path) -> None:
     assert "--extra-index-url" in _refused(
         ["pipx", "install", "--pip-args=--extra-index-url http://evil/", "foo"])
@@ -196,16 +180,21 @@ def _doctor(sandbox: Sandbox, cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("variable", ["PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL"])
-def test_tox_in_a_subdirectory_reads_the_tox_ini_above(sandbox: Sandbox, indexes: Indexes,
-                                                       tools_bin: Path, variable: str) -> None:
+@pytest.mark.parametrize(("variable", "where"), [
+    ("PIP_EXTRA_INDEX_URL", "."),
+    # tox looks upward for tox.ini: from a subdirectory it reads the same file
+    ("PIP_EXTRA_INDEX_URL", "src/pkg"),
+    ("PIP_INDEX_URL", "src/pkg"),
+])
+def test_tox_set_env_putting_a_source_back(sandbox: Sandbox, indexes: Indexes,
+                                          tools_bin: Path, variable: str, where: str) -> None:
     project = sandbox.home / "proj"
     config = write_file(project / "tox.ini", (
         "[tox]\nskip_missing_interpreters = false\nno_package = true\n\n[testenv]\n"
         f"set_env =\n    {variable} = {indexes.upstream.url}\n"
         "deps = foo\ncommands = python -c \"import foo; print('ORIGIN', foo.ORIGIN)\"\n"))
-    inside = project / "src" / "pkg"
-    inside.mkdir(parents=True)
+    inside = project / where
+    inside.mkdir(parents=True, exist_ok=True)
     script = (f"cd {inside}\nexport PATH={tools_bin}:$PATH\n"
               f"PIP_INDEX_URL={indexes.local.url} tox -q 2>&1 | grep ORIGIN\n"
               "wrap tox -q\necho status=$?\n")
@@ -216,6 +205,24 @@ def test_tox_in_a_subdirectory_reads_the_tox_ini_above(sandbox: Sandbox, indexes
     # doctor's verdict is the guard's: it names the file tox would read.
     report = _doctor(sandbox, inside)
     assert f"{config}:7" in report and "wrap tox" in report, report
+
+
+def test_tox_override_putting_a_source_back(sandbox: Sandbox, indexes: Indexes,
+                                           tools_bin: Path) -> None:
+    """`tox -x testenv.set_env+=...` (and TOX_OVERRIDE) edits the configuration tox reads."""
+    project = sandbox.home / "proj"
+    write_file(project / "tox.ini", (
+        "[tox]\nskip_missing_interpreters = false\nno_package = true\n\n[testenv]\n"
+        "deps = foo\ncommands = python -c \"import foo; print('ORIGIN', foo.ORIGIN)\"\n"))
+    override = f"testenv.set_env=PIP_EXTRA_INDEX_URL={indexes.upstream.url}"
+    script = (f"cd {project}\nexport PATH={tools_bin}:$PATH\n"
+              f"PIP_INDEX_URL={indexes.local.url} tox -q -x {override} 2>&1 | grep ORIGIN\n"
+              f"wrap tox -qr -x {override}\necho status=$?\n"
+              f"TOX_OVERRIDE={override} wrap tox -qr\necho status=$?\n")
+    done = sandbox.sh("bash", script, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    assert done.stdout.count("ORIGIN evil") == 1, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-2:] == ["status=3"] * 2, done.stdout + done.stderr
+    assert "tox -x" in done.stderr and "TOX_OVERRIDE" in done.stderr
 
 
 @pytest.mark.parametrize(("files", "argv", "named"), [
