@@ -180,6 +180,13 @@ def _doctor(sandbox: Sandbox, cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
+def _tox_ini(settings: str) -> str:
+    """A tox.ini whose one environment installs foo and prints where it came from."""
+    return ("[tox]\nskip_missing_interpreters = false\nno_package = true\n\n[testenv]\n"
+            f"{settings}deps = foo\n"
+            "commands = python -c \"import foo; print('ORIGIN', foo.ORIGIN)\"\n")
+
+
 @pytest.mark.parametrize(("variable", "where"), [
     ("PIP_EXTRA_INDEX_URL", "."),
     # tox looks upward for tox.ini: from a subdirectory it reads the same file
@@ -189,10 +196,8 @@ def _doctor(sandbox: Sandbox, cwd: Path) -> str:
 def test_tox_set_env_putting_a_source_back(sandbox: Sandbox, indexes: Indexes,
                                           tools_bin: Path, variable: str, where: str) -> None:
     project = sandbox.home / "proj"
-    config = write_file(project / "tox.ini", (
-        "[tox]\nskip_missing_interpreters = false\nno_package = true\n\n[testenv]\n"
-        f"set_env =\n    {variable} = {indexes.upstream.url}\n"
-        "deps = foo\ncommands = python -c \"import foo; print('ORIGIN', foo.ORIGIN)\"\n"))
+    config = write_file(project / "tox.ini", _tox_ini(
+        f"set_env =\n    {variable} = {indexes.upstream.url}\n"))
     inside = project / where
     inside.mkdir(parents=True, exist_ok=True)
     script = (f"cd {inside}\nexport PATH={tools_bin}:$PATH\n"
@@ -211,9 +216,7 @@ def test_tox_override_putting_a_source_back(sandbox: Sandbox, indexes: Indexes,
                                            tools_bin: Path) -> None:
     """`tox -x testenv.set_env+=...` (and TOX_OVERRIDE) edits the configuration tox reads."""
     project = sandbox.home / "proj"
-    write_file(project / "tox.ini", (
-        "[tox]\nskip_missing_interpreters = false\nno_package = true\n\n[testenv]\n"
-        "deps = foo\ncommands = python -c \"import foo; print('ORIGIN', foo.ORIGIN)\"\n"))
+    write_file(project / "tox.ini", _tox_ini(""))
     override = f"testenv.set_env=PIP_EXTRA_INDEX_URL={indexes.upstream.url}"
     script = (f"cd {project}\nexport PATH={tools_bin}:$PATH\n"
               f"PIP_INDEX_URL={indexes.local.url} tox -q -x {override} 2>&1 | grep ORIGIN\n"
