@@ -145,7 +145,8 @@ def _piptools(program: str, args: Sequence[str], ctx: Context) -> None:
                 reqfile.scan(args[index + 1], "constraint", "command line", ctx)
             continue
         inputs.append(token)
-    for token in inputs or _piptools_default_inputs(program, args, ctx):
+    configured = _piptools_config_inputs(program, args, ctx)
+    for token in inputs or configured or _piptools_default_inputs(program, ctx):
         if os.path.basename(token) == "pyproject.toml":
             projects.check_project("pip-tools", ctx, os.path.dirname(token) or ".",
                                    "command line")
@@ -163,11 +164,14 @@ _PIPTOOLS_DEFAULT_INPUTS = {
 }
 
 
-def _piptools_default_inputs(program: str, args: Sequence[str], ctx: Context) -> list[str]:
-    """The inputs of a pip-compile or pip-sync given none: its config file's ``src-files``,
-    else its default file. The config file is ``--config FILE``, else the first of
-    ``.pip-tools.toml`` and ``pyproject.toml`` here (piptools/utils.py select_config_file;
-    ``--no-config`` is not honoured here: reading it anyway only refuses more)."""
+def _piptools_config_inputs(program: str, args: Sequence[str], ctx: Context) -> list[str]:
+    """Check pip-tools' config file and return the inputs it names (``src-files``).
+
+    The file is ``--config FILE``, else the first of ``.pip-tools.toml`` and
+    ``pyproject.toml`` in the working directory: ``--config`` is an eager click option, so
+    its callback runs before the inputs are parsed and ``select_config_file`` (piptools/
+    utils.py) looks only there. ``--no-config`` is not honoured here: reading the file
+    anyway only refuses more."""
     from pipwrap.guard import projects
 
     configs = [args[i + 1] for i, token in enumerate(args[:-1]) if token == "--config"]
@@ -179,8 +183,11 @@ def _piptools_default_inputs(program: str, args: Sequence[str], ctx: Context) ->
     for config in configs:
         configured += projects.check_piptools_config(os.path.join(ctx.cwd, config), ctx,
                                                      "command line", program)
-    if configured:
-        return configured
+    return configured
+
+
+def _piptools_default_inputs(program: str, ctx: Context) -> list[str]:
+    """The input pip-compile or pip-sync reads when given none, here."""
     defaults = _PIPTOOLS_DEFAULT_INPUTS[program]
     return [name for name in defaults if os.path.exists(os.path.join(ctx.cwd, name))][:1]
 

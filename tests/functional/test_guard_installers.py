@@ -322,6 +322,12 @@ def test_pip_sync_without_arguments_reads_requirements_txt(
       "requirements.in": "foo\n"}, ["pip-compile"], ".pip-tools.toml:2"),
     ({"cfg.toml": '[tool.pip-tools]\nextra-index-url = ["https://up.example/simple/"]\n',
       "requirements.in": "foo\n"}, ["pip-compile", "--config", "cfg.toml"], "cfg.toml:2"),
+    # the config file is read whatever the inputs: pip-tools looks for it in the working
+    # directory before it reads them
+    ({".pip-tools.toml": '[tool.pip-tools]\nfind-links = ["https://up.example/"]\n',
+      "deps/dev.in": "foo\n"}, ["pip-sync", "deps/dev.in"], ".pip-tools.toml:2"),
+    ({"cfg.toml": '[tool.pip-tools]\nextra-index-url = ["https://up.example/simple/"]\n',
+      "dev.in": "foo\n"}, ["pip-compile", "--config=cfg.toml", "dev.in"], "cfg.toml:2"),
     ({"requirements.txt": "--find-links /evil\nfoo==1\n"}, ["pip-sync"], "requirements.txt:1"),
     ({"requirements.txt": "--find-links /evil\nfoo==1\n"}, ["pip-sync", "-n"],
      "requirements.txt:1"),
