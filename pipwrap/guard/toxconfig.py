@@ -60,8 +60,8 @@ def _option_values(args: Sequence[str], letter: str, long: str, shortest: str) -
 
 def overrides(args: Sequence[str], ctx: Context) -> list[tuple[str, str]]:
     """(where, text) of each ``-x``/``--override`` and ``TOX_OVERRIDE`` entry: each edits
-    the configuration tox reads (``testenv.set_env+=PIP_INDEX_URL=...``). The option
-    appends to the variable's entries (``;``-separated) rather than replacing them."""
+    the configuration tox reads (``testenv.set_env+=PIP_INDEX_URL=...``). Both apply: the
+    variable (``;``-separated) is the option's default, and argparse appends to it."""
     found = [("command line", f"tox -x {value}")
              for value in _option_values(args, "x", "--override", "--ov")]
     for name in ("TOX_OVERRIDE", "TOXOVERRIDE"):
@@ -104,7 +104,7 @@ def _holds_tox_config(path: str, ctx: Context) -> bool:
         try:
             parser.read_string(text, path)
         except configparser.Error:
-            return True  # tox stops on it with an error; reading it refuses nothing
+            return True  # tox stops on it with an error: reading it anyway costs nothing
         return parser.has_section("tox:tox")
     from pipwrap.errors import PipwrapError
 
