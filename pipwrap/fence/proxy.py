@@ -302,6 +302,9 @@ class _Client:
             return False
         except (OSError, ssl.SSLError, Closed) as exc:
             message = f"pipwrap fence: cannot reach {url}: {exc}"
+            if isinstance(exc, ConnectionRefusedError) and session.profile == "local":
+                # The built-in profile's server is the quick start's `pipwrap serve`.
+                message += " (is `pipwrap serve` running? start it with: pipwrap serve)"
             session.report(message)
             self.respond("502 Bad Gateway", (message + "\n").encode(), close=True)
             return False
