@@ -57,17 +57,24 @@ def _py(code: str) -> str:
     return "python -c " + "'" + code.replace("'", "'\\''") + "'"
 
 
-def fetch(url: str, exit_status: int = 0, data: bytes | None = None) -> str:
+def fetch(url: str, exit_status: int = 0, data: bytes | None = None,
+          content_type: str = "application/x-www-form-urlencoded") -> str:
     """A wrapped python that prints the status of a GET (a POST of ``data``; or the
     error), then exits."""
     return _py("import sys, urllib.request as u, urllib.error as e\n"
+               f"asked = u.Request({url!r}, {data!r}, headers={{'Content-Type': {content_type!r}}})\n"
                "try:\n"
-               f"    print('status', u.urlopen({url!r}, {data!r}, timeout=20).status)\n"
+               "    print('status', u.urlopen(asked, timeout=20).status)\n"
                "except e.HTTPError as x:\n"
                "    print('status', x.code)\n"
                "except OSError as x:\n"
                "    print('error', x); sys.exit(1)\n"
                f"sys.exit({exit_status})\n")
+
+
+EMPTY_UPLOAD = (b'--x0\r\nContent-Disposition: form-data; name=":action"\r\n\r\n'
+                b"file_upload\r\n--x0--\r\n")
+EMPTY_UPLOAD_TYPE = "multipart/form-data; boundary=x0"
 
 
 def status(shell: str) -> str:
@@ -123,8 +130,9 @@ def test_a_file_profile_runs_commands_and_the_fence_passes_only_its_upload_url(
     done = run_shell(sandbox, shell, "\n".join([
         f"wrap pip download -q --no-deps -d {downloads} foo; echo download={st}",
         f"wrap pip install -q --target {target} foo; echo install={st}",
-        # An upload is a POST to the upload URL (pypiserver: 400 for an empty form).
-        "wrap " + fetch(upload, data=b""),
+        # An upload is a package upload POSTed to the upload URL (pypiserver: 400 for a
+        # form without the file).
+        "wrap " + fetch(upload, data=EMPTY_UPLOAD, content_type=EMPTY_UPLOAD_TYPE),
         "wrap " + fetch(indexes.upstream.url + "foo/"),
     ]))
     assert "download=0" in done.stdout and "install=0" in done.stdout, done.stdout + done.stderr
