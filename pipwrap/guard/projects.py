@@ -100,11 +100,13 @@ def _problems(path: str, ctx: Context, where: str) -> Iterator[tuple[str, str, s
     for tool, key_path, url in _sources(document):
         if url.startswith("index:"):
             target = named.get(url[6:])
-            if target is None or ctx.under_index(target):
-                continue
+            if target is None:
+                continue  # no such index: uv refuses the project itself
             url = target
-        if url.lower().startswith("file:") or ("://" not in url and key_path[-1] != "git"):
-            continue
+        elif key_path[:3] == ("tool", "uv", "sources") and key_path[-1] == "index":
+            continue  # the index's name, read through `named` above
+        # A local path or file: URL is no exception: a flat index or find-links directory
+        # the repository brings (`url = "./wheels"`) holds whatever it was given.
         if key_path[-1] != "git" and ctx.under_index(url):
             continue
         yield tool, f"{path}:{line_of(text, url)}", f"{'.'.join(key_path)} = {url}"
