@@ -244,3 +244,20 @@ def test_other_repository_brought_indexes(sandbox: Sandbox, table: str) -> None:
     done = _check(sandbox, f"pipwrap check -- {tool}")
     assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
     assert "pyproject.toml:" in done.stderr
+
+
+def test_a_script_that_brings_its_own_flat_index(sandbox: Sandbox) -> None:
+    write_file(sandbox.home / "s.py", (
+        '# /// script\n# dependencies = ["foo"]\n# [[tool.uv.index]]\n# name = "v"\n'
+        '# url = "./wheels"\n# format = "flat"\n# [tool.uv.sources]\n'
+        '# foo = { index = "v" }\n# ///\nimport foo\n'))
+    done = _check(sandbox, "pipwrap check -- uv run --script s.py")
+    assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
+    assert "s.py:5" in done.stderr and "./wheels" in done.stderr
+
+
+def test_doctor_with_an_index_variable_that_is_no_url(sandbox: Sandbox) -> None:
+    done = _check(sandbox, "PIP_INDEX_URL='http://[::1/' pipwrap doctor")
+    assert done.stdout.strip().splitlines()[-1] == "status=0", done.stderr
+    assert "Traceback" not in done.stderr
+    assert "PIP_INDEX_URL=http://[::1/" in done.stdout
