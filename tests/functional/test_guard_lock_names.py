@@ -16,7 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.sandbox import Indexes, Sandbox, installed, write_file
+from tests.support.sandbox import (
+    Indexes,
+    Sandbox,
+    installed,
+    uv_project_locked_locally,
+    write_file,
+)
 
 _BACKEND = (
     "import os, shutil\n"
@@ -64,15 +70,7 @@ def _evil_sdist_table(indexes: Indexes) -> str:
 def _uv_project(sandbox: Sandbox, indexes: Indexes) -> Path:
     """A uv project locked against the local index, foo's entry then pointed at
     evilhelper's sdist as version 9.9.9 (its registry still the profile's index)."""
-    project = sandbox.home / "proj"
-    write_file(project / "pyproject.toml", (
-        '[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
-        'dependencies = ["foo"]\n\n[tool.uv]\npackage = false\n'))
-    done = subprocess.run(["uv", "lock", "--default-index", indexes.local.url,
-                           "--python", sys.executable],
-                          cwd=project, env=sandbox.env, capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
+    project = uv_project_locked_locally(sandbox, indexes)
     lock = (project / "uv.lock").read_text()
     lock, count = re.subn(
         r'(name = "foo"\n)version = "1.0"\n(source = \{ registry = "[^"]+" \}\n)wheels = \[\n'
