@@ -259,3 +259,38 @@ def test_doctor_with_an_index_variable_that_is_no_url(sandbox: Sandbox) -> None:
     assert done.stdout.strip().splitlines()[-1] == "status=0", done.stderr
     assert "Traceback" not in done.stderr
     assert "PIP_INDEX_URL=http://[::1/" in done.stdout
+
+
+@pytest.mark.parametrize("form", ["-r URL", "pip compile URL"])
+def test_uv_with_a_remote_requirement_file(sandbox: Sandbox, indexes: Indexes, venv: Path,
+                                          tmp_path: Path, form: str) -> None:
+    """uv downloads a requirements input given as a URL (pip's -r does too, and was
+    refused); joined to the working directory it read as a missing local file."""
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    write_file(served / "r.txt", f"--extra-index-url {indexes.upstream.url}\nfoo\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/r.txt"
+        python = venv / "bin/python"
+        command = (f"uv pip install -q --python {python} --cache-dir {sandbox.home}/uvc "
+                   f"--target TARGET -r {url}" if form == "-r URL" else
+                   f"uv pip compile -q --cache-dir {sandbox.home}/uvc -o TARGET {url}")
+        bare, wrapped = sandbox.home / "bare", sandbox.home / "wrapped"
+        done = sandbox.sh("bash", f"cd ~\n{command.replace('TARGET', str(bare))}\n"
+                          f"wrap {command.replace('TARGET', str(wrapped))}\necho status=$?\n",
+                          UV_INDEX_URL=indexes.local.url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    staged = installed(bare) if form == "-r URL" else (
+        "evil", "9.9.9") if "foo==9.9.9" in bare.read_text() else None
+    assert staged == ("evil", "9.9.9"), f"the staged attack did not work:\n{done.stderr}"
+    assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
+    assert f"requirement file {url} is remote" in done.stderr
+    assert not wrapped.exists()
