@@ -246,10 +246,5 @@ def uv_config_sources(path: str, ctx: Context) -> list[tuple[str, str]]:
     if loaded is None:
         return []
     text, document = loaded
-    named = _named_indexes({"tool": {"uv": document}})
-    found = []
-    for _tool, key_path, url in _sources({"tool": {"uv": document}}):
-        url = named.get(url[6:], "") if url.startswith("index:") else url
-        if "://" in url and not url.lower().startswith("file:") and not ctx.under_index(url):
-            found.append((f"{path}:{line_of(text, url)}", f"{'.'.join(key_path[2:])} = {url}"))
-    return found
+    return [(f"{path}:{line_of(text, url)}", f"{'.'.join(key_path[2:])} = {url}")
+            for _tool, key_path, url in _foreign_sources({"tool": {"uv": document}}, ctx)]
