@@ -3,7 +3,8 @@
 ``pylock.toml`` (PEP 751), ``uv.lock`` and ``pdm.lock`` are TOML. Every string under a
 key that names where a distribution comes from (``url``, ``registry``, ``index``,
 ``git``) must be a URL the profile's index serves; local paths and ``file:`` URLs are
-the user's own. This is what lets "this lock file installs only from my index" hold.
+the user's own, except as a registry or index (a vendored flat index is a source). This
+is what lets "this lock file installs only from my index" hold.
 
 One exception, because the fence stands behind every wrapped command: a file of a
 package whose registry (uv's ``source.registry``, PEP 751's ``index``) is the profile's
@@ -76,6 +77,11 @@ def check_lockfile(path: str, ctx: Context, where: str) -> None:
             _check_file_name(value, entry, ctx, place)
         if key not in _SOURCE_KEYS:
             continue
+        if key in ("registry", "index") and not ctx.under_index(value):
+            # A registry is an index whatever its spelling: a directory the repository
+            # brings (uv.lock `registry = "wheels"`) holds whatever it was given.
+            ctx.refuse(place, f"{package or 'an entry'}: {value}",
+                       "is a package index other than the profile's")
         if "://" not in value or value.lower().startswith("file:"):
             continue
         if key == "url" and registry is not None and ctx.under_index(registry) \

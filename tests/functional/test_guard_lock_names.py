@@ -297,3 +297,30 @@ def test_uv_with_a_remote_requirement_file(sandbox: Sandbox, indexes: Indexes, v
     assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
     assert f"requirement file {url} is remote" in done.stderr
     assert not wrapped.exists()
+
+
+def test_a_uv_lock_whose_registry_is_a_vendored_directory(sandbox: Sandbox,
+                                                          indexes: Indexes) -> None:
+    """The lock of a vendored flat index, its pyproject then cleaned of the index: uv
+    sync --frozen reads only the lock."""
+    project = sandbox.home / "proj"
+    (project / "wheels").mkdir(parents=True)
+    wheel = indexes.upstream.root / "foo-9.9.9-py3-none-any.whl"
+    (project / "wheels" / wheel.name).write_bytes(wheel.read_bytes())
+    clean = ('[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
+             'dependencies = ["foo"]\n\n[tool.uv]\npackage = false\n')
+    write_file(project / "pyproject.toml", clean + (
+        '\n[[tool.uv.index]]\nname = "vendored"\nurl = "./wheels"\nformat = "flat"\n'
+        'explicit = true\n\n[tool.uv.sources]\nfoo = { index = "vendored" }\n'))
+    uv = f"uv sync -q --frozen --python {sys.executable} --cache-dir {sandbox.home}/uvc"
+    done = subprocess.run(["uv", "lock", "--default-index", indexes.local.url,
+                           "--python", sys.executable], cwd=project, env=sandbox.env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    write_file(project / "pyproject.toml", clean)
+    show = ".venv/bin/python -c 'import foo; print(foo.ORIGIN, foo.VERSION)'"
+    done = sandbox.sh("bash", f"cd {project}\n{uv} && {show}\nrm -rf .venv\n"
+                      f"wrap {uv}\necho status=$?\n")
+    assert "evil 9.9.9" in done.stdout, f"the staged lock did not install:\n{done.stderr}"
+    assert done.stdout.strip().splitlines()[-1] == "status=3", done.stderr
+    assert "uv.lock:" in done.stderr and "wheels" in done.stderr
