@@ -48,13 +48,18 @@ class Risk:
 
 
 def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # not a URL (a bracket left open): reported as a source, not a crash
+        return False
     return host in environment.LOOPBACK_HOSTS or host.startswith("127.")
 
 
 def _has_password(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.password is not None
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return "@" in url  # unreadable: assume the worst, the risk is only shown
 
 
 def _effective(found: list[pipconfig.Setting], key: str) -> pipconfig.Setting | None:

@@ -8,6 +8,7 @@ requirement files, lock files, project settings) reports through it, so the rule
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 
 from pipwrap.errors import RefusedError
@@ -39,20 +40,48 @@ def refusal(where: str, what: str, why: str, how: str = _HOW_TO_PROCEED) -> Refu
     return RefusedError(f"refused: {where}: {redact(what)} {why}." + (f"\n{how}" if how else ""))
 
 
+# What a WHATWG URL parser (uv's, a browser's) reads differently from urlsplit: it takes
+# `\` for `/` in http(s) URLs, drops tabs and newlines, maps full-width and other
+# non-ASCII host characters to ASCII. A URL holding any of them could be "the profile's
+# index" to the guard and another host to the tool, so it is never the profile's.
+_AMBIGUOUS = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
+def readable_url(url: str) -> bool:
+    """Whether ``url`` parses (brackets, port) and every URL parser reads it alike."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0-65535
+    except ValueError:
+        return False
+    if parts.scheme.lower() == "file":
+        return True
+    return _AMBIGUOUS.search(url) is None and parts.netloc.isascii()
+
+
 def _without_credentials(url: str) -> str:
     from urllib.parse import urlsplit
 
+    if not readable_url(url):
+        return url  # shown as given (redact() still hides a login): it matches nothing
     parts = urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
-def _bare(url: str) -> str:
+def _bare(url: str) -> str | None:
+    """The URL without login and trailing slash, or None when it cannot be read alike."""
+    if not readable_url(url):
+        return None
     return _without_credentials(url.strip()).rstrip("/")
 
 
-def _origin_and_path(url: str) -> tuple[str, str, str, str]:
+def _origin_and_path(url: str) -> tuple[str, str, str, str] | None:
     from urllib.parse import unquote, urlsplit
 
+    if not readable_url(url):
+        return None
     parts = urlsplit(_without_credentials(url))
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
     host = (parts.hostname or "").lower()
@@ -131,8 +160,11 @@ class Context:
         """
         if self.index_url is None:
             return False
-        scheme, host, port, path = _origin_and_path(url)
-        i_scheme, i_host, i_port, i_path = _origin_and_path(self.index_url)
+        mine, theirs = _origin_and_path(url), _origin_and_path(self.index_url)
+        if mine is None or theirs is None:
+            return False  # unreadable, or read otherwise by the tool: not the index
+        scheme, host, port, path = mine
+        i_scheme, i_host, i_port, i_path = theirs
         if scheme == "file" and i_scheme == "file":
             root = os.path.dirname(i_path.rstrip("/"))
             return os.path.normpath(path).startswith(os.path.normpath(root) + os.sep)
@@ -143,20 +175,24 @@ class Context:
         aside): as pip-compile writes it, it is not a second source."""
         if value is None or self.index_url is None:
             return False
-        return _bare(value) == _bare(self.index_url)
+        return _bare(value) is not None and _bare(value) == _bare(self.index_url)
 
     def is_upload_url(self, value: str | None) -> bool:
         """Whether ``value`` names the profile's own upload URL (logins and a trailing
         slash aside): a release script's ``--repository-url`` sends nowhere else."""
         if value is None or self.upload_url is None:
             return False
-        return _bare(value) == _bare(self.upload_url)
+        return _bare(value) is not None and _bare(value) == _bare(self.upload_url)
 
     def check_url(self, url: str, where: str, what: str = "") -> None:
         """Refuse a download URL that is not under the profile's index."""
         if self.under_index(url):
             return
         shown = what or url
+        if not readable_url(url):
+            self.refuse(where, shown, "is not a URL every tool reads alike (a bad host or "
+                        "port, or a `\\`, space or control character), so pipwrap cannot "
+                        "tell where it downloads from")
         self.refuse(where, shown, f"downloads from {redact(_without_credentials(url))}, "
                     "which is not the profile's index")
 

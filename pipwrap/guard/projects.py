@@ -96,19 +96,27 @@ def _problems(path: str, ctx: Context, where: str) -> Iterator[tuple[str, str, s
     if loaded is None:
         return
     text, document = loaded
+    for tool, key_path, url in _foreign_sources(document, ctx):
+        yield tool, f"{path}:{line_of(text, url)}", f"{'.'.join(key_path)} = {url}"
+    yield from env_settings(path, text)
+
+
+def _foreign_sources(document: dict[str, object],
+                     ctx: Context) -> Iterator[tuple[str, tuple[str, ...], str]]:
+    """(tool, key path, URL) for each source in ``document`` that is not the profile's
+    index. A local path or file: URL is no exception: a flat index or find-links
+    directory the repository brings (``url = "./wheels"``) holds whatever it was given."""
     named = _named_indexes(document)
     for tool, key_path, url in _sources(document):
         if url.startswith("index:"):
             target = named.get(url[6:])
-            if target is None or ctx.under_index(target):
-                continue
+            if target is None:
+                continue  # no such index: uv refuses the project itself
             url = target
-        if url.lower().startswith("file:") or ("://" not in url and key_path[-1] != "git"):
-            continue
-        if key_path[-1] != "git" and ctx.under_index(url):
-            continue
-        yield tool, f"{path}:{line_of(text, url)}", f"{'.'.join(key_path)} = {url}"
-    yield from env_settings(path, text)
+        elif key_path[:3] == ("tool", "uv", "sources") and key_path[-1] == "index":
+            continue  # the index's name, read through `named` above
+        if key_path[-1] == "git" or not ctx.under_index(url):
+            yield tool, key_path, url
 
 
 def env_settings(path: str, text: str) -> Iterator[tuple[str, str, str]]:
@@ -267,12 +275,9 @@ def check_script_settings(path: str, ctx: Context) -> None:
         document = tomlfile.loads(body, path)
     except PipwrapError as exc:
         ctx.refuse(path, "script metadata", f"cannot be read as TOML ({exc})")
-    for _tool, key_path, url in _sources(document):
-        if url.startswith("index:") or url.lower().startswith("file:"):
-            continue
-        if "://" in url and not ctx.under_index(url):
-            ctx.refuse(f"{path}:{line_of(text, url)}", f"{'.'.join(key_path)} = {url}",
-                       "is a package source the script names for uv")
+    for _tool, key_path, url in _foreign_sources(document, ctx):
+        ctx.refuse(f"{path}:{line_of(text, url)}", f"{'.'.join(key_path)} = {url}",
+                   "is a package source the script names for uv")
 
 
 def uv_config_sources(path: str, ctx: Context) -> list[tuple[str, str]]:
@@ -283,10 +288,5 @@ def uv_config_sources(path: str, ctx: Context) -> list[tuple[str, str]]:
     if loaded is None:
         return []
     text, document = loaded
-    named = _named_indexes({"tool": {"uv": document}})
-    found = []
-    for _tool, key_path, url in _sources({"tool": {"uv": document}}):
-        url = named.get(url[6:], "") if url.startswith("index:") else url
-        if "://" in url and not url.lower().startswith("file:") and not ctx.under_index(url):
-            found.append((f"{path}:{line_of(text, url)}", f"{'.'.join(key_path[2:])} = {url}"))
-    return found
+    return [(f"{path}:{line_of(text, url)}", f"{'.'.join(key_path[2:])} = {url}")
+            for _tool, key_path, url in _foreign_sources({"tool": {"uv": document}}, ctx)]

@@ -120,7 +120,10 @@ def _local_path(reference: str, base: str | None) -> str | None:
     if _SCHEME.match(reference):
         from urllib.parse import unquote, urlsplit
 
-        parts = urlsplit(reference)
+        try:
+            parts = urlsplit(reference)
+        except ValueError:  # not a URL pip can read: refused as remote, not a traceback
+            return None
         if parts.scheme.lower() != "file":
             return None
         return unquote(parts.path)

@@ -295,6 +295,11 @@ def _scan_input(path: str, kind: str, where: str, ctx: Context, base: str) -> No
     """A requirements-like input: a lock file, a pyproject.toml, or a requirements file."""
     from pipwrap.guard import lockfiles, projects, reqfile
 
+    if path[:8].lower().startswith(("http://", "https://")):
+        # uv downloads a requirements input given as a URL; reqfile refuses a remote
+        # file (joined to the directory, it would be a missing local file and pass).
+        reqfile.scan(path, kind, where, ctx)
+        return
     full = path if os.path.isabs(path) else os.path.join(base, path)
     name = os.path.basename(full)
     if lockfiles.is_lockfile(name):

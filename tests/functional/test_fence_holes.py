@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.pips import CACHE, clean_env
-from tests.support.sandbox import Indexes, Sandbox, installed, write_file
+from tests.support.sandbox import (
+    Indexes,
+    Sandbox,
+    installed,
+    uv_project_locked_locally,
+    write_file,
+)
 
 EVIL, LOCAL = ("evil", "9.9.9"), ("local", "1.0")
 TOOLS = ("tox==4.32.0",)
@@ -144,15 +150,7 @@ def test_pip_tools_pip_args_with_an_empty_proxy(sandbox: Sandbox, indexes: Index
 def _locked_to_the_evil_wheel(sandbox: Sandbox, indexes: Indexes) -> Path:
     """A uv project locked against the local index, then its lock edited so that foo's
     file is the upstream's evil wheel (its real hash): the guard leaves files to the fence."""
-    project = sandbox.home / "proj"
-    write_file(project / "pyproject.toml", (
-        "[project]\nname = \"app\"\nversion = \"0\"\nrequires-python = \">=3.9\"\n"
-        "dependencies = [\"foo\"]\n\n[tool.uv]\npackage = false\n"))
-    done = subprocess.run(["uv", "lock", "--default-index", indexes.local.url,
-                           "--python", sys.executable],
-                          cwd=project, env=sandbox.env, capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
+    project = uv_project_locked_locally(sandbox, indexes)
     wheel = next((indexes.upstream.root).glob("foo-9.9.9-*.whl"))
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     base = indexes.upstream.url.removesuffix("simple/")

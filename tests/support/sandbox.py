@@ -68,6 +68,21 @@ def installed(target: Path, module: str = "foo") -> tuple[str, str] | None:
     return scope["ORIGIN"], scope["VERSION"]
 
 
+def uv_project_locked_locally(sandbox: Sandbox, indexes: Indexes) -> Path:
+    """A uv project (no package of its own) that depends on foo, locked against the local
+    index: what an attack then edits its ``uv.lock`` from."""
+    project = sandbox.home / "proj"
+    write_file(project / "pyproject.toml", (
+        '[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
+        'dependencies = ["foo"]\n\n[tool.uv]\npackage = false\n'))
+    done = subprocess.run(["uv", "lock", "--default-index", indexes.local.url,
+                           "--python", sys.executable],
+                          cwd=project, env=sandbox.env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return project
+
+
 def stage_attack(sandbox: Sandbox, indexes: Indexes, command: str, *, shell: str = "bash",
            refused: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
     """Run ``command`` (with TARGET for the install dir) bare, then under wrap."""

@@ -170,3 +170,22 @@ def test_the_profiles_own_index_is_recognised_without_its_login(tmp_path: Path) 
     check(argv, ENV, index_url="https://alice:s3cret@pkgs.example/simple/")
     with pytest.raises(RefusedError):
         check(argv, ENV, index_url="https://other.example/simple/")
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8\\simple\\@127.0.0.1:9/simple/",  # uv: host 127.0.0.1:8
+    "http://127.0.0.1:8\\@127.0.0.1:9/simple/",
+    "http://127.0.0.1:9/simple/\x00",
+    "http://127.0.0.1:9/sim ple/",
+    "http://127.0.0.1:9/simple/\n",
+    "http://x\uff20127.0.0.1:9/simple/",  # a full-width @: IDNA maps it, urlsplit does not
+    "http://[::1/simple/",
+    "http://127.0.0.1:99999999/simple/",
+])
+def test_urls_a_whatwg_parser_reads_otherwise_are_never_the_profiles(url: str) -> None:
+    from pipwrap.guard.context import Context
+
+    ctx = Context(ENV, "/", INDEX)
+    assert not ctx.under_index(url) and not ctx.is_profile_index(url)
+    with pytest.raises(RefusedError, match="not a URL every tool reads alike"):
+        ctx.check_url(url, "here")
