@@ -11,7 +11,7 @@ import pytest
 
 from tests.support import plain_user as plain_user_mod
 from tests.support import shells
-from tests.support.sandbox import PRIVATE_SECRET, Built, Indexes, Sandbox, uv_dir
+from tests.support.sandbox import Built, Indexes, Sandbox, private_pypiserver, uv_dir
 from tests.support.servers import PyPIServer, serving
 from tests.support.wheels import make_wheel
 
@@ -64,14 +64,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 @pytest.fixture(scope="session")
 def private_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyPIServer]:
     """A pypiserver that wants alice's login (PRIVATE_SECRET) to read."""
-    from passlib.apache import HtpasswdFile
-
-    root = tmp_path_factory.mktemp("private")
-    make_wheel(root / "packages", "Foo", "1.0", "local")
-    htpasswd = HtpasswdFile(str(root / "htpasswd"), new=True)
-    htpasswd.set_password("alice", PRIVATE_SECRET)
-    htpasswd.save()
-    with serving(root / "packages", htpasswd=root / "htpasswd") as server:
+    with private_pypiserver(tmp_path_factory.mktemp("private")) as server:
         yield server
 
 

@@ -17,10 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from passlib.apache import HtpasswdFile
 
-from tests.support.sandbox import PRIVATE_SECRET, Sandbox, write_file
-from tests.support.servers import PyPIServer, serving
+from tests.support.sandbox import PRIVATE_SECRET, Sandbox, private_pypiserver, write_file
+from tests.support.servers import PyPIServer
 from tests.support.wheels import make_wheel
 
 # Posts a multipart form to the upload URL through whatever proxy the environment names:
@@ -54,12 +53,8 @@ except Exception as exc:
 
 @pytest.fixture
 def team(tmp_path: Path) -> Iterator[PyPIServer]:
-    """A pypiserver holding foo 1.0 that wants alice's login to read and to change."""
-    make_wheel(tmp_path / "packages", "Foo", "1.0", "local")
-    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
-    htpasswd.set_password("alice", PRIVATE_SECRET)
-    htpasswd.save()
-    with serving(tmp_path / "packages", htpasswd=tmp_path / "htpasswd") as server:
+    """A pypiserver of its own (a test deletes from it) holding foo 1.0."""
+    with private_pypiserver(tmp_path) as server:
         yield server
 
 

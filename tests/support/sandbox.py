@@ -4,17 +4,34 @@ and the helpers that stage an attack and read what got installed. Fixtures are i
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support import shells
-from tests.support.servers import PyPIServer
+from tests.support.servers import PyPIServer, serving
+from tests.support.wheels import make_wheel
 
 # The password of the `private_index` fixture's user alice: no test output may hold it.
 PRIVATE_SECRET = "s3cr3t-T0ken"
+
+
+@contextlib.contextmanager
+def private_pypiserver(root: Path) -> Iterator[PyPIServer]:
+    """A pypiserver holding Foo 1.0 that wants alice's login (PRIVATE_SECRET) to read and
+    to change."""
+    from passlib.apache import HtpasswdFile
+
+    make_wheel(root / "packages", "Foo", "1.0", "local")
+    htpasswd = HtpasswdFile(str(root / "htpasswd"), new=True)
+    htpasswd.set_password("alice", PRIVATE_SECRET)
+    htpasswd.save()
+    with serving(root / "packages", htpasswd=root / "htpasswd") as server:
+        yield server
 
 
 @dataclass
