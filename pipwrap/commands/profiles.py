@@ -254,11 +254,12 @@ def _require(profiles: Any, name: str) -> None:
             f"pipwrap set-url {name} URL (its upload URL is kept)"
         )
     if name not in profiles:
-        known = ", ".join(sorted(profiles)) or "(none)"
+        # The built-in profile is known too (`show` and `use` list it; `default` takes it).
+        known = ", ".join(sorted({*profiles, BUILTIN_NAME}))
         from pipwrap.profiles.model import did_you_mean
 
         raise PipwrapError(f"unknown profile {name!r}; known profiles: {known}"
-                           + did_you_mean(name, profiles))
+                           + did_you_mean(name, [*profiles, BUILTIN_NAME]))
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

@@ -195,3 +195,14 @@ def test_readme_lists_every_runtime_dependency() -> None:
     for requirement in project["dependencies"]:
         name = re.split(r"[<>=;\s\[]", requirement, maxsplit=1)[0]
         assert f"`{name}`" in listed, (name, listed)
+
+
+def test_an_unknown_profile_lists_the_builtin_local_too(sandbox: Sandbox) -> None:
+    """The new-user pass: `pipwrap default nosuch` listed the file's profiles without
+    `local`, which `default` takes and `show`/`use` list."""
+    sandbox.config.unlink(missing_ok=True)
+    assert cli(sandbox, "add", "corp", "https://pkgs.example.com/simple/").returncode == 0
+    done = cli(sandbox, "default", "nosuch")
+    assert done.returncode == 2, done.stderr
+    assert "known profiles: corp, local" in done.stderr, done.stderr
+    assert "did you mean 'local'" in cli(sandbox, "default", "locl").stderr
