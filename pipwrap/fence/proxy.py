@@ -23,7 +23,7 @@ from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 from pipwrap import indexpage
-from pipwrap.fence import http1
+from pipwrap.fence import http1, upload
 from pipwrap.fence import policy as policy_mod
 from pipwrap.fence.certificates import LeafFactory
 from pipwrap.fence.http1 import BLOCK, HOP_BY_HOP, Closed, Headers, read_head
@@ -37,11 +37,16 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_LEARN_HOPS = 5
 
 
-def _steering(name: str) -> bool:
-    # A client's word on the host or path it asked for: pypiserver builds its redirects
-    # from X-Forwarded-Host, and the fence learns a project's fallback from a redirect.
-    name = name.lower()
-    return name in ("forwarded", "x-real-ip") or name.startswith(("x-forwarded-", "x-original-"))
+# The request headers a package client needs; every other header is dropped. A client's
+# word on the host or path it asked for steers what a server answers (pypiserver builds
+# its redirects from X-Forwarded-Host, and the fence learns a project's fallback from a
+# redirect), and a list of what to drop loses to spelling: X_Forwarded_Host reaches a
+# WSGI server as HTTP_X_FORWARDED_HOST. Range is not passed either: a file is always
+# fetched whole, so its sha256 can be checked (a 206 could not be).
+_PASSED_REQUEST_HEADERS = frozenset({
+    "accept", "accept-language", "user-agent", "content-type", "cache-control", "pragma",
+    "if-none-match", "if-modified-since",
+})
 
 
 class Upstream:
@@ -262,9 +267,8 @@ class _Client:
             return self.refuse(session, method, url, "not an http:// or https:// URL", headers)
         origin, path = found
         parts = urlsplit(url)
-        outgoing = [(k, v) for k, v in headers.without(
-            HOP_BY_HOP | {"host", "accept-encoding", "authorization", "content-length"})
-            if not _steering(k)]
+        outgoing = [(k, v) for k, v in headers.without(HOP_BY_HOP)
+                    if k.lower() in _PASSED_REQUEST_HEADERS]
         host_header = parts.netloc.rpartition("@")[2]
         outgoing.insert(0, ("Host", host_header))
         # Pages are read by the fence: ask for them unencoded; files are hashed as sent.
@@ -276,6 +280,14 @@ class _Client:
         elif headers.get("authorization") is not None and not decision.add_login:
             outgoing.append(("Authorization", headers.get("authorization") or ""))
         body, length = http1.body(self.rfile, headers, response=False)
+        if decision.kind == policy_mod.UPLOAD:
+            # The login goes with it: only a package upload may pass (not a deletion).
+            try:
+                if parts.query:
+                    raise upload.NotAnUpload("a query string on the upload URL")
+                body = upload.scanned(headers.get("content-type"), body)
+            except upload.NotAnUpload as exc:
+                return self.refuse(session, method, url, f"not a package upload: {exc}", headers)
         if (headers.get("expect") or "").lower() == "100-continue":
             self.send(b"HTTP/1.1 100 Continue\r\n\r\n")
         if length is None:
@@ -287,8 +299,17 @@ class _Client:
         try:
             upstream, response = self._exchange(origin, session, head_bytes, body, length,
                                                 method)
+        except upload.NotAnUpload as exc:
+            # Cut off before the body's end: the server never acts on it.
+            message = _refusal(method, url, f"not a package upload: {exc}")
+            session.report(message)
+            self.respond("403 Forbidden", (message + "\n").encode(), close=True)
+            return False
         except (OSError, ssl.SSLError, Closed) as exc:
             message = f"pipwrap fence: cannot reach {url}: {exc}"
+            if isinstance(exc, ConnectionRefusedError) and session.profile == "local":
+                # The built-in profile's server is the quick start's `pipwrap serve`.
+                message += " (is `pipwrap serve` running? start it with: pipwrap serve)"
             session.report(message)
             self.respond("502 Bad Gateway", (message + "\n").encode(), close=True)
             return False
@@ -309,6 +330,10 @@ class _Client:
             session.report(message)
             self.respond(f"403 {reason}", b"" if method == "HEAD" else (message + "\n").encode())
             return True
+        if status == 206 and decision.sha256:
+            upstream.reusable = False  # its body is not read
+            return self._bad(session, url, "the server sent part of a file (206), which "
+                                           "cannot be checked against the page's sha256")
         if status in REDIRECTS and response_headers.get("location"):
             with session.lock:
                 session.policy.saw_redirect(decision, url, response_headers.get("location") or "")
@@ -320,7 +345,8 @@ class _Client:
             chunks, size = http1.body(upstream.rfile, response_headers, response=True)
             if size is None and response_headers.get("transfer-encoding") is None:
                 upstream.reusable = False  # delimited by the upstream closing
-        kept = response_headers.without(HOP_BY_HOP | {"content-length"})
+        # No Accept-Ranges: a client must not plan on ranges the fence does not pass.
+        kept = response_headers.without(HOP_BY_HOP | {"content-length", "accept-ranges"})
         if not no_body and status == 200 and method == "GET" and \
                 policy_mod.is_page_response(decision):
             return self._page(url, status_line, kept, chunks, session)
@@ -351,11 +377,12 @@ class _Client:
                     if response[0].split(" ", 2)[1:2] in (["100"], ["102"], ["103"]):
                         continue
                     return upstream, response
-            except (OSError, Closed):
+            except (OSError, Closed, upload.NotAnUpload) as exc:
                 upstream.reusable = False
                 upstream.close()
                 self.upstreams.pop((origin, session.ca_file), None)
-                if fresh or length not in (0,) or method not in ("GET", "HEAD"):
+                if fresh or length not in (0,) or method not in ("GET", "HEAD") or \
+                        isinstance(exc, upload.NotAnUpload):
                     raise
         raise Closed("unreachable")
 

@@ -40,6 +40,8 @@ def check(program: str, args: Sequence[str], ctx: Context) -> None:
         from pipwrap.guard import projects
 
         projects.check_project(program, ctx, ctx.cwd, "command line")
+        if program == "tox":
+            projects.check_tox_config(args, ctx)
         if program == "hatch" and "run" in args:
             rest = list(args[args.index("run") + 1:])
             while rest and rest[0].startswith("-"):
@@ -132,6 +134,7 @@ def _piptools(program: str, args: Sequence[str], ctx: Context) -> None:
     _pip_args(program, args, ctx, prefixes=False)
     values = _PIPTOOLS_VALUES[program]
     skip = False
+    inputs = []
     for index, token in enumerate(args):
         if skip:
             skip = False
@@ -141,12 +144,52 @@ def _piptools(program: str, args: Sequence[str], ctx: Context) -> None:
             if token in ("-c", "--constraint") and index + 1 < len(args):
                 reqfile.scan(args[index + 1], "constraint", "command line", ctx)
             continue
+        inputs.append(token)
+    configured = _piptools_config_inputs(program, args, ctx)
+    for token in inputs or configured or _piptools_default_inputs(program, ctx):
         if os.path.basename(token) == "pyproject.toml":
             projects.check_project("pip-tools", ctx, os.path.dirname(token) or ".",
                                    "command line")
         elif not token.endswith((".cfg", ".py")):
             reqfile.scan(token, "requirement", "command line", ctx)
     projects.check_project("pip-tools", ctx, ctx.cwd, "command line")
+
+
+# What pip-compile reads when given no input: the first of these that exists in the working
+# directory (piptools/scripts/compile.py DEFAULT_REQUIREMENTS_FILES, 7.x); pip-sync reads
+# requirements.txt (scripts/sync.py DEFAULT_REQUIREMENTS_FILE).
+_PIPTOOLS_DEFAULT_INPUTS = {
+    "pip-compile": ("requirements.in", "setup.py", "pyproject.toml", "setup.cfg"),
+    "pip-sync": ("requirements.txt",),
+}
+
+
+def _piptools_config_inputs(program: str, args: Sequence[str], ctx: Context) -> list[str]:
+    """Check pip-tools' config file and return the inputs it names (``src-files``).
+
+    The file is ``--config FILE``, else the first of ``.pip-tools.toml`` and
+    ``pyproject.toml`` in the working directory: ``--config`` is an eager click option, so
+    its callback runs before the inputs are parsed and ``select_config_file`` (piptools/
+    utils.py) looks only there. ``--no-config`` is not honoured here: reading the file
+    anyway only refuses more."""
+    from pipwrap.guard import projects
+
+    configs = [args[i + 1] for i, token in enumerate(args[:-1]) if token == "--config"]
+    configs += [token.split("=", 1)[1] for token in args if token.startswith("--config=")]
+    if not configs:
+        configs = [name for name in (".pip-tools.toml", "pyproject.toml")
+                   if os.path.isfile(os.path.join(ctx.cwd, name))][:1]
+    configured: list[str] = []
+    for config in configs:
+        configured += projects.check_piptools_config(os.path.join(ctx.cwd, config), ctx,
+                                                     "command line", program)
+    return configured
+
+
+def _piptools_default_inputs(program: str, ctx: Context) -> list[str]:
+    """The input pip-compile or pip-sync reads when given none, here."""
+    defaults = _PIPTOOLS_DEFAULT_INPUTS[program]
+    return [name for name in defaults if os.path.exists(os.path.join(ctx.cwd, name))][:1]
 
 
 def _pdm(args: Sequence[str], ctx: Context) -> None:

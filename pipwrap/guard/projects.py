@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from pipwrap import tomlfile
 from pipwrap.guard.context import Context
@@ -108,10 +108,10 @@ def _problems(path: str, ctx: Context, where: str) -> Iterator[tuple[str, str, s
         if key_path[-1] != "git" and ctx.under_index(url):
             continue
         yield tool, f"{path}:{line_of(text, url)}", f"{'.'.join(key_path)} = {url}"
-    yield from _env_settings(path, text)
+    yield from env_settings(path, text)
 
 
-def _env_settings(path: str, text: str) -> Iterator[tuple[str, str, str]]:
+def env_settings(path: str, text: str) -> Iterator[tuple[str, str, str]]:
     """tox ``set_env``/``setenv`` and hatch ``env-vars`` that put a source variable back."""
     from pipwrap.guard.scrub import assigns_source, routes_past_fence
 
@@ -137,11 +137,17 @@ def findings(ctx: Context, project_dir: str) -> list[tuple[str, str, str]]:
         root = os.path.dirname(pyproject)
         for lock in ("uv.lock", "pdm.lock", "pylock.toml"):
             found += _lock_problems(os.path.join(root, lock), ctx)
-        for name in ("tox.ini", "tox.toml", "hatch.toml"):
-            candidate = os.path.join(root, name)
-            if os.path.isfile(candidate):
-                with open(candidate, encoding="utf-8", errors="replace") as handle:
-                    found += _env_settings(candidate, handle.read())
+        candidate = os.path.join(root, "hatch.toml")
+        if os.path.isfile(candidate):
+            with open(candidate, encoding="utf-8", errors="replace") as handle:
+                found += env_settings(candidate, handle.read())
+    # tox finds its own configuration, which need not be beside any pyproject.toml.
+    from pipwrap.guard import toxconfig
+
+    for candidate in toxconfig.config_files((), ctx, project_dir):
+        if candidate != pyproject:
+            data = ctx.read_file(candidate, "doctor") or b""
+            found += env_settings(candidate, data.decode("utf-8", errors="replace"))
     return found
 
 
@@ -185,15 +191,51 @@ def check_project(tool: str, ctx: Context, project_dir: str, where: str, *,
         candidate = os.path.join(root, lock)
         if os.path.isfile(candidate):
             lockfiles.check_lockfile(candidate, ctx, where)
-    if tool in ("tox", "hatch"):
-        for name in ("tox.ini", "tox.toml", "hatch.toml", "setup.cfg"):
-            candidate = os.path.join(root, name)
-            if os.path.isfile(candidate):
-                with open(candidate, encoding="utf-8", errors="replace") as handle:
-                    for _tool, place, description in _env_settings(candidate, handle.read()):
-                        ctx.refuse(place, description, f"puts a source back for {tool}'s "
-                                   "environments")
+    candidate = os.path.join(root, "hatch.toml")
+    # tox's own configuration is toxconfig.check's: tox finds it elsewhere (and takes -c).
+    if tool == "hatch" and os.path.isfile(candidate):
+        data = ctx.read_file(candidate, where) or b""
+        for _tool, place, description in env_settings(candidate, data.decode("utf-8",
+                                                                               "replace")):
+            ctx.refuse(place, description, "puts a source back for hatch's environments")
 
+
+def check_tox_config(args: Sequence[str], ctx: Context) -> None:
+    """Refuse when the configuration tox reads (found as tox finds it, ``-c`` included)
+    puts a source variable back for its environments."""
+    from pipwrap.guard import toxconfig
+
+    for path in toxconfig.config_files(args, ctx):
+        data = ctx.read_file(path, "tox configuration") or b""
+        for _tool, place, description in env_settings(path, data.decode("utf-8", "replace")):
+            ctx.refuse(place, description, "puts a source back for tox's environments")
+    for where, text in toxconfig.overrides(args, ctx):
+        if any(env_settings(where, text)):
+            ctx.refuse(where, text, "puts a source back for tox's environments")
+
+def check_piptools_config(path: str, ctx: Context, where: str, program: str) -> list[str]:
+    """A pip-tools config file (``.pip-tools.toml``, ``pyproject.toml``, ``--config``):
+    refuse the sources its ``[tool.pip-tools]`` names; return the inputs it names
+    (``src-files``, which pip-tools reads when the command line gives none)."""
+    for tool, place, description in _problems(path, ctx, where):
+        if tool == "pip-tools":
+            ctx.refuse(place, description, "is a package source pip-tools reads from its "
+                       "configuration; point it at the profile's index or run without wrap")
+    loaded = _load(path, ctx, where)
+    tool_table = loaded[1].get("tool") if loaded is not None else None
+    table = tool_table.get("pip-tools") if isinstance(tool_table, dict) else None
+    if not isinstance(table, dict):
+        return []
+    # pip-tools merges [tool.pip-tools.compile] or .sync into the table and spells keys
+    # with dashes or underscores in any case (piptools/utils.py parse_config_file).
+    section = table.get(program.removeprefix("pip-"))
+    merged = {**table, **(section if isinstance(section, dict) else {})}
+    inputs: list[str] = []
+    for key, value in merged.items():
+        if key.lstrip("-").replace("-", "_").lower() == "src_files":
+            inputs += [v for v in (value if isinstance(value, list) else [value])
+                       if isinstance(v, str)]
+    return inputs
 
 def check_pyproject_file(path: str, ctx: Context, where: str) -> None:
     """A pyproject.toml given as requirements input (``uv pip install -r pyproject.toml``)."""

@@ -43,6 +43,9 @@ SCRATCH = "tmp"
 PAGE_NAMES = ("index.html", "index.json")
 METADATA_SUFFIX = ".metadata"
 MANIFEST_FORMAT = 2
+# Raised when what a page says changes (2: JSON pages carry only PEP 714's core-metadata):
+# a tree written by an earlier pipwrap gets every page rewritten, its file records kept.
+PAGES_FORMAT = 2
 # Below this many new files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 200
 
@@ -473,6 +476,8 @@ def _build(root: str, list_all: bool, want_records: bool,
     old_projects = manifest.get("projects")
     if manifest.get("format") != MANIFEST_FORMAT or not isinstance(old_projects, dict):
         manifest, old_projects = {}, {}
+    pages_stale = manifest.get("pages") != PAGES_FORMAT
+    list_all = list_all or pages_stale
     yanked: dict[str, dict[str, str]] = {}
     for key, reason in load_yanked(root).items():
         project, _, filename = key.partition("/")
@@ -528,14 +533,14 @@ def _build(root: str, list_all: bool, want_records: bool,
                 complete = all(p in present for p in PAGE_NAMES) and all(
                     e[5] is None or i.name + METADATA_SUFFIX in present for i, e in known)
                 metadata = sum(1 for n in present if n.endswith(METADATA_SUFFIX))
-                if (fingerprint == old.get("fp") and complete
+                if (fingerprint == old.get("fp") and complete and not pages_stale
                         and metadata == sum(1 for _i, e in known if e[5] is not None)):
                     projects[name] = {**record, "fp": fingerprint,
                                       "files": {i.name: e for i, e in known}}
                     continue
             projects[name] = record
-            jobs.append(_Job(root, name, known, new, present, yanks, old.get("fp"),
-                             want_records, scratch))
+            jobs.append(_Job(root, name, known, new, present, yanks,
+                             None if pages_stale else old.get("fp"), want_records, scratch))
 
     for job, done in zip(jobs, _run_jobs(jobs)):
         _settle(job, done, projects)
@@ -556,7 +561,8 @@ def _build(root: str, list_all: bool, want_records: bool,
     write_if_changed(os.path.join(state, nginx.HELD_MAP), nginx.held_map(names), scratch)
     report.projects = len(projects)
     report.files = sum(_count(p.get("files")) for p in projects.values())
-    new_manifest = {"format": MANIFEST_FORMAT, "root": _root_fingerprint(names),
+    new_manifest = {"format": MANIFEST_FORMAT, "pages": PAGES_FORMAT,
+                    "root": _root_fingerprint(names),
                     "projects": {name: projects[name] for name in names}}
     if new_manifest != manifest:
         os.makedirs(state, exist_ok=True)

@@ -3,7 +3,8 @@
 Each file carries what clients need to choose without downloading it: its sha256
 (``#sha256=`` and ``hashes``), ``requires-python`` (without it ``uv pip install --no-deps``
 takes a wheel the interpreter cannot run), the PEP 658/714 metadata hash under both
-attribute names (older pips read only ``data-dist-info-metadata``), PEP 592 yanks, and
+attribute names in HTML (older pips read only ``data-dist-info-metadata``; JSON carries
+only ``core-metadata``, see :func:`file_entry`), PEP 592 yanks, and
 PEP 700 ``versions``, ``size`` and ``upload-time`` (``uv --exclude-newer`` needs the last,
 and only JSON carries it). URLs are relative to the page, so the same tree is an index at
 ``file://DIR/``, behind any static server, and under ``pipwrap serve``'s ``/simple/``.
@@ -77,8 +78,10 @@ def file_entry(href: str, filename: str, sha256: str, requires_python: str | Non
     if requires_python:
         entry["requires-python"] = requires_python
     if metadata_sha256:
+        # Only PEP 714's name in JSON: pip 22.3-23.0 (Debian 12's python3 -m venv gives
+        # 23.0.1) crash on a dict under the old "dist-info-metadata" key, which is why
+        # PEP 714 renamed it. HTML keeps both names: there the value is a string.
         entry["core-metadata"] = {"sha256": metadata_sha256}
-        entry["dist-info-metadata"] = {"sha256": metadata_sha256}
     entry["yanked"] = (yanked or True) if yanked is not None else False
     return entry
 

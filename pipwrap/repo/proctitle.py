@@ -12,7 +12,9 @@ either is refused, the title stays as it was: it is cosmetic.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 
 from pipwrap.redact import redact
 
@@ -53,7 +55,15 @@ def set_title(words: list[str]) -> None:
 
 def how_to_stop() -> str:
     """"Ctrl-C stops" only where Ctrl-C reaches this process: the terminal's foreground
-    job (``pipwrap serve &`` is not, and neither is a service); otherwise the pid."""
+    job (``pipwrap serve &`` is not, and neither is a service); otherwise the pid.
+
+    fish cannot put a function in the background: there ``pipwrap serve &`` (pipwrap is a
+    function after the init line) runs in the foreground with SIGINT and SIGQUIT blocked,
+    and the terminal is stuck. Unblocked here, Ctrl-C stops it as this line says.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        with contextlib.suppress(OSError, ValueError):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGQUIT})
     try:
         foreground = os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp()
     except OSError:

@@ -228,15 +228,18 @@ def test_a_raw_socket_reaches_the_upstream(sandbox: Sandbox, indexes: Indexes) -
     _bare_then_wrapped(sandbox, indexes, "cd ~", "python raw.py WHO")
 
 
-def test_a_forwarded_host_header_does_not_steer_the_index(sandbox: Sandbox,
-                                                          indexes: Indexes) -> None:
+@pytest.mark.parametrize("spelling", ["X-Forwarded-Host", "X_Forwarded_Host"])
+def test_a_forwarded_host_header_does_not_steer_the_index(sandbox: Sandbox, indexes: Indexes,
+                                                          spelling: str) -> None:
     """pypiserver builds its redirect from X-Forwarded-Host: a child that sends one for a
     project the index holds got a redirect to the upstream, which the fence learned as
-    that project's fallback page, and then passed the evil file it lists."""
+    that project's fallback page, and then passed the evil file it lists. A WSGI server
+    reads X_Forwarded_Host as the same header (the attacker pass's spelling past a list
+    of names to drop): the fence passes only the headers a package client needs."""
     code = (
         "import re, subprocess, sys, tempfile, os, urllib.request as u\n"
         "index, upstream_host, target = sys.argv[1], sys.argv[2], sys.argv[3]\n"
-        "asked = u.Request(index + 'foo', headers={'X-Forwarded-Host': upstream_host,\n"
+        f"asked = u.Request(index + 'foo', headers={{'{spelling}': upstream_host,\n"
         "    'Forwarded': 'host=' + upstream_host, 'X-Forwarded-Proto': 'http'})\n"
         "with u.urlopen(asked, timeout=30) as page:\n"
         "    where, text = page.geturl(), page.read().decode()\n"

@@ -81,7 +81,8 @@ def test_add_puts_files_under_normalized_names_with_a_complete_index(
     entry = next(f for f in data["files"] if f["filename"] == wheel.name)
     assert entry["hashes"] == {"sha256": sha}
     assert entry["requires-python"] == ">=3.99"
-    assert entry["core-metadata"] == entry["dist-info-metadata"] == {"sha256": metadata_sha}
+    assert entry["core-metadata"] == {"sha256": metadata_sha}
+    assert "dist-info-metadata" not in entry  # pip 22.3-23.0 crash on it (PEP 714)
     assert entry["size"] == wheel.stat().st_size
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["upload-time"])
     assert entry["yanked"] is False
@@ -351,3 +352,28 @@ def test_red_team_archives_and_names_are_refused_cleanly(env: dict[str, str],
         path.write_bytes(b"")
         done = repo_cli(env, "repo", "add", "--repo", str(root), str(path))
         assert done.returncode == 2 and "not a valid" in done.stderr, (bad, done.stderr)
+
+
+def test_a_tree_written_by_an_earlier_pipwrap_gets_its_pages_rewritten(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Pages of an earlier page format (JSON with PEP 658's old "dist-info-metadata" dict,
+    on which pip 22.3-23.0 crash) are rewritten by the next index run, not only by --full,
+    and the files' records are kept."""
+    root = tmp_path / "repo"
+    wheel = make_wheel(tmp_path / "dist", "Foo", "1.0", "local")
+    assert repo_cli(env, "repo", "add", "--repo", str(root), str(wheel)).returncode == 0
+    page = root / "foo" / "index.json"
+    data = json.loads(page.read_text())
+    for entry in data["files"]:
+        entry["dist-info-metadata"] = entry["core-metadata"]  # as the earlier pages had it
+    page.write_text(json.dumps(data))
+    manifest = root / ".pipwrap" / "manifest.json"
+    state = json.loads(manifest.read_text())
+    del state["pages"]  # an earlier pipwrap's manifest
+    manifest.write_text(json.dumps(state))
+    done = repo_cli(env, "repo", "index", "--repo", str(root))
+    assert done.returncode == 0, done.stderr
+    assert "dist-info-metadata" not in page.read_text()
+    assert json.loads(page.read_text())["files"][0]["core-metadata"]
+    again = repo_cli(env, "repo", "index", "--repo", str(root))
+    assert "0 index files updated" in again.stdout, again.stdout

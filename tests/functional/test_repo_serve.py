@@ -365,3 +365,30 @@ def test_serve_publishes_only_distributions_and_follows_no_links(
             s.sendall(b"GET * HTTP/1.1\r\nHost: x\r\n\r\n")
             assert s.recv(100).startswith(b"HTTP/1.1 404")
         assert "Traceback" not in served.log_text()
+
+
+def test_debian_12s_pip_installs_from_serves_json_pages(tmp_path: Path) -> None:
+    """`python3 -m venv` on Debian 12 gives pip 23.0.1, which asks for JSON pages and
+    crashed on a dict under PEP 658's old "dist-info-metadata" key (the reason PEP 714
+    renamed it): the quick start's `wrap pip install` ended in a traceback there."""
+    from tests.support import hosting, pips
+    from tests.support.sandbox import installed
+
+    python = pips.pip_python("==23.0.1", "23.0.1")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = hosting.child_env(home)
+    wheel = make_wheel(tmp_path / "dist", "Foo", "1.0", "local")
+    repo = tmp_path / "repo"
+    added = subprocess.run([sys.executable, "-m", "pipwrap", "repo", "add", "--repo", str(repo),
+                            str(wheel)], env=env, capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert added.returncode == 0, added.stderr
+    with hosting.pipwrap_serve(repo, tmp_path / "log", "--no-fallback", env=env) as served:
+        done = subprocess.run([str(python), "-m", "pip", "install", "--target",
+                               str(tmp_path / "t"), "--index-url", f"{served.url}", "foo"],
+                              env=pips.clean_env(), capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert installed(tmp_path / "t") == ("local", "1.0")

@@ -169,6 +169,19 @@ def test_serve_names_itself_and_says_how_to_stop_it(sandbox: Sandbox, tmp_path: 
         assert serving_pids(repo) == [pid]
         terminal.type(f"kill {pid}\n")
         assert wait_gone(pid), "serve did not stop on kill"
+
+        if shell == "fish":
+            # As the docs' bash line is typed in fish: the function runs in the foreground
+            # with SIGINT blocked (the terminal was stuck); serve unblocks it, so the line's
+            # "Ctrl-C stops" holds.
+            terminal.type(f"pipwrap serve --repo {repo} --port {port} &\n")
+            line = terminal.expect(r"pipwrap serve: .* at http.*\n").group(0)
+            (pid,) = serving_pids(repo)
+            if line.rstrip().endswith("; Ctrl-C stops"):
+                terminal.type("\x03")
+            else:
+                terminal.type(f"kill {pid}\n")
+            assert wait_gone(pid), f"serve did not stop as it said:\n{line}"
     finally:
         terminal.close()
 
@@ -428,3 +441,24 @@ def test_the_certificate_recipe_with_pip_and_uv_unwrapped(
                      sandbox.env, tmp_path / "naive.log") as naive_url:
         done = uv(naive_url, naive / "cert.pem", tmp_path / "naive-uv")
     assert done.returncode != 0 and "CaUsedAsEndEntity" in done.stderr, done.stderr
+
+
+def test_the_builtin_profile_with_no_serve_running_says_how_to_start_it(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """The new-user pass: `wrap pip install` through `local` with serve stopped waited and
+    ended in "Connection refused" only; `pipwrap test` already said what to do."""
+    env = dict(sandbox.env)
+    env.pop("PIPWRAP_CONFIG")
+    sandbox.config.unlink(missing_ok=True)  # no config: the built-in `local` profile
+    rc = sandbox.home / "rc"
+    rc.write_text(shells.init_line("bash") + "\n")
+    (sandbox.home / "script").write_text(
+        "wrap pip download -q --no-deps -d ~/d foo; echo status=$?\n")
+    out, err = tmp_path / "out", tmp_path / "err"
+    with on_port_8080() as prefix:  # nothing listens on this 8080
+        argv = [*prefix, "bash", "--noprofile", "--rcfile", str(rc), "-i", "-c",
+                f"source '{sandbox.home}/script'"]
+        run_leaving_jobs(argv, env, sandbox.home, out, err, timeout=120)
+    output = out.read_text() + err.read_text()
+    assert "status=0" not in output, output
+    assert "is `pipwrap serve` running? start it with: pipwrap serve" in output, output
