@@ -70,6 +70,10 @@ def fetch(url: str, exit_status: int = 0, data: bytes | None = None) -> str:
                f"sys.exit({exit_status})\n")
 
 
+EMPTY_UPLOAD = (b'--X\r\nContent-Disposition: form-data; name=":action"\r\n\r\n'
+                b"file_upload\r\n--X--\r\n")
+
+
 def status(shell: str) -> str:
     return "$status" if shell == "fish" else "$?"
 
@@ -123,8 +127,13 @@ def test_a_file_profile_runs_commands_and_the_fence_passes_only_its_upload_url(
     done = run_shell(sandbox, shell, "\n".join([
         f"wrap pip download -q --no-deps -d {downloads} foo; echo download={st}",
         f"wrap pip install -q --target {target} foo; echo install={st}",
-        # An upload is a POST to the upload URL (pypiserver: 400 for an empty form).
-        "wrap " + fetch(upload, data=b""),
+        # An upload is a multipart POST to the upload URL (pypiserver: 400 for a form
+        # without a file).
+        "wrap " + _py("import urllib.request as u, urllib.error as e\n"
+                      f"r = u.Request({upload!r}, {EMPTY_UPLOAD!r}, "
+                      "{'Content-Type': 'multipart/form-data; boundary=X'})\n"
+                      "try:\n    print('status', u.urlopen(r, timeout=20).status)\n"
+                      "except e.HTTPError as x:\n    print('status', x.code)\n"),
         "wrap " + fetch(indexes.upstream.url + "foo/"),
     ]))
     assert "download=0" in done.stdout and "install=0" in done.stdout, done.stdout + done.stderr
