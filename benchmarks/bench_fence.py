@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_fence.py
 
 1. `wrap true` in bash, zsh and fish (the fence's liveness check included) vs the seed's
-   bare one-liner (target: at most 1 ms more per call).
+   bare one-liner (target: at most 1 ms more per call). 1b: the same with a program
+   (`/bin/true`), which enters the fence's network namespace, isolation on and off.
 2. Agent cold start: `fence.open_session` with no agent running, the CA already made
    (target: 150 ms), against `python -c pass`.
 3. `wrap pip install foo` vs bare `pip install foo` against the same loopback index
@@ -113,6 +114,40 @@ def download(url: str, proxy: tuple[str, int] | None, token: str = "") -> float:
     return elapsed
 
 
+PROGRAM_CALLS = 500
+
+
+def program_loop(shell: str, home: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Microseconds per call of `seed /bin/true` and `wrap /bin/true`, in one shell: the
+    builtin `true` would run in the shell (no namespace is entered for a builtin)."""
+    init = f"eval \"$('{sys.executable}' -m pipwrap init {shell})\""
+    script = f"""
+{init}
+seed() {{ PIP_INDEX_URL=http://127.0.0.1:8080/simple/ "$@"; }}
+wrap /bin/true
+bench() {{
+    local start=$EPOCHREALTIME i
+    for ((i = 0; i < {PROGRAM_CALLS}; i++)); do "$@"; done
+    echo "$EPOCHREALTIME $start"
+}}
+bench seed /bin/true
+bench __pipwrap_wrap /bin/true
+bench seed /bin/true
+bench __pipwrap_wrap /bin/true
+bench seed /bin/true
+bench __pipwrap_wrap /bin/true
+"""
+    path = home / f"program.{shell}"
+    path.write_text(script)
+    argv = {"bash": ["bash", str(path)],
+            "zsh": ["zsh", "-c", f"zmodload zsh/datetime; source {path}"]}[shell]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    spans = [float(end) - float(start) for end, start in map(str.split, out.splitlines())]
+    seed = statistics.median(spans[0::2]) / PROGRAM_CALLS * 1e6
+    wrap = statistics.median(spans[1::2]) / PROGRAM_CALLS * 1e6
+    return seed, wrap
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -135,6 +170,19 @@ def main() -> None:
                 print(f"   {shell:5} seed {seed:7.1f} us   wrap {wrap:7.1f} us   "
                       f"overhead {(wrap - seed) / 1000:.3f} ms (target <= 1 ms)")
 
+        if not only or "1b" in only:
+            print("1b. wrap /bin/true (a program: it enters the fence's network namespace) vs "
+                  "the seed's one-liner running the same program")
+            for shell in ("bash", "zsh"):
+                if shutil.which(shell):
+                    for mode in ("auto", "off"):
+                        config.write_text(f'default = "b"\n[profiles.b]\nindex-url = "{url}"\n'
+                                          f'isolation = "{mode}"\n')
+                        seed, wrap = program_loop(shell, home, env)
+                        print(f"   {shell:5} isolation={mode:4} seed {seed:7.1f} us   wrap "
+                              f"{wrap:7.1f} us   overhead {(wrap - seed) / 1000:.3f} ms "
+                              "(target <= 1 ms)")
+            config.write_text(f'default = "b"\n[profiles.b]\nindex-url = "{url}"\n')
         print("2. agent cold start (CA already made)")
         fence.open_session(url, owner_pid=os.getpid(), report=False)  # makes the CA
         colds = []

@@ -431,6 +431,13 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
         layers.append({"layer": "env-file", "path": os.devnull, "exists": False})
     risks = _risks(found, resolution.profile, Path(resolution.config.path), environ)
     risks += _uv_config_risks(environ, resolution.profile.index_url)
+    isolation = _isolation(resolution.profile.isolation)
+    if not isolation["on"]:
+        # Without the namespace, a child that switches its proxy off reaches the network:
+        # the guard's refusals above are then the whole defence against that.
+        risks.append(Risk(f"network isolation is off: {isolation['detail']}; a wrapped "
+                          "command that switches its proxy off is not stopped by the fence",
+                          resolution.profile.isolation == "off"))
     return {
         "profile": resolution.profile.name,
         "index_url": resolution.profile.shown_url,
@@ -438,15 +445,35 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
         "config": str(resolution.config.path),
         "pip_config_layers": layers,
         "settings": settings,
+        "isolation": isolation,
         "risks": [asdict(r) for r in risks],
         "project": _project_verdicts(resolution.profile, environ),
         "safe": all(r.neutralized for r in risks),
     }
 
 
+def _isolation(mode: str) -> dict[str, Any]:
+    """The profile's isolation setting and what it gives here (fence/netns.py)."""
+    from pipwrap.fence import netns
+
+    if mode == "off":
+        return {"mode": mode, "on": False, "detail": 'the profile sets isolation = "off"'}
+    found = netns.availability()
+    if found.available:
+        return {"mode": mode, "on": True, "detail": "each wrapped program runs in a network "
+                "namespace whose only way out is the fence"}
+    action = ("wrap refuses to run" if mode == "required" else
+              "wrapped commands run without it")
+    return {"mode": mode, "on": False, "detail": f"not available here ({found.reason}); "
+            f"{action}"}
+
+
 def _print_text(data: dict[str, Any]) -> None:
     out = sys.stdout.write
-    out(f"profile: {data['profile']}  {data['index_url']}\n  ({data['reason']})\n\n")
+    out(f"profile: {data['profile']}  {data['index_url']}\n  ({data['reason']})\n")
+    isolation = data["isolation"]
+    out(f"isolation: {isolation['mode']}: {'on' if isolation['on'] else 'off'}, "
+        f"{isolation['detail']}\n\n")
     out("pip config files, in the order pip reads them:\n")
     for layer in data["pip_config_layers"]:
         mark = "found" if layer["exists"] else "absent"

@@ -46,7 +46,10 @@ def execute(argv: Sequence[str], profile: str | None = None) -> int:
     # The fence session belongs to this process, which waits for the command: it ends
     # when the command does. No fence, no command.
     added, session = state.fenced_environment(resolution.profile, secret.value, os.environ,
-                                              owner_pid=os.getpid())
+                                              owner_pid=os.getpid(),
+                                              isolation=resolution.profile.isolation)
+    sys.stderr.write(state.isolation_notice(resolution.profile, session))
+    added, _in_shell = state.inside_environment(added, session)
     # Every other spelling of a source variable goes, then pipwrap's own values are set.
     env = scrub.child_environ(os.environ, added)
     for name in state.around_fence(os.environ, added, resolution.profile.password_env):
@@ -58,6 +61,9 @@ def execute(argv: Sequence[str], profile: str | None = None) -> int:
         raise PipwrapError(f"run: command not found: {argv[0]}", exit_status=127)
     sys.stdout.flush()
     sys.stderr.flush()
+    if session.enter:
+        # Into the fence's network namespace (nsenter execs the command: same pid).
+        argv, executable = [*session.enter, executable, *argv[1:]], session.enter[0]
     returncode = _wait_for(argv, executable, env)
     # The refusals the fence wrote for this command, on its own stderr, after it.
     said = state.take_report(session.report_file)

@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 
+from pipwrap.fence import netns
 from pipwrap.fence.certificates import LeafFactory, ensure_ca
 from pipwrap.fence.policy import Policy
 from pipwrap.fence.proxy import Proxy
@@ -67,6 +68,9 @@ class Agent:
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(128)
         self.port = int(self.listener.getsockname()[1])
+        # The same port inside the namespace: a command gets one proxy URL wherever it runs.
+        # Made here, before any thread (a fork).
+        self.namespace, self.isolation_reason = netns.open_namespace(self.port)
         self.control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # Bound by its name relative to the directory: a deep HOME must not hit the
         # ~108-byte limit of a socket path.
@@ -89,6 +93,9 @@ class Agent:
     def serve(self) -> None:
         threading.Thread(target=self.proxy.serve_forever, args=(self.listener,),
                          daemon=True).start()
+        if self.namespace is not None:
+            threading.Thread(target=self.proxy.serve_forever,
+                             args=(self.namespace.listener, True), daemon=True).start()
         threading.Thread(target=self._control_loop, daemon=True).start()
         next_install_check = time.monotonic() + INSTALL_CHECK_SECONDS
         replaced = False
@@ -168,7 +175,8 @@ class Agent:
     def _handle(self, request: dict[str, object]) -> dict[str, object]:
         op = request.get("op")
         if op == "ping":
-            return {"pid": os.getpid(), "port": self.port}
+            return {"pid": os.getpid(), "port": self.port,
+                    "isolation": "" if self.namespace else self.isolation_reason}
         if op != "open":
             raise ValueError(f"unknown request {op!r}")
         index_url = str(request["index_url"])
@@ -177,9 +185,15 @@ class Agent:
         ca_file = request.get("ca_file")
         owner = request.get("owner_pid")
         wants_report = bool(request.get("report"))
+        mode = request.get("isolation") or "off"
+        if mode == "required" and self.namespace is None:
+            raise ValueError("the profile requires network isolation (isolation = "
+                             f"\"required\"), which is not available here: "
+                             f"{self.isolation_reason}")
+        isolated = mode != "off" and self.namespace is not None
         login_pair = (str(login[0]), str(login[1])) if isinstance(login, list) else None
         policy = Policy(index_url, str(upload_url) if upload_url else None)
-        key = (index_url, upload_url, login_pair, ca_file, owner, wants_report)
+        key = (index_url, upload_url, login_pair, ca_file, owner, wants_report, isolated)
         profile, login_source = _labels(request)
         with self.lock:
             self.last_busy = time.monotonic()
@@ -187,8 +201,8 @@ class Agent:
             # its session (its pages seen so far, its report file).
             for token, session in self.sessions.items():
                 if (session.policy.index_url, session.policy.upload_url, session.login,
-                        session.ca_file, session.owner_pid,
-                        session.report_path is not None) == key:
+                        session.ca_file, session.owner_pid, session.report_path is not None,
+                        session.inside_token is not None) == key:
                     with session.lock:
                         session.profile, session.login_source = profile, login_source
                     return self._opened(token, session)
@@ -204,11 +218,18 @@ class Agent:
                               report, owner if isinstance(owner, int) else None,
                               profile=profile, login_source=login_source)
             self.sessions[token] = session
+            if isolated:
+                # A second token that only the listener inside the namespace takes: one
+                # read from a command's argv is of no use to anyone outside it.
+                session.inside_token = secrets.token_urlsafe(24)
+                self.sessions[session.inside_token] = session
         return self._opened(token, session)
 
     def _opened(self, token: str, session: Session) -> dict[str, object]:
-        return {"token": token, "port": self.port, "pid": os.getpid(),
-                "report": session.report_path}
+        enter = self.namespace.enter_argv() if self.namespace and session.inside_token else []
+        return {"token": session.token, "port": self.port, "pid": os.getpid(),
+                "report": session.report_path, "inside_token": session.inside_token,
+                "enter": enter, "isolation": "" if self.namespace else self.isolation_reason}
 
 
 def _clear_reports(directory: str) -> None:

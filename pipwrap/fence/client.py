@@ -38,6 +38,12 @@ class Session:
     # The file the agent appends this session's refusals to (None: not asked for). The
     # caller prints it on the command's stderr once the command ends, then empties it.
     report_file: str | None = None
+    # The argv prefix that runs a command in the fence's network namespace (empty: none),
+    # and the variables such a command gets instead of ``env_additions`` (its token is
+    # taken only inside). ``isolation_reason``: why there is no namespace, if there is none.
+    enter: tuple[str, ...] = ()
+    inside_additions: dict[str, str] | None = None
+    isolation_reason: str = ""
 
 
 def _private(path: str) -> str:
@@ -165,7 +171,8 @@ def _ask(message: dict[str, object]) -> dict[str, object]:
 def open_session(index_url: str, upload_url: str | None = None,
                  login: tuple[str, str] | None = None, ca_file: str | None = None, *,
                  owner_pid: int | None = None, report: bool = True,
-                 profile: str | None = None, login_source: str | None = None) -> Session:
+                 profile: str | None = None, login_source: str | None = None,
+                 isolation: str = "off") -> Session:
     """Register a session for one profile; the agent starts if none runs.
 
     ``owner_pid``: the session ends when this process does (default: this process).
@@ -174,13 +181,15 @@ def open_session(index_url: str, upload_url: str | None = None,
     would keep its reader waiting for the shell's life).
     ``profile``, ``login_source``: the profile's name and where its login comes from
     (never the secret), named when the server refuses that login.
+    ``isolation``: the profile's setting ("auto", "required", "off"); with a namespace,
+    the session also gets ``enter`` and ``inside_additions``.
     """
     message: dict[str, object] = {
         "op": "open", "index_url": index_url, "upload_url": upload_url,
         "login": list(login) if login else None,
         "ca_file": os.path.abspath(ca_file) if ca_file else None,
         "owner_pid": owner_pid if owner_pid is not None else os.getpid(),
-        "report": report,
+        "report": report, "isolation": isolation,
         "profile": profile, "login_source": login_source,
     }
     try:
@@ -198,8 +207,14 @@ def open_session(index_url: str, upload_url: str | None = None,
     bundle = os.path.join(directory, "ca.pem")
     certs = os.path.join(directory, "certs")
     report_file = answer.get("report")
+    inside_token, enter = answer.get("inside_token"), answer.get("enter")
+    enter = enter if isinstance(enter, list) else []
+    inside = environment(f"http://pipwrap:{inside_token}@127.0.0.1:{port}", bundle, certs) \
+        if inside_token and enter else None
     return Session(proxy_url, bundle, certs, pid, environment(proxy_url, bundle, certs),
-                   str(report_file) if report_file else None)
+                   str(report_file) if report_file else None,
+                   tuple(str(word) for word in enter) if inside else (),
+                   inside, str(answer.get("isolation") or ""))
 
 
 PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",

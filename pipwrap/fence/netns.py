@@ -235,3 +235,14 @@ def _helper(conn: socket.socket, port: int, backlog: int) -> None:  # pragma: no
         detail = exc.strerror or str(exc)
         with contextlib.suppress(OSError):
             conn.sendall(f"cannot make a network namespace: {step} failed: {detail}".encode())
+
+
+def open_namespace(port: int) -> tuple[Namespace | None, str]:
+    """The fence's namespace with its listener on ``port`` inside, or None and why not."""
+    found = availability(probe=False)
+    if not found.available:
+        return None, found.reason
+    try:
+        return create(port), ""
+    except IsolationUnavailable as exc:
+        return None, str(exc)

@@ -86,20 +86,21 @@ class Proxy:
                 self._contexts[ca_file] = context
             return context
 
-    def serve_forever(self, listener: socket.socket) -> None:
+    def serve_forever(self, listener: socket.socket, inside: bool = False) -> None:
+        """``inside``: the listener is the one in the network namespace (fence/netns.py)."""
         while True:
             try:
                 conn, _ = listener.accept()
             except OSError:
                 return
-            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._connection, args=(conn, inside), daemon=True).start()
 
-    def _connection(self, conn: socket.socket) -> None:
+    def _connection(self, conn: socket.socket, inside: bool = False) -> None:
         self.activity(1)
         try:
             conn.settimeout(IDLE_TIMEOUT)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            _Client(self, conn).run()
+            _Client(self, conn, inside).run()
         except (Closed, OSError, ssl.SSLError):
             pass
         finally:
@@ -113,8 +114,9 @@ def _refusal(method: str, url: str, reason: str) -> str:
 
 
 class _Client:
-    def __init__(self, proxy: Proxy, conn: socket.socket) -> None:
+    def __init__(self, proxy: Proxy, conn: socket.socket, inside: bool = False) -> None:
         self.proxy = proxy
+        self.inside = inside
         self.conn: socket.socket = conn
         self.rfile: BinaryIO = conn.makefile("rb", buffering=BLOCK)  # type: ignore[assignment]
         self.tunnel: tuple[str, int] | None = None
@@ -154,7 +156,10 @@ class _Client:
             user, _, token = decoded.partition(":")
         except (ValueError, UnicodeDecodeError):
             return None
-        return self.proxy.sessions.get(token) if user == "pipwrap" else None
+        session = self.proxy.sessions.get(token) if user == "pipwrap" else None
+        if session is not None and token == session.inside_token and not self.inside:
+            return None
+        return session
 
     def request(self, line: str, headers: Headers) -> bool:
         """Handle one request; False when the client connection must close."""

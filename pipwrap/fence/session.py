@@ -26,6 +26,8 @@ class Session:
     # command, then empties. None: said to nobody (the 403's body still says it).
     report_path: str | None = None
     owner_pid: int | None = None
+    # The token taken only on the listener inside the network namespace (None: no namespace).
+    inside_token: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     reported: set[str] = field(default_factory=set)
     # Projects whose index page this session fetched on its own (see Client._learn).

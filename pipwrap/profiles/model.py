@@ -19,6 +19,7 @@ class Profile:
     __slots__ = (
         "ca_file",
         "index_url",
+        "isolation",
         "keyring",
         "name",
         "password_command",
@@ -43,6 +44,7 @@ class Profile:
         keyring: bool = False,
         upload_url: str | None = None,
         ca_file: str | None = None,
+        isolation: str = "auto",
     ) -> None:
         self.name = name
         self.index_url = index_url
@@ -58,6 +60,9 @@ class Profile:
         self.upload_url = upload_url
         # CA certificates the fence trusts for this profile's servers, besides the system's.
         self.ca_file = ca_file
+        # Whether a wrapped command runs in a network namespace whose only way out is the
+        # fence: "auto" (where the system allows it), "required" (refuse elsewhere), "off".
+        self.isolation = isolation
 
     @property
     def holds_credential(self) -> bool:
@@ -65,12 +70,12 @@ class Profile:
         return self.shown_url != self.index_url
 
     def fields(self) -> tuple[str, str, str, bool, str | None, str | None, str | None, int, bool,
-                              str | None, str | None]:
+                              str | None, str | None, str]:
         """The constructor's arguments, in order: ``Profile(*p.fields())`` is a copy."""
         return (
             self.name, self.index_url, self.shown_url, self.trusted_host, self.username,
             self.password_env, self.password_command, self.password_ttl, self.keyring,
-            self.upload_url, self.ca_file,
+            self.upload_url, self.ca_file, self.isolation,
         )
 
     def __eq__(self, other: object) -> bool:

@@ -62,7 +62,9 @@ _PROFILE_KEYS = {
     "keyring": bool,
     "upload-url": str,
     "ca-file": str,
+    "isolation": str,
 }
+ISOLATION_MODES = ("auto", "required", "off")
 _TYPE_NAMES = {str: "a string", bool: "true or false", int: "a whole number of seconds"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -122,6 +124,10 @@ def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
         if not os.path.isabs(ca_file):
             where.fail(name, "ca-file", f"profile {name!r}: ca-file must be an absolute path "
                        "(or start with ~/)")
+    isolation = table.get("isolation", "auto")
+    if isolation not in ISOLATION_MODES:
+        where.fail(name, "isolation", f"profile {name!r}: isolation must be one of "
+                   f"{', '.join(repr(m) for m in ISOLATION_MODES)}, got {isolation!r}")
     return Profile(
         name=name,
         index_url=url,
@@ -134,6 +140,7 @@ def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
         keyring=table.get("keyring", False),
         upload_url=upload,
         ca_file=ca_file,
+        isolation=isolation,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -118,9 +119,10 @@ def pip_file_settings(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[str, str], *,
-                       owner_pid: int, report: bool = True) -> tuple[dict[str, str], Session]:
+                       owner_pid: int, report: bool = True, isolation: str = "off",
+                       ) -> tuple[dict[str, str], Session]:
     """A wrapped command's variables with the fence's session in them, and the session
-    (its agent's pid, its report file).
+    (its agent's pid, its report file, how to enter its network namespace).
 
     Raises :class:`pipwrap.fence.FenceError` when the fence cannot be reached: the
     command must not run.
@@ -130,13 +132,46 @@ def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[st
 
     url, found_login = environment.login(profile, secret)
     session = fence.open_session(url, profile.upload_url, found_login, profile.ca_file,
-                                 owner_pid=owner_pid, report=report,
+                                 owner_pid=owner_pid, report=report, isolation=isolation,
                                  profile=profile.name,
                                  login_source=environment.login_source(profile))
     child_env = pip_file_settings(environ)
     child_env.update(environment.build(profile, secret))
     child_env.update(session.env_additions)
     return child_env, session
+
+
+def inside_environment(child_env: dict[str, str], session: Session,
+                       ) -> tuple[dict[str, str], dict[str, str]]:
+    """(the variables of a command run inside the namespace, the ones a shell function or
+    builtin gets instead: it runs in the shell, outside, where only the other token works).
+    """
+    if not session.enter or session.inside_additions is None:
+        return child_env, {}
+    inside = {**child_env, **session.inside_additions}
+    return inside, {k: v for k, v in child_env.items() if inside.get(k) != v}
+
+
+NOTICE_NAME = "isolation-notice"
+
+
+def isolation_notice(profile: Profile, session: Session) -> str:
+    """Said once per user and reason where isolation is "auto" and cannot be had."""
+    if profile.isolation != "auto" or session.enter or not session.isolation_reason:
+        return ""
+    marker = stamp_dir().parent / NOTICE_NAME
+    try:
+        if marker.read_text(encoding="utf-8") == session.isolation_reason:
+            return ""
+    except OSError:
+        pass
+    with contextlib.suppress(OSError):
+        marker.write_text(session.isolation_reason, encoding="utf-8")
+    return (f"pipwrap: wrapped commands run without network isolation here: "
+            f"{session.isolation_reason}. The fence still serves every tool that uses its "
+            "proxy; a command that switches its proxy off is not stopped. Set isolation = "
+            "\"required\" in the profile to refuse to run, or \"off\" to silence this "
+            "(said once; `pipwrap doctor` shows it).\n")
 
 
 def take_report(path: str | None) -> str:
@@ -176,7 +211,11 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     watched += resolution.watched
     secret = credentials.password(resolution.profile, environ)
     child_env, session = fenced_environment(resolution.profile, secret.value, environ,
-                                            owner_pid=pid)
+                                            owner_pid=pid,
+                                            isolation=resolution.profile.isolation)
+    notice = isolation_notice(resolution.profile, session)
+    if notice:
+        sys.stderr.write(notice)
     # The uv.toml pipwrap wrote for this profile: deleted (a cache clean-up), the shell
     # must resolve again and write it anew rather than hand uv a path that is gone.
     if "UV_CONFIG_FILE" in child_env:
@@ -190,6 +229,7 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     # holds the names of all PIP_*/UV_* variables, so a new one makes it ask again.
     unset = [name for name in scrub.unset_names(environ) if name not in child_env]
     unset += around_fence(environ, child_env, resolution.profile.password_env)
+    child_env, in_shell = inside_environment(child_env, session)
     # A password-env secret lives in the user's variable; reading it again on every call
     # (instead of keeping a copy in the shell) is what makes a rotated secret take effect.
     refresh_always = "1" if resolution.profile.password_env else ""
@@ -204,11 +244,16 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
             speak.assign_list("__pipwrap_env_index",
                               [str(i) for i in range(1, len(child_env) + 1)]),
             speak.assign_list("__pipwrap_watch_test", _fish_watch_test(flat)),
+            speak.assign_list("__pipwrap_shell_names", list(in_shell)),
+            speak.assign_list("__pipwrap_shell_values", list(in_shell.values())),
+            speak.assign_list("__pipwrap_shell_index",
+                              [str(i) for i in range(1, len(in_shell) + 1)]),
         ]
     else:
         lines = [
             speak.assign_list("__pipwrap_env", [f"{k}={v}" for k, v in child_env.items()]),
             speak.assign_list("__pipwrap_watch", flat),
+            speak.assign_list("__pipwrap_env_shell", [f"{k}={v}" for k, v in in_shell.items()]),
         ]
     lines += [
         speak.assign_list("__pipwrap_unset", unset),
@@ -220,5 +265,9 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
         speak.assign("__pipwrap_agent", str(session.agent_pid)),
         # ... and, after it, whether the agent wrote a refusal for it (one builtin test).
         speak.assign("__pipwrap_report", session.report_file or ""),
+        # The command enters the fence's network namespace through this prefix (empty:
+        # no namespace); a function or builtin cannot, and is refused when it is required.
+        speak.assign_list("__pipwrap_enter", list(session.enter)),
+        speak.assign("__pipwrap_isolation", resolution.profile.isolation),
     ]
     return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pipwrap.fence import netns
 from tests.support import static_index
 from tests.support.fenced import FENCE, PIPS, download, fetch, pip_bin, stage
 from tests.support.fenced import python_c as _py
@@ -291,24 +292,34 @@ def test_a_lock_pointing_at_a_file_the_index_does_not_list_is_fenced(
 def test_a_second_https_index_is_fenced(sandbox: Sandbox,
                                         https_indexes: dict[str, object]) -> None:
     env = _https_profile(sandbox, https_indexes)
+    # The same profile without network isolation: what the CA variables alone hold.
+    sandbox.write_config(sandbox.config.read_text() + '[profiles.open]\nindex-url = "'
+                         f'{https_indexes["local"]}"\nca-file = "{https_indexes["ca"]}"\n'
+                         'isolation = "off"\n')
     target = sandbox.home / "t"
     other = str(https_indexes["other"])
+    direct = _py("import ssl, socket, urllib.request as u\n"
+                 "h = u.build_opener(u.ProxyHandler({}))\n"
+                 "try:\n"
+                 f"    h.open({other + 'foo/'!r}, timeout=20); print('direct ok')\n"
+                 "except OSError as x:\n"
+                 "    print('direct', x)\n")
     done = sandbox.sh("bash", "\n".join([
         f"wrap pip install -q --target {target} --extra-index-url {other} foo; echo pip=$?",
         "wrap " + _py(fetch(other + "foo/")),
-        # Around the proxy: a direct connection must not verify either.
-        "wrap " + _py("import ssl, socket, urllib.request as u\n"
-                      "h = u.build_opener(u.ProxyHandler({}))\n"
-                      "try:\n"
-                      f"    h.open({other + 'foo/'!r}, timeout=20); print('direct ok')\n"
-                      "except OSError as x:\n"
-                      "    print('direct', x)\n"),
+        # Around the proxy: a direct connection must not verify either, and in the
+        # network namespace it reaches nothing at all.
+        "PIPWRAP_PROFILE=open wrap " + direct,
+        "wrap " + direct,
     ]), **env)
     # The guard refuses the extra index before pip runs; the fence refuses the rest.
     assert installed(target) is None, done.stderr
     assert f"{FENCE} GET {other}foo/" in done.stderr
     assert "direct ok" not in done.stdout
-    assert "CERTIFICATE_VERIFY_FAILED" in done.stdout, done.stdout
+    lines = done.stdout.splitlines()
+    assert "CERTIFICATE_VERIFY_FAILED" in lines[-2], done.stdout
+    if netns.availability().available:
+        assert "Connection refused" in lines[-1], done.stdout
 
 
 # --- secrets live in the fence ------------------------------------------------------

@@ -134,8 +134,10 @@ def test_uv_trusts_only_the_fence_and_says_nothing_about_native_tls(
     meets another index's own certificate, which the user's SSL_CERT_FILE would trust, and
     refuses it: the fence's CA (SSL_CERT_FILE, SSL_CERT_DIR) is all a wrapped uv trusts."""
     url, other, ca = https_indexes
+    # The CA variables alone: in the network namespace the bypass would reach nothing at
+    # all (tests/functional/test_isolation_wrap.py), hiding what they hold.
     sandbox.write_config(f'default = "tls"\n[profiles.tls]\nindex-url = "{url}"\n'
-                         f'ca-file = "{ca}"\n')
+                         f'ca-file = "{ca}"\nisolation = "off"\n')
     python = venv / "bin/python"
     bare, fenced, bypass = (sandbox.home / name for name in ("bare", "fenced", "bypass"))
     install = f"uv pip install --python {python} --no-cache"

@@ -15,6 +15,7 @@ __pipwrap_blocked=${__pipwrap_blocked-}
 __pipwrap_blocked_key=${__pipwrap_blocked_key-}
 __pipwrap_last_pwd=${__pipwrap_last_pwd-}
 __pipwrap_report=${__pipwrap_report-}
+__pipwrap_isolation=${__pipwrap_isolation-}
 
 # Runs pipwrap. An interpreter that is gone means pipwrap was reinstalled another way (or
 # removed) after this shell loaded the snippet: say so instead of "No such file".
@@ -161,9 +162,21 @@ __pipwrap_wrap() {
     # `local -x` scopes the variables to this call; bash restores them on return, also
     # when the command is interrupted.
     local -x "${__pipwrap_env[@]}"
+    # An executable runs in the fence's network namespace, whose one way out is the fence.
+    # A function or builtin runs in this shell, which no namespace can hold: it gets the
+    # variables that work outside, and is refused where isolation is required.
+    local -a __pipwrap_in=("${__pipwrap_enter[@]}")
+    if (( ${#__pipwrap_in[@]} )) && __pipwrap_in_shell "$1"; then
+        if [[ $__pipwrap_isolation == required ]]; then
+            \builtin printf '%s\n' "{{cmd}}: $1 runs in the shell, outside the network namespace that isolation = \"required\" asks for: run a script or a program instead" >&2
+            return 2
+        fi
+        __pipwrap_in=()
+        (( ${#__pipwrap_env_shell[@]} )) && local -x "${__pipwrap_env_shell[@]}"
+    fi
     local __pipwrap_s=0
     if [[ -z $__pipwrap_traced$__pipwrap_strict${__pipwrap_unset[0]-} ]]; then
-        "$@" || __pipwrap_s=$?
+        "${__pipwrap_in[@]}" "$@" || __pipwrap_s=$?
     elif [[ -n $__pipwrap_strict ]]; then
         __pipwrap_command "$@"
         # Traced: tracing came on right before the command; pipwrap's own is not traced.
@@ -184,11 +197,26 @@ __pipwrap_command() {
         # Other spellings of a source variable must not reach the command. bash cannot
         # hide an inherited export from a function's child, so a subshell drops them.
         [[ -n $__pipwrap_traced ]] && set -x
-        ( \builtin unset -v "${__pipwrap_unset[@]}"; "$@" )
+        ( \builtin unset -v "${__pipwrap_unset[@]}"; "${__pipwrap_in[@]}" "$@" )
     else
         [[ -n $__pipwrap_traced ]] && set -x
-        "$@"
+        "${__pipwrap_in[@]}" "$@"
     fi
+}
+
+# Whether a command word runs in this shell itself (a function or a builtin).
+__pipwrap_in_shell() {
+    \builtin declare -F -- "$1" >/dev/null && return 0
+    case $1 in
+        . | : | \[ | alias | bg | bind | break | builtin | caller | cd | command | compgen | \
+        complete | compopt | continue | declare | dirs | disown | echo | enable | eval | \
+        exec | exit | export | false | fc | fg | getopts | hash | help | history | jobs | \
+        kill | let | local | logout | mapfile | popd | printf | pushd | pwd | read | \
+        readarray | readonly | return | set | shift | shopt | source | suspend | test | \
+        times | trap | true | type | typeset | ulimit | umask | unalias | unset | wait)
+            return 0 ;;
+    esac
+    return 1
 }
 
 # Prints what the fence agent wrote for this shell's session and empties the file (the

@@ -13,6 +13,8 @@ set -q __pipwrap_unset; or set -g __pipwrap_unset
 set -q __pipwrap_blocked; or set -g __pipwrap_blocked ''
 set -q __pipwrap_last_pwd; or set -g __pipwrap_last_pwd ''
 set -q __pipwrap_report; or set -g __pipwrap_report ''
+set -q __pipwrap_enter; or set -g __pipwrap_enter
+set -q __pipwrap_isolation; or set -g __pipwrap_isolation ''
 
 # Runs pipwrap. An interpreter that is gone means pipwrap was reinstalled another way (or
 # removed) after this shell loaded the snippet: say so instead of "unknown command".
@@ -154,10 +156,24 @@ function __pipwrap_wrap --description 'Run a command with the pipwrap profile as
     for name in $__pipwrap_unset
         set -fu $name
     end
+    # A program runs in the fence's network namespace, whose one way out is the fence. A
+    # function or builtin runs in this shell, which no namespace can hold: it gets the
+    # variables that work outside, and is refused where isolation is required.
+    set -l __pipwrap_run $__pipwrap_enter $argv
+    if set -q __pipwrap_enter[1]; and begin; functions -q -- $argv[1]; or builtin -q -- $argv[1]; end
+        if test "$__pipwrap_isolation" = required
+            printf '%s\n' "{{cmd}}: $argv[1] runs in the shell, outside the network namespace that isolation = \"required\" asks for: run a script or a program instead" >&2
+            return 2
+        end
+        set __pipwrap_run $argv
+        for i in $__pipwrap_shell_index
+            set -fx $__pipwrap_shell_names[$i] $__pipwrap_shell_values[$i]
+        end
+    end
     if test -n "$__pipwrap_trace"
-        __pipwrap_traced $argv
+        __pipwrap_traced $__pipwrap_run
     else
-        $argv
+        $__pipwrap_run
     end
     set -l s $status
     # The fence's refusals for this command, on its own stderr: one builtin test when

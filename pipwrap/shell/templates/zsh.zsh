@@ -9,7 +9,8 @@ typeset -g __pipwrap_use=${__pipwrap_use-} __pipwrap_scan=${__pipwrap_scan-}
 typeset -g __pipwrap_refresh_always=${__pipwrap_refresh_always-}
 typeset -g __pipwrap_blocked=${__pipwrap_blocked-} __pipwrap_blocked_key=${__pipwrap_blocked_key-}
 typeset -g __pipwrap_last_pwd=${__pipwrap_last_pwd-} __pipwrap_report=${__pipwrap_report-}
-typeset -ga __pipwrap_env __pipwrap_watch __pipwrap_unset
+typeset -ga __pipwrap_env __pipwrap_watch __pipwrap_unset __pipwrap_enter __pipwrap_env_shell
+typeset -g __pipwrap_isolation=${__pipwrap_isolation-}
 
 # Runs pipwrap. An interpreter that is gone means pipwrap was reinstalled another way (or
 # removed) after this shell loaded the snippet: say so instead of "no such file".
@@ -163,22 +164,35 @@ function __pipwrap_wrap() {
     # user's own options.
     local -x "${__pipwrap_env[@]}"
     (( ${#__pipwrap_unset} )) && local +x "${__pipwrap_unset[@]}" && unset "${__pipwrap_unset[@]}"
+    # An executable runs in the fence's network namespace, whose one way out is the fence.
+    # A function or builtin runs in this shell, which no namespace can hold: it gets the
+    # variables that work outside, and is refused where isolation is required.
+    local -a __pipwrap_in
+    __pipwrap_in=("${__pipwrap_enter[@]}")
+    if (( ${#__pipwrap_in} && (${+functions[$1]} || ${+builtins[$1]}) )); then
+        if [[ $__pipwrap_isolation == required ]]; then
+            builtin printf '%s\n' "{{cmd}}: $1 runs in the shell, outside the network namespace that isolation = \"required\" asks for: run a script or a program instead" >&2
+            return 2
+        fi
+        __pipwrap_in=()
+        (( ${#__pipwrap_env_shell} )) && local -x "${__pipwrap_env_shell[@]}"
+    fi
     local __pipwrap_s=0
     if [[ $__pipwrap_traced$__pipwrap_strict == off ]]; then
-        "$@" || __pipwrap_s=$?
+        "${__pipwrap_in[@]}" "$@" || __pipwrap_s=$?
     elif [[ $__pipwrap_traced == on ]]; then
         # Traced: the user's command; what follows it is pipwrap's own and is not.
         if [[ -n $__pipwrap_strict ]]; then
             setopt xtrace
-            "$@"
+            "${__pipwrap_in[@]}" "$@"
             { __pipwrap_s=$?; setopt noxtrace; } 2>/dev/null
         else
             setopt xtrace
-            "$@" || { __pipwrap_s=$?; } 2>/dev/null
+            "${__pipwrap_in[@]}" "$@" || { __pipwrap_s=$?; } 2>/dev/null
             { setopt noxtrace; } 2>/dev/null
         fi
     else
-        "$@"
+        "${__pipwrap_in[@]}" "$@"
         __pipwrap_s=$?
     fi
     # The fence's refusals for this command, on its own stderr: one builtin test when
