@@ -139,8 +139,8 @@ def uv_config_file(url: str) -> str:
 
     Named by its content, so every profile and shell has its own and none is rewritten
     under a running command; written again whenever an environment is built and it is
-    missing or changed (a shell that cached the path before it was deleted gets uv's
-    "failed to open file" until it resolves again: fail closed). The URL carries no
+    missing or changed (the shell watches it: deleted, the next `wrap` resolves again and
+    writes it anew; shell/state.py). The URL carries no
     login (the fence adds it); the file is the user's alone (0600 in a 0700 directory).
     """
     text = ("# Written by pipwrap for wrapped uv commands (UV_CONFIG_FILE): the profile's\n"
