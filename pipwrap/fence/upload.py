@@ -107,7 +107,7 @@ def _scanned(delimiter: bytes, body: Iterator[bytes]) -> Iterator[bytes]:
             yield ready[skipped_prefix:]
         skipped_prefix = max(0, skipped_prefix - len(ready))
     if not ended:
-        offset, ended = _scan(pending, offset, delimiter, complete=True)
+        _, ended = _scan(pending, offset, delimiter, complete=True)
     if not ended:
         raise NotAnUpload("the multipart body does not end with its closing boundary")
     if pending[skipped_prefix:]:
