@@ -83,7 +83,7 @@ def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
                        + ", ".join(_PROFILE_KEYS))
         expected = _PROFILE_KEYS[key]
         # bool is an int subclass: check exactly so `password-ttl = true` is refused.
-        if type(value) is not expected or (expected is list and not all(
+        if type(value) is not expected or (isinstance(value, list) and not all(
                 isinstance(item, str) for item in value)):
             where.fail(name, key, f"profile {name!r}: {key} must be {_TYPE_NAMES[expected]}")
     if "index-url" not in table:
