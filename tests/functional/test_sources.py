@@ -62,7 +62,7 @@ def _json_upstream(root: Path, wheels: list[tuple[Path, float]]) -> dict[str, by
 @contextlib.contextmanager
 def _serve_json(root: Path, pages: dict[str, bytes]) -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             parts = self.path.strip("/").split("/")
             if len(parts) == 2 and parts[0] == "simple" and parts[1] in pages:
                 body, kind = pages[parts[1]], "application/vnd.pypi.simple.v1+json"
@@ -78,7 +78,7 @@ def _serve_json(root: Path, pages: dict[str, bytes]) -> Iterator[str]:
             if self.command == "GET":
                 self.wfile.write(body)
 
-        do_HEAD = do_GET  # noqa: N815 - uv asks a file's HEAD first
+        do_HEAD = do_GET  # uv asks a file's HEAD first
 
         def log_message(self, *args: object) -> None:
             pass
@@ -96,7 +96,7 @@ def _serve_json(root: Path, pages: dict[str, bytes]) -> Iterator[str]:
 @contextlib.contextmanager
 def _failing(status: int) -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_error(status)
 
         def log_message(self, *args: object) -> None:
@@ -242,3 +242,82 @@ def test_explain_says_which_source_answers_and_why(sandbox: Sandbox, staged: Sta
     assert "bar-baz: fallback 1" in out and "bar_baz-2.0-py3-none-any.whl" in out, out
     assert "reserved (pattern 'acme-*')" in out, out
     assert "outside the cooldown" in out, out  # the static first source dates nothing
+
+
+GOOD = 'default = "corp"\n[profiles.corp]\nindex-url = "http://127.0.0.1:9/simple/"\n'
+BAD_KEYS = {
+    "fallback not a list": ('fallback = "https://pypi.org/simple/"', "fallback must be a list"),
+    "fallback ftp": ('fallback = ["ftp://x/simple/"]', "fallback URL 1 must be an http://"),
+    "fallback space": ('fallback = ["https://a b/"]', "fallback URL 1 must not contain spaces"),
+    "fallback no host": ('fallback = ["https:///simple/"]', "fallback URL 1 has no host"),
+    "fallback twice": ('fallback = ["https://x/simple/", "https://x/simple/"]',
+                       "names a source twice"),
+    "reserved not normalized": ('reserved = ["Acme_*"]', "write 'acme-*'"),
+    "reserved not strings": ("reserved = [1]", "reserved must be a list of strings"),
+    "cooldown unit": ('cooldown = "7 weeks"', "cooldown must be a duration"),
+    "cooldown zero": ('cooldown = "0 days"', "cooldown must be a duration"),
+    "cooldown number": ("cooldown = 7", "cooldown must be a string"),
+    "exempt without cooldown": ('cooldown-exempt = ["acme-*"]', "exempts nothing"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_KEYS)
+def test_a_bad_value_names_file_line_and_key_and_nothing_runs(sandbox: Sandbox,
+                                                               case: str) -> None:
+    line, expected = BAD_KEYS[case]
+    sandbox.write_config(GOOD + line + "\n")
+    done = sandbox.sh("bash", "wrap touch RAN; echo status=$?\n"
+                              "pipwrap run -- touch RAN2; echo run=$?")
+    assert f"{sandbox.config}:4: profile 'corp': " in done.stderr, done.stderr
+    assert expected in done.stderr, done.stderr
+    assert "status=2" in done.stdout and "run=2" in done.stdout, done.stdout
+    assert "Traceback" not in done.stderr
+    assert not (sandbox.home / "RAN").exists() and not (sandbox.home / "RAN2").exists()
+
+
+def test_a_file_index_with_a_fallback_is_refused_naming_the_key(sandbox: Sandbox) -> None:
+    sandbox.write_config('default = "c"\n[profiles.c]\nindex-url = "file:///srv/tree/"\n'
+                         'fallback = ["https://pypi.org/simple/"]\n')
+    done = sandbox.sh("bash", "pipwrap show c; echo status=$?")
+    assert "status=2" in done.stdout
+    assert f"{sandbox.config}:4: profile 'c': fallback needs an http:// or https:// " \
+           "index-url" in done.stderr, done.stderr
+
+
+def test_add_writes_the_keys_show_prints_them_and_a_fallback_password_is_masked(
+        sandbox: Sandbox) -> None:
+    done = sandbox.sh("bash", "\n".join([
+        "pipwrap add corp http://127.0.0.1:9/simple/ --fallback "
+        "https://me:s3cret@mirror.example/simple/ --fallback https://pypi.org/simple/ "
+        "--reserved 'acme-*' --reserved internal-tool --cooldown '7 days' "
+        "--cooldown-exempt 'acme-*' --force; echo add=$?",
+        "pipwrap show corp", "pipwrap show corp --json", "pipwrap list --json",
+        "pipwrap add x http://127.0.0.1:9/simple/ --cooldown soon; echo bad=$?",
+    ]))
+    assert "add=0" in done.stdout and "bad=2" in done.stdout, done.stdout + done.stderr
+    assert "fallback: https://me:****@mirror.example/simple/, https://pypi.org/simple/" \
+        in done.stdout
+    assert "reserved: acme-*, internal-tool" in done.stdout
+    assert "cooldown: 7 days" in done.stdout and "cooldown-exempt: acme-*" in done.stdout
+    assert '"cooldown_exempt": [' in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
+    assert "add: profile 'x': cooldown must be a duration" in done.stderr
+    text = sandbox.config.read_text()
+    assert 'reserved = ["acme-*", "internal-tool"]' in text
+    assert sandbox.config.stat().st_mode & 0o077 == 0  # a password in a fallback: 0600
+
+
+def test_doctor_shows_the_policy_and_a_source_outside_the_cooldown(
+        sandbox: Sandbox, staged: Staged) -> None:
+    sandbox.write_config(
+        'default = "corp"\n[profiles.corp]\n'
+        f'index-url = "{staged.first}"\nfallback = ["{staged.upstream}"]\n'
+        'reserved = ["acme-*"]\ncooldown = "7 days"\ncooldown-exempt = ["acme-lib"]\n')
+    done = sandbox.sh("bash", "pipwrap doctor; pipwrap doctor --json")
+    assert "sources, in order (a project comes from the first that has it):" in done.stdout
+    assert f"  1. {staged.first}  (answers HTML only: no upload times, so it is outside the " \
+           "cooldown)" in done.stdout, done.stdout
+    assert f"  2. {staged.upstream}" in done.stdout
+    assert "  reserved (never from a fallback): acme-*" in done.stdout
+    assert "  cooldown: 7 days, except acme-lib" in done.stdout
+    assert '"upload_times": false' in done.stdout
