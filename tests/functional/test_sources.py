@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import static_index
-from tests.support.fenced import FENCE, download, python_c
+from tests.support.fenced import FENCE, download, pip_bin, python_c
 from tests.support.sandbox import Sandbox, installed
 from tests.support.servers import free_port
 from tests.support.wheels import make_wheel
@@ -171,8 +171,9 @@ def _profile(sandbox: Sandbox, first: str, upstream: str) -> None:
 
 
 def _install(installer: str, target: Path, venv: Path, *names: str) -> str:
-    if installer == "pip":
-        return f"wrap pip install --no-cache-dir --target {target} {' '.join(names)}"
+    if installer.startswith("pip"):
+        pip = "pip" if installer == "pip" else f"{pip_bin(installer.split('-')[1])}/pip"
+        return f"wrap {pip} install --no-cache-dir --target {target} {' '.join(names)}"
     return (f"wrap uv pip install --no-cache --python {venv}/bin/python --target {target} "
             + " ".join(names))
 
@@ -187,7 +188,7 @@ def test_without_pipwrap_extra_index_url_installs_the_evil_foo(
     assert installed(target) == ("evil", "9.9.9")
 
 
-@pytest.mark.parametrize("installer", ["pip", "uv"])
+@pytest.mark.parametrize("installer", ["pip", "pip-23.2.1", "pip-newest", "uv"])
 def test_first_source_wins_cooldown_hides_the_new_release_reserved_is_refused(
         sandbox: Sandbox, staged: Staged, venv: Path, installer: str) -> None:
     _profile(sandbox, staged.first, staged.upstream)
