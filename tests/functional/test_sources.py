@@ -322,3 +322,28 @@ def test_doctor_shows_the_policy_and_a_source_outside_the_cooldown(
     assert "  reserved (never from a fallback): acme-*" in done.stdout
     assert "  cooldown: 7 days, except acme-lib" in done.stdout
     assert '"upload_times": false' in done.stdout
+
+
+def test_uv_lock_then_sync_frozen_in_another_session_keeps_the_real_sources(
+        sandbox: Sandbox, staged: Staged, venv: Path) -> None:
+    """The lock names the real file URLs (foo on the first source, bar-baz 1.9 on the
+    fallback); another session, which reads no page, installs them because the page the
+    composition picks for each project lists them with that hash."""
+    _profile(sandbox, staged.first, staged.upstream)
+    project = sandbox.home / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "proj"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
+        'dependencies = ["foo", "bar-baz"]\n')
+    done = sandbox.sh("bash", f"cd {project} && wrap uv lock -q; echo locked=$?")
+    assert "locked=0" in done.stdout, done.stderr
+    lock = (project / "uv.lock").read_text()
+    assert staged.old_file in lock and staged.first.replace("/simple/", "/files/") in lock, lock
+    assert "bar_baz-2.0" not in lock
+    done = sandbox.sh("bash", (
+        f"cd {project} && UV_CACHE_DIR={sandbox.home}/uvc "
+        f"wrap uv sync -q --frozen --python {venv}/bin/python; echo synced=$?"))
+    assert "synced=0" in done.stdout, done.stderr
+    site = next((project / ".venv" / "lib").glob("python*/site-packages"))
+    assert installed(site) == ("local", "1.0")
+    assert installed(site, "bar_baz") == ("upstream", "1.9")
