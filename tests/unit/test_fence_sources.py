@@ -228,3 +228,15 @@ def test_upload_times_in_every_spelling() -> None:
         sources.upload_timestamp("2027-01-15T08:00:00Z") + 0.5  # type: ignore[operator]
     assert sources.upload_timestamp("yesterday") is None
     assert sources.upload_timestamp(None) is None
+
+
+def test_the_agent_composes_a_single_source_with_a_cooldown_and_nothing_without_keys() -> None:
+    from pipwrap.fence.agent import _rules
+
+    alone = _rules(PYPI, {"fallback": [], "reserved": [], "cooldown": "7 days",
+                          "cooldown_exempt": []})
+    assert alone is not None and alone.sources == (PYPI,) and alone.cooldown_seconds == 7 * DAY
+    assert _rules(PYPI, None) is None
+    assert _rules(PYPI, {"fallback": [], "reserved": ["acme-*"], "cooldown": None}) is None
+    with pytest.raises(ValueError):
+        _rules(PYPI, {"fallback": "https://x/", "cooldown": None})
