@@ -347,3 +347,16 @@ def test_uv_lock_then_sync_frozen_in_another_session_keeps_the_real_sources(
     site = next((project / ".venv" / "lib").glob("python*/site-packages"))
     assert installed(site) == ("local", "1.0")
     assert installed(site, "bar_baz") == ("upstream", "1.9")
+
+
+def test_a_cooldown_on_a_profile_whose_only_source_is_the_public_index(
+        sandbox: Sandbox, staged: Staged) -> None:
+    sandbox.write_config(f'default = "pypi"\n[profiles.pypi]\nindex-url = "{staged.upstream}"\n'
+                         'cooldown = "P7D"\n')
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f"{_install('pip', target, Path(), 'bar-baz')}; echo status=$?\n"
+                              f"{_install('pip', target, Path(), 'bar-baz==2.0')}; echo new=$?")
+    assert "status=0" in done.stdout, done.stdout + done.stderr
+    assert installed(target, "bar_baz") == ("upstream", "1.9")
+    assert "new=0" not in done.stdout
+    assert "cooldown P7D hides 1 file(s) of 'bar-baz'" in done.stderr, done.stderr
