@@ -360,3 +360,29 @@ def test_a_cooldown_on_a_profile_whose_only_source_is_the_public_index(
     assert installed(target, "bar_baz") == ("upstream", "1.9")
     assert "new=0" not in done.stdout
     assert "cooldown P7D hides 1 file(s) of 'bar-baz'" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_https_sources_with_the_profiles_ca(sandbox: Sandbox, tmp_path: Path, venv: Path,
+                                            installer: str) -> None:
+    """Both sources over TLS signed by the profile's ca-file: the fence reads them itself
+    (in the client's CONNECT tunnel, with the same CA), and the developer's own CA variables
+    (which even trust the test CA) change nothing."""
+    ca = static_index.make_ca(tmp_path / "ca")
+    upstream = static_index.tree(tmp_path / "up", [
+        make_wheel(tmp_path / "w-up", "Foo", "9.9.9", "evil"),
+        make_wheel(tmp_path / "w-up", "bar-baz", "2.0", "upstream")])
+    first = static_index.tree(tmp_path / "first", [make_wheel(tmp_path / "w1", "Foo", "1.0",
+                                                              "local")])
+    with static_index.serve(upstream, context=ca.server_context(tmp_path / "s1")) as up, \
+            static_index.serve(first, context=ca.server_context(tmp_path / "s2")) as loc:
+        sandbox.write_config(f'default = "tls"\n[profiles.tls]\nindex-url = "{loc.url}"\n'
+                             f'fallback = ["{up.url}"]\nca-file = "{ca.cert}"\n')
+        target = sandbox.home / "t"
+        env = {name: str(ca.cert) for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
+                                               "CURL_CA_BUNDLE", "PIP_CERT")}
+        done = sandbox.sh("bash", _install(installer, target, venv, "foo", "bar-baz")
+                          + "; echo status=$?", **env)
+    assert "status=0" in done.stdout, done.stdout + done.stderr
+    assert installed(target) == ("local", "1.0")
+    assert installed(target, "bar_baz") == ("upstream", "2.0")
