@@ -60,9 +60,18 @@ def _json_upstream(root: Path, wheels: list[tuple[Path, float]]) -> dict[str, by
 
 
 @contextlib.contextmanager
-def _serve_json(root: Path, pages: dict[str, bytes]) -> Iterator[str]:
+def _serve_json(root: Path, pages: dict[str, bytes], login: str | None = None,
+                ) -> Iterator[str]:
+    """``login``: "user:password" every request must carry (HTTP Basic)."""
+    import base64
+
+    wanted = f"Basic {base64.b64encode(login.encode()).decode()}" if login else None
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if wanted is not None and self.headers.get("Authorization") != wanted:
+                self.send_error(401)
+                return
             parts = self.path.strip("/").split("/")
             if len(parts) == 2 and parts[0] == "simple" and parts[1] in pages:
                 body, kind = pages[parts[1]], "application/vnd.pypi.simple.v1+json"
@@ -386,3 +395,21 @@ def test_https_sources_with_the_profiles_ca(sandbox: Sandbox, tmp_path: Path, ve
     assert "status=0" in done.stdout, done.stdout + done.stderr
     assert installed(target) == ("local", "1.0")
     assert installed(target, "bar_baz") == ("upstream", "2.0")
+
+
+def test_a_fallback_login_goes_to_the_fallback_only_and_is_never_shown(
+        sandbox: Sandbox, tmp_path: Path, staged: Staged) -> None:
+    wheels = [(make_wheel(tmp_path / "w", "bar-baz", "1.9", "private"), 30 * 86400)]
+    pages = _json_upstream(tmp_path / "up", wheels)
+    with _serve_json(tmp_path / "up", pages, login="me:s3cret") as private:
+        with_login = private.replace("http://", "http://me:s3cret@")
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{staged.first}"\nfallback = ["{with_login}"]\n')
+        target = sandbox.home / "t"
+        done = sandbox.sh("bash", "\n".join([
+            f"{_install('pip', target, Path(), 'foo', 'bar-baz')}; echo status=$?",
+            "pipwrap explain bar-baz; pipwrap show", "pipwrap doctor >/dev/null"]))
+    assert "status=0" in done.stdout, done.stdout + done.stderr
+    assert installed(target, "bar_baz") == ("private", "1.9")
+    assert "me:****@" in done.stdout, done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
