@@ -284,13 +284,17 @@ def _version_key(version: str) -> tuple[int, object]:
 class _Job:
     """One project whose pages may need writing: everything its worker needs to know."""
 
-    __slots__ = ("known", "new", "old_fingerprint", "present", "project", "root",
+    __slots__ = ("known", "new", "old_fingerprint", "present", "previous", "project", "root",
                  "scratch", "want_records", "yanks")
 
     def __init__(self, root: str, project: str, known: list[tuple[_Seen, Entry]],
                  new: list[_Seen], present: set[str], yanks: dict[str, str],
-                 old_fingerprint: object, want_records: bool, scratch: str) -> None:
+                 old_fingerprint: object, want_records: bool, scratch: str,
+                 previous: dict[str, object] | None = None) -> None:
         self.root = root
+        # What the manifest said of files read again (their size or mtime moved): a
+        # restore without file times keeps each unchanged file's upload time.
+        self.previous = previous or {}
         self.scratch = scratch
         self.project = project
         self.known = known
@@ -323,6 +327,9 @@ def _index_project(job: _Job) -> _Done:
     directory = os.path.join(job.root, job.project)
     chosen = list(job.known)
     present = set(job.present)
+    # The project's page as it stands: the upload times it published (a restore may have
+    # brought the pages back without the manifest, which is a cache).
+    recorded = _published_times(directory) if job.new else {}
     for item in job.new:
         try:
             entry, wrote = examine(item.path, parse_filename(item.name), item.mtime,
@@ -335,14 +342,15 @@ def _index_project(job: _Job) -> _Done:
                                  "out of the index")
             continue
         entry[1] = item.mtime_ns
+        _keep_upload_time(entry, job.previous.get(item.name), recorded, item.name)
         chosen.append((item, entry))
         if item.is_wheel:
             present.add(item.name + METADATA_SUFFIX)
         if wrote:
             done.written.append(item.path + METADATA_SUFFIX)
-    if not chosen:
-        _clear_project(directory, present, done)
-        return done
+    # No distribution left (the last one removed): the directory stays with empty pages,
+    # so the name stays held here, by serve and nginx alike, and is never sent to the
+    # fallback, until `pipwrap repo release NAME` (store.release) deletes it.
     chosen.sort(key=lambda c: c[0].name)
     done.entries = {item.name: entry for item, entry in chosen}
     done.fingerprint = _fingerprint([(i.name, e, job.yanks.get(i.name)) for i, e in chosen])
@@ -386,8 +394,10 @@ def _write_project_pages(job: _Job, done: _Done, chosen: list[tuple[_Seen, Entry
     for record in records:
         if record.version not in versions:
             versions.append(record.version)
-    for name, data in (("index.html", pages.project_html(job.project, records)),
-                       ("index.json", pages.project_json(job.project, versions, records))):
+    # JSON first: serve sends only the files index.json lists, so an HTML page must never
+    # show a file before it does (an HTML client would get 404 for a link it just read).
+    for name, data in (("index.json", pages.project_json(job.project, versions, records)),
+                       ("index.html", pages.project_html(job.project, records))):
         if write_if_changed(os.path.join(directory, name), data, job.scratch):
             done.written.append(os.path.join(directory, name))
 
@@ -396,15 +406,6 @@ def _unlink(path: str, done: _Done) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
         done.removed.append(path)
-
-
-def _clear_project(directory: str, present: set[str], done: _Done) -> None:
-    """A directory with no distributions left: drop its pages, and it if that empties it."""
-    for name in present:
-        if name in PAGE_NAMES or name.endswith(METADATA_SUFFIX):
-            _unlink(os.path.join(directory, name), done)
-    with contextlib.suppress(OSError):
-        os.rmdir(directory)
 
 
 def _run_jobs(jobs: list[_Job]) -> list[_Done]:
@@ -539,8 +540,11 @@ def _build(root: str, list_all: bool, want_records: bool,
                                       "files": {i.name: e for i, e in known}}
                     continue
             projects[name] = record
+            previous = {item.name: old_files[item.name] for item in new
+                        if item.name in old_files}
             jobs.append(_Job(root, name, known, new, present, yanks,
-                             None if pages_stale else old.get("fp"), want_records, scratch))
+                             None if pages_stale else old.get("fp"), want_records, scratch,
+                             previous))
 
     for job, done in zip(jobs, _run_jobs(jobs)):
         _settle(job, done, projects)
@@ -673,6 +677,30 @@ def _settle(job: _Job, done: _Done, projects: dict[str, dict[str, object]]) -> N
         projects[job.project]["mtime"] = mtime
 
 
+def _published_times(directory: str) -> dict[str, tuple[str, str]]:
+    """filename -> (sha256, upload-time) as the project's index.json gives them."""
+    try:
+        with open(os.path.join(directory, "index.json"), "rb") as handle:
+            files = json.load(handle)["files"]
+        return {str(f["filename"]): (str(f["hashes"]["sha256"]), str(f["upload-time"]))
+                for f in files if "upload-time" in f}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _keep_upload_time(entry: Entry, previous: object, recorded: dict[str, tuple[str, str]],
+                      name: str) -> None:
+    """A file read again whose bytes are those already indexed keeps its upload time: its
+    mtime moved (a restore, a copy without -p), not its publication."""
+    if (isinstance(previous, list) and len(previous) == 7 and previous[0] == entry[0]
+            and previous[2] == entry[2]):
+        entry[6] = previous[6]
+        return
+    known = recorded.get(name)
+    if known is not None and known[0] == entry[2]:
+        entry[6] = known[1]
+
+
 def _count(files: object) -> int:
     return len(files) if isinstance(files, dict) else 0
 
@@ -695,7 +723,7 @@ def _write_root(root: str, projects: list[str], old_fingerprint: object,
     if (_root_fingerprint(projects) == old_fingerprint
             and all(os.path.exists(os.path.join(root, p)) for p in PAGE_NAMES)):
         return
-    for name, data in (("index.html", pages.root_html(projects)),
-                       ("index.json", pages.root_json(projects))):
+    for name, data in (("index.json", pages.root_json(projects)),
+                       ("index.html", pages.root_html(projects))):
         if write_if_changed(os.path.join(root, name), data, scratch_dir(root)):
             report.written.append(os.path.join(root, name))
