@@ -284,8 +284,8 @@ def _version_key(version: str) -> tuple[int, object]:
 class _Job:
     """One project whose pages may need writing: everything its worker needs to know."""
 
-    __slots__ = ("known", "new", "old_fingerprint", "present", "previous", "project", "root",
-                 "scratch", "want_records", "yanks")
+    __slots__ = ("held", "known", "new", "old_fingerprint", "present", "previous", "project",
+                 "root", "scratch", "want_records", "yanks")
 
     def __init__(self, root: str, project: str, known: list[tuple[_Seen, Entry]],
                  new: list[_Seen], present: set[str], yanks: dict[str, str],
@@ -295,6 +295,9 @@ class _Job:
         # What the manifest said of files read again (their size or mtime moved): a
         # restore without file times keeps each unchanged file's upload time.
         self.previous = previous or {}
+        # A project with pages already (indexed before): it stays a project, and its
+        # name held, when its last distribution goes (a tombstone).
+        self.held = "index.json" in present
         self.scratch = scratch
         self.project = project
         self.known = known
@@ -348,9 +351,13 @@ def _index_project(job: _Job) -> _Done:
             present.add(item.name + METADATA_SUFFIX)
         if wrote:
             done.written.append(item.path + METADATA_SUFFIX)
-    # No distribution left (the last one removed): the directory stays with empty pages,
-    # so the name stays held here, by serve and nginx alike, and is never sent to the
-    # fallback, until `pipwrap repo release NAME` (store.release) deletes it.
+    if not chosen and not job.held:
+        _clear_project(directory, present, done)
+        return done
+    # No distribution left in a project that had pages (its last file removed): the
+    # directory stays with empty pages, so the name stays held here, by serve and nginx
+    # alike, and is never sent to the fallback, until `pipwrap repo release NAME`
+    # (store.release) deletes it.
     chosen.sort(key=lambda c: c[0].name)
     done.entries = {item.name: entry for item, entry in chosen}
     done.fingerprint = _fingerprint([(i.name, e, job.yanks.get(i.name)) for i, e in chosen])
@@ -406,6 +413,16 @@ def _unlink(path: str, done: _Done) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
         done.removed.append(path)
+
+
+def _clear_project(directory: str, present: set[str], done: _Done) -> None:
+    """A directory that never held a distribution (a stray): no pages, and it goes if it
+    is empty. ``serve`` still holds its name (anything under it), never indexes it."""
+    for name in present:
+        if name in PAGE_NAMES or name.endswith(METADATA_SUFFIX):
+            _unlink(os.path.join(directory, name), done)
+    with contextlib.suppress(OSError):
+        os.rmdir(directory)
 
 
 def _run_jobs(jobs: list[_Job]) -> list[_Done]:
