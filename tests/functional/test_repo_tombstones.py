@@ -14,7 +14,6 @@ import os
 import select
 import struct
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,21 +23,14 @@ from pathlib import Path
 import pytest
 
 from tests.support import hosting
+from tests.support.publishing import client_env, pip_install, pipwrap
 from tests.support.sandbox import installed
 from tests.support.wheels import make_wheel
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    return {**hosting.child_env(home), "PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1",
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-
-
-def pipwrap(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipwrap", *args], env=env,
-                          capture_output=True, text=True, check=False, timeout=120)
+    return client_env(tmp_path)
 
 
 def repo_with(env: dict[str, str], root: Path, work: Path,
@@ -48,14 +40,6 @@ def repo_with(env: dict[str, str], root: Path, work: Path,
         done = pipwrap(env, "repo", "add", "--repo", str(root), str(wheel))
         assert done.returncode == 0, done.stderr
     return root
-
-
-def pip_install(env: dict[str, str], venv: Path, index: str, target: Path,
-                *names: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install",
-                           "--no-cache-dir", "--retries", "0", "--index-url", index,
-                           "--target", str(target), *names],
-                          env=env, capture_output=True, text=True, check=False, timeout=120)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import hosting
+from tests.support.publishing import client_env, pip_install, pipwrap
 from tests.support.sandbox import installed
 from tests.support.servers import free_port
 from tests.support.uploads import apr1_entry, sha_entry, twine, upload_sdist, uv_publish
@@ -30,23 +31,7 @@ from tests.support.wheels import make_wheel
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    home = tmp_path / "home"
-    home.mkdir()
-    return {**hosting.child_env(home), "PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1",
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-
-
-def pipwrap(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipwrap", *args], env=env,
-                          capture_output=True, text=True, check=False, timeout=120)
-
-
-def pip_install(env: dict[str, str], venv: Path, index: str, target: Path,
-                *names: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install",
-                           "--no-cache-dir", "--retries", "0", "--index-url", index,
-                           "--target", str(target), *names],
-                          env=env, capture_output=True, text=True, check=False, timeout=120)
+    return client_env(tmp_path)
 
 
 def retag(wheel: Path, directory: Path, tags: str) -> Path:
