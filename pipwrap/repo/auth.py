@@ -192,6 +192,15 @@ def _decoy(users: dict[str, str]) -> str | None:
     return max(users.values(), key=cost, default=None)
 
 
+def file_stamp(path: str) -> tuple[int, int, int]:
+    """What changes when a file is edited or replaced; zeros when it cannot be read."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return (0, 0, 0)
+    return (status.st_mtime_ns, status.st_size, status.st_ino)
+
+
 class Logins:
     """The htpasswd file, re-read when it changes (add a user without a restart)."""
 
@@ -204,11 +213,7 @@ class Logins:
         self._good: set[bytes] = set()
 
     def _stat(self) -> tuple[int, int, int]:
-        try:
-            status = os.stat(self.path)
-        except OSError:
-            return (0, 0, 0)
-        return (status.st_mtime_ns, status.st_size, status.st_ino)
+        return file_stamp(self.path)
 
     def _current(self) -> dict[str, str]:
         stamp = self._stat()

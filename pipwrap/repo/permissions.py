@@ -26,6 +26,7 @@ import threading
 
 from pipwrap.errors import PipwrapError
 from pipwrap.repo import index
+from pipwrap.repo.auth import file_stamp
 from pipwrap.repo.distfile import DistFile, parse_filename
 from pipwrap.repo.owners import load_owners, save_owners
 
@@ -87,18 +88,11 @@ class Rights:
     def __init__(self, path: str) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._stamp = self._stat()
+        self._stamp = file_stamp(path)
         self._rights = load_rights(path)
 
-    def _stat(self) -> tuple[int, int, int]:
-        try:
-            status = os.stat(self.path)
-        except OSError:
-            return (0, 0, 0)
-        return (status.st_mtime_ns, status.st_size, status.st_ino)
-
     def right(self, user: str) -> str:
-        stamp = self._stat()
+        stamp = file_stamp(self.path)
         if stamp != self._stamp:
             with self._lock:
                 if stamp != self._stamp:
