@@ -126,9 +126,14 @@ def test_a_login_handed_out_for_reading_cannot_publish(tmp_path: Path, env: dict
         done = twine(env, f"{served.base}/", other, user="ci", password="ci-pw")
         assert done.returncode != 0 and "403" in said(done), said(done)
         assert "no login may upload until it is fixed" in served.log_text()
-    # Without a permissions file every login may upload, as documented before.
     bad = pipwrap(env, "serve", "--repo", str(root), "--permissions", str(rights))
     assert bad.returncode == 2 and "needs --htpasswd" in bad.stderr
+    # A permissions file serve cannot read stops it at start-up, naming the file.
+    rights.write_text('[users]\nci = "admin"\n')
+    bad = pipwrap(env, "serve", "--repo", str(root), "--htpasswd", str(logins),
+                  "--permissions", str(rights))
+    assert bad.returncode == 2 and f"--permissions {rights}" in bad.stderr, bad.stderr
+    assert 'expected "read" or "upload"' in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_only_a_projects_owners_may_upload_to_it(tmp_path: Path, env: dict[str, str]) -> None:
