@@ -335,7 +335,8 @@ class Mirror:
         state = self._state(stamp)
         url = f"{self.upstream}{quote(project)}/"
         headers = {"Accept": ACCEPT}
-        if state is not None:
+        # Validators only for a page of this upstream (not one another --fallback gave).
+        if state is not None and str(state.get("url", "")).startswith(self.upstream):
             if state.get("etag"):
                 headers["If-None-Match"] = str(state["etag"])
             if state.get("last_modified"):
