@@ -45,6 +45,10 @@ def pipwrap(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def trees(tmp_path: Path, venv: Path) -> Trees:
+    return make_trees(tmp_path, venv)
+
+
+def make_trees(tmp_path: Path, venv: Path) -> Trees:
     home = tmp_path / "home"
     home.mkdir()
     env = {**hosting.child_env(home), "PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1",

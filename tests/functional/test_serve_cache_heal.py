@@ -8,16 +8,23 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from tests.functional.test_serve_cache import (  # noqa: F401 (trees: a fixture)
+import pytest
+
+from tests.functional.test_serve_cache import (
     Trees,
     get,
+    make_trees,
     pip,
     pipwrap,
-    trees,
 )
 from tests.support import hosting
 from tests.support.sandbox import installed
 from tests.support.uploads import big_wheel
+
+
+@pytest.fixture
+def trees(tmp_path: Path, venv: Path) -> Trees:
+    return make_trees(tmp_path, venv)
 
 
 def curl(url: str, out: Path) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -24,16 +23,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.test_serve_cache import (  # noqa: F401 (trees: a fixture)
+from tests.functional.test_serve_cache import (
     JSON,
     Trees,
     get,
+    make_trees,
     pip,
-    trees,
 )
 from tests.support import hosting
 from tests.support.sandbox import PRIVATE_SECRET, installed, private_pypiserver
 from tests.support.wheels import make_wheel
+
+
+@pytest.fixture
+def trees(tmp_path: Path, venv: Path) -> Trees:
+    return make_trees(tmp_path, venv)
+
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 
