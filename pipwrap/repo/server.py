@@ -899,12 +899,23 @@ class Handler(BaseHTTPRequestHandler):
                                         f"{length}\r\n{validators}"))
             if not body:
                 return
+            deadlines = self.server.deadlines
             try:
                 for data in found.chunks():
-                    self._chunk(data) if chunked else self.wfile.write(data)
+                    # Each piece must go out at SEND_RATE (waiting on upstream is not the
+                    # client's time): a client that stops reading is cut by the watchdog.
+                    deadlines[self.connection] = (time.monotonic() + self.server.header_deadline
+                                                  + len(data) / SEND_RATE)
+                    if chunked:
+                        self._chunk(data)
+                    else:
+                        self.wfile.write(data)
+                    deadlines.pop(self.connection, None)
             except (cache.Interrupted, OSError):
                 self.close_connection = True  # the client sees a cut-off response
                 return
+            finally:
+                deadlines.pop(self.connection, None)
             if chunked:
                 self.wfile.write(b"0\r\n\r\n")
 

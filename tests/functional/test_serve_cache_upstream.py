@@ -282,6 +282,7 @@ def test_a_login_protected_pypiserver_upstream_serves_its_files_through_the_cach
     trees: Trees, tmp_path: Path
 ) -> None:
     empty = tmp_path / "empty-repo"
+    empty.mkdir()
     log = tmp_path / "serve.log"
     with private_pypiserver(tmp_path / "private") as private:
         with_user = private.url.replace("http://", "http://alice@")
