@@ -122,9 +122,9 @@ def read_login(url: str, login_file: str | None,
     if parts.password is not None:
         raise PipwrapError(
             f"serve: --fallback {redact(url)!r}: a password on the command line is visible "
-            "to every user of this machine (ps); put the URL without it (the user may stay: "
-            f"https://USER@host/simple/) and the password in ${PASSWORD_ENV} or in a file "
-            "given with --fallback-login-file (docs/hosting-team.md)")
+            "to every user of this machine (ps); give the URL without it (the user name may "
+            f"stay) and the password in ${PASSWORD_ENV} or in a file given with "
+            "--fallback-login-file (docs/hosting-team.md)")
     user = unquote(parts.username) if parts.username is not None else None
     host = parts.hostname or ""
     if ":" in host:
@@ -149,7 +149,7 @@ def read_login(url: str, login_file: str | None,
     if from_env:
         if user is None:
             raise PipwrapError(f"serve: ${PASSWORD_ENV} is set but --fallback names no user; "
-                               "give it as https://USER@host/simple/")
+                               "name the user in the --fallback URL, before the host")
         return bare, Login(user, from_env)
     if user is not None:
         raise PipwrapError(f"serve: --fallback names the user {user!r} but no password was "
