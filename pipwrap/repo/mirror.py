@@ -39,6 +39,7 @@ from urllib.parse import quote, urlsplit
 
 from pipwrap import indexpage
 from pipwrap.errors import PipwrapError
+from pipwrap.files import write_atomic
 from pipwrap.repo import cachefile, index, pages
 from pipwrap.repo import upstream as upstream_http
 from pipwrap.repo.distfile import looks_like_distribution
@@ -52,7 +53,7 @@ STATE = "state.json"
 DEFAULT_TTL = 600
 RETRY_AFTER_FAILURE = 30  # seconds before an unreachable upstream is asked again
 STALE = 600  # seconds without a write before a temporary download is a dead one
-# Rendered pages kept in memory (not re-read per request); a page bigger than a quarter
+# Rendered pages kept in memory (not re-read per request); a page bigger than half
 # of it is read from disk each time, which the size bound on upstream pages makes rare.
 MEMORY = 32 * 1024 * 1024
 BIG_PAGE = 1024 * 1024  # parsed one at a time: a parse takes ~10x the page in memory
@@ -296,7 +297,7 @@ class Mirror:
         with self._guard:
             old = self._memory.pop(project, None)
             self._memory_cost -= old.cost if old is not None else 0
-            if loaded.cost <= MEMORY // 4:  # keeps a few big pages, many small ones
+            if loaded.cost <= MEMORY // 2:  # the biggest pages allowed, or many small ones
                 self._memory[project] = loaded
                 self._memory_cost += loaded.cost
             while self._memory_cost > MEMORY and self._memory:
@@ -380,7 +381,7 @@ class Mirror:
                                    render_json(project, kept), directory)
             index.write_if_changed(os.path.join(directory, "index.html"),
                                    render_html(project, kept), directory)
-            _write_atomic(stamp, (json.dumps(data) + "\n").encode())
+            write_atomic(stamp, json.dumps(data) + "\n", 0o644, durable=False)
 
         self._write(project, write)
 
@@ -456,7 +457,9 @@ class Mirror:
         except OSError:
             pass
         else:
-            if stat.S_ISREG(os.fstat(handle).st_mode):
+            # Nor a linked directory (files/<ab>/ is the cache's own, never a link).
+            if stat.S_ISREG(os.fstat(handle).st_mode) \
+                    and not os.path.islink(os.path.dirname(path)):
                 return cachefile.Stored(name, expected, path, handle, log)
             os.close(handle)
         if entry is None:
@@ -474,15 +477,3 @@ class Mirror:
                               f"reached ({exc})") from None
         return cachefile.Fetched(name, expected, response, path, log)
 
-
-def _write_atomic(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

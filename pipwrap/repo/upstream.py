@@ -192,6 +192,7 @@ class Response:
         length = raw.headers.get("Content-Length")
         self.size = int(length) if length is not None and length.isdigit() else None
         self.received = 0
+        self.done = raw.status == 304  # the body read to its end: the connection is reusable
         self._start = time.monotonic()
         self._deadline = deadline
         self._floor = floor_rate
@@ -218,6 +219,7 @@ class Response:
                 raise Deadline(self._too_slow()) from None
             raise Failed(f"reading {redact(self.url)}: {_reason(exc)}") from None
         self.received += len(data)
+        self.done = not data
         return bytes(data)
 
     def _too_slow(self) -> str:
@@ -239,7 +241,7 @@ class Response:
                              "refused")
 
     def close(self) -> None:
-        if self.received != self.size:  # never wait for the rest of an unread body
+        if not self.done:  # never wait for the rest of an unread body
             self.raw.close()
         self.raw.release_conn()
 
