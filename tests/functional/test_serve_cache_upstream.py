@@ -351,13 +351,17 @@ def test_a_full_disk_during_a_page_fetch_answers_503_and_says_so(
             hosting.pipwrap_serve(root, base / "serve.log", "--fallback", up.url, "--cache",
                                   env=trees.env) as served:
         filler = small_disk / "filler"
-        with filler.open("wb") as out:
-            try:
-                while True:
-                    out.write(b"\0" * 65536)
-                    out.flush()
-            except OSError:
-                pass
+
+        def fill() -> None:
+            with filler.open("wb") as out:
+                try:
+                    while True:
+                        out.write(b"\0" * 65536)
+                        out.flush()
+                except OSError:
+                    pass
+
+        fill()
         status, body = get(f"{served.url}bar-baz/")
         assert status == 503, (status, body)
         assert b"cannot be written" in body and b"No space left" in body
@@ -367,6 +371,15 @@ def test_a_full_disk_during_a_page_fetch_answers_503_and_says_so(
         filler.unlink()
         status, body = get(f"{served.url}bar-baz/")
         assert status == 200 and b"bar_baz-2.0" in body
+        # A file fetched while the disk is full still reaches the client, uncached.
+        wheel = (trees.upstream / "bar-baz" / "bar_baz-2.0-py3-none-any.whl").read_bytes()
+        digest = hashlib.sha256(wheel).hexdigest()
+        fill()
+        status, body = get(f"{served.url}bar-baz/{digest}/bar_baz-2.0-py3-none-any.whl")
+        assert status == 200 and body == wheel
+        assert "cannot cache bar-baz/bar_baz-2.0-py3-none-any.whl (No space left on " \
+            "device); sending it uncached" in served.log_text()
+        assert not (root / ".pipwrap" / "cache" / "files" / digest[:2] / digest).exists()
 
 
 def test_serve_cache_on_a_read_only_tree_is_a_clear_error(
