@@ -53,6 +53,8 @@ class _Routes(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.seen.append(self.path)
+        if self.headers.get("Authorization"):
+            self.seen.append("(a login)")
         route = self.routes.get(self.path)
         if route is None:
             self.send_error(404)
@@ -260,7 +262,7 @@ def test_a_page_naming_an_internal_url_is_never_fetched(
         f"/files/{names[2]}": send(b"", status=302,
                                    headers={"Location": f"ftp://127.0.0.1:{ftp.port}/x"}),
     }
-    base, _ = upstream(routes)
+    base, base_seen = upstream(routes)
     digest = hashlib.sha256(secret).hexdigest()
     try:
         with hosting.pipwrap_serve(trees.local, trees.base / "serve.log", "--fallback",
@@ -277,14 +279,19 @@ def test_a_page_naming_an_internal_url_is_never_fetched(
                 assert status == 502 and secret not in body, (status, body)
             assert inside_seen == [] and ftp.connections == 0
             assert "not an http(s) URL on an allowed host" in served.log_text()
-        # The operator may allow a file host, and then it is fetched (and checked).
+        # The operator may allow a file host, and then it is fetched (and checked), never
+        # with the fallback's login, which is for the fallback's own origin only.
         host = inside.removeprefix("http://")
         with hosting.pipwrap_serve(trees.local, trees.base / "allowed.log", "--fallback",
-                                   f"{base}/simple/", "--cache", "--cache-ttl", "0",
-                                   "--cache-allow-host", host, env=trees.env) as served:
+                                   f"{base.replace('http://', 'http://mirror@')}/simple/",
+                                   "--cache", "--cache-ttl", "0", "--cache-allow-host", host,
+                                   env={**trees.env, "PIPWRAP_FALLBACK_PASSWORD": "pw"}
+                                   ) as served:
             assert len(json.loads(fetch(f"{served.url}evil/")[1])["files"]) == 3
             status, body, _ = fetch(f"{served.url}evil/{digest}/evil-1.0-py3-none-any.whl")
             assert status == 200 and body == secret
+        assert inside_seen == ["/evil-1.0-py3-none-any.whl"]  # no "(a login)"
+        assert "(a login)" in base_seen
     finally:
         ftp.stop.set()
 
@@ -323,6 +330,39 @@ def test_a_login_protected_pypiserver_upstream_serves_its_files_through_the_cach
                 assert PRIVATE_SECRET not in served.log_text()
                 assert "(cache: fetched)" in served.log_text()
             shutil.rmtree(empty / ".pipwrap" / "cache")
+
+
+def test_upstream_login_mistakes_are_one_line_errors(trees: Trees, tmp_path: Path) -> None:
+    """Nothing starts, one line names what to fix, and no password is repeated."""
+    secret = "s3cr3t-in-a-file"
+    bad = tmp_path / "bad-login"
+    bad.write_text(f"{secret}\n")  # no USER: and no user in the URL
+    empty = tmp_path / "empty-login"
+    empty.write_text("\n")
+    bad.chmod(0o600)
+    empty.chmod(0o600)
+    url = "http://127.0.0.1:9/simple/"
+    cases = [
+        (["--fallback-login-file", str(tmp_path / "missing")], {}, "No such file"),
+        (["--fallback-login-file", str(bad)], {}, "expected USER:PASSWORD"),
+        (["--fallback-login-file", str(empty)], {}, "no login on its first line"),
+        (["--fallback-login-file", str(bad)], {"PIPWRAP_FALLBACK_PASSWORD": secret},
+         "keep one"),
+        ([], {"PIPWRAP_FALLBACK_PASSWORD": secret}, "names no user"),
+        (["--cache-allow-host", "http://x/"], {}, "--cache-allow-host"),
+    ]
+    for extra, env, said in cases:
+        done = subprocess.run(
+            [sys.executable, "-m", "pipwrap", "serve", "--repo", str(trees.local), "--port",
+             "0", "--cache", "--fallback", url, *extra], env={**trees.env, **env},
+            capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 2 and said in done.stderr, (extra, done.stderr)
+        assert len(done.stderr.splitlines()) == 1 and secret not in done.stderr, done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "pipwrap", "serve", "--repo", str(trees.local), "--port", "0",
+         "--fallback-login-file", str(bad)], env=trees.env, capture_output=True, text=True,
+        timeout=60, check=False)
+    assert done.returncode == 2 and "need --cache" in done.stderr, done.stderr
 
 
 @pytest.fixture
