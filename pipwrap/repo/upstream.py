@@ -191,6 +191,8 @@ class Response:
         self.url = url
         length = raw.headers.get("Content-Length")
         self.size = int(length) if length is not None and length.isdigit() else None
+        if raw.headers.get("Content-Encoding", "identity").lower() != "identity":
+            self.size = None  # the length of the encoded body, not of what is read
         self.received = 0
         self.done = raw.status == 304  # the body read to its end: the connection is reusable
         self._start = time.monotonic()
