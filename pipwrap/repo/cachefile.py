@@ -27,7 +27,7 @@ from pipwrap.repo import upstream as upstream_http
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator, Iterator
 
 CHUNK = 256 * 1024
 
@@ -127,6 +127,7 @@ class Fetched(Body):
         self.digest = hashlib.sha256()
         self.temporary = ""
         self.out: int | None = None
+        self._chunks: Generator[bytes, None, None] | None = None
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             self.out, self.temporary = tempfile.mkstemp(prefix=".", suffix=".tmp",
@@ -189,6 +190,10 @@ class Fetched(Body):
             self._uncached(exc)
 
     def chunks(self) -> Iterator[bytes]:
+        self._chunks = self._stream()
+        return self._chunks
+
+    def _stream(self) -> Generator[bytes, None, None]:
         pending = self._pull()
         while pending:
             data = self._pull()
@@ -213,5 +218,7 @@ class Fetched(Body):
             yield pending
 
     def close(self) -> None:
+        if self._chunks is not None:
+            self._chunks.close()  # a client gone midway: the download still ends cached
         self.response.close()
         self._discard()

@@ -221,6 +221,45 @@ def test_pages_over_the_size_bound_are_refused_with_memory_bounded(
         assert not list((trees.local / ".pipwrap" / "cache" / "pages").glob("huge*"))
 
 
+def paced(data: bytes, pieces: int = 8, pause: float = 0.25) -> Route:
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        step = len(data) // pieces + 1
+        for start in range(0, len(data), step):
+            handler.wfile.write(data[start:start + step])
+            handler.wfile.flush()
+            time.sleep(pause)
+    return route
+
+
+def test_a_client_gone_midway_does_not_stop_the_file_being_cached(
+    trees: Trees, upstream: Callable[[dict[str, Route]], tuple[str, list[str]]]
+) -> None:
+    from tests.support.uploads import big_wheel
+
+    wheel = big_wheel(trees.base / "w", "paced", "1.0", 2 * 1024 * 1024)
+    data = wheel.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    base, seen = upstream({"/simple/paced/": send(page("paced", [
+        (wheel.name, f"/files/{wheel.name}", data)])), f"/files/{wheel.name}": paced(data)})
+    with hosting.pipwrap_serve(trees.local, trees.base / "serve.log", "--fallback",
+                               f"{base}/simple/", "--cache", env=trees.env) as served:
+        assert fetch(f"{served.url}paced/")[0] == 200
+        with urllib.request.urlopen(f"{served.url}paced/{digest}/{wheel.name}",
+                                    timeout=30) as response:
+            response.read(1024)  # and gone
+        blob = trees.local / ".pipwrap" / "cache" / "files" / digest[:2] / digest
+        deadline = time.monotonic() + 15
+        while not blob.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert blob.exists() and hashlib.sha256(blob.read_bytes()).hexdigest() == digest
+        status, body, _ = fetch(f"{served.url}paced/{digest}/{wheel.name}")
+        assert status == 200 and body == data
+        assert seen.count(f"/files/{wheel.name}") == 1
+
+
 class _Listener:
     """A TCP port that counts connections (an internal service, an ftp server)."""
 
