@@ -141,7 +141,8 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--cache-ttl", type=float, default=600, metavar="SECONDS",
                        help="with --cache: revalidate a cached page after this long "
                        "(default: %(default)s)")
-    serve.add_argument("--cache-timeout", type=float, default=20, metavar="SECONDS",
+    serve.add_argument("--cache-timeout", type=float, default=defaults.CACHE_TIMEOUT,
+                       metavar="SECONDS",
                        help="with --cache: the most an upstream page fetch may take, all "
                        "of it (default: %(default)s)")
     serve.add_argument("--cache-allow-host", action="append", default=[], metavar="HOST[:PORT]",

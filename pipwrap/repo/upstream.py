@@ -28,12 +28,13 @@ import urllib3
 
 from pipwrap.errors import PipwrapError
 from pipwrap.redact import redact
+from pipwrap.repo import defaults
 
 # The largest project pages on pypi.org (measured 2026-12: botocore 1.99 MB and numpy
 # 1.93 MB as PEP 691 JSON, the HTML smaller) fit four times over; a page beyond that is
 # an attack or a broken upstream, and parsing it would take ten times its size in memory.
 MAX_PAGE = 8 * 1024 * 1024
-TIMEOUT = 20.0  # connect, each read, and a whole page fetch (--cache-timeout)
+TIMEOUT = defaults.CACHE_TIMEOUT  # connect, each read, and a whole page fetch
 # A file may take longer than a page (a 1 GB wheel), but must keep coming: on average at
 # least this fast after TIMEOUT seconds of grace.
 FILE_FLOOR_RATE = 32 * 1024
