@@ -45,7 +45,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
 
-    # Imported only with --cache (it brings urllib.request and the page parser).
+    # Imported only with --cache (it brings urllib3 and the page parser).
     from pipwrap.repo.mirror import Mirror
     from pipwrap.repo.mirror import Settings as CacheSettings
 
