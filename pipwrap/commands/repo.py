@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import argparse
 
     from pipwrap.repo.index import Report
+    from pipwrap.repo.mirror import Settings as CacheSettings
     from pipwrap.repo.server import Access
 
 REPO_HELP = """\
@@ -167,6 +168,18 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--cache-ttl", type=float, default=600, metavar="SECONDS",
                        help="with --cache: revalidate a cached page after this long "
                        "(default: %(default)s)")
+    serve.add_argument("--cache-timeout", type=float, default=defaults.CACHE_TIMEOUT,
+                       metavar="SECONDS",
+                       help="with --cache: the most an upstream page fetch may take, all "
+                       "of it (default: %(default)s)")
+    serve.add_argument("--cache-allow-host", action="append", default=[], metavar="HOST[:PORT]",
+                       help="with --cache: a host the fallback's pages may send files to, "
+                       "besides the fallback's own (pypi.org: files.pythonhosted.org too); "
+                       "repeat for more")
+    serve.add_argument("--fallback-login-file", metavar="FILE",
+                       help="with --cache: the fallback's login, USER:PASSWORD on the first "
+                       "line (or only the password, the user in the --fallback URL); or "
+                       "the password in $PIPWRAP_FALLBACK_PASSWORD")
     serve.add_argument("--tls-cert", metavar="PEM",
                        help="serve HTTPS with this certificate (chain); logins then never "
                        "cross the network in clear")
@@ -245,6 +258,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise PipwrapError("serve: --cache needs a fallback index to cache (not --no-fallback)")
     if args.cache_ttl < 0:
         raise PipwrapError("serve: --cache-ttl must be 0 or more seconds")
+    cache = _cache_settings(args, fallback)
     if args.tls_key and not args.tls_cert:
         raise PipwrapError("serve: --tls-key needs --tls-cert")
     tls = server.tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
@@ -254,9 +268,28 @@ def run_serve(args: argparse.Namespace) -> int:
     root = _serve_root(args)
     proctitle.set_title(["pipwrap", *sys.argv[1:]])
     return server.serve(root, args.host, args.port, fallback, args.verbose,
-                        _access(args), args.cache_ttl if args.cache else None, tls,
+                        _access(args), cache, tls,
                         max_connections=args.max_connections,
                         header_timeout=args.header_timeout)
+
+
+def _cache_settings(args: argparse.Namespace, fallback: str | None) -> CacheSettings | None:
+    from pipwrap.repo import upstream
+
+    if not args.cache or fallback is None:
+        if args.fallback_login_file or args.cache_allow_host:
+            raise PipwrapError("serve: --fallback-login-file and --cache-allow-host need "
+                               "--cache (without it, clients are redirected to the fallback)")
+        return None
+    if not 0 < args.cache_timeout <= 3600:
+        raise PipwrapError("serve: --cache-timeout must be between 0 and 3600 seconds")
+    from pipwrap.repo.mirror import Settings
+
+    url, login = upstream.read_login(fallback, args.fallback_login_file, os.environ)
+    hosts: set[str] = set()
+    for host in args.cache_allow_host:
+        hosts |= upstream.parse_host(host)
+    return Settings(url, args.cache_ttl, login, frozenset(hosts), args.cache_timeout)
 
 
 def _serve_root(args: argparse.Namespace) -> str:
