@@ -38,7 +38,7 @@ from urllib.parse import quote, unquote
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import auth, defaults, index, pages, proctitle, upload
+from pipwrap.repo import auth, defaults, index, pages, permissions, proctitle, upload
 from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
 
 TYPE_CHECKING = False
@@ -305,8 +305,10 @@ class Access:
 
     def __init__(self, logins: auth.Logins | None = None, *, uploads: bool = False,
                  login_to_upload: bool = True, login_to_read: bool = False,
-                 max_upload: int = upload.DEFAULT_MAX_UPLOAD) -> None:
+                 max_upload: int = upload.DEFAULT_MAX_UPLOAD,
+                 policy: permissions.Policy | None = None) -> None:
         self.logins = logins
+        self.policy = policy or permissions.Policy()  # who may publish what
         self.uploads = uploads
         self.login_to_upload = login_to_upload and logins is not None
         self.login_to_read = login_to_read and logins is not None
@@ -526,6 +528,9 @@ class Handler(BaseHTTPRequestHandler):
                     "serve --htpasswd FILE turns them on)", False)
         if access.login_to_upload and self._login() is None:
             return HTTPStatus.UNAUTHORIZED, "a valid login is needed to upload", True
+        refused = access.policy.before_body(self._login())
+        if refused is not None:
+            return HTTPStatus(refused.status), refused.message, False
         return None
 
     def handle_expect_100(self) -> bool:
@@ -540,6 +545,7 @@ class Handler(BaseHTTPRequestHandler):
                            "this server's limit (serve --max-upload)", False)
             if refusal is not None:
                 status, message, challenge = refusal
+                sys.stderr.write(f"pipwrap serve: {upload.refusal_line(status, message, None)}\n")
                 self.close_connection = True
                 headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
                 self._plain(status, message + "\n", True, reason=message, headers=headers)
@@ -558,10 +564,11 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         try:
-            project, filename = upload.receive(self.server.root, body,
-                                               self.fields.get("content-type"))
+            outcome = upload.receive(self.server.root, body, self.fields.get("content-type"),
+                                     user=user, policy=self.server.access.policy)
         except upload.UploadError as exc:
-            sys.stderr.write(f"pipwrap serve: upload refused ({exc.status}): {exc.message}\n")
+            line = upload.refusal_line(exc.status, exc.message, user)
+            sys.stderr.write(f"pipwrap serve: {line}\n")
             with contextlib.suppress(upload.UploadError, OSError):
                 body.drain()  # the rest of the body (capped): the client hears the answer
             self.close_connection = True
@@ -573,8 +580,7 @@ class Handler(BaseHTTPRequestHandler):
             self._plain(HTTPStatus.INTERNAL_SERVER_ERROR, "the upload could not be stored\n",
                         True)
             return
-        by = f" by {user}" if user else ""
-        sys.stderr.write(f"pipwrap serve: uploaded {project}/{filename}{by}\n")
+        sys.stderr.write(f"pipwrap serve: {outcome.log_line(user)}\n")
         self._plain(HTTPStatus.OK, "OK\n", True)
 
     def _body(self, rate: int = UPLOAD_BODY_RATE) -> upload.Body | None:
@@ -637,6 +643,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             self.server.deadlines.pop(self.connection, None)
+        sys.stderr.write(f"pipwrap serve: {upload.refusal_line(status, message, None)}\n")
         headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
         self._plain(status, message + "\n", True, reason=message, headers=headers)
 
