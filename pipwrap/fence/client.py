@@ -172,7 +172,8 @@ def open_session(index_url: str, upload_url: str | None = None,
                  login: tuple[str, str] | None = None, ca_file: str | None = None, *,
                  owner_pid: int | None = None, report: bool = True,
                  profile: str | None = None, login_source: str | None = None,
-                 isolation: str = "off") -> Session:
+                 isolation: str = "off",
+                 sources: dict[str, object] | None = None) -> Session:
     """Register a session for one profile; the agent starts if none runs.
 
     ``owner_pid``: the session ends when this process does (default: this process).
@@ -183,6 +184,8 @@ def open_session(index_url: str, upload_url: str | None = None,
     (never the secret), named when the server refuses that login.
     ``isolation``: the profile's setting ("auto", "required", "off"); with a namespace,
     the session also gets ``enter`` and ``inside_additions``.
+    ``sources``: the profile's ``fallback``, ``reserved``, ``cooldown`` and
+    ``cooldown_exempt`` (None: the fence passes the index's pages as they are).
     """
     message: dict[str, object] = {
         "op": "open", "index_url": index_url, "upload_url": upload_url,
@@ -192,12 +195,20 @@ def open_session(index_url: str, upload_url: str | None = None,
         "report": report, "isolation": isolation,
         "profile": profile, "login_source": login_source,
     }
+    if sources is not None:
+        message["sources"] = sources
     try:
         answer = _ask(message)
     except FenceError:
         raise
     except OSError as exc:
         raise FenceError(f"fence: cannot start or reach the agent: {exc}") from None
+    if sources is not None and answer.get("composes") is not True:
+        # An agent from before these keys (still running across an upgrade, until it
+        # sees agent.py change) would pass the index's pages as they are: fail closed.
+        raise FenceError("fence: the running agent does not enforce the profile's fallback/"
+                         "cooldown (it predates them); run the command again once it has "
+                         "restarted (within a second of an upgrade)")
     token, port, pid = str(answer["token"]), int(answer["port"]), int(answer["pid"])  # type: ignore[call-overload]
     proxy_url = f"http://pipwrap:{token}@127.0.0.1:{port}"
     try:
