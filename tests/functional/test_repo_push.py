@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import s3, shells
-from tests.support.sandbox import uv_dir
+from tests.support.sandbox import Sandbox, installed, uv_dir
 from tests.support.wheels import make_wheel
 
 PY = sys.executable
@@ -334,3 +334,76 @@ def test_nothing_else_imports_the_s3_client(env: dict[str, str], tmp_path: Path)
         assert done.returncode == 0, done.stderr
         assert "botocore" not in done.stderr and "boto3" not in done.stderr, argv
     assert os.path.exists(repo / "index.html")
+
+
+@pytest.fixture(scope="module")
+def team_bucket(server: s3.S3Server, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[tuple[str, str]]:
+    """(the bucket's index URL, a stand-in PyPI's): the team pushed Foo 1.0 and hello-app
+    (needs foo and dep-lib); the stand-in PyPI holds an evil Foo 9.9.9, the legit dep-lib
+    and an evil acme-internal squatting the team's reserved prefix."""
+    from tests.support.servers import serving
+
+    base = tmp_path_factory.mktemp("team-bucket")
+    env = s3.s3_env(shells.isolated_env(base / "home"))
+    repo = base / "repo"
+    add(env, repo, make_wheel(base / "own", "Foo", "1.0", "local"),
+        make_wheel(base / "own", "hello-app", "1.0", "local", requires_dist=("foo", "dep-lib")))
+    bucket = server.bucket("team-sources")
+    assert push(env, server, repo, f"s3://{bucket}/simple").returncode == 0
+    make_wheel(base / "pypi", "Foo", "9.9.9", "evil")
+    make_wheel(base / "pypi", "dep-lib", "1.0", "upstream")
+    make_wheel(base / "pypi", "acme-internal", "1.0", "evil")
+    with serving(base / "pypi") as pypi:
+        yield f"{server.endpoint}/{bucket}/simple/", pypi.url
+
+
+def _bucket_profile(sandbox: Sandbox, bucket_url: str, pypi_url: str) -> None:
+    sandbox.write_config(
+        'default = "team"\n[profiles.team]\n'
+        f'index-url = "{bucket_url}"\nfallback = ["{pypi_url}"]\nreserved = ["acme-*"]\n')
+
+
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_wrap_installs_from_the_bucket_first_and_the_fallback_second(
+    sandbox: Sandbox, team_bucket: tuple[str, str], venv: Path, installer: str
+) -> None:
+    bucket_url, pypi_url = team_bucket
+    _bucket_profile(sandbox, bucket_url, pypi_url)
+    target, other = sandbox.home / "t", sandbox.home / "t2"
+    if installer == "pip":
+        install = "wrap pip install --no-cache-dir --target {} {}"
+    else:
+        install = (f"wrap uv pip install --no-cache --python {venv}/bin/python "
+                   "--target {} {}")
+    done = sandbox.sh("bash", "\n".join([
+        install.format(target, "hello-app") + "; echo status=$?",
+        install.format(other, "acme-internal") + "; echo refused=$?",
+    ]))
+    assert "status=0" in done.stdout, done.stdout + done.stderr
+    assert installed(target) == ("local", "1.0")  # the bucket's, never the evil 9.9.9
+    assert installed(target, "hello_app") == ("local", "1.0")
+    assert installed(target, "dep_lib") == ("upstream", "1.0")  # from the fallback
+    assert "refused=0" not in done.stdout
+    assert installed(other, "acme_internal") is None
+    assert "'acme-internal' is reserved (pattern 'acme-*')" in done.stderr, done.stderr
+
+
+def test_a_bucket_that_denies_reads_gives_nothing_from_the_fallback(
+    sandbox: Sandbox, server: s3.S3Server, team_bucket: tuple[str, str], tmp_path: Path
+) -> None:
+    """A bucket made private (403 to anonymous reads) fails closed: the fallback's Foo
+    9.9.9 must not come in its place."""
+    bucket_url, pypi_url = team_bucket
+    private = server.bucket("team-private", public=False)
+    env = s3.s3_env(shells.isolated_env(tmp_path / "pusher"))
+    repo = tmp_path / "repo"
+    add(env, repo, make_wheel(tmp_path / "own", "Foo", "1.0", "local"))
+    assert push(env, server, repo, f"s3://{private}/simple").returncode == 0
+    _bucket_profile(sandbox, f"{server.endpoint}/{private}/simple/", pypi_url)
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} foo; "
+                              "echo status=$?")
+    assert "status=0" not in done.stdout, done.stdout + done.stderr
+    assert installed(target) is None
+    assert "fail" in done.stderr and "closed" in done.stderr, done.stderr
