@@ -142,10 +142,10 @@ class S3Remote:
         headers = {"Key": full, "ContentType": item.content_type,
                    "CacheControl": item.cache_control, "Metadata": {"sha256": item.sha256}}
         what = f"uploading s3://{self.target.bucket}/{full}"
-        if item.data is not None:
-            answer = self._call(what, self.client.put_object, Body=item.data, **headers)
+        if item.data is not None or item.path is None:
+            answer = self._call(what, self.client.put_object, Body=item.data or b"",
+                                **headers)
         else:
-            assert item.path is not None
             try:
                 handle = open(item.path, "rb")  # noqa: SIM115 - closed below
             except OSError as exc:

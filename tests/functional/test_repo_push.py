@@ -44,10 +44,34 @@ def add(env: dict[str, str], repo: Path, *wheels: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+def published(env: dict[str, str], server: s3.S3Server, tmp_path: Path, bucket: str,
+              *wheels: tuple[str, str]) -> tuple[str, Path]:
+    """A new bucket, and a repository of ``(name, version)`` wheels pushed to it under
+    ``simple/``: (bucket, repository)."""
+    server.bucket(bucket)
+    repo = tmp_path / "repo"
+    add(env, repo, *(make_wheel(tmp_path / "wheels", name, version, "local")
+                     for name, version in wheels))
+    done = push(env, server, repo, f"s3://{bucket}/simple")
+    assert done.returncode == 0, done.stderr
+    return bucket, repo
+
+
 def push(env: dict[str, str], server: s3.S3Server, repo: Path, target: str, *extra: str
          ) -> subprocess.CompletedProcess[str]:
     return pipwrap(env, "repo", "push", "--repo", str(repo), target, "--endpoint-url",
                    server.endpoint, *extra)
+
+
+def uv_install(env: dict[str, str], where: Path, url: str, name: str
+               ) -> subprocess.CompletedProcess[str]:
+    """`uv pip install NAME` from ``url`` alone into a new venv under ``where``."""
+    venv = where / "uv-venv"
+    subprocess.run(["uv", "venv", "-q", str(venv)], env=env, check=True, timeout=120)
+    return subprocess.run(
+        ["uv", "pip", "install", "--no-cache", "--python", str(venv / "bin/python"),
+         "--index-url", url, name],
+        env=env, capture_output=True, text=True, timeout=180, check=False)
 
 
 def actions(done: subprocess.CompletedProcess[str]) -> list[str]:
@@ -100,12 +124,7 @@ def test_push_serves_pip_and_uv_from_the_bucket_with_cdn_headers(
     assert installed.returncode == 0, installed.stdout + installed.stderr
     assert (target / "foo" / "__init__.py").exists()
     assert (target / "hello_app" / "__init__.py").exists()
-    venv = tmp_path / "uv-venv"
-    subprocess.run(["uv", "venv", "-q", str(venv)], env=plain, check=True, timeout=120)
-    by_uv = subprocess.run(
-        ["uv", "pip", "install", "--no-cache", "--python", str(venv / "bin/python"),
-         "--index-url", url, "hello-app"],
-        env=plain, capture_output=True, text=True, timeout=180, check=False)
+    by_uv = uv_install(plain, tmp_path, url, "hello-app")
     assert by_uv.returncode == 0, by_uv.stderr
     assert "foo==1.0" in by_uv.stderr and "hello-app==1.0" in by_uv.stderr
 
@@ -121,34 +140,26 @@ def test_json_pages_at_the_slash_for_upload_times(
     page, headers = server.get(bucket, "simple/foo/")
     assert headers["content-type"] == "application/vnd.pypi.simple.v1+json"
     assert json.loads(page)["files"][0]["upload-time"]
-    venv = tmp_path / "uv-venv"
-    subprocess.run(["uv", "venv", "-q", str(venv)], env=env, check=True, timeout=120)
-    by_uv = subprocess.run(
-        ["uv", "pip", "install", "--no-cache", "--python", str(venv / "bin/python"),
-         "--index-url", f"{server.endpoint}/{bucket}/simple/", "foo"],
-        env=env, capture_output=True, text=True, timeout=180, check=False)
+    by_uv = uv_install(env, tmp_path, f"{server.endpoint}/{bucket}/simple/", "foo")
     assert by_uv.returncode == 0, by_uv.stderr
 
 
 def test_repush_is_a_no_op_and_a_change_uploads_only_what_changed(
     server: s3.S3Server, env: dict[str, str], tmp_path: Path
 ) -> None:
-    bucket = server.bucket("incremental")
+    bucket, repo = published(env, server, tmp_path, "incremental", ("Foo", "1.0"),
+                             ("bar", "1.0"))
     wheels = tmp_path / "wheels"
-    repo = tmp_path / "repo"
-    add(env, repo, make_wheel(wheels, "Foo", "1.0", "local"),
-        make_wheel(wheels, "bar", "1.0", "local"))
-    assert push(env, server, repo, f"s3://{bucket}/p").returncode == 0
     before = server.objects(bucket)
 
-    again = push(env, server, repo, f"s3://{bucket}/p")
+    again = push(env, server, repo, f"s3://{bucket}/simple")
     assert again.returncode == 0, again.stderr
     assert actions(again) == []
     assert "0 uploaded, 0 deleted, 13 unchanged" in again.stdout  # 2 x (whl, .metadata,
     assert server.objects(bucket) == before  # 3 pages) + 3 root pages; nothing rewritten
 
     add(env, repo, make_wheel(wheels, "Foo", "2.0", "local"))
-    changed = push(env, server, repo, f"s3://{bucket}/p")
+    changed = push(env, server, repo, f"s3://{bucket}/simple")
     assert changed.returncode == 0, changed.stderr
     assert actions(changed) == [
         "uploaded: foo/foo-2.0-py3-none-any.whl",
@@ -156,25 +167,21 @@ def test_repush_is_a_no_op_and_a_change_uploads_only_what_changed(
         "uploaded: foo/index.html", "uploaded: foo/index.json", "uploaded: foo/",
     ]
     after = server.objects(bucket)
-    for key in ("p/bar/", "p/bar/bar-1.0-py3-none-any.whl", "p/index.html",
-                "p/foo/foo-1.0-py3-none-any.whl"):
+    for key in ("simple/bar/", "simple/bar/bar-1.0-py3-none-any.whl", "simple/index.html",
+                "simple/foo/foo-1.0-py3-none-any.whl"):
         assert after[key]["LastModified"] == before[key]["LastModified"], key
 
     # An object changed behind pipwrap's back (its ETag changes) is pushed again.
-    server.client().put_object(Bucket=bucket, Key="p/bar/index.html", Body=b"defaced")
-    healed = push(env, server, repo, f"s3://{bucket}/p")
+    server.client().put_object(Bucket=bucket, Key="simple/bar/index.html", Body=b"defaced")
+    healed = push(env, server, repo, f"s3://{bucket}/simple")
     assert actions(healed) == ["uploaded: bar/index.html"]
 
 
 def test_a_removed_file_is_deleted_after_the_pages_stop_listing_it(
     server: s3.S3Server, env: dict[str, str], tmp_path: Path
 ) -> None:
-    bucket = server.bucket("removals")
-    wheels = tmp_path / "wheels"
-    repo = tmp_path / "repo"
-    add(env, repo, make_wheel(wheels, "Foo", "1.0", "local"),
-        make_wheel(wheels, "Foo", "2.0", "local"), make_wheel(wheels, "gone", "1.0", "x"))
-    assert push(env, server, repo, f"s3://{bucket}/simple").returncode == 0
+    bucket, repo = published(env, server, tmp_path, "removals", ("Foo", "1.0"),
+                             ("Foo", "2.0"), ("gone", "1.0"))
     for spec in ("foo==1.0", "gone"):
         assert pipwrap(env, "repo", "remove", "--repo", str(repo), spec).returncode == 0
     done = push(env, server, repo, f"s3://{bucket}/simple")
@@ -394,7 +401,7 @@ def test_a_bucket_that_denies_reads_gives_nothing_from_the_fallback(
 ) -> None:
     """A bucket made private (403 to anonymous reads) fails closed: the fallback's Foo
     9.9.9 must not come in its place."""
-    bucket_url, pypi_url = team_bucket
+    _bucket_url, pypi_url = team_bucket
     private = server.bucket("team-private", public=False)
     env = s3.s3_env(shells.isolated_env(tmp_path / "pusher"))
     repo = tmp_path / "repo"
