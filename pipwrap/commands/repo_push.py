@@ -80,7 +80,8 @@ def run(args: argparse.Namespace, root: str) -> int:
     comparing = args.check or args.dry_run
     items, warnings = objectstore.snapshot(root, page_format=args.page_format,
                                            page_max_age=args.page_max_age,
-                                           build=not comparing)
+                                           build=not comparing,
+                                           root_key=bool(target.prefix))
     for warning in warnings:
         sys.stderr.write(f"pipwrap: warning: {warning}\n")
     try:

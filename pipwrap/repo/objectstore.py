@@ -129,14 +129,15 @@ def _read(path: str) -> bytes:
 
 
 def snapshot(root: str, *, page_format: str = "html", page_max_age: int = 60,
-             build: bool = True) -> tuple[list[Item], list[str]]:
+             build: bool = True, root_key: bool = True) -> tuple[list[Item], list[str]]:
     """Everything the tree publishes, as objects, and the index's warnings.
 
     Under the tree's lock: the index is brought up to date first (unless ``build`` is
     false: ``--check`` writes nothing anywhere), pages and ``.metadata`` files are read
     into memory (a later re-index cannot tear them), and each distribution's sha256 comes
     from the index's manifest when its size and mtime still match (published files are
-    immutable: only a changed one is read again).
+    immutable: only a changed one is read again). ``root_key``: the root page under the
+    key ``""`` too (there is none at a bucket's top: its URL lists the bucket instead).
     """
     if page_format not in PAGE_FORMATS:
         raise PipwrapError(f"--page-format {page_format!r}: expected html or json")
@@ -151,7 +152,7 @@ def snapshot(root: str, *, page_format: str = "html", page_max_age: int = 60,
             items += _project_items(root, project, projects[project], page_format,
                                     page_cache)
         items += _pages(root, "", ROOT_PAGES, page_format, page_cache)
-    return items, warnings
+    return [item for item in items if item.key or root_key], warnings
 
 
 def _tree_manifest(root: str) -> dict[str, object]:

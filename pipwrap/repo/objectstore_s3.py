@@ -14,6 +14,7 @@ no message here ever contains one.
 
 from __future__ import annotations
 
+import os
 import re
 
 from pipwrap.errors import PipwrapError
@@ -77,20 +78,26 @@ class S3Remote:
         except ImportError:
             raise PipwrapError(missing_client_message()) from None
         self.target = target
-        self.endpoint_url = endpoint_url
+        # boto3 also takes the endpoint from the environment (or a profile's endpoint_url).
+        custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
+            "AWS_ENDPOINT_URL")
         config = Config(
             retries={"max_attempts": 3, "mode": "standard"},
             connect_timeout=10, read_timeout=60, max_pool_connections=16,
             # Another S3 service (MinIO, R2, GCS, a test server) is reached at its own
             # address: path-style requests need no wildcard DNS there.
-            s3={"addressing_style": "path" if endpoint_url else "auto"},
+            s3={"addressing_style": "path" if custom else "auto"},
         )
         try:
             self.client: Any = boto3.session.Session().client(
                 "s3", endpoint_url=endpoint_url, region_name=region, config=config)
         except Exception as exc:  # a malformed endpoint URL, an unknown profile...
+            self.endpoint_url = endpoint_url
             raise PipwrapError(f"repo push: {_describe(exc, self)}") from None
         self.region = self.client.meta.region_name
+        actual = str(self.client.meta.endpoint_url or "")
+        self.endpoint_url = endpoint_url or (
+            actual if actual and not actual.endswith(".amazonaws.com") else None)
 
     def public_url(self) -> str:
         """Where the bucket answers plain HTTP GETs (anonymous read, if allowed)."""

@@ -144,6 +144,28 @@ def test_json_pages_at_the_slash_for_upload_times(
     assert by_uv.returncode == 0, by_uv.stderr
 
 
+def test_the_bucket_top_with_the_endpoint_from_the_environment(
+    server: s3.S3Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    """No prefix: the index is the bucket's top (no root page there: that URL lists the
+    bucket); AWS_ENDPOINT_URL instead of --endpoint-url, as boto3 takes it."""
+    bucket = server.bucket("whole-bucket")
+    repo = tmp_path / "repo"
+    add(env, repo, make_wheel(tmp_path / "w", "Foo", "1.0", "local"))
+    done = pipwrap({**env, "AWS_ENDPOINT_URL": server.endpoint}, "repo", "push", "--repo",
+                   str(repo), f"s3://{bucket}")
+    assert done.returncode == 0, done.stderr
+    url = f"{server.endpoint}/{bucket}/"
+    assert done.stdout.splitlines()[-1].endswith(f"index at {url}"), done.stdout
+    assert "" not in server.objects(bucket) and "foo/" in server.objects(bucket)
+    target = tmp_path / "by-pip"
+    installed = subprocess.run(
+        [PY, "-m", "pip", "install", "--no-cache-dir", "--target", str(target),
+         "--index-url", url, "foo"],
+        env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+
+
 def test_repush_is_a_no_op_and_a_change_uploads_only_what_changed(
     server: s3.S3Server, env: dict[str, str], tmp_path: Path
 ) -> None:
