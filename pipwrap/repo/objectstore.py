@@ -148,10 +148,16 @@ def snapshot(root: str, *, page_format: str = "html", page_max_age: int = 60,
         if not isinstance(projects, dict):
             projects = {}
         items: list[Item] = []
-        for project in sorted(projects):
-            items += _project_items(root, project, projects[project], page_format,
-                                    page_cache)
-        items += _pages(root, "", ROOT_PAGES, page_format, page_cache)
+        try:
+            for project in sorted(projects):
+                items += _project_items(root, project, projects[project], page_format,
+                                        page_cache)
+            items += _pages(root, "", ROOT_PAGES, page_format, page_cache)
+        except OSError as exc:
+            # A file the index lists is gone or unreadable: never publish pages naming it.
+            raise PipwrapError(f"repo push: {exc.filename or root}: {exc.strerror or exc}; "
+                               "the index does not match the tree (run: pipwrap repo index "
+                               f"--repo {root})") from None
     return [item for item in items if item.key or root_key], warnings
 
 

@@ -121,7 +121,8 @@ class S3Remote:
         try:
             for page in pages:
                 for entry in page.get("Contents", ()):
-                    found[entry["Key"][len(start):]] = (entry["ETag"], int(entry["Size"]))
+                    found[entry["Key"][len(start):]] = (_etag(entry["ETag"]),
+                                                        int(entry["Size"]))
         except Exception as exc:
             raise PipwrapError(f"repo push: listing {self.target}: "
                                f"{_describe(exc, self)}") from None
@@ -161,7 +162,7 @@ class S3Remote:
             with handle:
                 answer = self._call(what, self.client.put_object, Body=handle,
                                     ContentLength=item.size, **headers)
-        return str(answer["ETag"])
+        return _etag(answer["ETag"])
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         full = self.target.key(key)
@@ -178,6 +179,11 @@ class S3Remote:
             raise PipwrapError(f"repo push: deleting s3://{self.target.bucket}/"
                                f"{first.get('Key')}: {first.get('Code')}: "
                                f"{first.get('Message')}")
+
+
+def _etag(value: object) -> str:
+    """Services differ in quoting an ETag between a PUT's answer and a listing."""
+    return str(value).strip('"')
 
 
 def _code(exc: Exception) -> str:

@@ -45,14 +45,14 @@ def add(env: dict[str, str], repo: Path, *wheels: Path) -> None:
 
 
 def published(env: dict[str, str], server: s3.S3Server, tmp_path: Path, bucket: str,
-              *wheels: tuple[str, str]) -> tuple[str, Path]:
+              *wheels: tuple[str, str], options: tuple[str, ...] = ()) -> tuple[str, Path]:
     """A new bucket, and a repository of ``(name, version)`` wheels pushed to it under
     ``simple/``: (bucket, repository)."""
     server.bucket(bucket)
     repo = tmp_path / "repo"
     add(env, repo, *(make_wheel(tmp_path / "wheels", name, version, "local")
                      for name, version in wheels))
-    done = push(env, server, repo, f"s3://{bucket}/simple")
+    done = push(env, server, repo, f"s3://{bucket}/simple", *options)
     assert done.returncode == 0, done.stderr
     return bucket, repo
 
@@ -436,3 +436,43 @@ def test_a_bucket_that_denies_reads_gives_nothing_from_the_fallback(
     assert "status=0" not in done.stdout, done.stdout + done.stderr
     assert installed(target) is None
     assert "fail" in done.stderr and "closed" in done.stderr, done.stderr
+
+
+def test_json_pages_let_a_cooldown_see_the_buckets_upload_times(
+    sandbox: Sandbox, server: s3.S3Server, team_bucket: tuple[str, str], tmp_path: Path
+) -> None:
+    """With --page-format json, `…/NAME/` carries PEP 700 upload times: a profile's
+    cooldown hides a release pushed a moment ago, and an exempt name still installs."""
+    _bucket_url, pypi_url = team_bucket
+    env = s3.s3_env(shells.isolated_env(tmp_path / "pusher"))
+    bucket, _repo = published(env, server, tmp_path, "team-json", ("Foo", "1.0"),
+                              options=("--page-format", "json"))
+    index = f"{server.endpoint}/{bucket}/simple/"
+    config = ('default = "team"\n[profiles.team]\n'
+              f'index-url = "{index}"\nfallback = ["{pypi_url}"]\ncooldown = "7 days"\n')
+    sandbox.write_config(config)
+    hidden = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {sandbox.home}/t "
+                                "foo; echo status=$?")
+    assert "status=0" not in hidden.stdout, hidden.stdout + hidden.stderr
+    assert installed(sandbox.home / "t") is None  # and never the fallback's 9.9.9
+    assert "cooldown 7 days hides" in hidden.stderr, hidden.stderr
+    sandbox.write_config(config + 'cooldown-exempt = ["foo"]\n')
+    exempt = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {sandbox.home}/e "
+                                "foo; echo status=$?")
+    assert "status=0" in exempt.stdout, exempt.stdout + exempt.stderr
+    assert installed(sandbox.home / "e") == ("local", "1.0")
+
+
+def test_check_on_a_tree_whose_index_lists_a_missing_file_is_one_line(
+    server: s3.S3Server, env: dict[str, str], tmp_path: Path
+) -> None:
+    bucket, repo = published(env, server, tmp_path, "stale-tree", ("Foo", "1.0"))
+    (repo / "foo" / "foo-1.0-py3-none-any.whl.metadata").unlink()  # by hand
+    done = push(env, server, repo, f"s3://{bucket}/simple", "--check")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert_clean(done)
+    assert "the index does not match the tree (run: pipwrap repo index" in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    healed = push(env, server, repo, f"s3://{bucket}/simple")  # re-indexes first
+    assert healed.returncode == 0, healed.stderr
+    assert actions(healed) == []
