@@ -81,13 +81,22 @@ class S3Remote:
         # boto3 also takes the endpoint from the environment (or a profile's endpoint_url).
         custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
             "AWS_ENDPOINT_URL")
-        config = Config(
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=10, read_timeout=60, max_pool_connections=16,
+        settings: dict[str, Any] = {
+            "retries": {"max_attempts": 3, "mode": "standard"},
+            "connect_timeout": 10, "read_timeout": 60, "max_pool_connections": 16,
             # Another S3 service (MinIO, R2, GCS, a test server) is reached at its own
             # address: path-style requests need no wildcard DNS there.
-            s3={"addressing_style": "path" if custom else "auto"},
-        )
+            "s3": {"addressing_style": "path" if custom else "auto"},
+        }
+        if custom and "AWS_REQUEST_CHECKSUM_CALCULATION" not in os.environ:
+            # botocore >= 1.36 sends CRC32 trailers that some other services refuse; the
+            # bytes are checked by their sha256 in the pages anyway.
+            settings["request_checksum_calculation"] = "when_required"
+        try:
+            config = Config(**settings)
+        except TypeError:  # an older botocore, which sends no such trailers
+            settings.pop("request_checksum_calculation", None)
+            config = Config(**settings)
         try:
             self.client: Any = boto3.session.Session().client(
                 "s3", endpoint_url=endpoint_url, region_name=region, config=config)
