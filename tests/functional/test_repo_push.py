@@ -63,6 +63,15 @@ def push(env: dict[str, str], server: s3.S3Server, repo: Path, target: str, *ext
                    server.endpoint, *extra)
 
 
+def pip_install(env: dict[str, str], target: Path, url: str, name: str
+                ) -> subprocess.CompletedProcess[str]:
+    """`pip install NAME` from ``url`` alone into ``target``."""
+    return subprocess.run(
+        [PY, "-m", "pip", "install", "--no-cache-dir", "--target", str(target),
+         "--index-url", url, name],
+        env=env, capture_output=True, text=True, timeout=180, check=False)
+
+
 def uv_install(env: dict[str, str], where: Path, url: str, name: str
                ) -> subprocess.CompletedProcess[str]:
     """`uv pip install NAME` from ``url`` alone into a new venv under ``where``."""
@@ -117,11 +126,8 @@ def test_push_serves_pip_and_uv_from_the_bucket_with_cdn_headers(
     # Anonymous reads, nothing of pipwrap's in the way: the bucket is the index.
     plain = {k: v for k, v in env.items() if not k.startswith("AWS_")}
     target = tmp_path / "by-pip"
-    installed = subprocess.run(
-        [PY, "-m", "pip", "install", "--no-cache-dir", "--target", str(target),
-         "--index-url", url, "hello-app"],
-        env=plain, capture_output=True, text=True, timeout=180, check=False)
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+    by_pip = pip_install(plain, target, url, "hello-app")
+    assert by_pip.returncode == 0, by_pip.stdout + by_pip.stderr
     assert (target / "foo" / "__init__.py").exists()
     assert (target / "hello_app" / "__init__.py").exists()
     by_uv = uv_install(plain, tmp_path, url, "hello-app")
@@ -132,11 +138,8 @@ def test_push_serves_pip_and_uv_from_the_bucket_with_cdn_headers(
 def test_json_pages_at_the_slash_for_upload_times(
     server: s3.S3Server, env: dict[str, str], tmp_path: Path
 ) -> None:
-    bucket = server.bucket("json-pages")
-    repo = tmp_path / "repo"
-    add(env, repo, make_wheel(tmp_path / "w", "Foo", "1.0", "local"))
-    done = push(env, server, repo, f"s3://{bucket}/simple", "--page-format", "json")
-    assert done.returncode == 0, done.stderr
+    bucket, _repo = published(env, server, tmp_path, "json-pages", ("Foo", "1.0"),
+                              options=("--page-format", "json"))
     page, headers = server.get(bucket, "simple/foo/")
     assert headers["content-type"] == "application/vnd.pypi.simple.v1+json"
     assert json.loads(page)["files"][0]["upload-time"]
@@ -158,12 +161,8 @@ def test_the_bucket_top_with_the_endpoint_from_the_environment(
     url = f"{server.endpoint}/{bucket}/"
     assert done.stdout.splitlines()[-1].endswith(f"index at {url}"), done.stdout
     assert "" not in server.objects(bucket) and "foo/" in server.objects(bucket)
-    target = tmp_path / "by-pip"
-    installed = subprocess.run(
-        [PY, "-m", "pip", "install", "--no-cache-dir", "--target", str(target),
-         "--index-url", url, "foo"],
-        env=env, capture_output=True, text=True, timeout=180, check=False)
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+    by_pip = pip_install(env, tmp_path / "by-pip", url, "foo")
+    assert by_pip.returncode == 0, by_pip.stdout + by_pip.stderr
 
 
 def test_repush_is_a_no_op_and_a_change_uploads_only_what_changed(
