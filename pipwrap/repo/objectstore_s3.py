@@ -114,6 +114,9 @@ class S3Remote:
         if self.endpoint_url:
             return f"{self.endpoint_url.rstrip('/')}/{self.target.bucket}/{path}"
         region = self.region or "us-east-1"
+        if "." in self.target.bucket:
+            # A dotted name breaks the wildcard certificate of the virtual-hosted form.
+            return f"https://s3.{region}.amazonaws.com/{self.target.bucket}/{path}"
         return f"https://{self.target.bucket}.s3.{region}.amazonaws.com/{path}"
 
     def _call(self, what: str, function: Any, **kwargs: Any) -> Any:

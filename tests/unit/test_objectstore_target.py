@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipwrap.errors import PipwrapError
@@ -35,3 +37,27 @@ def test_a_bad_target_is_refused_naming_it(url: str, says: str) -> None:
     with pytest.raises(PipwrapError) as raised:
         parse_target(url)
     assert says in str(raised.value) and repr(url) in str(raised.value)
+
+
+@pytest.mark.parametrize(("url", "endpoint", "printed"), [
+    ("s3://team-pkgs/simple", None, "https://team-pkgs.s3.eu-west-1.amazonaws.com/simple/"),
+    # A dotted name would not match the wildcard certificate of the form above.
+    ("s3://pkgs.example.com/simple", None,
+     "https://s3.eu-west-1.amazonaws.com/pkgs.example.com/simple/"),
+    ("s3://team-pkgs/simple", "http://127.0.0.1:9000/", "http://127.0.0.1:9000/team-pkgs/simple/"),
+    ("s3://team-pkgs", "https://acct.r2.cloudflarestorage.com",
+     "https://acct.r2.cloudflarestorage.com/team-pkgs/"),
+])
+def test_the_printed_index_url_is_where_the_bucket_answers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, endpoint: str | None,
+    printed: str
+) -> None:
+    pytest.importorskip("boto3")
+    from pipwrap.repo.objectstore_s3 import S3Remote
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", f"{tmp_path}/none")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", f"{tmp_path}/none")
+    remote = S3Remote(parse_target(url), endpoint, "eu-west-1")  # no request is made
+    assert remote.public_url() == printed
