@@ -83,12 +83,11 @@ end
 function __pipwrap_needs_check
     set -l name $argv[1]
     string match -q -- '*/*' $name; and set name (string replace -r '.*/' '' -- $name)
-    set -l iso
-    set -q __pipwrap_enter[1]; and set iso 1
     switch $name
         case {{pip}}
         case uv
-            test -n "$iso"; and test "$argv[2]" = pip; and test "$argv[3]" = install; or return 0
+            set -q __pipwrap_enter[1]; and test "$argv[2]" = pip; and test "$argv[3]" = install
+            or return 0
         case {{inert}}
             return 1
         case {{checked}}
@@ -117,7 +116,9 @@ function __pipwrap_needs_check
     end
     test -n "$__pipwrap_scan"; and return 0
     set -l value
-    if test $name = uv
+    set -l iso
+    set -q __pipwrap_enter[1]; and set iso 1
+    if test "$name" = uv
         # uv pip install: each word a flag naming no source, a harmless option and its
         # value, or a requirement that is a name (extras, versions) and not a path.
         for a in $argv[4..-1]

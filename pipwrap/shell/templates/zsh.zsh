@@ -89,11 +89,9 @@ typeset -g {{spec_re}}
 function __pipwrap_needs_check() {
     emulate -L zsh
     local __pipwrap_name=${1:t} __pipwrap_path='' __pipwrap_head='' __pipwrap_a
-    local __pipwrap_iso=${__pipwrap_enter[1]:+1} __pipwrap_value=''
-    local -a match mbegin mend
     case $__pipwrap_name in
         ({{pip}}) ;;
-        (uv) [[ -n $__pipwrap_iso && ${2-} == pip && ${3-} == install ]] || return 0 ;;
+        (uv) [[ -n ${__pipwrap_enter[1]-} && ${2-} == pip && ${3-} == install ]] || return 0 ;;
         ({{inert}}) return 1 ;;
         ({{checked}}) return 0 ;;
         (*)
@@ -118,6 +116,8 @@ function __pipwrap_needs_check() {
             ;;
     esac
     [[ -n $__pipwrap_scan ]] && return 0
+    local __pipwrap_iso=${__pipwrap_enter[1]:+1} __pipwrap_value=''
+    local -a match mbegin mend
     if [[ $__pipwrap_name == uv ]]; then
         # uv pip install: each word a flag naming no source, a harmless option and its
         # value, or a requirement that is a name (extras, versions) and not a path.
