@@ -302,7 +302,7 @@ def main() -> None:
         times, asked = paired(
             home, env, "uv", [f"env UV_INDEX_URL={url} {install} {home}/uvwarm foo"],
             f"UV_INDEX_URL={url} {install} {home}/uvbare{{n}} foo",
-            f"{install} {home}/uvwrap{{n}} foo", rounds=21)
+            f"{install} {home}/uvwrap{{n}} foo", rounds=41)
         print(report(times, asked, 1.25))
 
         print("4. a 200 MB file through the fence (sha256 checked against its page)")
