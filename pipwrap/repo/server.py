@@ -22,6 +22,7 @@ project's index lists are served.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import socket
@@ -65,6 +66,10 @@ PAGE_CACHE_ENTRIES = 4096
 PAGE_CACHE_BYTES = 32 * 1024 * 1024
 PAGE_KEEP_MAX = 4 * 1024 * 1024
 THREAD_STACK = 512 * 1024
+# Password hashes checked at once (bcrypt costs ~50 ms of CPU): wrong passwords wait for
+# a slot instead of taking every core; a login already proven is answered without one.
+LOGIN_CHECKS = 1
+LOGINS_REMEMBERED = 1024
 # An upload over the limit is still read (and dropped) up to this much more, so that the
 # client hears 413 instead of a reset connection; beyond it the connection is closed.
 DRAIN_BEYOND_LIMIT = 64 * 1024 * 1024
@@ -87,6 +92,10 @@ SEND_PIECE = 256 * 1024
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _UNSAFE_REASON = re.compile(r"[\x00-\x1f\x7f]+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")  # a cached file's URL: /simple/<name>/<sha256>/<file>
+_DIGITS = re.compile(r"[0-9]{1,18}")
+# What a client sent, written to the log: control characters escaped, never raw (a
+# request line can hold terminal escape sequences).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MEDIA = {
     "application/vnd.pypi.simple.v1+json": pages.JSON_TYPE,
     "application/vnd.pypi.simple.latest+json": pages.JSON_TYPE,
@@ -97,6 +106,9 @@ _MEDIA = {
     "*/*": "text/html",
 }
 _NEGOTIATED: dict[str | None, str | None] = {}
+_PLAIN_TO_TLS = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 b"Connection: close\r\nContent-Length: 72\r\n\r\n"
+                 b"this is pipwrap serve's TLS port: ask for the URL with https:// instead\n")
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
          b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 52\r\n\r\n"
          b"too many connections to pipwrap serve; retry shortly\n")
@@ -170,6 +182,7 @@ class RepoServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], root: str, fallback: str | None,
                  verbose: bool, access: Access | None = None,
                  mirror: Mirror | None = None) -> None:
+        self.tls = False
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.root = root
@@ -179,6 +192,9 @@ class RepoServer(ThreadingHTTPServer):
         self.mirror = mirror
         self.pages: dict[str, _Cached] = {}
         self.page_bytes = 0  # of the pages kept
+        # Authorization header -> (user, the htpasswd file's stat when it was proven)
+        self._proven: dict[str, tuple[str, tuple[int, int, int]]] = {}
+        self._login_slots = _Turnstile(LOGIN_CHECKS)
         self._pages_lock = threading.Lock()
         self._active = 0
         self._active_lock = threading.Lock()
@@ -219,6 +235,38 @@ class RepoServer(ThreadingHTTPServer):
         with self._active_lock:
             self._active -= 1
 
+    def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        if self.tls and not self._handshake(request, client_address):
+            return
+        super().finish_request(request, client_address)
+
+    def _handshake(self, connection: socket.socket, client_address: object) -> bool:
+        """The TLS handshake, in the connection's own thread under the header deadline;
+        a client speaking plain HTTP hears so in plain HTTP (as nginx says it), and a
+        failed handshake is logged: either used to be an empty reply and no log line."""
+        import ssl
+
+        host = client_address[0] if isinstance(client_address, tuple) else client_address
+        self.deadlines[connection] = time.monotonic() + self.header_deadline
+        try:
+            # The first byte of a TLS connection is a handshake record (22).
+            first = socket.socket.recv(connection, 1, socket.MSG_PEEK)
+            if first and first != b"\x16":
+                sys.stderr.write(f"pipwrap serve: plain HTTP from {host} to the TLS port; "
+                                 "answered 400 (use https://)\n")
+                socket.socket.sendall(connection, _PLAIN_TO_TLS)
+                return False
+            if not first:
+                return False
+            connection.do_handshake()  # type: ignore[attr-defined]
+            return True
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+            sys.stderr.write(f"pipwrap serve: TLS handshake with {host} failed: {reason}\n")
+            return False
+        finally:
+            self.deadlines.pop(connection, None)
+
     def _watchdog(self) -> None:
         """Cut connections whose request line and headers are late (slow-loris)."""
         while not self._watchdog_stop.wait(0.25):
@@ -240,8 +288,10 @@ class RepoServer(ThreadingHTTPServer):
         """
         try:
             status = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        except OSError as exc:
+            if _absent(exc):
+                return None
+            raise
         key = _key(status)
         cached = self.pages.get(path)
         if cached is not None and cached.key == key:
@@ -266,6 +316,31 @@ class RepoServer(ThreadingHTTPServer):
             self.pages[path] = cached
             self.page_bytes += len(data)
         return cached
+
+    def login(self, authorization: str | None) -> str | None:
+        """The user an Authorization header proves (None: none). Never under the turnstile;
+        a header proven since the htpasswd file last changed costs one stat."""
+        logins = self.access.logins
+        if logins is None or not authorization:
+            return None
+        try:
+            status = os.stat(logins.path)
+            stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
+        except OSError:
+            stamp = (0, 0, 0)
+        proven = self._proven.get(authorization)
+        if proven is not None and proven[1] == stamp:
+            return proven[0]
+        self._login_slots.acquire()
+        try:
+            user = logins.check(authorization)
+        finally:
+            self._login_slots.release()
+        if user is not None:
+            if len(self._proven) >= LOGINS_REMEMBERED:
+                self._proven.clear()
+            self._proven[authorization] = (user, stamp)
+        return user
 
     def listed(self, project: str) -> frozenset[str] | None:
         """The file names (and their ``.metadata`` names) the project's index lists."""
@@ -313,7 +388,9 @@ class Access:
 
 
 class _Turnstile:
-    """A first-come first-served lock: requests are answered in arrival order.
+    """A first-come first-served lock (or ``slots`` of them): requests are answered in
+    arrival order, and a thread that releases cannot take its slot straight back before
+    those waiting (a login check behind 16 guessers waited 22 s on a plain semaphore).
 
     With a thread per connection, 64 kept-alive clients meant 64 threads racing for the
     GIL, and the unlucky ones waited 100 ms and more (p99). Taking turns in arrival order
@@ -322,29 +399,29 @@ class _Turnstile:
     see :class:`_Output`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = 1) -> None:
         import collections
 
         self._lock = threading.Lock()
-        self._busy = False
+        self._free = slots
         self._waiters: collections.deque[threading.Lock] = collections.deque()
 
     def acquire(self) -> None:
         with self._lock:
-            if not self._busy:
-                self._busy = True
+            if self._free:
+                self._free -= 1
                 return
             waiter = threading.Lock()
             waiter.acquire()
             self._waiters.append(waiter)
-        waiter.acquire()  # handed over by the previous holder, busy stays True
+        waiter.acquire()  # handed over by the previous holder: the slot stays taken
 
     def release(self) -> None:
         with self._lock:
             if self._waiters:
                 self._waiters.popleft().release()
             else:
-                self._busy = False
+                self._free += 1
 
 
 _TURNSTILE = _Turnstile()
@@ -397,6 +474,23 @@ class _Output:
         return bool(self.raw.closed)  # type: ignore[attr-defined]
 
 
+class _Arriving(io.BufferedIOBase):
+    """The connection's reader for a request body: ``read`` returns what has arrived (at
+    most one receive) instead of waiting for the whole size asked, so the body's deadline
+    sees every byte: read 1 MiB at a time, an upload slower than ~68 KiB/s showed no
+    progress for the whole grace and was cut, though the docs promise 1 KiB/s."""
+
+    def __init__(self, rfile: io.BufferedIOBase) -> None:
+        super().__init__()
+        self._rfile = rfile
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return self._rfile.read1(-1 if size is None else size)
+
+    def readline(self, size: int | None = -1, /) -> bytes:
+        return self._rfile.readline(size)
+
+
 class _Reject(Exception):
     def __init__(self, status: HTTPStatus) -> None:
         self.status = status
@@ -413,6 +507,7 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 60
     server_version = f"pipwrap/{__version__}"
     _chosen = ""
+    _user: str | None = None
     _date = ""
     _date_second = -1
 
@@ -443,7 +538,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._plain(HTTPStatus.NOT_IMPLEMENTED, "not implemented\n", True)
                 return
             output = self.output
+            self._user = None
             if self.command in ("GET", "HEAD"):
+                if self.server.access.login_to_read:
+                    self._user = self._login()  # before taking a turn: a check may wait
                 output.hold()
             try:
                 method()
@@ -500,6 +598,7 @@ class Handler(BaseHTTPRequestHandler):
         message._headers = raw  # type: ignore[attr-defined]  # no email parser per request
         self.headers = message
         self.fields = fields
+        self._check_framing(fields)
         connection = fields.get("connection", "").lower()
         if self.request_version == "HTTP/1.0":
             self.close_connection = "keep-alive" not in connection
@@ -508,6 +607,25 @@ class Handler(BaseHTTPRequestHandler):
         if fields.get("expect", "").lower() == "100-continue":
             return self.handle_expect_100()  # as the standard parser does (uploads)
         return True
+
+    def _check_framing(self, fields: dict[str, str]) -> None:
+        """Only framings every proxy reads alike (RFC 9112 6): a keep-alive proxy in front
+        that read a body differently would let it run as a second request (smuggling)."""
+        coding = fields.get("transfer-encoding")
+        length = fields.get("content-length")
+        if coding is not None:
+            if length is not None:
+                raise _Reject(HTTPStatus.BAD_REQUEST)
+            if coding.strip().lower() != "chunked":
+                raise _Reject(HTTPStatus.NOT_IMPLEMENTED)
+        elif length is not None and not _DIGITS.fullmatch(length):
+            raise _Reject(HTTPStatus.BAD_REQUEST)  # "+1_0", "-1", "1, 2", "²"...
+        if self.command != "POST" and (coding is not None or (length or "0") != "0"):
+            # A body nothing here reads (GET, HEAD): read away, so it never runs as a
+            # request of its own; a chunked or large one is refused.
+            if coding is not None or int(length or 0) > MAX_HEADER_BYTES:
+                raise _Reject(HTTPStatus.BAD_REQUEST)
+            self.rfile.read(int(length or 0))
 
     def do_GET(self) -> None:
         self._route(body=True)
@@ -597,14 +715,14 @@ class Handler(BaseHTTPRequestHandler):
                 if length <= limit + DRAIN_BEYOND_LIMIT:
                     # Read it away so the client hears why, not a reset connection.
                     with contextlib.suppress(upload.UploadError, OSError):
-                        self._pace(upload.Body(self.rfile, length, False, length),
+                        self._pace(upload.Body(_Arriving(self.rfile), length, False, length),
                                    REFUSED_BODY_RATE).drain()
                     self.server.deadlines.pop(self.connection, None)
                 self.close_connection = True
                 self._plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message + "\n", True,
                             reason=message)
                 return None
-        return self._pace(upload.Body(self.rfile, length, chunked, limit), rate)
+        return self._pace(upload.Body(_Arriving(self.rfile), length, chunked, limit), rate)
 
     def _pace(self, body: upload.Body, rate: int) -> upload.Body:
         """Put the body under the watchdog: it must arrive at ``rate`` bytes a second on
@@ -640,15 +758,15 @@ class Handler(BaseHTTPRequestHandler):
         self._plain(status, message + "\n", True, reason=message, headers=headers)
 
     def _login(self) -> str | None:
-        logins = self.server.access.logins
-        return logins.check(self.fields.get("authorization")) if logins else None
+        return self.server.login(self.fields.get("authorization"))
 
     def log_message(self, format: str, *args: object) -> None:
         if self.server.verbose:
-            sys.stderr.write(f"{self.address_string()} {format % args}{self._chosen}\n")
+            line = _CONTROL.sub(lambda c: f"\\x{ord(c.group()):02x}", format % args)
+            sys.stderr.write(f"{self.address_string()} {line}{self._chosen}\n")
 
     def _route(self, *, body: bool) -> None:
-        if self.server.access.login_to_read and self._login() is None:
+        if self.server.access.login_to_read and self._user is None:
             self._plain(HTTPStatus.UNAUTHORIZED, "a valid login is needed\n", body,
                         headers={"WWW-Authenticate": 'Basic realm="pipwrap"'})
             return
@@ -698,11 +816,11 @@ class Handler(BaseHTTPRequestHandler):
         # name upstream; a stat that fails otherwise (permissions, I/O) answers 503.
         try:
             mode = os.lstat(directory).st_mode
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError as exc:
+            if not _absent(exc):
+                self._unavailable(body)
+                return
             mode = None
-        except OSError:
-            self._unavailable(body)
-            return
         if mode is not None and stat.S_ISDIR(mode):
             self._page(directory, body)
         elif mode is not None:
@@ -856,11 +974,10 @@ class Handler(BaseHTTPRequestHandler):
         # Held here (anything under the name): upstream files never show (local-first).
         try:
             os.lstat(os.path.join(self.server.root, project))
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        except OSError:
-            self._unavailable(body)
-            return
+        except OSError as exc:
+            if not _absent(exc):
+                self._unavailable(body)
+                return
         else:
             self._not_found(body)
             return
@@ -962,6 +1079,15 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(head + data if body else head)
 
 
+def _absent(exc: OSError) -> bool:
+    """Certainly not there. A name longer than the file system allows cannot be held here
+    either (it used to answer 503, which clients retry)."""
+    import errno
+
+    return isinstance(exc, (FileNotFoundError, NotADirectoryError)) \
+        or exc.errno == errno.ENAMETOOLONG
+
+
 def _latin1(text: str) -> str:
     """What a header can carry: characters beyond Latin-1 become "?"."""
     return text.encode("latin-1", "replace").decode("latin-1")
@@ -1033,9 +1159,11 @@ def tls_context(cert: str, key: str | None) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise PipwrapError(f"serve: --tls-cert/--tls-key: {exc.filename}: no such file"
-                           ) from None
+    except FileNotFoundError:
+        # ssl names no file: say which one is missing.
+        missing = cert if not os.path.exists(cert) else key
+        option = "--tls-cert" if missing == cert else "--tls-key"
+        raise PipwrapError(f"serve: {option} {missing}: no such file") from None
     except (ssl.SSLError, OSError) as exc:
         raise PipwrapError(f"serve: cannot use the TLS certificate {cert}"
                            f"{' and key ' + key if key else ''}: {exc}") from None
@@ -1114,6 +1242,7 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
         # the connection's timeout), so a slow client never holds up accept().
         server.socket = tls.wrap_socket(server.socket, server_side=True,
                                         do_handshake_on_connect=False)
+        server.tls = True
     bound_port = server.server_address[1]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"{'https' if tls else 'http'}://{shown_host}:{bound_port}/simple/"
