@@ -21,7 +21,6 @@ import contextlib
 import os
 import random
 import re
-import shutil
 import socket
 import statistics
 import subprocess
@@ -48,7 +47,8 @@ from bench_repo import (  # noqa: E402
 )
 from synthetic_repo import generate  # noqa: E402
 
-ENGINES = ["nginx", "serve", "granian-rsgi", "granian-asgi", "aiohttp", "uvicorn", "waitress"]
+ENGINES = ["nginx", "serve", "pipwrap-granian", "granian-rsgi", "granian-asgi", "aiohttp",
+           "uvicorn", "waitress"]
 APP = str(HERE / "engine_apps.py")
 
 # Each probe puts a second request where a lax reader of the first one's body would see a
@@ -166,6 +166,108 @@ def dribble(port: int, path: str, clients: int, hold: float) -> tuple[int, int, 
     return ok, sent, p99
 
 
+def hostile_mix(engine: str, repo: Path, work: Path, page: str, hold: float) -> str:
+    """256 dribbling clients and 16 clients sending wrong passwords (a bcrypt cost-10
+    entry) while a logged-in reader asks for a page every 50 ms: the reader's p99, what
+    it got, and peak RSS. For `serve` and its port only (logins are theirs)."""
+    import base64
+
+    import bcrypt
+
+    htpasswd = work / "htpasswd"
+    reader = subprocess.run(["openssl", "passwd", "-apr1", "r-pass"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    token = bcrypt.hashpw(b"t-pass", bcrypt.gensalt(rounds=10)).decode()
+    htpasswd.write_text(f"reader:{reader}\n__token__:{token}\n")
+    port = free_port()
+    env = None
+    if engine == "serve":
+        argv = [*PIPWRAP, "serve", "--repo", str(repo), "--port", str(port), "--no-fallback",
+                "--htpasswd", str(htpasswd), "--auth", "read,upload"]
+    else:
+        argv = [PYTHON, APP, engine, str(repo), str(port)]
+        env = {**os.environ, "ENGINE_APP_HTPASSWD": str(htpasswd)}
+    good = "Basic " + base64.b64encode(b"reader:r-pass").decode()
+    bad = ("Basic " + base64.b64encode(b"__token__:guess").decode())
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # answering at all (401 here) is ready
+            try:
+                get(port, "/simple/")
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{engine} did not start") from None
+                time.sleep(0.05)
+        stop = threading.Event()
+
+        def guess() -> None:
+            request = (f"GET {page} HTTP/1.1\r\nHost: x\r\nAuthorization: {bad}\r\n\r\n"
+                       ).encode()
+            while not stop.is_set():
+                with contextlib.suppress(OSError), \
+                        socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                    while not stop.is_set():
+                        sock.sendall(request)
+                        if not sock.recv(65536):
+                            break
+
+        sockets = []
+        for _ in range(256):
+            with contextlib.suppress(OSError):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                sock.sendall(b"GET /simple/ HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                sockets.append(sock)
+
+        def trickle() -> None:
+            while not stop.wait(1.0):
+                for each in sockets:
+                    with contextlib.suppress(OSError):
+                        each.send(b"a")
+
+        threads = [threading.Thread(target=guess, daemon=True) for _ in range(16)]
+        threads.append(threading.Thread(target=trickle, daemon=True))
+        for thread in threads:
+            thread.start()
+        import http.client
+
+        def read() -> tuple[int, float]:
+            start = time.perf_counter()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                connection.request("GET", page, headers={"Authorization": good,
+                                                         "Accept": PIP_ACCEPT})
+                status = connection.getresponse().status
+            except (OSError, http.client.HTTPException):
+                status = 0
+            finally:
+                connection.close()
+            return status, (time.perf_counter() - start) * 1000
+
+        read()  # a reader already logged in
+        time.sleep(1)
+        times, statuses = [], []
+        end = time.monotonic() + hold
+        while time.monotonic() < end:
+            status, elapsed = read()
+            statuses.append(status)
+            times.append(elapsed)
+            time.sleep(0.05)
+        stop.set()
+        for sock in sockets:
+            sock.close()
+        rss = tree_rss_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(10)
+    p99 = statistics.quantiles(times, n=100)[98] if len(times) > 1 else float("nan")
+    ok = statuses.count(200)
+    return (f"{engine:<16} reader under 256 dribblers + 16 wrong passwords: {ok}/"
+            f"{len(statuses)} answered 200, p99 {p99:.0f} ms; peak RSS {rss:.0f} MB")
+
+
 def start(stack: contextlib.ExitStack, engine: str, repo: Path, work: Path,
           page: str):  # type: ignore[no-untyped-def]
     if engine == "nginx":
@@ -185,6 +287,8 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=6.0,
                         help="seconds of dribbling clients per server")
     parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--hostile", action="store_true",
+                        help="only the hostile mix, for serve and pipwrap-granian")
     parser.add_argument("--probes-only", action="store_true",
                         help="only start-up, the framing probes and RSS")
     args = parser.parse_args()
@@ -206,9 +310,14 @@ def main() -> None:
         script = work / "pages.lua"
         script.write_text(WRK_SCRIPT % (paths, PIP_ACCEPT))
         page = f"/simple/{random.Random(1).choice(projects)}/"
+        if args.hostile:
+            for engine in ("serve", "pipwrap-granian"):
+                print(hostile_mix(engine, repo, work, page, args.hold), flush=True)
+            return
         for engine in args.engines.split(","):
-            if engine not in ("nginx", "serve") and shutil.which(PYTHON) and subprocess.run(
-                    [PYTHON, "-c", f"import {engine.split('-')[0]}"],
+            module = "granian" if engine == "pipwrap-granian" else engine.split("-")[0]
+            if engine not in ("nginx", "serve") and subprocess.run(
+                    [PYTHON, "-c", f"import {module}"],
                     capture_output=True).returncode != 0:
                 print(f"{engine}: not installed, skipped")
                 continue

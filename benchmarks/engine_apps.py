@@ -6,7 +6,8 @@ Each answers what `pipwrap serve` answers most: ``GET /simple/<project>/`` with 
 project's ``index.json`` read from ROOT (kept in memory while its stat is unchanged, as
 serve does), 404 for a project that is not there; ``POST /`` reads the body as a stream
 and answers its length (for the framing probes). ENGINE: granian-rsgi, granian-asgi,
-aiohttp, uvicorn (httptools), waitress.
+aiohttp, uvicorn (httptools), waitress; pipwrap-granian runs the port of serve itself
+(pipwrap/repo/app.py on granian, embedded), not this small app.
 """
 
 from __future__ import annotations
@@ -128,6 +129,19 @@ def main() -> None:
                 log_enabled=False).serve()
     elif engine == "aiohttp":
         run_aiohttp(port)
+    elif engine == "pipwrap-granian":  # the port of `pipwrap serve` (pipwrap/repo/app.py)
+        import asyncio
+
+        from pipwrap.repo import app, server
+
+        access = server.Access()
+        if os.environ.get("ENGINE_APP_HTPASSWD"):  # --htpasswd FILE --auth read,upload
+            from pipwrap.repo import auth
+
+            access = server.Access(auth.Logins(os.environ["ENGINE_APP_HTPASSWD"]),
+                                   uploads=True, login_to_read=True)
+        served = app.App(root, None, False, access, header_timeout=15.0)
+        asyncio.run(app.run(served, "127.0.0.1", port))
     elif engine == "uvicorn":
         import uvicorn
 

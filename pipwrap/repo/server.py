@@ -30,7 +30,7 @@ import stat
 import sys
 import threading
 import time
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from http import HTTPStatus
 from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,8 +39,8 @@ from urllib.parse import quote, unquote
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import auth, defaults, index, pages, proctitle, upload
-from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
+from pipwrap.repo import auth, defaults, index, pages, proctitle, serving, upload
+from pipwrap.repo.distfile import PROJECT_NAME, normalize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,13 +58,6 @@ MAX_HEADERS = 100
 # keep-alive time included: a slow client holds a thread at most this long.
 HEADER_DEADLINE = defaults.HEADER_TIMEOUT
 MAX_CONNECTIONS = defaults.MAX_CONNECTIONS  # a clear 503 beyond, sent without a thread
-# Pages kept in memory (bytes and validators), each checked by stat on every request.
-PAGE_CACHE_ENTRIES = 4096
-# ... and their bytes together: the count alone let large pages (PyPI has pages of many
-# megabytes, and --cache answers any of them) take gigabytes (red-team finding 6). A
-# page larger than PAGE_KEEP_MAX is read from disk on every request instead.
-PAGE_CACHE_BYTES = 32 * 1024 * 1024
-PAGE_KEEP_MAX = 4 * 1024 * 1024
 THREAD_STACK = 512 * 1024
 # Password hashes checked at once (bcrypt costs ~50 ms of CPU): wrong passwords wait for
 # a slot instead of taking every core; a login already proven is answered without one.
@@ -88,89 +81,14 @@ UPLOAD_BODY_RATE = 1024
 SEND_RATE = 32 * 1024
 SEND_PIECE = 256 * 1024
 
-# Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
-_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _UNSAFE_REASON = re.compile(r"[\x00-\x1f\x7f]+")
-_SHA256 = re.compile(r"[0-9a-f]{64}")  # a cached file's URL: /simple/<name>/<sha256>/<file>
 _DIGITS = re.compile(r"[0-9]{1,18}")
-# What a client sent, written to the log: control characters escaped, never raw (a
-# request line can hold terminal escape sequences).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_MEDIA = {
-    "application/vnd.pypi.simple.v1+json": pages.JSON_TYPE,
-    "application/vnd.pypi.simple.latest+json": pages.JSON_TYPE,
-    "application/vnd.pypi.simple.v1+html": pages.HTML_TYPE,
-    "application/vnd.pypi.simple.latest+html": pages.HTML_TYPE,
-    "text/html": "text/html",
-    "text/*": "text/html",
-    "*/*": "text/html",
-}
-_NEGOTIATED: dict[str | None, str | None] = {}
 _PLAIN_TO_TLS = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
                  b"Connection: close\r\nContent-Length: 72\r\n\r\n"
                  b"this is pipwrap serve's TLS port: ask for the URL with https:// instead\n")
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
          b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 52\r\n\r\n"
          b"too many connections to pipwrap serve; retry shortly\n")
-
-
-def negotiate(accept: str | None) -> str | None:
-    """The content type to answer with (PEP 691), honouring q-values; None: nothing fits.
-
-    pip and uv send the JSON type first with q=1 and HTML with a lower q, so they get
-    JSON; a browser or ``curl`` gets HTML. On a tie the earlier entry wins.
-    """
-    try:
-        return _NEGOTIATED[accept]
-    except KeyError:
-        pass
-    chosen = _negotiate(accept)
-    if len(_NEGOTIATED) < 256:  # clients send a handful of distinct headers
-        _NEGOTIATED[accept] = chosen
-    return chosen
-
-
-def _negotiate(accept: str | None) -> str | None:
-    if not accept or not accept.strip():
-        return "text/html"
-    best: str | None = None
-    best_q = 0.0
-    for part in accept.split(","):
-        media, *parameters = part.split(";")
-        chosen = _MEDIA.get(media.strip().lower())
-        q = 1.0
-        for parameter in parameters:
-            key, _, value = parameter.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0
-        if chosen is not None and q > best_q:
-            best, best_q = chosen, q
-    return best
-
-
-class _Cached:
-    """A page's bytes and validators, good while its (inode, size, mtime) stays."""
-
-    __slots__ = ("data", "etag", "key", "last_modified", "listed", "mtime")
-
-    def __init__(self, key: tuple[int, int, int], data: bytes, mtime: float) -> None:
-        self.key = key
-        self.data = data
-        self.mtime = int(mtime)
-        self.etag = _etag(key)
-        self.last_modified = formatdate(mtime, usegmt=True)
-        self.listed: frozenset[str] | None = None  # for index.json: the files it lists
-
-
-def _etag(key: tuple[int, int, int]) -> str:
-    return f'"{key[0]:x}-{key[1]:x}-{key[2]:x}"'
-
-
-def _key(status: os.stat_result) -> tuple[int, int, int]:
-    return (status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 class RepoServer(ThreadingHTTPServer):
@@ -190,12 +108,10 @@ class RepoServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.access = access or Access()
         self.mirror = mirror
-        self.pages: dict[str, _Cached] = {}
-        self.page_bytes = 0  # of the pages kept
+        self.pages = serving.PageCache(root)
         # Authorization header -> (user, the htpasswd file's stat when it was proven)
         self._proven: dict[str, tuple[str, tuple[int, int, int]]] = {}
         self._login_slots = _Turnstile(LOGIN_CHECKS)
-        self._pages_lock = threading.Lock()
         self._active = 0
         self._active_lock = threading.Lock()
         # connection -> when its request line and headers must be in
@@ -281,41 +197,8 @@ class RepoServer(ThreadingHTTPServer):
         self._watchdog_stop.set()
         super().server_close()
 
-    def page(self, path: str) -> _Cached | None:
-        """The page at ``path``, from memory while its stat is unchanged; None if absent.
-
-        Errors other than absence (permissions, I/O) propagate: the caller fails closed.
-        """
-        try:
-            status = os.stat(path)
-        except OSError as exc:
-            if _absent(exc):
-                return None
-            raise
-        key = _key(status)
-        cached = self.pages.get(path)
-        if cached is not None and cached.key == key:
-            return cached
-        if not stat.S_ISREG(status.st_mode):
-            return None
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with open(fd, "rb") as handle:
-            status = os.fstat(handle.fileno())
-            data = handle.read()
-        cached = _Cached(_key(status), data, status.st_mtime)
-        if len(data) > PAGE_KEEP_MAX:
-            return cached
-        with self._pages_lock:
-            old = self.pages.pop(path, None)
-            if old is not None:
-                self.page_bytes -= len(old.data)
-            if (len(self.pages) >= PAGE_CACHE_ENTRIES
-                    or self.page_bytes + len(data) > PAGE_CACHE_BYTES):
-                self.pages.clear()
-                self.page_bytes = 0
-            self.pages[path] = cached
-            self.page_bytes += len(data)
-        return cached
+    def page(self, path: str) -> serving.CachedPage | None:
+        return self.pages.page(path)
 
     def login(self, authorization: str | None) -> str | None:
         """The user an Authorization header proves (None: none). Never under the turnstile;
@@ -343,23 +226,7 @@ class RepoServer(ThreadingHTTPServer):
         return user
 
     def listed(self, project: str) -> frozenset[str] | None:
-        """The file names (and their ``.metadata`` names) the project's index lists."""
-        cached = self.page(os.path.join(self.root, project, "index.json"))
-        if cached is None:
-            return None
-        if cached.listed is None:
-            import json
-
-            names: set[str] = set()
-            try:
-                for entry in json.loads(cached.data)["files"]:
-                    names.add(entry["filename"])
-                    if entry.get("core-metadata"):
-                        names.add(entry["filename"] + ".metadata")
-            except (ValueError, KeyError, TypeError):
-                names = set()
-            cached.listed = frozenset(names)
-        return cached.listed
+        return self.pages.listed(project)
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A failed TLS handshake or a reset connection is the client's business: one
@@ -762,7 +629,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         if self.server.verbose:
-            line = _CONTROL.sub(lambda c: f"\\x{ord(c.group()):02x}", format % args)
+            line = serving.printable(format % args)
             sys.stderr.write(f"{self.address_string()} {line}{self._chosen}\n")
 
     def _route(self, *, body: bool) -> None:
@@ -776,7 +643,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         # No segment starting with a dot (".", "..", hidden and temporary names), no
         # control character or space: one scan of the whole path.
-        if "/." in path or _UNSAFE.search(path):
+        if "/." in path or serving.UNSAFE.search(path):
             self._not_found(body)
             return
         parts = path.split("/")
@@ -794,11 +661,11 @@ class Handler(BaseHTTPRequestHandler):
         elif len(rest) == 2 and rest[1] == "":
             self._project(rest[0], body)
         elif (len(rest) == 2 and PROJECT_NAME.fullmatch(rest[0])
-              and not rest[1].startswith(".") and _published(rest[1])):
+              and not rest[1].startswith(".") and serving.published(rest[1])):
             self._file(rest[0], rest[1], body)
         elif (len(rest) == 3 and self.server.mirror is not None and PROJECT_NAME.fullmatch(rest[0])
-              and _SHA256.fullmatch(rest[1]) and not rest[2].startswith(".")
-              and _published(rest[2])):
+              and serving.SHA256.fullmatch(rest[1]) and not rest[2].startswith(".")
+              and serving.published(rest[2])):
             self._cached_file(self.server.mirror, rest[0], rest[1], rest[2], body)
         else:
             self._not_found(body)
@@ -817,7 +684,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             mode = os.lstat(directory).st_mode
         except OSError as exc:
-            if not _absent(exc):
+            if not serving.absent(exc):
                 self._unavailable(body)
                 return
             mode = None
@@ -836,7 +703,7 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(body)
 
     def _page(self, directory: str, body: bool) -> None:
-        chosen = negotiate(self.fields.get("accept"))
+        chosen = serving.negotiate(self.fields.get("accept"))
         if chosen is None:
             self._plain(HTTPStatus.NOT_ACCEPTABLE,
                         f"acceptable: {pages.JSON_TYPE}, {pages.HTML_TYPE}, text/html\n", body)
@@ -856,18 +723,8 @@ class Handler(BaseHTTPRequestHandler):
                      cached.data, body, "Vary: Accept\r\n")
 
     def _not_modified(self, etag: str, mtime: int) -> bool:
-        fields = self.fields
-        match = fields.get("if-none-match")
-        if match is not None:
-            tags = [tag.strip().removeprefix("W/") for tag in match.split(",")]
-            return etag in tags or "*" in tags
-        since = fields.get("if-modified-since")
-        if since is not None:
-            try:
-                return mtime <= parsedate_to_datetime(since).timestamp()
-            except (TypeError, ValueError, IndexError, OverflowError):
-                return False
-        return False
+        return serving.not_modified(etag, mtime, self.fields.get("if-none-match"),
+                                    self.fields.get("if-modified-since"))
 
     def _head(self, code: int, phrase: str, extra: str) -> bytes:
         second = int(time.time())
@@ -921,8 +778,7 @@ class Handler(BaseHTTPRequestHandler):
             status = os.fstat(handle.fileno())
             if not stat.S_ISREG(status.st_mode) or os.path.islink(os.path.dirname(path)):
                 return False
-            key = _key(status)
-            etag = _etag(key)
+            etag = serving.etag(serving.stat_key(status))
             kind = "text/plain; charset=utf-8" if filename.endswith(".metadata") \
                 else "application/octet-stream"
             validators = (f"ETag: {etag}\r\n"
@@ -975,7 +831,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             os.lstat(os.path.join(self.server.root, project))
         except OSError as exc:
-            if not _absent(exc):
+            if not serving.absent(exc):
                 self._unavailable(body)
                 return
         else:
@@ -1079,15 +935,6 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(head + data if body else head)
 
 
-def _absent(exc: OSError) -> bool:
-    """Certainly not there. A name longer than the file system allows cannot be held here
-    either (it used to answer 503, which clients retry)."""
-    import errno
-
-    return isinstance(exc, (FileNotFoundError, NotADirectoryError)) \
-        or exc.errno == errno.ENAMETOOLONG
-
-
 def _latin1(text: str) -> str:
     """What a header can carry: characters beyond Latin-1 become "?"."""
     return text.encode("latin-1", "replace").decode("latin-1")
@@ -1104,11 +951,6 @@ def _queued(connection: socket.socket) -> int:
         return int(struct.unpack("i", queued)[0])
     except (ImportError, AttributeError, OSError, ValueError):
         return 0
-
-
-def _published(filename: str) -> bool:
-    """Only what the index links to: distributions and their metadata files."""
-    return looks_like_distribution(filename.removesuffix(".metadata"))
 
 
 def _signature(root: str) -> list[tuple[str, int]]:

@@ -1,0 +1,491 @@
+"""``pipwrap serve`` as an RSGI application, for granian (issue 23; not wired in yet:
+:func:`pipwrap.repo.server.serve` still runs the threaded server).
+
+The engine reads requests (hyper: strict framing, header limits and deadlines), holds
+idle and slow connections without a thread each, and sends files outside Python; this
+module is only what is ours: local-first routing, pages, files, logins, uploads and the
+cache. Anything that may block (a password hash, an upload's parsing and storing, the
+upstream) runs in a bounded pool of threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import stat
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+from pipwrap import __version__
+from pipwrap.repo import pages, serving, upload
+from pipwrap.repo.distfile import PROJECT_NAME, normalize
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pipwrap.repo.mirror import Mirror
+    from pipwrap.repo.server import Access
+
+LOGIN_CHECKS = 1  # password hashes checked at once (bcrypt: ~50 ms of CPU each)
+LOGINS_REMEMBERED = 1024
+BLOCKING_THREADS = 16  # uploads being stored, upstream fetches
+UPLOAD_BODY_RATE = 1024  # bytes a second on average after the grace (docs/hosting.md)
+REFUSED_BODY_RATE = 64 * 1024
+CHUNK = 256 * 1024
+_SERVER = f"pipwrap/{__version__}"
+_TEXT = "text/plain; charset=utf-8"
+
+Headers = list[tuple[str, str]]
+
+
+class App:
+    """One tree's server; ``__rsgi__`` is what granian calls per request."""
+
+    def __init__(self, root: str, fallback: str | None, verbose: bool, access: Access,
+                 mirror: Mirror | None = None, *, header_timeout: float = 15.0) -> None:
+        self.root = root
+        self.fallback = fallback
+        self.verbose = verbose
+        self.access = access
+        self.mirror = mirror
+        self.header_timeout = header_timeout
+        self.pages = serving.PageCache(root)
+        self._checks = ThreadPoolExecutor(LOGIN_CHECKS, thread_name_prefix="pipwrap-login")
+        self._blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="pipwrap-io")
+        # Authorization header -> (user, the htpasswd file's stat when it was proven)
+        self._proven: dict[str, tuple[str, tuple[int, int, int]]] = {}
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        request = _Request(scope, protocol)
+        try:
+            if scope.method in ("GET", "HEAD"):
+                await self._read(request)
+            elif scope.method == "POST":
+                await self._upload(request)
+            else:
+                request.plain(HTTPStatus.NOT_IMPLEMENTED, "not implemented\n", close=True)
+        finally:
+            if self.verbose:
+                sys.stderr.write(serving.printable(
+                    f'{request.client} "{scope.method} {scope.path}'
+                    f'{"?" + scope.query_string if scope.query_string else ""} '
+                    f'HTTP/{scope.http_version}" {request.status} -') + request.chosen + "\n")
+
+    # -- logins --------------------------------------------------------------------------
+
+    async def login(self, authorization: str | None) -> str | None:
+        """The user the header proves; a check runs in its own small pool, in arrival
+        order; a header proven since the htpasswd file last changed costs one stat."""
+        logins = self.access.logins
+        if logins is None or not authorization:
+            return None
+        try:
+            status = os.stat(logins.path)
+            stamp = serving.stat_key(status)
+        except OSError:
+            stamp = (0, 0, 0)
+        proven = self._proven.get(authorization)
+        if proven is not None and proven[1] == stamp:
+            return proven[0]
+        loop = asyncio.get_running_loop()
+        user = await loop.run_in_executor(self._checks, logins.check, authorization)
+        if user is not None:
+            if len(self._proven) >= LOGINS_REMEMBERED:
+                self._proven.clear()
+            self._proven[authorization] = (user, stamp)
+        return user
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def _read(self, request: _Request) -> None:
+        if self.access.login_to_read and await self.login(request.header("authorization")) \
+                is None:
+            request.plain(HTTPStatus.UNAUTHORIZED, "a valid login is needed\n",
+                          headers=[("WWW-Authenticate", 'Basic realm="pipwrap"')])
+            return
+        path = request.scope.path  # percent-decoded by the engine
+        if path in ("/", ""):
+            request.redirect(HTTPStatus.FOUND, "/simple/")
+            return
+        # No segment starting with a dot, no control character or space.
+        parts = path.split("/")
+        if "/." in path or serving.UNSAFE.search(path) or len(parts) < 2 \
+                or parts[1] != "simple":
+            request.not_found()
+            return
+        rest = parts[2:]
+        if not rest:
+            request.redirect(HTTPStatus.MOVED_PERMANENTLY, "/simple/")
+        elif rest == [""]:
+            self._page(request, self.root)
+        elif len(rest) == 1:
+            request.redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{rest[0]}/")
+        elif len(rest) == 2 and rest[1] == "":
+            await self._project(request, rest[0])
+        elif (len(rest) == 2 and PROJECT_NAME.fullmatch(rest[0])
+              and serving.published(rest[1])):
+            self._file(request, rest[0], rest[1])
+        elif (len(rest) == 3 and self.mirror is not None and PROJECT_NAME.fullmatch(rest[0])
+              and serving.SHA256.fullmatch(rest[1]) and serving.published(rest[2])):
+            await self._cached_file(request, self.mirror, rest[0], rest[1], rest[2])
+        else:
+            request.not_found()
+
+    async def _project(self, request: _Request, name: str) -> None:
+        project = normalize(name)
+        if project != name:
+            request.redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{project}/")
+            return
+        if not PROJECT_NAME.fullmatch(project):
+            request.not_found()
+            return
+        # Held is decided fail-closed: only a directory that is certainly absent sends the
+        # name upstream; a stat that fails otherwise (permissions, I/O) answers 503.
+        directory = os.path.join(self.root, project)
+        try:
+            mode: int | None = os.lstat(directory).st_mode
+        except OSError as exc:
+            if not serving.absent(exc):
+                request.unavailable()
+                return
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode):
+            self._page(request, directory)
+        elif mode is not None:
+            request.not_found()  # a link or a file holds the name: never upstream
+        elif self.mirror is not None:
+            await self._mirrored_page(request, self.mirror, project)
+        elif self.fallback:
+            request.redirect(HTTPStatus.SEE_OTHER, f"{self.fallback}{project}/")
+        else:
+            request.not_found()
+
+    def _page(self, request: _Request, directory: str) -> None:
+        chosen = serving.negotiate(request.header("accept"))
+        if chosen is None:
+            request.plain(HTTPStatus.NOT_ACCEPTABLE,
+                          f"acceptable: {pages.JSON_TYPE}, {pages.HTML_TYPE}, text/html\n")
+            return
+        name = "index.json" if chosen == pages.JSON_TYPE else "index.html"
+        request.chosen = f" {name}"
+        try:
+            cached = self.pages.page(os.path.join(directory, name))
+        except OSError:
+            request.unavailable()
+            return
+        if cached is None:
+            request.not_found()  # held, its first page not written: never upstream
+            return
+        kind = f"{chosen}; charset=utf-8" if chosen == "text/html" else chosen
+        validators = [("ETag", cached.etag), ("Last-Modified", cached.last_modified),
+                      ("Vary", "Accept")]
+        if request.not_modified(cached.etag, cached.mtime):
+            request.send(304, validators)
+            return
+        request.send(200, [("Content-Type", kind), *validators], cached.data)
+
+    def _file(self, request: _Request, project: str, filename: str) -> None:
+        # Only what the project's index lists.
+        try:
+            listed = self.pages.listed(project)
+        except OSError:
+            request.unavailable()
+            return
+        if listed is None or filename not in listed or \
+                not self._send_file(request, os.path.join(self.root, project, filename),
+                                    filename):
+            request.not_found()
+
+    def _send_file(self, request: _Request, path: str, filename: str) -> bool:
+        """A regular file, not through a symbolic link; False: nothing to send there."""
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return False
+        with open(fd, "rb") as handle:
+            status = os.fstat(handle.fileno())
+        if not stat.S_ISREG(status.st_mode) or os.path.islink(os.path.dirname(path)):
+            return False
+        tag = serving.etag(serving.stat_key(status))
+        validators = [("ETag", tag),
+                      ("Last-Modified", formatdate(status.st_mtime, usegmt=True))]
+        if request.not_modified(tag, int(status.st_mtime)):
+            request.send(304, validators)
+            return True
+        kind = _TEXT if filename.endswith(".metadata") else "application/octet-stream"
+        request.status = 200
+        # The engine sends it (sendfile, paced by the client, no thread held).
+        request.protocol.response_file(200, [("Content-Type", kind), *validators,
+                                             ("Server", _SERVER)], path)
+        return True
+
+    # -- the cache (--cache) -------------------------------------------------------------
+
+    async def _in_pool(self, call: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._blocking, call, *args)
+
+    async def _mirrored_page(self, request: _Request, cache: Mirror, project: str) -> None:
+        try:
+            directory = await self._in_pool(cache.page_dir, project)
+        except cache.NotFound:
+            request.not_found()
+            return
+        except cache.Unavailable as exc:
+            request.plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n")
+            return
+        request.chosen = " (cache)"
+        self._page(request, directory)
+
+    async def _cached_file(self, request: _Request, cache: Mirror, project: str,
+                           sha256: str, filename: str) -> None:
+        """A fallback file by the hash its page gave: from the cache, else fetched."""
+        try:
+            os.lstat(os.path.join(self.root, project))
+        except OSError as exc:
+            if not serving.absent(exc):
+                request.unavailable()
+                return
+        else:
+            request.not_found()  # held here: upstream files never show (local-first)
+            return
+        metadata = filename.endswith(".metadata")
+        distribution = filename.removesuffix(".metadata")
+        try:
+            entry = await self._in_pool(cache.entry, project, sha256, distribution)
+            if entry is None or (metadata and entry.metadata_sha256 is None):
+                request.not_found()
+                return
+            expected = entry.metadata_sha256 if metadata else sha256
+            blob = cache.blob(expected, metadata=metadata)
+            kind = _TEXT if metadata else "application/octet-stream"
+            if os.path.isfile(blob):
+                # The seam to mirror.py: the cached file's chunks (serve-cache makes it a
+                # generator that checks the hash as it goes and raises before the last
+                # chunk on a mismatch).
+                await self._stream(request, kind, os.path.getsize(blob),
+                                   lambda send: _send_file_chunks(blob, send))
+                return
+            response, size, expected = await self._in_pool(cache.fetch, entry, metadata)
+        except cache.NotFound:
+            request.not_found()
+            return
+        except cache.Unavailable as exc:
+            request.plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n")
+            return
+        request.chosen = " (cache: fetched)"
+
+        def fetched(send: Callable[[bytes], None]) -> None:
+            with response:
+                try:
+                    cache.stream(response, expected, blob, send)
+                except (cache.Mismatch, OSError) as exc:
+                    cache.log(f"refused {project}/{filename}: {exc}; not cached")
+                    raise
+
+        await self._stream(request, kind, size, fetched)
+
+    async def _stream(self, request: _Request, kind: str, size: int | None,
+                      produce: Callable[[Callable[[bytes], None]], None]) -> None:
+        """Send what ``produce`` (run in the pool) passes to its ``send``; an exception
+        mid-way (a hash mismatch) cuts the connection before the response is complete,
+        so no client takes it as whole."""
+        headers = [("Content-Type", kind), ("Server", _SERVER)]
+        if size is not None:
+            headers.append(("Content-Length", str(size)))
+        request.status = 200
+        transport = request.protocol.response_stream(200, headers)
+        loop = asyncio.get_running_loop()
+        head = request.scope.method == "HEAD"
+
+        def send(chunk: bytes) -> None:
+            if not head:  # the engine's own pacing: waits while the client does not read
+                asyncio.run_coroutine_threadsafe(transport.send_bytes(chunk), loop).result()
+
+        await self._in_pool(produce, send)
+
+    # -- uploads -------------------------------------------------------------------------
+
+    async def _upload(self, request: _Request) -> None:
+        access = self.access
+        refusal: tuple[HTTPStatus, str] | None = None
+        challenge = False
+        if request.scope.path not in ("/", "/legacy", "/legacy/"):
+            refusal = HTTPStatus.NOT_FOUND, "uploads go to / or /legacy/"
+        elif not access.uploads:
+            refusal = (HTTPStatus.METHOD_NOT_ALLOWED, "uploads are off on this server "
+                       "(pipwrap serve --htpasswd FILE turns them on)")
+        user = None
+        if refusal is None and access.login_to_upload:
+            user = await self.login(request.header("authorization"))
+            if user is None:
+                refusal, challenge = (HTTPStatus.UNAUTHORIZED,
+                                      "a valid login is needed to upload"), True
+        length = request.header("content-length")
+        if refusal is None and length is not None and length.isdigit() \
+                and int(length) > access.max_upload:
+            refusal = (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the upload is larger than this "
+                       f"server's limit ({access.max_upload // (1024 * 1024)} MiB, serve "
+                       "--max-upload)")
+        if refusal is not None:
+            status, message = refusal
+            sys.stderr.write(f"pipwrap serve: upload refused ({status.value}): {message}\n")
+            request.plain(status, message + "\n", reason=message, close=True, headers=[
+                ("WWW-Authenticate", 'Basic realm="pipwrap"')] if challenge else None)
+            return
+        body = _StreamedBody(request.protocol, asyncio.get_running_loop(), access.max_upload,
+                             self.header_timeout)
+        try:
+            project, filename = await self._in_pool(
+                upload.receive, self.root, body, request.header("content-type"))
+        except upload.UploadError as exc:
+            sys.stderr.write(f"pipwrap serve: upload refused ({exc.status}): "
+                             f"{exc.message}\n")
+            request.plain(HTTPStatus(exc.status), exc.message + "\n", reason=exc.message,
+                          close=True)
+            return
+        except OSError as exc:
+            sys.stderr.write(f"pipwrap serve: upload failed: {exc}\n")
+            request.plain(HTTPStatus.INTERNAL_SERVER_ERROR, "the upload could not be stored\n",
+                          close=True)
+            return
+        by = f" by {user}" if user else ""
+        sys.stderr.write(f"pipwrap serve: uploaded {project}/{filename}{by}\n")
+        request.plain(HTTPStatus.OK, "OK\n")
+
+
+class _StreamedBody(upload.Body):
+    """The request body as upload.receive reads it (in a pool thread): chunks the engine
+    has de-chunked, pulled from the event loop one at a time, each under a deadline that
+    follows the bytes taken (1 KiB/s on average after a grace): a client trickling a byte
+    now and then holds nothing for long."""
+
+    def __init__(self, protocol: Any, loop: asyncio.AbstractEventLoop, limit: int,
+                 grace: float) -> None:
+        super().__init__(io.BytesIO(), None, False, limit)
+        self._chunks = protocol.__aiter__()
+        self._loop = loop
+        self._pending = b""
+        self._ended = False
+        self._start = time.monotonic() + grace
+
+    async def _next(self) -> bytes:
+        deadline = self._start + self.taken / UPLOAD_BODY_RATE
+        try:
+            chunk: bytes = await asyncio.wait_for(self._chunks.__anext__(),
+                                                  max(0.0, deadline - time.monotonic()))
+        except StopAsyncIteration:
+            return b""
+        except asyncio.TimeoutError:
+            raise upload.UploadError(408, "the upload came too slowly") from None
+        return chunk
+
+    def read(self, size: int = upload.CHUNK) -> bytes:
+        if self._ended:
+            return b""
+        if not self._pending:
+            future = asyncio.run_coroutine_threadsafe(self._next(), self._loop)
+            self._pending = future.result()
+            if not self._pending:
+                self._ended = True
+                return b""
+        data, self._pending = self._pending[:size], self._pending[size:]
+        self.taken += len(data)
+        if self.taken > self.limit:
+            raise upload.UploadError(413, f"the upload is larger than this server's limit "
+                                     f"({self.limit // (1024 * 1024)} MiB, serve "
+                                     "--max-upload)")
+        return data
+
+
+def _send_file_chunks(path: str, send: Callable[[bytes], None]) -> None:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            send(chunk)
+
+
+class _Request:
+    """One request's answer: the status sent, what the log adds, one-call responses."""
+
+    __slots__ = ("chosen", "client", "protocol", "scope", "status")
+
+    def __init__(self, scope: Any, protocol: Any) -> None:
+        self.scope = scope
+        self.protocol = protocol
+        self.status = 0
+        self.chosen = ""
+        self.client = str(scope.client).rsplit(":", 1)[0]
+
+    def header(self, name: str) -> str | None:
+        value = self.scope.headers.get(name)
+        return None if value is None else str(value)
+
+    def not_modified(self, tag: str, mtime: int) -> bool:
+        return serving.not_modified(tag, mtime, self.header("if-none-match"),
+                                    self.header("if-modified-since"))
+
+    def send(self, status: int, headers: Headers, body: bytes = b"") -> None:
+        self.status = status
+        headers = [*headers, ("Server", _SERVER)]
+        if status == 304:
+            self.protocol.response_empty(status, headers)
+        else:
+            self.protocol.response_bytes(status, headers, body)
+
+    def plain(self, status: HTTPStatus, text: str, *, reason: str | None = None,
+              close: bool = False, headers: Headers | None = None) -> None:
+        extra = list(headers or [])
+        if close:
+            extra.append(("Connection", "close"))
+        del reason  # hyper sends the standard reason phrase; the body says why
+        self.send(status.value, [("Content-Type", _TEXT), *extra], text.encode())
+
+    def redirect(self, status: HTTPStatus, location: str) -> None:
+        self.send(status.value, [("Location", quote(location, safe="/:@!$&()*+,;=%~?"))])
+
+    def not_found(self) -> None:
+        self.plain(HTTPStatus.NOT_FOUND, "not found\n")
+
+    def unavailable(self) -> None:
+        # Fail closed: the tree could not be read, so whether the name is held is unknown.
+        self.plain(HTTPStatus.SERVICE_UNAVAILABLE,
+                   "the repository cannot be read here; not sent upstream\n")
+
+
+async def run(app: App, host: str, port: int, *, cert: str | None = None,
+              key: str | None = None, on_start: Callable[[], None] | None = None,
+              on_stop: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Serve ``app`` on granian, embedded in this process (one process: its proctitle,
+    signals and re-indexing thread stay ours); SIGINT, SIGTERM and SIGQUIT stop it."""
+    import signal
+    from pathlib import Path
+
+    from granian.constants import HTTPModes, Interfaces, SSLProtocols  # type: ignore[import-not-found, unused-ignore]
+    from granian.http import HTTP1Settings  # type: ignore[import-not-found, unused-ignore]
+    from granian.server.embed import Server  # type: ignore[import-not-found, unused-ignore]
+
+    server = Server(app, address=host, port=port, interface=Interfaces.RSGI,
+                    http=HTTPModes.http1, websockets=False, log_enabled=False,
+                    backlog=1024, ssl_cert=Path(cert) if cert else None,
+                    ssl_key=Path(key or cert) if cert else None,
+                    ssl_protocol_min=SSLProtocols.tls12,
+                    http1_settings=HTTP1Settings(
+                        header_read_timeout=int(app.header_timeout * 1000),
+                        max_buffer_size=16 * 1024 + 64 * 1024))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        loop.add_signal_handler(signum, server.stop)
+    if on_start is not None:
+        loop.call_soon(on_start)
+    try:
+        await server.serve()
+    finally:
+        if on_stop is not None:
+            with contextlib.suppress(Exception):
+                await on_stop()
