@@ -140,7 +140,12 @@ def main() -> None:
 
             access = server.Access(auth.Logins(os.environ["ENGINE_APP_HTPASSWD"]),
                                    uploads=True, login_to_read=True)
-        served = app.App(root, None, False, access, header_timeout=15.0)
+        mirror = None
+        if os.environ.get("ENGINE_APP_CACHE"):  # --fallback URL --cache
+            from pipwrap.repo.mirror import Mirror
+
+            mirror = Mirror(root, os.environ["ENGINE_APP_CACHE"], 600)
+        served = app.App(root, None, "-v" in sys.argv, access, mirror, header_timeout=15.0)
         asyncio.run(app.run(served, "127.0.0.1", port))
     elif engine == "uvicorn":
         import uvicorn

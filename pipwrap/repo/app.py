@@ -231,17 +231,22 @@ class App:
     async def _in_pool(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._blocking, call, *args)
 
-    async def _mirrored_page(self, request: _Request, cache: Mirror, project: str) -> None:
+    async def _ask_cache(self, request: _Request, cache: Mirror, call: Callable[..., Any],
+                         *args: Any) -> Any:
+        """``call(*args)`` in the pool; None once a 404 or 502 has answered for it."""
         try:
-            directory = await self._in_pool(cache.page_dir, project)
+            return await self._in_pool(call, *args)
         except cache.NotFound:
             request.not_found()
-            return
         except cache.Unavailable as exc:
             request.plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n")
-            return
-        request.chosen = " (cache)"
-        self._page(request, directory)
+        return None
+
+    async def _mirrored_page(self, request: _Request, cache: Mirror, project: str) -> None:
+        directory = await self._ask_cache(request, cache, cache.page_dir, project)
+        if directory is not None:
+            request.chosen = " (cache)"
+            self._page(request, directory)
 
     async def _cached_file(self, request: _Request, cache: Mirror, project: str,
                            sha256: str, filename: str) -> None:
@@ -259,26 +264,28 @@ class App:
         distribution = filename.removesuffix(".metadata")
         try:
             entry = await self._in_pool(cache.entry, project, sha256, distribution)
-            if entry is None or (metadata and entry.metadata_sha256 is None):
-                request.not_found()
-                return
-            expected = entry.metadata_sha256 if metadata else sha256
-            blob = cache.blob(expected, metadata=metadata)
-            kind = _TEXT if metadata else "application/octet-stream"
-            if os.path.isfile(blob):
-                # The seam to mirror.py: the cached file's chunks (serve-cache makes it a
-                # generator that checks the hash as it goes and raises before the last
-                # chunk on a mismatch).
-                await self._stream(request, kind, os.path.getsize(blob),
-                                   lambda send: _send_file_chunks(blob, send))
-                return
-            response, size, expected = await self._in_pool(cache.fetch, entry, metadata)
-        except cache.NotFound:
-            request.not_found()
-            return
         except cache.Unavailable as exc:
             request.plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n")
             return
+        except cache.NotFound:
+            entry = None
+        if entry is None or (metadata and entry.metadata_sha256 is None):
+            request.not_found()
+            return
+        expected = entry.metadata_sha256 if metadata else sha256
+        blob = cache.blob(expected, metadata=metadata)
+        kind = _TEXT if metadata else "application/octet-stream"
+        if os.path.isfile(blob):
+            # The seam to mirror.py: the cached file's chunks (serve-cache makes it a
+            # generator that checks the hash as it goes and raises before the last chunk
+            # on a mismatch).
+            await self._stream(request, kind, os.path.getsize(blob),
+                               lambda send: _send_file_chunks(blob, send))
+            return
+        fetch = await self._ask_cache(request, cache, cache.fetch, entry, metadata)
+        if fetch is None:
+            return
+        response, size, expected = fetch
         request.chosen = " (cache: fetched)"
 
         def fetched(send: Callable[[bytes], None]) -> None:
