@@ -496,3 +496,70 @@ async def run(app: App, host: str, port: int, *, cert: str | None = None,
         if on_stop is not None:
             with contextlib.suppress(Exception):
                 await on_stop()
+
+
+def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
+          access: Access, cache_ttl: float | None = None, cert: str | None = None,
+          key: str | None = None, *, header_timeout: float = 15.0) -> int:
+    """``pipwrap serve`` on the port: the same start-up, lines and stop as
+    :func:`pipwrap.repo.server.serve` (not called by the command yet)."""
+    import errno
+    import socket
+    import threading
+
+    from pipwrap.errors import PipwrapError
+    from pipwrap.repo import index, proctitle
+    from pipwrap.repo.server import _listener, _report, _watch
+
+    os.makedirs(root, exist_ok=True)
+    upload.clear_spool(root)
+    if not os.path.exists(os.path.join(root, "index.html")):
+        _report(index.build(root), verbose)
+    mirror = None
+    if fallback and cache_ttl is not None:
+        from pipwrap.repo.mirror import Mirror
+
+        mirror = Mirror(root, fallback, cache_ttl)
+    # The port is tried here first, for the same clear refusal as the threaded server.
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PipwrapError(f"serve: port {port} on {host} is already in use by "
+                                   f"{_listener(port)}; choose another with --port") from None
+            raise PipwrapError(f"serve: cannot listen on {host}:{port}: {exc.strerror}"
+                               ) from None
+    app = App(root, fallback, verbose, access, mirror, header_timeout=header_timeout)
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"{'https' if cert else 'http'}://{shown_host}:{port}/simple/"
+    where = f"falling back to {fallback}" if fallback else "no fallback"
+    if mirror is not None:
+        where = (f"caching {mirror.upstream} for projects not held here; clients never "
+                 f"contact it; pages revalidated after {cache_ttl:g} s")
+
+    def started() -> None:
+        sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); "
+                         f"{proctitle.how_to_stop()}\n")
+        if access.uploads:
+            who = "with a login" if access.login_to_upload else "from anyone, no login"
+            sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "
+                             f"(twine, uv publish...) {who}\n")
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            if access.logins is not None and not cert:
+                sys.stderr.write("pipwrap serve: warning: logins cross the network in clear; "
+                                 "use --tls-cert/--tls-key or a TLS front "
+                                 "(docs/hosting-team.md)\n")
+            sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on "
+                             "this machine\n")
+        sys.stderr.flush()
+
+    stop = threading.Event()
+    threading.Thread(target=_watch, args=(root, stop, verbose), daemon=True).start()
+    try:
+        asyncio.run(run(app, host, port, cert=cert, key=key, on_start=started))
+    finally:
+        stop.set()
+    sys.stderr.write("pipwrap serve: stopped\n")
+    return 0
