@@ -232,18 +232,29 @@ class App:
         return await asyncio.get_running_loop().run_in_executor(self._blocking, call, *args)
 
     async def _ask_cache(self, request: _Request, cache: Mirror, call: Callable[..., Any],
-                         *args: Any) -> Any:
+                         *args: Any, page: bool = False) -> Any:
         """``call(*args)`` in the pool; None once a 404 or 502 has answered for it."""
         try:
             return await self._in_pool(call, *args)
         except cache.NotFound:
             request.not_found()
         except cache.Unavailable as exc:
-            request.plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n")
+            message = str(exc)
+            user_agent = request.header("user-agent") or ""
+            if page and user_agent.startswith("pip/"):
+                # pip logs a failed index page at debug level only; the one thing it prints
+                # about a page is a Content-Type it cannot use: a 200 nothing may cache.
+                said = serving.printable(message).replace("\\", "/").replace('"', "'") \
+                    .encode("latin-1", "replace").decode("latin-1")
+                request.chosen = " (cache: nothing cached, upstream unreachable)"
+                request.send(200, [("Content-Type", f'{_TEXT}; error="{said[:300]}"'),
+                                   ("Cache-Control", "no-store")], f"{message}\n".encode())
+            else:
+                request.plain(HTTPStatus.BAD_GATEWAY, f"{message}\n")
         return None
 
     async def _mirrored_page(self, request: _Request, cache: Mirror, project: str) -> None:
-        directory = await self._ask_cache(request, cache, cache.page_dir, project)
+        directory = await self._ask_cache(request, cache, cache.page_dir, project, page=True)
         if directory is not None:
             request.chosen = " (cache)"
             self._page(request, directory)
