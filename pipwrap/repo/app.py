@@ -519,8 +519,8 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     import threading
 
     from pipwrap.errors import PipwrapError
-    from pipwrap.repo import index, proctitle
-    from pipwrap.repo.server import _listener, _report, _watch
+    from pipwrap.repo import index
+    from pipwrap.repo.server import _listener, _report, _watch, announce
 
     os.makedirs(root, exist_ok=True)
     upload.clear_spool(root)
@@ -543,28 +543,9 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
             raise PipwrapError(f"serve: cannot listen on {host}:{port}: {exc.strerror}"
                                ) from None
     app = App(root, fallback, verbose, access, mirror, header_timeout=header_timeout)
-    shown_host = f"[{host}]" if ":" in host else host
-    url = f"{'https' if cert else 'http'}://{shown_host}:{port}/simple/"
-    where = f"falling back to {fallback}" if fallback else "no fallback"
-    if mirror is not None:
-        where = (f"caching {mirror.upstream} for projects not held here; clients never "
-                 f"contact it; pages revalidated after {cache_ttl:g} s")
 
     def started() -> None:
-        sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); "
-                         f"{proctitle.how_to_stop()}\n")
-        if access.uploads:
-            who = "with a login" if access.login_to_upload else "from anyone, no login"
-            sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "
-                             f"(twine, uv publish...) {who}\n")
-        if host not in ("127.0.0.1", "::1", "localhost"):
-            if access.logins is not None and not cert:
-                sys.stderr.write("pipwrap serve: warning: logins cross the network in clear; "
-                                 "use --tls-cert/--tls-key or a TLS front "
-                                 "(docs/hosting-team.md)\n")
-            sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on "
-                             "this machine\n")
-        sys.stderr.flush()
+        announce(root, host, port, fallback, access, mirror, cache_ttl, tls=cert is not None)
 
     stop = threading.Event()
     threading.Thread(target=_watch, args=(root, stop, verbose), daemon=True).start()

@@ -1053,6 +1053,29 @@ def _listener(port: int) -> str:
     return "something else (a process of another user)"
 
 
+def announce(root: str, host: str, port: int, fallback: str | None, access: Access,
+             mirror: Mirror | None, cache_ttl: float | None, *, tls: bool) -> None:
+    """serve's first lines: where, what it falls back to, how to stop it, warnings."""
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"{'https' if tls else 'http'}://{shown_host}:{port}/simple/"
+    where = f"falling back to {fallback}" if fallback else "no fallback"
+    if mirror is not None:
+        where = (f"caching {mirror.upstream} for projects not held here; clients never "
+                 f"contact it; pages revalidated after {cache_ttl:g} s")
+    sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); {proctitle.how_to_stop()}\n")
+    if access.uploads:
+        who = "with a login" if access.login_to_upload else "from anyone, no login"
+        sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "
+                         f"(twine, uv publish...) {who}\n")
+    if access.logins is not None and not tls and host not in ("127.0.0.1", "::1", "localhost"):
+        sys.stderr.write("pipwrap serve: warning: logins cross the network in clear; use "
+                         "--tls-cert/--tls-key or a TLS front (docs/hosting-team.md)\n")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
+                         "machine\n")
+    sys.stderr.flush()
+
+
 def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
           access: Access | None = None, cache_ttl: float | None = None,
           tls: ssl.SSLContext | None = None, *, max_connections: int = MAX_CONNECTIONS,
@@ -1085,26 +1108,8 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
         server.socket = tls.wrap_socket(server.socket, server_side=True,
                                         do_handshake_on_connect=False)
         server.tls = True
-    bound_port = server.server_address[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    url = f"{'https' if tls else 'http'}://{shown_host}:{bound_port}/simple/"
-    where = f"falling back to {fallback}" if fallback else "no fallback"
-    if mirror is not None:
-        where = (f"caching {mirror.upstream} for projects not held here; clients never "
-                 f"contact it; pages revalidated after {cache_ttl:g} s")
-    sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); {proctitle.how_to_stop()}\n")
-    if server.access.uploads:
-        who = "with a login" if server.access.login_to_upload else "from anyone, no login"
-        sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "
-                         f"(twine, uv publish...) {who}\n")
-    if server.access.logins is not None and tls is None \
-            and host not in ("127.0.0.1", "::1", "localhost"):
-        sys.stderr.write("pipwrap serve: warning: logins cross the network in clear; use "
-                         "--tls-cert/--tls-key or a TLS front (docs/hosting-team.md)\n")
-    if host not in ("127.0.0.1", "::1", "localhost"):
-        sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
-                         "machine\n")
-    sys.stderr.flush()
+    announce(root, host, server.server_address[1], fallback, server.access, mirror,
+             cache_ttl, tls=tls is not None)
 
     def stop_on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
