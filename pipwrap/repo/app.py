@@ -322,9 +322,12 @@ class App:
         loop = asyncio.get_running_loop()
         head = request.scope.method == "HEAD"
 
+        async def deliver(chunk: bytes) -> None:
+            await transport.send_bytes(chunk)  # an awaitable of the engine's, no coroutine
+
         def send(chunk: bytes) -> None:
             if not head:  # the engine's own pacing: waits while the client does not read
-                asyncio.run_coroutine_threadsafe(transport.send_bytes(chunk), loop).result()
+                asyncio.run_coroutine_threadsafe(deliver(chunk), loop).result()
 
         await self._in_pool(produce, send)
 
