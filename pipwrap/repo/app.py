@@ -368,6 +368,7 @@ class App:
         except upload.UploadError as exc:
             sys.stderr.write(f"pipwrap serve: upload refused ({exc.status}): "
                              f"{exc.message}\n")
+            await body.read_away()  # the client, still sending, hears why
             request.plain(HTTPStatus(exc.status), exc.message + "\n", reason=exc.message,
                           close=True)
             return
@@ -395,6 +396,16 @@ class _StreamedBody(upload.Body):
         self._pending = b""
         self._ended = False
         self._start = time.monotonic() + grace
+
+    async def read_away(self, cap: int = 64 * 1024 * 1024) -> None:
+        """The rest of a refused body, up to ``cap`` and under the same deadline."""
+        with contextlib.suppress(Exception):  # a deadline, a closed connection: done
+            while not self._ended and cap > 0:
+                chunk = await self._next()
+                if not chunk:
+                    return
+                cap -= len(chunk)
+                self.taken += len(chunk)
 
     async def _next(self) -> bytes:
         deadline = self._start + self.taken / UPLOAD_BODY_RATE
@@ -498,7 +509,7 @@ async def run(app: App, host: str, port: int, *, cert: str | None = None,
                     ssl_protocol_min=SSLProtocols.tls12,
                     http1_settings=HTTP1Settings(
                         header_read_timeout=int(app.header_timeout * 1000),
-                        max_buffer_size=16 * 1024 + 64 * 1024))
+                        max_buffer_size=16 * 1024))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
         loop.add_signal_handler(signum, server.stop)
