@@ -142,9 +142,9 @@ def main() -> None:
                                    uploads=True, login_to_read=True)
         mirror = None
         if os.environ.get("ENGINE_APP_CACHE"):  # --fallback URL --cache
-            from pipwrap.repo.mirror import Mirror
+            from pipwrap.repo.mirror import Mirror, Settings
 
-            mirror = Mirror(root, os.environ["ENGINE_APP_CACHE"], 600)
+            mirror = Mirror(root, Settings(os.environ["ENGINE_APP_CACHE"]))
         served = app.App(root, None, "-v" in sys.argv, access, mirror, header_timeout=15.0)
         asyncio.run(app.run(served, "127.0.0.1", port))
     elif engine == "uvicorn":

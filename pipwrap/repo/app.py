@@ -31,6 +31,7 @@ from pipwrap.repo.distfile import PROJECT_NAME, normalize
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pipwrap.repo.mirror import Mirror
+    from pipwrap.repo.mirror import Settings as CacheSettings
     from pipwrap.repo.server import Access
 
 LOGIN_CHECKS = 1  # password hashes checked at once (bcrypt: ~50 ms of CPU each)
@@ -38,7 +39,6 @@ LOGINS_REMEMBERED = 1024
 BLOCKING_THREADS = 16  # uploads being stored, upstream fetches
 UPLOAD_BODY_RATE = 1024  # bytes a second on average after the grace (docs/hosting.md)
 REFUSED_BODY_RATE = 64 * 1024
-CHUNK = 256 * 1024
 _SERVER = f"pipwrap/{__version__}"
 _TEXT = "text/plain; charset=utf-8"
 
@@ -238,6 +238,8 @@ class App:
             return await self._in_pool(call, *args)
         except cache.NotFound:
             request.not_found()
+        except cache.Unwritable as exc:
+            request.plain(HTTPStatus.SERVICE_UNAVAILABLE, f"{exc}\n")
         except cache.Unavailable as exc:
             message = str(exc)
             user_agent = request.header("user-agent") or ""
@@ -254,14 +256,28 @@ class App:
         return None
 
     async def _mirrored_page(self, request: _Request, cache: Mirror, project: str) -> None:
-        directory = await self._ask_cache(request, cache, cache.page_dir, project, page=True)
-        if directory is not None:
-            request.chosen = " (cache)"
-            self._page(request, directory)
+        chosen = serving.negotiate(request.header("accept"))
+        if chosen is None:
+            request.plain(HTTPStatus.NOT_ACCEPTABLE,
+                          f"acceptable: {pages.JSON_TYPE}, {pages.HTML_TYPE}, text/html\n")
+            return
+        page = await self._ask_cache(request, cache, cache.page, project,
+                                     chosen == pages.JSON_TYPE, page=True)
+        if page is None:
+            return
+        request.chosen = " (cache)"
+        kind = f"{chosen}; charset=utf-8" if chosen == "text/html" else chosen
+        validators = [("ETag", page.etag), ("Last-Modified", page.last_modified),
+                      ("Vary", "Accept")]
+        if request.not_modified(page.etag, page.mtime):
+            request.send(304, validators)
+            return
+        request.send(200, [("Content-Type", kind), *validators], page.data)
 
     async def _cached_file(self, request: _Request, cache: Mirror, project: str,
                            sha256: str, filename: str) -> None:
-        """A fallback file by the hash its page gave: from the cache, else fetched."""
+        """A fallback file by the hash its page gave: from the cache, else fetched; the
+        mirror checks the bytes as they go (a mismatch raises before the last chunk)."""
         try:
             os.lstat(os.path.join(self.root, project))
         except OSError as exc:
@@ -271,50 +287,38 @@ class App:
         else:
             request.not_found()  # held here: upstream files never show (local-first)
             return
-        metadata = filename.endswith(".metadata")
-        distribution = filename.removesuffix(".metadata")
         try:
-            entry = await self._in_pool(cache.entry, project, sha256, distribution)
-        except cache.Unavailable as exc:
-            request.plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n")
-            return
+            found = await self._in_pool(cache.file, project, sha256, filename)
         except cache.NotFound:
-            entry = None
-        if entry is None or (metadata and entry.metadata_sha256 is None):
             request.not_found()
             return
-        expected = entry.metadata_sha256 if metadata else sha256
-        blob = cache.blob(expected, metadata=metadata)
-        kind = _TEXT if metadata else "application/octet-stream"
-        if os.path.isfile(blob):
-            # The seam to mirror.py: the cached file's chunks (serve-cache makes it a
-            # generator that checks the hash as it goes and raises before the last chunk
-            # on a mismatch).
-            await self._stream(request, kind, os.path.getsize(blob),
-                               lambda send: _send_file_chunks(blob, send))
+        except (cache.Unavailable, cache.Unwritable) as exc:
+            request.plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n")
             return
-        fetch = await self._ask_cache(request, cache, cache.fetch, entry, metadata)
-        if fetch is None:
+        if found.fetched:
+            request.chosen = " (cache: fetched)"
+        validators = [("ETag", found.etag), ("Last-Modified", found.last_modified)]
+        if not found.fetched and request.not_modified(found.etag, found.mtime):
+            found.close()
+            request.send(304, validators)
             return
-        response, size, expected = fetch
-        request.chosen = " (cache: fetched)"
 
-        def fetched(send: Callable[[bytes], None]) -> None:
-            with response:
-                try:
-                    cache.stream(response, expected, blob, send)
-                except (cache.Mismatch, OSError) as exc:
-                    cache.log(f"refused {project}/{filename}: {exc}; not cached")
-                    raise
+        def produce(send: Callable[[bytes], None]) -> None:
+            with found:
+                for data in found.chunks():
+                    send(data)
 
-        await self._stream(request, kind, size, fetched)
+        # Without a length (an encoded upstream body) the engine ends the stream cleanly
+        # if it is cut: only a response with Content-Length shows a mismatch as a cut.
+        await self._stream(request, found.content_type, found.size, produce, validators)
 
     async def _stream(self, request: _Request, kind: str, size: int | None,
-                      produce: Callable[[Callable[[bytes], None]], None]) -> None:
+                      produce: Callable[[Callable[[bytes], None]], None],
+                      extra: Headers) -> None:
         """Send what ``produce`` (run in the pool) passes to its ``send``; an exception
         mid-way (a hash mismatch) cuts the connection before the response is complete,
         so no client takes it as whole."""
-        headers = [("Content-Type", kind), ("Server", _SERVER)]
+        headers = [("Content-Type", kind), *extra, ("Server", _SERVER)]
         if size is not None:
             headers.append(("Content-Length", str(size)))
         request.status = 200
@@ -348,6 +352,10 @@ class App:
             if user is None:
                 refusal, challenge = (HTTPStatus.UNAUTHORIZED,
                                       "a valid login is needed to upload"), True
+        if refusal is None:
+            refused = access.policy.before_body(user)  # a read-only login
+            if refused is not None:
+                refusal = HTTPStatus(refused.status), refused.message
         length = request.header("content-length")
         if refusal is None and length is not None and length.isdigit() \
                 and int(length) > access.max_upload:
@@ -356,18 +364,19 @@ class App:
                        "--max-upload)")
         if refusal is not None:
             status, message = refusal
-            sys.stderr.write(f"pipwrap serve: upload refused ({status.value}): {message}\n")
+            sys.stderr.write(f"pipwrap serve: {upload.refusal_line(status, message, user)}\n")
             request.plain(status, message + "\n", reason=message, close=True, headers=[
                 ("WWW-Authenticate", 'Basic realm="pipwrap"')] if challenge else None)
             return
         body = _StreamedBody(request.protocol, asyncio.get_running_loop(), access.max_upload,
                              self.header_timeout)
         try:
-            project, filename = await self._in_pool(
-                upload.receive, self.root, body, request.header("content-type"))
+            outcome = await self._in_pool(
+                lambda: upload.receive(self.root, body, request.header("content-type"),
+                                       user=user, policy=access.policy))
         except upload.UploadError as exc:
-            sys.stderr.write(f"pipwrap serve: upload refused ({exc.status}): "
-                             f"{exc.message}\n")
+            line = upload.refusal_line(exc.status, exc.message, user)
+            sys.stderr.write(f"pipwrap serve: {line}\n")
             await body.read_away()  # the client, still sending, hears why
             request.plain(HTTPStatus(exc.status), exc.message + "\n", reason=exc.message,
                           close=True)
@@ -377,8 +386,7 @@ class App:
             request.plain(HTTPStatus.INTERNAL_SERVER_ERROR, "the upload could not be stored\n",
                           close=True)
             return
-        by = f" by {user}" if user else ""
-        sys.stderr.write(f"pipwrap serve: uploaded {project}/{filename}{by}\n")
+        sys.stderr.write(f"pipwrap serve: {outcome.log_line(user)}\n")
         request.plain(HTTPStatus.OK, "OK\n")
 
 
@@ -434,12 +442,6 @@ class _StreamedBody(upload.Body):
                                      f"({self.limit // (1024 * 1024)} MiB, serve "
                                      "--max-upload)")
         return data
-
-
-def _send_file_chunks(path: str, send: Callable[[bytes], None]) -> None:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            send(chunk)
 
 
 class _Request:
@@ -524,7 +526,7 @@ async def run(app: App, host: str, port: int, *, cert: str | None = None,
 
 
 def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
-          access: Access, cache_ttl: float | None = None, cert: str | None = None,
+          access: Access, cache: CacheSettings | None = None, cert: str | None = None,
           key: str | None = None, *, header_timeout: float = 15.0) -> int:
     """``pipwrap serve`` on the port: the same start-up, lines and stop as
     :func:`pipwrap.repo.server.serve` (not called by the command yet)."""
@@ -541,10 +543,10 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     if not os.path.exists(os.path.join(root, "index.html")):
         _report(index.build(root), verbose)
     mirror = None
-    if fallback and cache_ttl is not None:
+    if fallback and cache is not None:
         from pipwrap.repo.mirror import Mirror
 
-        mirror = Mirror(root, fallback, cache_ttl)
+        mirror = Mirror(root, cache)
     # The port is tried here first, for the same clear refusal as the threaded server.
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -559,7 +561,7 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     app = App(root, fallback, verbose, access, mirror, header_timeout=header_timeout)
 
     def started() -> None:
-        announce(root, host, port, fallback, access, mirror, cache_ttl, tls=cert is not None)
+        announce(root, host, port, fallback, access, mirror, tls=cert is not None)
 
     stop = threading.Event()
     threading.Thread(target=_watch, args=(root, stop, verbose), daemon=True).start()

@@ -21,10 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.functional.test_serve_permissions import bcrypt5, bcrypt_entry
 from tests.support import hosting
 from tests.support.static_index import make_ca
 from tests.support.uploads import apr1_entry, big_wheel, multipart
 from tests.support.wheels import make_wheel
+
+__all__ = ["bcrypt5"]  # the fixture, shared with the permission tests
 
 TIMEOUT = 120
 SMUGGLED = b"GET /simple/smuggled/ HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -220,19 +223,19 @@ def test_a_name_longer_than_the_file_system_allows_is_not_found(
         assert "No matching distribution" in done.stderr, done.stderr
 
 
-def test_wrong_passwords_do_not_stall_readers(held: Path, tmp_path: Path,
-                                              env: dict[str, str]) -> None:
+def test_wrong_passwords_do_not_stall_readers(held: Path, tmp_path: Path, env: dict[str, str],
+                                              bcrypt5: Path) -> None:
     """Before: with ``--auth read`` every login check ran under the server's one turnstile;
     16 clients sending wrong passwords for a bcrypt (cost 10) entry made every reader wait
     1.1-1.3 s behind their checks."""
-    bcrypt = pytest.importorskip("bcrypt")
-    token = bcrypt.hashpw(b"t-pass", bcrypt.gensalt(rounds=10)).decode()
+    token = bcrypt_entry(bcrypt5, "t-pass", 10)
     logins = tmp_path / "htpasswd"
     logins.write_text(f"reader:{apr1_entry('r-pass')}\n__token__:{token}\n")
     good = "Basic " + base64.b64encode(b"reader:r-pass").decode()
     bad = "Basic " + base64.b64encode(b"__token__:guess").decode()
     with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--htpasswd",
-                               str(logins), "--auth", "read,upload", env=env) as served:
+                               str(logins), "--auth", "read,upload",
+                               env={**env, "PYTHONPATH": str(bcrypt5)}) as served:
         port = port_of(served)
         stop = threading.Event()
         refused = [0]
