@@ -183,13 +183,7 @@ class App:
         if cached is None:
             request.not_found()  # held, its first page not written: never upstream
             return
-        kind = f"{chosen}; charset=utf-8" if chosen == "text/html" else chosen
-        validators = [("ETag", cached.etag), ("Last-Modified", cached.last_modified),
-                      ("Vary", "Accept")]
-        if request.not_modified(cached.etag, cached.mtime):
-            request.send(304, validators)
-            return
-        request.send(200, [("Content-Type", kind), *validators], cached.data)
+        request.page(chosen, cached.etag, cached.mtime, cached.last_modified, cached.data)
 
     def _file(self, request: _Request, project: str, filename: str) -> None:
         # Only what the project's index lists.
@@ -266,13 +260,7 @@ class App:
         if page is None:
             return
         request.chosen = " (cache)"
-        kind = f"{chosen}; charset=utf-8" if chosen == "text/html" else chosen
-        validators = [("ETag", page.etag), ("Last-Modified", page.last_modified),
-                      ("Vary", "Accept")]
-        if request.not_modified(page.etag, page.mtime):
-            request.send(304, validators)
-            return
-        request.send(200, [("Content-Type", kind), *validators], page.data)
+        request.page(chosen, page.etag, page.mtime, page.last_modified, page.data)
 
     async def _cached_file(self, request: _Request, cache: Mirror, project: str,
                            sha256: str, filename: str) -> None:
@@ -471,6 +459,15 @@ class _Request:
             self.protocol.response_empty(status, headers)
         else:
             self.protocol.response_bytes(status, headers, body)
+
+    def page(self, chosen: str, tag: str, mtime: int, last_modified: str, data: bytes) -> None:
+        """A project or root page of the ``chosen`` type, with validators (304)."""
+        kind = f"{chosen}; charset=utf-8" if chosen == "text/html" else chosen
+        validators = [("ETag", tag), ("Last-Modified", last_modified), ("Vary", "Accept")]
+        if self.not_modified(tag, mtime):
+            self.send(304, validators)
+            return
+        self.send(200, [("Content-Type", kind), *validators], data)
 
     def plain(self, status: HTTPStatus, text: str, *, reason: str | None = None,
               close: bool = False, headers: Headers | None = None) -> None:
