@@ -7,6 +7,7 @@ on main first; the framing ones on raw sockets, as a proxy's connection would ca
 from __future__ import annotations
 
 import base64
+import importlib.util
 import re
 import socket
 import ssl
@@ -96,11 +97,17 @@ def env(tmp_path: Path) -> dict[str, str]:
     return hosting.child_env(home)
 
 
+ENGINES = ["threads", pytest.param("granian", marks=pytest.mark.skipif(
+    importlib.util.find_spec("granian") is None, reason="granian is not installed"))]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("probe", sorted(FRAMING))
-def test_request_framing_is_strict(probe: str, held: Path, tmp_path: Path,
+def test_request_framing_is_strict(probe: str, engine: str, held: Path, tmp_path: Path,
                                    env: dict[str, str]) -> None:
     """Before: each probe's body ran as a second request (smuggling behind a proxy)."""
-    with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", env=env) as served:
+    with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--engine", engine,
+                               env=env) as served:
         reply, closed = exchange(port_of(served), FRAMING[probe])
         codes = statuses(reply)
         assert len(codes) == 1, reply[:600]
