@@ -4,20 +4,17 @@ line as the default engine. Each test stages real servers on 127.0.0.1 with free
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import http.server
 import importlib.util
 import os
 import socket
-import ssl
 import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,15 +24,25 @@ import pytest
 # `bcrypt5`, `trees` (an upstream tree and a local one holding Foo 1.0), `venv`.
 from tests.functional.test_serve_cache import Trees, get, make_trees, pip, uv
 from tests.functional.test_serve_cache_heal import blob_of, curl, damage
-from tests.functional.test_serve_hostile import bcrypt5, env, held, port_of
-from tests.functional.test_serve_permissions import bcrypt_entry
+from tests.functional.test_serve_hostile import (
+    bcrypt5,
+    env,
+    guess_wrong,
+    held,
+    port_of,
+    reader_and_guessed_token,
+    refuses_an_untrusting_client,
+    timed_read,
+    tls_files,
+    tls_serve,
+)
 from tests.support import hosting
 from tests.support.sandbox import installed
 from tests.support.static_index import make_ca
-from tests.support.uploads import apr1_entry, sha_entry, twine
+from tests.support.uploads import sha_entry, twine
 from tests.support.wheels import make_wheel
 
-__all__ = ["bcrypt5", "env", "held"]  # fixtures
+__all__ = ["bcrypt5", "env", "held", "tls_files"]  # fixtures
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("granian") is None,
     reason="granian (pipwrap-cli[serve-granian]) is not installed here; it needs Python 3.10+")
@@ -117,11 +124,7 @@ def test_dribblers_and_wrong_passwords_do_not_stall_a_reader(
 ) -> None:
     """The goal of issue 23: 256 connections dribbling header bytes and 16 clients sending
     wrong passwords for a bcrypt (cost 10) entry; a logged-in reader's p99 ≤ 100 ms."""
-    token = bcrypt_entry(bcrypt5, "t-pass", 10)
-    logins = tmp_path / "htpasswd"
-    logins.write_text(f"reader:{apr1_entry('r-pass')}\n__token__:{token}\n")
-    good = "Basic " + base64.b64encode(b"reader:r-pass").decode()
-    bad = "Basic " + base64.b64encode(b"__token__:guess").decode()
+    logins, good, bad = reader_and_guessed_token(tmp_path, bcrypt5)
     with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--htpasswd",
                                str(logins), "--auth", "read,upload", *GRANIAN,
                                env={**env, "PYTHONPATH": str(bcrypt5)}) as served:
@@ -129,20 +132,6 @@ def test_dribblers_and_wrong_passwords_do_not_stall_a_reader(
         stop = threading.Event()
         refused = [0]
         dribblers: list[socket.socket] = []
-
-        def guess() -> None:
-            request = (f"GET /simple/held/ HTTP/1.1\r\nHost: x\r\nAuthorization: {bad}"
-                       "\r\n\r\n").encode()
-            while not stop.is_set():
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-                        while not stop.is_set():
-                            sock.sendall(request)
-                            if b" 401 " not in sock.recv(65536):
-                                break
-                            refused[0] += 1
-                except OSError:
-                    time.sleep(0.01)
 
         def dribble() -> None:
             for sock in dribblers:
@@ -153,17 +142,13 @@ def test_dribblers_and_wrong_passwords_do_not_stall_a_reader(
                         sock.sendall(b"X")
 
         def read() -> float:
-            request = urllib.request.Request(f"{served.url}held/",
-                                             headers={"Authorization": good})
-            start = time.perf_counter()
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                assert answer.status == 200
-            return time.perf_counter() - start
+            return timed_read(f"{served.url}held/", good)
 
         read()
         dribblers.extend(socket.create_connection(("127.0.0.1", port), timeout=10)
                          for _ in range(256))
-        threads = [threading.Thread(target=guess, daemon=True) for _ in range(16)]
+        threads = [threading.Thread(target=guess_wrong, args=(port, bad, stop, refused),
+                                    daemon=True) for _ in range(16)]
         threads.append(threading.Thread(target=dribble, daemon=True))
         for thread in threads:
             thread.start()
@@ -287,46 +272,21 @@ def test_a_file_of_unknown_length_never_completes_a_200_when_its_hash_differs(
         assert "Traceback" not in served.log_text()
 
 
-def test_tls(held: Path, tmp_path: Path, env: dict[str, str], venv: Path) -> None:
-    ca = make_ca(tmp_path / "ca")
-    ca.server_context(tmp_path / "server")
-    pem = tmp_path / "server" / "server.pem"
-    port = hosting.free_port()
+def test_tls(held: Path, tmp_path: Path, env: dict[str, str], venv: Path,
+             tls_files: tuple[Path, Path]) -> None:
+    pem, ca = tls_files
     log = tmp_path / "log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pipwrap", "serve", "--repo", str(held), "--port",
-             str(port), "--no-fallback", "--tls-cert", str(pem), *GRANIAN], env=env,
-            stdout=sink, stderr=sink, stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        context = ssl.create_default_context(cafile=str(ca.cert))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"https://127.0.0.1:{port}/simple/held/",
-                                            context=context, timeout=5) as answer:
-                    assert answer.status == 200
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, log.read_text()
-                time.sleep(0.1)
+    with tls_serve(held, log, pem, ca, env, *GRANIAN) as (port, _):
         assert f"https://127.0.0.1:{port}/simple/" in log.read_text()
         done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install",
                                "--no-cache-dir", "--retries", "0", "--target",
-                               str(tmp_path / "t"), "--cert", str(ca.cert), "--index-url",
+                               str(tmp_path / "t"), "--cert", str(ca), "--index-url",
                                f"https://127.0.0.1:{port}/simple/", "held"],
                               env={**env, "PIP_CONFIG_FILE": os.devnull},
                               capture_output=True, text=True, timeout=TIMEOUT, check=False)
         assert done.returncode == 0, done.stderr
         assert installed(tmp_path / "t", "held") == ("local", "1.0")
-        # A client that does not trust the certificate gives up in the handshake.
-        with pytest.raises(ssl.SSLError), \
-                socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
-                ssl.create_default_context().wrap_socket(sock, server_hostname="x"):
-            pass
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        refuses_an_untrusting_client(port)
     assert "Traceback" not in log.read_text()
 
 
