@@ -69,7 +69,8 @@ def test_without_granian_the_error_names_the_install_command(tmp_path: Path,
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
     assert "pipwrap-cli[serve-granian]" in lines[0]
-    assert f"install it with: {sys.executable} -m pip install 'granian>=2.8'" in lines[0], lines
+    # The command for the way pipwrap was installed (pip here; pipx inject, uv tool ...).
+    assert "install it with: " in lines[0] and "'granian>=2.8'" in lines[0], lines
     assert not root.exists()  # nothing ran
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))  # nothing listens
