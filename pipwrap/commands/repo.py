@@ -158,9 +158,17 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--port", type=int, default=defaults.PORT,
                        help="port (default: %(default)s; 0 picks a free one)")
     _add_fallback(serve)
-    serve.add_argument("--max-connections", type=int, default=defaults.MAX_CONNECTIONS,
-                       metavar="N", help="connections served at once; more get a 503 "
-                       "(default: %(default)s)")
+    serve.add_argument("--engine", choices=("threads", "granian"), default="threads",
+                       help="threads (the default): the built-in server, a thread per "
+                       "connection, nothing to install; granian: the granian HTTP engine "
+                       f"(the {_GRANIAN_EXTRA} extra), holds slow and idle clients without "
+                       "a thread each, faster under load; not yet under granian: "
+                       "--max-connections, custom reason phrases (twine and uv print the "
+                       "standard one), a 400 for plain HTTP to the TLS port "
+                       "(docs/hosting.md)")
+    serve.add_argument("--max-connections", type=int, default=None, metavar="N",
+                       help="threads engine: connections served at once; more get a 503 "
+                       f"(default: {defaults.MAX_CONNECTIONS})")
     serve.add_argument("--header-timeout", type=float, default=defaults.HEADER_TIMEOUT,
                        metavar="SECONDS", help="time a connection has for each request's "
                        "line and headers, idle keep-alive included (default: %(default)s)")
@@ -204,6 +212,9 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
                         "'read,upload', or 'none' (anyone who can connect may upload)")
     logins.add_argument("--max-upload", type=int, default=200, metavar="MIB",
                         help="largest upload accepted, in MiB (default: %(default)s)")
+
+
+_GRANIAN_EXTRA = "pipwrap-cli[serve-granian]"
 
 
 def _add_fallback(parser: argparse.ArgumentParser) -> None:
@@ -253,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from pipwrap.repo import proctitle, server
+    from pipwrap.repo import defaults, proctitle, server
 
     if not 0 <= args.port <= 65535:
         raise PipwrapError(f"serve: --port {args.port} is not a port number (0-65535)")
@@ -266,15 +277,44 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.tls_key and not args.tls_cert:
         raise PipwrapError("serve: --tls-key needs --tls-cert")
     tls = server.tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
-    if args.max_connections < 1 or not 0 < args.header_timeout <= 3600:
+    if (args.max_connections is not None and args.max_connections < 1) \
+            or not 0 < args.header_timeout <= 3600:
         raise PipwrapError("serve: --max-connections must be at least 1 and --header-timeout "
                            "between 0 and 3600 seconds")
+    if args.engine == "granian":
+        _granian_ready(args)
     root = _serve_root(args)
+    access = _access(args)
     proctitle.set_title(["pipwrap", *sys.argv[1:]])
-    return server.serve(root, args.host, args.port, fallback, args.verbose,
-                        _access(args), cache, tls,
-                        max_connections=args.max_connections,
+    if args.engine == "granian":
+        from pipwrap.repo import app
+
+        return app.serve(root, args.host, args.port, fallback, args.verbose, access, cache,
+                         args.tls_cert, args.tls_key, header_timeout=args.header_timeout)
+    return server.serve(root, args.host, args.port, fallback, args.verbose, access, cache,
+                        tls, max_connections=args.max_connections or defaults.MAX_CONNECTIONS,
                         header_timeout=args.header_timeout)
+
+
+def _granian_ready(args: argparse.Namespace) -> None:
+    """--engine granian: refused before anything runs when the engine is not installed
+    or an option has no equivalent on it yet (docs/hosting.md)."""
+    if args.max_connections is not None:
+        raise PipwrapError("serve: --max-connections is not available with --engine granian "
+                           "(it holds idle and slow connections without a thread each); "
+                           "drop it, or use --engine threads")
+    if sys.version_info < (3, 10):
+        raise PipwrapError("serve: --engine granian needs Python 3.10 or later; "
+                           "use --engine threads")
+    try:
+        from granian.server.embed import Server  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        from pipwrap.install_hint import install_command
+
+        raise PipwrapError(f"serve: --engine granian needs granian, the optional extra "
+                           f"{_GRANIAN_EXTRA}; install it with: "
+                           f"{install_command(shlex.quote('granian>=2.8'))}") from None
+    del Server
 
 
 def _cache_settings(args: argparse.Namespace, fallback: str | None) -> CacheSettings | None:

@@ -1,5 +1,5 @@
-"""``pipwrap serve`` as an RSGI application, for granian (issue 23; not wired in yet:
-:func:`pipwrap.repo.server.serve` still runs the threaded server).
+"""``pipwrap serve --engine granian``: serve as an RSGI application on granian (issue 23;
+the default engine is still the threaded :mod:`pipwrap.repo.server`).
 
 The engine reads requests (hyper: strict framing, header limits and deadlines), holds
 idle and slow connections without a thread each, and sends files outside Python; this
@@ -16,12 +16,13 @@ import io
 import os
 import stat
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from pipwrap import __version__
@@ -39,6 +40,7 @@ LOGINS_REMEMBERED = 1024
 BLOCKING_THREADS = 16  # uploads being stored, upstream fetches
 UPLOAD_BODY_RATE = 1024  # bytes a second on average after the grace (docs/hosting.md)
 REFUSED_BODY_RATE = 64 * 1024
+SPOOL_IN_MEMORY = 1024 * 1024  # a fetched file of unknown length: kept in memory up to this
 _SERVER = f"pipwrap/{__version__}"
 _TEXT = "text/plain; charset=utf-8"
 
@@ -291,14 +293,19 @@ class App:
             request.send(304, validators)
             return
 
+        size, body = found.size, found
+        if size is None:  # cut, a chunked stream ends cleanly (a 200): checked whole first
+            if (spooled := await self._ask_cache(request, cache, _spool, found)) is None:
+                return
+            size, body = spooled
+
         def produce(send: Callable[[bytes], None]) -> None:
-            with found:
-                for data in found.chunks():
+            with body:
+                for data in (found.chunks() if body is found
+                             else iter(lambda: body.read(upload.CHUNK), b"")):
                     send(data)
 
-        # Without a length (an encoded upstream body) the engine ends the stream cleanly
-        # if it is cut: only a response with Content-Length shows a mismatch as a cut.
-        await self._stream(request, found.content_type, found.size, produce, validators)
+        await self._stream(request, found.content_type, size, produce, validators)
 
     async def _stream(self, request: _Request, kind: str, size: int | None,
                       produce: Callable[[Callable[[bytes], None]], None],
@@ -376,6 +383,27 @@ class App:
             return
         sys.stderr.write(f"pipwrap serve: {outcome.log_line(user)}\n")
         request.plain(HTTPStatus.OK, "OK\n")
+
+
+def _spool(found: Any) -> tuple[int, IO[bytes]]:
+    """``found``'s bytes, hash-checked whole into a spooled file (then sent with their
+    length); a mismatch or a broken upstream: the cache's Unavailable, a 502."""
+    from pipwrap.repo.cachefile import Interrupted
+    from pipwrap.repo.mirror import Unavailable
+
+    spooled = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by produce)
+    try:
+        with found:
+            for data in found.chunks():
+                spooled.write(data)
+    except BaseException as exc:
+        spooled.close()
+        if isinstance(exc, Interrupted):
+            raise Unavailable(f"{found.name}: the upstream's bytes were refused") from None
+        raise
+    size = spooled.tell()
+    spooled.seek(0)
+    return size, spooled
 
 
 class _StreamedBody(upload.Body):
@@ -525,8 +553,8 @@ async def run(app: App, host: str, port: int, *, cert: str | None = None,
 def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
           access: Access, cache: CacheSettings | None = None, cert: str | None = None,
           key: str | None = None, *, header_timeout: float = 15.0) -> int:
-    """``pipwrap serve`` on the port: the same start-up, lines and stop as
-    :func:`pipwrap.repo.server.serve` (not called by the command yet)."""
+    """``pipwrap serve --engine granian``: the same start-up, lines and stop as
+    :func:`pipwrap.repo.server.serve`."""
     import errno
     import socket
     import threading
@@ -555,6 +583,7 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
                                    f"{_listener(port)}; choose another with --port") from None
             raise PipwrapError(f"serve: cannot listen on {host}:{port}: {exc.strerror}"
                                ) from None
+        port = probe.getsockname()[1]  # --port 0: the free one found, announced as served
     app = App(root, fallback, verbose, access, mirror, header_timeout=header_timeout)
 
     def started() -> None:

@@ -7,6 +7,8 @@ on main first; the framing ones on raw sockets, as a proxy's connection would ca
 from __future__ import annotations
 
 import base64
+import contextlib
+import importlib.util
 import re
 import socket
 import ssl
@@ -17,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -96,11 +99,17 @@ def env(tmp_path: Path) -> dict[str, str]:
     return hosting.child_env(home)
 
 
+ENGINES = ["threads", pytest.param("granian", marks=pytest.mark.skipif(
+    importlib.util.find_spec("granian") is None, reason="granian is not installed"))]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("probe", sorted(FRAMING))
-def test_request_framing_is_strict(probe: str, held: Path, tmp_path: Path,
+def test_request_framing_is_strict(probe: str, engine: str, held: Path, tmp_path: Path,
                                    env: dict[str, str]) -> None:
     """Before: each probe's body ran as a second request (smuggling behind a proxy)."""
-    with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", env=env) as served:
+    with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--engine", engine,
+                               env=env) as served:
         reply, closed = exchange(port_of(served), FRAMING[probe])
         codes = statuses(reply)
         assert len(codes) == 1, reply[:600]
@@ -133,18 +142,17 @@ def tls_files(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "server" / "server.pem", ca.cert
 
 
-def test_plain_http_to_the_tls_port_is_answered_and_logged(
-    held: Path, tmp_path: Path, env: dict[str, str], tls_files: tuple[Path, Path]
-) -> None:
-    """Before: an empty reply (curl: "Empty reply from server") and nothing in the log."""
-    pem, ca = tls_files
+@contextlib.contextmanager
+def tls_serve(held: Path, log: Path, pem: Path, ca: Path, env: dict[str, str],
+              *extra: str) -> Iterator[tuple[int, ssl.SSLContext]]:
+    """`pipwrap serve --tls-cert` on a free port, once it answers over TLS: the port and a
+    client context trusting ``ca``; stopped (SIGTERM) after the block."""
     port = hosting.free_port()
-    log = tmp_path / "log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "pipwrap", "serve", "--repo", str(held), "--port", str(port),
-             "--no-fallback", "--tls-cert", str(pem)], env=env, stdout=sink, stderr=sink,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+             "--no-fallback", "--tls-cert", str(pem), *extra], env=env, stdout=sink,
+            stderr=sink, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         context = ssl.create_default_context(cafile=str(ca))
         deadline = time.monotonic() + 30
@@ -155,26 +163,40 @@ def test_plain_http_to_the_tls_port_is_answered_and_logged(
                     assert answer.status == 200
                 break
             except OSError:
-                assert time.monotonic() < deadline and process.poll() is None
+                assert time.monotonic() < deadline and process.poll() is None, log.read_text()
                 time.sleep(0.1)
+        yield port, context
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def refuses_an_untrusting_client(port: int) -> None:
+    """A client that does not trust the certificate gives up in the handshake."""
+    with pytest.raises(ssl.SSLError), \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
+            ssl.create_default_context().wrap_socket(sock, server_hostname="x"):
+        pass
+
+
+def test_plain_http_to_the_tls_port_is_answered_and_logged(
+    held: Path, tmp_path: Path, env: dict[str, str], tls_files: tuple[Path, Path]
+) -> None:
+    """Before: an empty reply (curl: "Empty reply from server") and nothing in the log."""
+    pem, ca = tls_files
+    log = tmp_path / "log"
+    with tls_serve(held, log, pem, ca, env) as (port, context):
         done = subprocess.run(["curl", "-sS", "-o", "-", "-w", "%{http_code}",
                                f"http://127.0.0.1:{port}/simple/held/"],
                               capture_output=True, text=True, timeout=30, check=False)
         assert done.stdout.endswith("400"), (done.stdout, done.stderr)
         assert "https://" in done.stdout
-        # A client that does not trust the certificate gives up in the handshake.
-        with pytest.raises(ssl.SSLError), \
-                socket.create_connection(("127.0.0.1", port), timeout=5) as sock, \
-                ssl.create_default_context().wrap_socket(sock, server_hostname="x"):
-            pass
+        refuses_an_untrusting_client(port)
         time.sleep(0.5)
         # Still serving.
         with urllib.request.urlopen(f"https://127.0.0.1:{port}/simple/held/",
                                     context=context, timeout=5) as answer:
             assert answer.status == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     text = log.read_text()
     assert "plain HTTP" in text and "127.0.0.1" in text, text
     assert "TLS handshake" in text, text
@@ -223,47 +245,62 @@ def test_a_name_longer_than_the_file_system_allows_is_not_found(
         assert "No matching distribution" in done.stderr, done.stderr
 
 
+def guess_wrong(port: int, authorization: str, stop: threading.Event,
+                refused: list[int]) -> None:
+    """Ask for a page with a wrong login on a keep-alive connection until ``stop``;
+    ``refused[0]`` counts the 401s."""
+    request = (f"GET /simple/held/ HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}"
+               "\r\n\r\n").encode()
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                while not stop.is_set():
+                    sock.sendall(request)
+                    if b" 401 " not in sock.recv(65536):
+                        break
+                    refused[0] += 1
+        except OSError:
+            time.sleep(0.01)
+
+
+def timed_read(url: str, login: str) -> float:
+    """Seconds a GET of ``url`` with the ``login`` header took to answer 200."""
+    request = urllib.request.Request(url, headers={"Authorization": login})
+    start = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200
+    return time.perf_counter() - start
+
+
+def reader_and_guessed_token(tmp_path: Path, bcrypt5: Path) -> tuple[Path, str, str]:
+    """An htpasswd file with a reader (apr1) and a bcrypt (cost 10) token; the reader's
+    Authorization header and a wrong one for the token."""
+    token = bcrypt_entry(bcrypt5, "t-pass", 10)
+    logins = tmp_path / "htpasswd"
+    logins.write_text(f"reader:{apr1_entry('r-pass')}\n__token__:{token}\n")
+    return (logins, "Basic " + base64.b64encode(b"reader:r-pass").decode(),
+            "Basic " + base64.b64encode(b"__token__:guess").decode())
+
+
 def test_wrong_passwords_do_not_stall_readers(held: Path, tmp_path: Path, env: dict[str, str],
                                               bcrypt5: Path) -> None:
     """Before: with ``--auth read`` every login check ran under the server's one turnstile;
     16 clients sending wrong passwords for a bcrypt (cost 10) entry made every reader wait
     1.1-1.3 s behind their checks."""
-    token = bcrypt_entry(bcrypt5, "t-pass", 10)
-    logins = tmp_path / "htpasswd"
-    logins.write_text(f"reader:{apr1_entry('r-pass')}\n__token__:{token}\n")
-    good = "Basic " + base64.b64encode(b"reader:r-pass").decode()
-    bad = "Basic " + base64.b64encode(b"__token__:guess").decode()
+    logins, good, bad = reader_and_guessed_token(tmp_path, bcrypt5)
     with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--htpasswd",
                                str(logins), "--auth", "read,upload",
                                env={**env, "PYTHONPATH": str(bcrypt5)}) as served:
-        port = port_of(served)
         stop = threading.Event()
         refused = [0]
 
-        def guess() -> None:
-            request = (f"GET /simple/held/ HTTP/1.1\r\nHost: x\r\nAuthorization: {bad}"
-                       "\r\n\r\n").encode()
-            while not stop.is_set():
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-                        while not stop.is_set():
-                            sock.sendall(request)
-                            if b" 401 " not in sock.recv(65536):
-                                break
-                            refused[0] += 1
-                except OSError:
-                    time.sleep(0.01)
-
         def read(login: str) -> float:
-            request = urllib.request.Request(f"{served.url}held/",
-                                             headers={"Authorization": login})
-            start = time.perf_counter()
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                assert answer.status == 200
-            return time.perf_counter() - start
+            return timed_read(f"{served.url}held/", login)
 
         read(good)  # a reader already logged in (CI polling, a laptop)
-        guessers = [threading.Thread(target=guess, daemon=True) for _ in range(16)]
+        guessers = [threading.Thread(target=guess_wrong, args=(port_of(served), bad, stop,
+                                                               refused), daemon=True)
+                    for _ in range(16)]
         for thread in guessers:
             thread.start()
         time.sleep(1)
