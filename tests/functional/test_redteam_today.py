@@ -1,0 +1,58 @@
+"""Red-team findings against what landed on 2026-12-06 (issue 22's fast path under isolation,
+issue 24's several sources, issue 23's serve). Each test stages the attack through `wrap`
+and asserts the safe outcome: a strict xfail is an attack that still succeeds; the lead
+removes the mark with the fix.
+
+Staged as tests/functional/test_sources.py does: an upstream serving PEP 691 JSON with
+upload times holds an evil Foo 9.9.9.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.functional.test_sources import _json_upstream, _serve_json
+from tests.support import static_index
+from tests.support.sandbox import Sandbox, installed
+from tests.support.wheels import make_wheel
+
+
+@dataclass
+class Staged:
+    upstream: str
+    local_first: str   # a local-first index (303 for names it lacks, as pypiserver does)
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Staged]:
+    base = tmp_path_factory.mktemp("redteam-today")
+    pages = _json_upstream(base / "upstream", [
+        (make_wheel(base / "w", "Foo", "9.9.9", "evil"), 40 * 86400),
+        (make_wheel(base / "w", "bar-baz", "1.9", "upstream"), 30 * 86400)])
+    first = static_index.tree(base / "first", [make_wheel(base / "w1", "bar-baz", "1.0",
+                                                          "local")])
+    with _serve_json(base / "upstream", pages) as upstream, \
+            static_index.serve(first, fallback=upstream) as local_first:
+        yield Staged(upstream, local_first.url)
+
+
+@pytest.mark.xfail(strict=True, reason="a reserved name is taken from the fallback through "
+                   "the first source's own 303 (sources.read_page follows it off-host)")
+def test_a_reserved_name_is_not_taken_through_the_first_sources_redirect(
+        sandbox: Sandbox, staged: Staged) -> None:
+    """The first source is local-first (pypiserver --fallback-url, `pipwrap serve
+    --fallback`, the built-in `local` profile): for a name it does not hold it answers 303
+    to the public index. `reserved` promises such a name is never taken from a fallback."""
+    sandbox.write_config(
+        'default = "corp"\n[profiles.corp]\n'
+        f'index-url = "{staged.local_first}"\nfallback = ["{staged.upstream}"]\n'
+        'reserved = ["foo"]\n')
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} foo; "
+                              "echo status=$?")
+    assert installed(target) is None, done.stdout + done.stderr
+    assert "'foo' is reserved" in done.stderr, done.stderr
