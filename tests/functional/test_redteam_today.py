@@ -56,3 +56,51 @@ def test_a_reserved_name_is_not_taken_through_the_first_sources_redirect(
                               "echo status=$?")
     assert installed(target) is None, done.stdout + done.stderr
     assert "'foo' is reserved" in done.stderr, done.stderr
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from tests.support import s3
+
+    with s3.moto_server(tmp_path_factory.mktemp("moto")) as running:
+        yield running
+
+
+@pytest.mark.xfail(strict=True, reason="repo push publishes no page for a removed (held) "
+                   "project and deletes the one pushed before: the bucket answers 404 and "
+                   "the fence moves on to the fallback")
+def test_a_removed_projects_held_name_stays_held_in_a_pushed_bucket(
+        sandbox: Sandbox, staged: Staged, moto: object, tmp_path: Path) -> None:
+    """`pipwrap repo remove foo` keeps the name held (serve and nginx answer an empty page,
+    never the fallback's). The same tree pushed to a bucket used as the first source: the
+    push deletes foo's page, S3 answers 404, and `wrap` takes the fallback's Foo 9.9.9."""
+    import subprocess
+    import sys
+
+    from tests.support import s3, shells
+
+    server: s3.S3Server = moto  # type: ignore[assignment]
+    env = s3.s3_env(shells.isolated_env(tmp_path / "pusher"))
+    repo = tmp_path / "repo"
+
+    def pipwrap(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "pipwrap", *args], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+
+    pipwrap("repo", "add", "--repo", str(repo),
+            str(make_wheel(tmp_path / "own", "Foo", "1.0", "local")))
+    bucket = server.bucket("held-names")
+    push = ("repo", "push", "--repo", str(repo), f"s3://{bucket}/simple",
+            "--endpoint-url", server.endpoint)
+    pipwrap(*push)
+    pipwrap("repo", "remove", "--repo", str(repo), "foo")  # the name stays held
+    pipwrap(*push)
+    sandbox.write_config(
+        'default = "team"\n[profiles.team]\n'
+        f'index-url = "{server.endpoint}/{bucket}/simple/"\n'
+        f'fallback = ["{staged.upstream}"]\n')
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} foo; "
+                              "echo status=$?")
+    assert installed(target) is None, done.stdout + done.stderr
