@@ -86,6 +86,11 @@ class Outcome:
     failed: tuple[int, int | None] | None = None  # (source, HTTP status) that failed
 
 
+def _origin(url: str) -> object:
+    found = canonical(url)
+    return found[0] if found is not None else None
+
+
 def page_url(source: str, project: str) -> str:
     """Source's page for ``project``, as pip and uv ask for it."""
     return urljoin(source.rstrip("/") + "/", normalize_name(project) + "/")
@@ -170,6 +175,18 @@ def compose(project: str, rules: Rules, fetch: Callable[[int, str], Fetched],
             outcome.steps.append(f"{rules.name(number)}: HTTP {answer.status}, no such "
                                  f"project; {then}")
             continue
+        if reserved is not None and answer.status == OK and \
+                _origin(answer.url) != _origin(source):
+            # A local-first index (pypiserver --fallback-url, serve --fallback) answers a
+            # name it lacks with a redirect to the public index: that page is not the
+            # first source's, and a reserved name is never taken from elsewhere.
+            outcome.status = REFUSED
+            outcome.refusal = (f"{name!r} is reserved (pattern {reserved!r}) and "
+                               f"{rules.name(number)} redirected it to another host "
+                               f"({redact(answer.url)}); a reserved name is taken from the "
+                               "first source's own host only")
+            outcome.steps.append(f"{rules.name(number)}: redirected off its host: refused")
+            return outcome
         if answer.status != OK:
             why = f"HTTP {answer.status}" if answer.status is not None else \
                 (answer.error or "no answer")

@@ -40,8 +40,6 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Staged]:
         yield Staged(upstream, local_first.url)
 
 
-@pytest.mark.xfail(strict=True, reason="a reserved name is taken from the fallback through "
-                   "the first source's own 303 (sources.read_page follows it off-host)")
 def test_a_reserved_name_is_not_taken_through_the_first_sources_redirect(
         sandbox: Sandbox, staged: Staged) -> None:
     """The first source is local-first (pypiserver --fallback-url, `pipwrap serve
@@ -66,9 +64,6 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield running
 
 
-@pytest.mark.xfail(strict=True, reason="repo push publishes no page for a removed (held) "
-                   "project and deletes the one pushed before: the bucket answers 404 and "
-                   "the fence moves on to the fallback")
 def test_a_removed_projects_held_name_stays_held_in_a_pushed_bucket(
         sandbox: Sandbox, staged: Staged, moto: object, tmp_path: Path) -> None:
     """`pipwrap repo remove foo` keeps the name held (serve and nginx answer an empty page,
