@@ -99,3 +99,33 @@ def test_a_removed_projects_held_name_stays_held_in_a_pushed_bucket(
     done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} foo; "
                               "echo status=$?")
     assert installed(target) is None, done.stdout + done.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="serve takes a wheel into a release that has only "
+                   "an sdist: an upload token changes what `foo==1.0` installs")
+def test_an_upload_token_cannot_change_what_a_pin_installs(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """docs/hosting-team.md: "a stolen upload token can add a version, never change what a
+    pin installs". Foo 1.0 is published as an sdist (a pure project's usual first upload);
+    the token uploads an evil `foo-1.0-py3-none-any.whl`, which serve takes ("a wheel may
+    join a release that has only an sdist"), and `wrap pip install foo==1.0` now installs
+    the evil wheel instead of building the sdist."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+    from tests.support.uploads import sha_entry, twine, upload_sdist
+
+    env = client_env(tmp_path)
+    logins = tmp_path / "htpasswd"
+    logins.write_text(f"ci:{sha_entry('ci-pw')}\n")
+    sdist = upload_sdist(tmp_path / "dist", "Foo", "1.0")
+    evil = make_wheel(tmp_path / "evil", "Foo", "1.0", "evil")
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--no-fallback",
+                               "--htpasswd", str(logins), "--auth", "upload",
+                               env=env) as served:
+        for file in (sdist, evil):
+            twine(env, f"{served.base}/", file, user="ci", password="ci-pw")
+        sandbox.write_config(f'default = "team"\n[profiles.team]\nindex-url = "{served.url}"\n')
+        target = sandbox.home / "t"
+        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} "
+                                  "foo==1.0; echo status=$?")
+    assert installed(target) != ("evil", "1.0"), done.stdout + done.stderr
