@@ -129,3 +129,28 @@ def test_an_upload_token_cannot_change_what_a_pin_installs(
         done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} "
                                   "foo==1.0; echo status=$?")
     assert installed(target) != ("evil", "1.0"), done.stdout + done.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="a first source that proxies the public index "
+                   "(serve --cache) answers 200 for every name: `reserved` protects nothing "
+                   "and no warning says so")
+def test_a_reserved_name_is_not_taken_through_a_caching_first_source(
+        sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
+    """The team's index is `pipwrap serve --cache` in front of the public index (clients
+    never contact it). `reserved = ["foo"]` promises foo is never taken from there; the
+    cache fetches the upstream's page and files itself and answers 200, so the fence
+    counts it as the first source's own project and the evil 9.9.9 comes in."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+
+    env = client_env(tmp_path)
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--cache",
+                               "--fallback", staged.upstream, env=env) as served:
+        sandbox.write_config(
+            'default = "team"\n[profiles.team]\n'
+            f'index-url = "{served.url}"\nfallback = ["{staged.upstream}"]\n'
+            'reserved = ["foo"]\n')
+        target = sandbox.home / "t"
+        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} foo; "
+                                  "echo status=$?")
+    assert installed(target) is None, done.stdout + done.stderr
