@@ -9,6 +9,7 @@ upload times holds an evil Foo 9.9.9.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,15 +46,21 @@ def test_a_reserved_name_is_not_taken_through_the_first_sources_redirect(
     """The first source is local-first (pypiserver --fallback-url, `pipwrap serve
     --fallback`, the built-in `local` profile): for a name it does not hold it answers 303
     to the public index. `reserved` promises such a name is never taken from a fallback."""
+    done = _install_reserved_foo(sandbox, staged.local_first, staged.upstream)
+    assert "'foo' is reserved" in done.stderr, done.stderr
+
+
+def _install_reserved_foo(sandbox: Sandbox, index: str, upstream: str,
+                          ) -> subprocess.CompletedProcess[str]:
+    """`wrap pip install foo` under a profile reserving foo; asserts nothing came in."""
     sandbox.write_config(
         'default = "corp"\n[profiles.corp]\n'
-        f'index-url = "{staged.local_first}"\nfallback = ["{staged.upstream}"]\n'
-        'reserved = ["foo"]\n')
+        f'index-url = "{index}"\nfallback = ["{upstream}"]\nreserved = ["foo"]\n')
     target = sandbox.home / "t"
-    done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} foo; "
-                              "echo status=$?")
+    done: subprocess.CompletedProcess[str] = sandbox.sh(
+        "bash", f"wrap pip install --no-cache-dir --target {target} foo; echo status=$?")
     assert installed(target) is None, done.stdout + done.stderr
-    assert "'foo' is reserved" in done.stderr, done.stderr
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +76,6 @@ def test_a_removed_projects_held_name_stays_held_in_a_pushed_bucket(
     """`pipwrap repo remove foo` keeps the name held (serve and nginx answer an empty page,
     never the fallback's). The same tree pushed to a bucket used as the first source: the
     push deletes foo's page, S3 answers 404, and `wrap` takes the fallback's Foo 9.9.9."""
-    import subprocess
     import sys
 
     from tests.support import s3, shells
@@ -146,11 +152,4 @@ def test_a_reserved_name_is_not_taken_through_a_caching_first_source(
     env = client_env(tmp_path)
     with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--cache",
                                "--fallback", staged.upstream, env=env) as served:
-        sandbox.write_config(
-            'default = "team"\n[profiles.team]\n'
-            f'index-url = "{served.url}"\nfallback = ["{staged.upstream}"]\n'
-            'reserved = ["foo"]\n')
-        target = sandbox.home / "t"
-        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} foo; "
-                                  "echo status=$?")
-    assert installed(target) is None, done.stdout + done.stderr
+        _install_reserved_foo(sandbox, served.url, staged.upstream)
