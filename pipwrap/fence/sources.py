@@ -86,9 +86,13 @@ class Outcome:
     failed: tuple[int, int | None] | None = None  # (source, HTTP status) that failed
 
 
-def _origin(url: str) -> object:
-    found = canonical(url)
-    return found[0] if found is not None else None
+def _under(url: str, source: str) -> bool:
+    """Whether ``url`` is on ``source``'s host and under its path (a redirect elsewhere,
+    even to another repository of the same server, leaves the source)."""
+    found, home = canonical(url), canonical(source)
+    if found is None or home is None or found[0] != home[0]:
+        return False
+    return found[1].startswith(home[1].split("?", 1)[0].rstrip("/") + "/")
 
 
 def page_url(source: str, project: str) -> str:
@@ -176,16 +180,16 @@ def compose(project: str, rules: Rules, fetch: Callable[[int, str], Fetched],
                                  f"project; {then}")
             continue
         if reserved is not None and answer.status == OK and \
-                _origin(answer.url) != _origin(source):
+                not _under(answer.url, source):
             # A local-first index (pypiserver --fallback-url, serve --fallback) answers a
             # name it lacks with a redirect to the public index: that page is not the
             # first source's, and a reserved name is never taken from elsewhere.
             outcome.status = REFUSED
             outcome.refusal = (f"{name!r} is reserved (pattern {reserved!r}) and "
-                               f"{rules.name(number)} redirected it to another host "
-                               f"({redact(answer.url)}); a reserved name is taken from the "
-                               "first source's own host only")
-            outcome.steps.append(f"{rules.name(number)}: redirected off its host: refused")
+                               f"{rules.name(number)} redirected it elsewhere "
+                               f"({redact(answer.url)}); a reserved name is taken only from "
+                               "under the first source's own URL")
+            outcome.steps.append(f"{rules.name(number)}: redirected elsewhere: refused")
             return outcome
         if answer.status != OK:
             why = f"HTTP {answer.status}" if answer.status is not None else \

@@ -153,3 +153,53 @@ def test_a_reserved_name_is_not_taken_through_a_caching_first_source(
     with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--cache",
                                "--fallback", staged.upstream, env=env) as served:
         _install_reserved_foo(sandbox, served.url, staged.upstream)
+
+
+@pytest.mark.parametrize(("final", "refused"), [
+    ("http://team.example/repo/remote/simple/foo/", True),   # another repository, same host
+    ("http://pypi.example/simple/foo/", True),                # the fallback
+    ("http://team.example/repo/local/simple/foo/", False),    # its own page (a 301 to it)
+])
+def test_a_reserved_names_page_counts_only_from_under_the_first_sources_url(
+        final: str, refused: bool) -> None:
+    """The decision alone: a first source's redirect for a reserved name that leaves its
+    URL (Artifactory or Nexus send a local repository's miss to a remote one on the same
+    host) is not its own answer."""
+    import time
+
+    from pipwrap.fence import sources
+
+    rules = sources.Rules(("http://team.example/repo/local/simple/",
+                           "http://pypi.example/simple/"), reserved=("foo",))
+    page = b'<a href="foo-9.9.9-py3-none-any.whl">foo-9.9.9-py3-none-any.whl</a>'
+    outcome = sources.compose(
+        "foo", rules, lambda number, url: sources.Fetched(final, 200, "text/html", page),
+        time.time())
+    assert (outcome.status == sources.REFUSED) is refused, outcome
+    assert bool(outcome.files) is not refused
+
+
+_IN_SHELL = pytest.mark.xfail(
+    strict=True, reason="`command`/`exec` are shell builtins: bash and zsh run `wrap command "
+    "uv ...` in the shell, outside the namespace, so a uv shim that drops its proxy reaches "
+    "the upstream (isolation = auto)")
+
+
+@pytest.mark.parametrize("shell", [pytest.param("bash", marks=_IN_SHELL),
+                                   pytest.param("zsh", marks=_IN_SHELL), "fish"])
+def test_wrap_command_uv_still_runs_in_the_namespace(
+        sandbox: Sandbox, indexes: object, venv: Path, shell: str) -> None:
+    """docs/security.md: a uv shim first on PATH that adds the upstream and drops its proxy
+    is unreachable under isolation. `command uv` is how people skip a function or alias
+    named uv; through `wrap` it runs in the shell, outside the fence's namespace, with the
+    variables that work outside, and nothing says so."""
+    from pipwrap.fence import netns
+    from tests.functional.test_shell_fastpath_fenced import AROUND, _shim
+
+    if not netns.availability().available:
+        pytest.skip("no network isolation here")
+    path = _shim(sandbox, indexes, AROUND["unset"])  # type: ignore[arg-type]
+    target = sandbox.home / "t"
+    done = sandbox.sh(shell, f"cd ~\nwrap command uv pip install -q --python "
+                             f"{venv}/bin/python --target {target} foo\n", PATH=path)
+    assert installed(target) != ("evil", "9.9.9"), done.stdout + done.stderr
