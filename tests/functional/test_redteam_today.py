@@ -203,3 +203,20 @@ def test_wrap_command_uv_still_runs_in_the_namespace(
     done = sandbox.sh(shell, f"cd ~\nwrap command uv pip install -q --python "
                              f"{venv}/bin/python --target {target} foo\n", PATH=path)
     assert installed(target) != ("evil", "9.9.9"), done.stdout + done.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="a `pipwrap env` session keeps the rules it was made "
+                   "with: a `reserved` added to the config later does not apply to it")
+def test_a_session_from_pipwrap_env_follows_a_config_change(
+        sandbox: Sandbox, staged: Staged) -> None:
+    """`eval "$(pipwrap env --reveal)"`, then the team adds `reserved = ["foo"]` (after
+    hearing of the squatted name): that shell's pip still gets the fallback's Foo 9.9.9,
+    and nothing says the session is older than the config."""
+    sandbox.write_config(
+        'default = "corp"\n[profiles.corp]\n'
+        f'index-url = "{staged.local_first}"\nfallback = ["{staged.upstream}"]\n')
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f'eval "$(pipwrap env --reveal)"\n'
+                              f"printf 'reserved = [\"foo\"]\\n' >> {sandbox.config}\n"
+                              f"pip install --no-cache-dir --target {target} foo\n", how="plain")
+    assert installed(target) is None, done.stdout + done.stderr
