@@ -104,6 +104,15 @@ class Outcome:
     failed: tuple[int, int | None] | None = None  # (source, HTTP status) that failed
 
 
+def _under(url: str, source: str) -> bool:
+    """Whether ``url`` is on ``source``'s host and under its path (a redirect elsewhere,
+    even to another repository of the same server, leaves the source)."""
+    found, home = canonical(url), canonical(source)
+    if found is None or home is None or found[0] != home[0]:
+        return False
+    return found[1].startswith(home[1].split("?", 1)[0].rstrip("/") + "/")
+
+
 def page_url(source: str, project: str) -> str:
     """Source's page for ``project``, as pip and uv ask for it."""
     return urljoin(source.rstrip("/") + "/", normalize_name(project) + "/")
@@ -214,6 +223,18 @@ def compose(project: str, rules: Rules, fetch: Fetch, now: float) -> Outcome:
             outcome.steps.append(f"{rules.name(number)}: HTTP {answer.status}, no such "
                                  f"project; {then}")
             continue
+        if reserved is not None and answer.status == OK and \
+                not _under(answer.url, source):
+            # A local-first index (pypiserver --fallback-url, serve --fallback) answers a
+            # name it lacks with a redirect to the public index: that page is not the
+            # first source's, and a reserved name is never taken from elsewhere.
+            outcome.status = REFUSED
+            outcome.refusal = (f"{name!r} is reserved (pattern {reserved!r}) and "
+                               f"{rules.name(number)} redirected it elsewhere "
+                               f"({redact(answer.url)}); a reserved name is taken only from "
+                               "under the first source's own URL")
+            outcome.steps.append(f"{rules.name(number)}: redirected elsewhere: refused")
+            return outcome
         if answer.status != OK:
             why = f"HTTP {answer.status}" if answer.status is not None else \
                 (answer.error or "no answer")

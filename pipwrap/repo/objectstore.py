@@ -173,8 +173,11 @@ def _tree_manifest(root: str) -> dict[str, object]:
 def _project_items(root: str, project: str, record: object, page_format: str,
                    page_cache: str) -> list[Item]:
     files = record.get("files") if isinstance(record, dict) else None
-    if not isinstance(files, dict) or not files:
+    if not isinstance(files, dict):
         return []
+    # A held name with no files left (``repo remove`` of its last release) keeps its empty
+    # page: deleting it would make the bucket answer 404, and a fence or CDN in front of
+    # it would then take the name from the fallback.
     directory = os.path.join(root, project)
     items: list[Item] = []
     for name in sorted(files):

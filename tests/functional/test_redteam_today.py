@@ -1,0 +1,222 @@
+"""Red-team findings against what landed on 2026-12-06 (issue 22's fast path under isolation,
+issue 24's several sources, issue 23's serve). Each test stages the attack through `wrap`
+and asserts the safe outcome: a strict xfail is an attack that still succeeds; the lead
+removes the mark with the fix.
+
+Staged as tests/functional/test_sources.py does: an upstream serving PEP 691 JSON with
+upload times holds an evil Foo 9.9.9.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.functional.test_sources import _json_upstream, _serve_json
+from tests.support import static_index
+from tests.support.sandbox import Sandbox, installed
+from tests.support.wheels import make_wheel
+
+
+@dataclass
+class Staged:
+    upstream: str
+    local_first: str   # a local-first index (303 for names it lacks, as pypiserver does)
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Staged]:
+    base = tmp_path_factory.mktemp("redteam-today")
+    pages = _json_upstream(base / "upstream", [
+        (make_wheel(base / "w", "Foo", "9.9.9", "evil"), 40 * 86400),
+        (make_wheel(base / "w", "bar-baz", "1.9", "upstream"), 30 * 86400)])
+    first = static_index.tree(base / "first", [make_wheel(base / "w1", "bar-baz", "1.0",
+                                                          "local")])
+    with _serve_json(base / "upstream", pages) as upstream, \
+            static_index.serve(first, fallback=upstream) as local_first:
+        yield Staged(upstream, local_first.url)
+
+
+def test_a_reserved_name_is_not_taken_through_the_first_sources_redirect(
+        sandbox: Sandbox, staged: Staged) -> None:
+    """The first source is local-first (pypiserver --fallback-url, `pipwrap serve
+    --fallback`, the built-in `local` profile): for a name it does not hold it answers 303
+    to the public index. `reserved` promises such a name is never taken from a fallback."""
+    done = _install_reserved_foo(sandbox, staged.local_first, staged.upstream)
+    assert "'foo' is reserved" in done.stderr, done.stderr
+
+
+def _install_reserved_foo(sandbox: Sandbox, index: str, upstream: str,
+                          ) -> subprocess.CompletedProcess[str]:
+    """`wrap pip install foo` under a profile reserving foo; asserts nothing came in."""
+    sandbox.write_config(
+        'default = "corp"\n[profiles.corp]\n'
+        f'index-url = "{index}"\nfallback = ["{upstream}"]\nreserved = ["foo"]\n')
+    target = sandbox.home / "t"
+    done: subprocess.CompletedProcess[str] = sandbox.sh(
+        "bash", f"wrap pip install --no-cache-dir --target {target} foo; echo status=$?")
+    assert installed(target) is None, done.stdout + done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from tests.support import s3
+
+    with s3.moto_server(tmp_path_factory.mktemp("moto")) as running:
+        yield running
+
+
+def test_a_removed_projects_held_name_stays_held_in_a_pushed_bucket(
+        sandbox: Sandbox, staged: Staged, moto: object, tmp_path: Path) -> None:
+    """`pipwrap repo remove foo` keeps the name held (serve and nginx answer an empty page,
+    never the fallback's). The same tree pushed to a bucket used as the first source: the
+    push deletes foo's page, S3 answers 404, and `wrap` takes the fallback's Foo 9.9.9."""
+    import sys
+
+    from tests.support import s3, shells
+
+    server: s3.S3Server = moto  # type: ignore[assignment]
+    env = s3.s3_env(shells.isolated_env(tmp_path / "pusher"))
+    repo = tmp_path / "repo"
+
+    def pipwrap(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "pipwrap", *args], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+
+    pipwrap("repo", "add", "--repo", str(repo),
+            str(make_wheel(tmp_path / "own", "Foo", "1.0", "local")))
+    bucket = server.bucket("held-names")
+    push = ("repo", "push", "--repo", str(repo), f"s3://{bucket}/simple",
+            "--endpoint-url", server.endpoint)
+    pipwrap(*push)
+    pipwrap("repo", "remove", "--repo", str(repo), "foo")  # the name stays held
+    pipwrap(*push)
+    sandbox.write_config(
+        'default = "team"\n[profiles.team]\n'
+        f'index-url = "{server.endpoint}/{bucket}/simple/"\n'
+        f'fallback = ["{staged.upstream}"]\n')
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} foo; "
+                              "echo status=$?")
+    assert installed(target) is None, done.stdout + done.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="serve takes a wheel into a release that has only "
+                   "an sdist: an upload token changes what `foo==1.0` installs")
+def test_an_upload_token_cannot_change_what_a_pin_installs(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """docs/hosting-team.md: "a stolen upload token can add a version, never change what a
+    pin installs". Foo 1.0 is published as an sdist (a pure project's usual first upload);
+    the token uploads an evil `foo-1.0-py3-none-any.whl`, which serve takes ("a wheel may
+    join a release that has only an sdist"), and `wrap pip install foo==1.0` now installs
+    the evil wheel instead of building the sdist."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+    from tests.support.uploads import sha_entry, twine, upload_sdist
+
+    env = client_env(tmp_path)
+    logins = tmp_path / "htpasswd"
+    logins.write_text(f"ci:{sha_entry('ci-pw')}\n")
+    sdist = upload_sdist(tmp_path / "dist", "Foo", "1.0")
+    evil = make_wheel(tmp_path / "evil", "Foo", "1.0", "evil")
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--no-fallback",
+                               "--htpasswd", str(logins), "--auth", "upload",
+                               env=env) as served:
+        for file in (sdist, evil):
+            twine(env, f"{served.base}/", file, user="ci", password="ci-pw")
+        sandbox.write_config(f'default = "team"\n[profiles.team]\nindex-url = "{served.url}"\n')
+        target = sandbox.home / "t"
+        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} "
+                                  "foo==1.0; echo status=$?")
+    assert installed(target) != ("evil", "1.0"), done.stdout + done.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="a first source that proxies the public index "
+                   "(serve --cache) answers 200 for every name: `reserved` protects nothing "
+                   "and no warning says so")
+def test_a_reserved_name_is_not_taken_through_a_caching_first_source(
+        sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
+    """The team's index is `pipwrap serve --cache` in front of the public index (clients
+    never contact it). `reserved = ["foo"]` promises foo is never taken from there; the
+    cache fetches the upstream's page and files itself and answers 200, so the fence
+    counts it as the first source's own project and the evil 9.9.9 comes in."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+
+    env = client_env(tmp_path)
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--cache",
+                               "--fallback", staged.upstream, env=env) as served:
+        _install_reserved_foo(sandbox, served.url, staged.upstream)
+
+
+@pytest.mark.parametrize(("final", "refused"), [
+    ("http://team.example/repo/remote/simple/foo/", True),   # another repository, same host
+    ("http://pypi.example/simple/foo/", True),                # the fallback
+    ("http://team.example/repo/local/simple/foo/", False),    # its own page (a 301 to it)
+])
+def test_a_reserved_names_page_counts_only_from_under_the_first_sources_url(
+        final: str, refused: bool) -> None:
+    """The decision alone: a first source's redirect for a reserved name that leaves its
+    URL (Artifactory or Nexus send a local repository's miss to a remote one on the same
+    host) is not its own answer."""
+    import time
+
+    from pipwrap.fence import sources
+
+    rules = sources.Rules(("http://team.example/repo/local/simple/",
+                           "http://pypi.example/simple/"), reserved=("foo",))
+    page = b'<a href="foo-9.9.9-py3-none-any.whl">foo-9.9.9-py3-none-any.whl</a>'
+    outcome = sources.compose(
+        "foo", rules, lambda number, url: sources.Fetched(final, 200, "text/html", page),
+        time.time())
+    assert (outcome.status == sources.REFUSED) is refused, outcome
+    assert bool(outcome.files) is not refused
+
+
+_IN_SHELL = pytest.mark.xfail(
+    strict=True, reason="`command`/`exec` are shell builtins: bash and zsh run `wrap command "
+    "uv ...` in the shell, outside the namespace, so a uv shim that drops its proxy reaches "
+    "the upstream (isolation = auto)")
+
+
+@pytest.mark.parametrize("shell", [pytest.param("bash", marks=_IN_SHELL),
+                                   pytest.param("zsh", marks=_IN_SHELL), "fish"])
+def test_wrap_command_uv_still_runs_in_the_namespace(
+        sandbox: Sandbox, indexes: object, venv: Path, shell: str) -> None:
+    """docs/security.md: a uv shim first on PATH that adds the upstream and drops its proxy
+    is unreachable under isolation. `command uv` is how people skip a function or alias
+    named uv; through `wrap` it runs in the shell, outside the fence's namespace, with the
+    variables that work outside, and nothing says so."""
+    from pipwrap.fence import netns
+    from tests.functional.test_shell_fastpath_fenced import AROUND, _shim
+
+    if not netns.availability().available:
+        pytest.skip("no network isolation here")
+    path = _shim(sandbox, indexes, AROUND["unset"])  # type: ignore[arg-type]
+    target = sandbox.home / "t"
+    done = sandbox.sh(shell, f"cd ~\nwrap command uv pip install -q --python "
+                             f"{venv}/bin/python --target {target} foo\n", PATH=path)
+    assert installed(target) != ("evil", "9.9.9"), done.stdout + done.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="a `pipwrap env` session keeps the rules it was made "
+                   "with: a `reserved` added to the config later does not apply to it")
+def test_a_session_from_pipwrap_env_follows_a_config_change(
+        sandbox: Sandbox, staged: Staged) -> None:
+    """`eval "$(pipwrap env --reveal)"`, then the team adds `reserved = ["foo"]` (after
+    hearing of the squatted name): that shell's pip still gets the fallback's Foo 9.9.9,
+    and nothing says the session is older than the config."""
+    sandbox.write_config(
+        'default = "corp"\n[profiles.corp]\n'
+        f'index-url = "{staged.local_first}"\nfallback = ["{staged.upstream}"]\n')
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f'eval "$(pipwrap env --reveal)"\n'
+                              f"printf 'reserved = [\"foo\"]\\n' >> {sandbox.config}\n"
+                              f"pip install --no-cache-dir --target {target} foo\n", how="plain")
+    assert installed(target) is None, done.stdout + done.stderr
