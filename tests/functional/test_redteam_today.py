@@ -173,7 +173,8 @@ def test_a_reserved_names_page_counts_only_from_under_the_first_sources_url(
                            "http://pypi.example/simple/"), reserved=("foo",))
     page = b'<a href="foo-9.9.9-py3-none-any.whl">foo-9.9.9-py3-none-any.whl</a>'
     outcome = sources.compose(
-        "foo", rules, lambda number, url: sources.Fetched(final, 200, "text/html", page),
+        "foo", rules, lambda number, url, same_origin_only=False: sources.Fetched(
+            final, 200, "text/html", page),
         time.time())
     assert (outcome.status == sources.REFUSED) is refused, outcome
     assert bool(outcome.files) is not refused
