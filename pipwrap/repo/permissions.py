@@ -237,11 +237,12 @@ def check_release(root: str, dist: DistFile) -> None:
       platform wheel meets ``any``), and the installer would pick by tag priority. A pure
       wheel may still join a release of platform wheels only: where both install, the
       platform wheel stays preferred, and elsewhere nothing was installable before but
-      the sdist.
+      the sdist — unless the release has an sdist (below).
+    - A wheel joining a release that has an sdist: every installer the wheel fits would
+      take it instead of building the sdist, so a token could swap what ``==version``
+      installs (the attacker's pass staged it). Wheels go first, the sdist last: twine and
+      ``uv publish`` upload a release's files in that order.
     - A second sdist (``.zip`` beside ``.tar.gz``).
-
-    A wheel joining a release that has only an sdist is taken: installers build the
-    sdist only where no wheel fits.
     """
     if dist.is_wheel:
         from packaging.utils import parse_wheel_filename
@@ -260,6 +261,12 @@ def check_release(root: str, dist: DistFile) -> None:
                           f"is published with {other.filename}, and an installer could "
                           f"choose this file over it for {dist.project}=={dist.version}; "
                           "release a new version instead")
+        if dist.is_wheel and not other.is_wheel:
+            raise Refusal(400, f"{dist.filename}: release {dist.version} of {dist.project} "
+                          f"has an sdist ({other.filename}), and every installer this wheel "
+                          f"fits would choose it over the sdist for "
+                          f"{dist.project}=={dist.version}; upload wheels before the sdist, "
+                          "or release a new version")
         if not dist.is_wheel and not other.is_wheel:
             raise Refusal(400, f"{dist.filename}: release {dist.version} of {dist.project} "
                           f"already has an sdist ({other.filename}); release a new version "

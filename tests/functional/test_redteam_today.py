@@ -107,15 +107,13 @@ def test_a_removed_projects_held_name_stays_held_in_a_pushed_bucket(
     assert installed(target) is None, done.stdout + done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="serve takes a wheel into a release that has only "
-                   "an sdist: an upload token changes what `foo==1.0` installs")
 def test_an_upload_token_cannot_change_what_a_pin_installs(
         sandbox: Sandbox, tmp_path: Path) -> None:
     """docs/hosting-team.md: "a stolen upload token can add a version, never change what a
     pin installs". Foo 1.0 is published as an sdist (a pure project's usual first upload);
-    the token uploads an evil `foo-1.0-py3-none-any.whl`, which serve takes ("a wheel may
+    the token uploads an evil `foo-1.0-py3-none-any.whl`, which serve took ("a wheel may
     join a release that has only an sdist"), and `wrap pip install foo==1.0` now installs
-    the evil wheel instead of building the sdist."""
+    the evil wheel instead of building the sdist. Now refused: wheels go before the sdist."""
     from tests.support import hosting
     from tests.support.publishing import client_env
     from tests.support.uploads import sha_entry, twine, upload_sdist
@@ -180,14 +178,7 @@ def test_a_reserved_names_page_counts_only_from_under_the_first_sources_url(
     assert bool(outcome.files) is not refused
 
 
-_IN_SHELL = pytest.mark.xfail(
-    strict=True, reason="`command`/`exec` are shell builtins: bash and zsh run `wrap command "
-    "uv ...` in the shell, outside the namespace, so a uv shim that drops its proxy reaches "
-    "the upstream (isolation = auto)")
-
-
-@pytest.mark.parametrize("shell", [pytest.param("bash", marks=_IN_SHELL),
-                                   pytest.param("zsh", marks=_IN_SHELL), "fish"])
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_wrap_command_uv_still_runs_in_the_namespace(
         sandbox: Sandbox, indexes: object, venv: Path, shell: str) -> None:
     """docs/security.md: a uv shim first on PATH that adds the upstream and drops its proxy

@@ -221,7 +221,25 @@ __pipwrap_wrap() {
     # A function or builtin runs in this shell, which no namespace can hold: it gets the
     # variables that work outside, and is refused where isolation is required.
     local -a __pipwrap_in=("${__pipwrap_enter[@]}")
-    if (( ${#__pipwrap_in[@]} )) && __pipwrap_in_shell "$1"; then
+    # `command X` and `exec X` (also after `builtin`) run the program X when X is not a
+    # builtin: it enters the namespace like any other program (nsenter finds no function,
+    # as `command` skips them; `exec` does not replace this shell then).
+    local __pipwrap_skip=0 __pipwrap_w
+    if (( ${#__pipwrap_in[@]} )); then
+        for __pipwrap_w in "$@"; do
+            case $__pipwrap_w in
+                builtin | command | exec) (( ++__pipwrap_skip )) ;;
+                *) break ;;
+            esac
+        done
+        if (( __pipwrap_skip == $# )) || [[ $__pipwrap_w == -* ]] \
+                || __pipwrap_builtin "$__pipwrap_w"; then
+            __pipwrap_skip=0
+        fi
+    fi
+    if (( __pipwrap_skip )); then
+        shift "$__pipwrap_skip"
+    elif (( ${#__pipwrap_in[@]} )) && __pipwrap_in_shell "$1"; then
         if [[ $__pipwrap_isolation == required ]]; then
             \builtin printf '%s\n' "{{cmd}}: $1 runs in the shell, outside the network namespace that isolation = \"required\" asks for: run a script or a program instead" >&2
             return 2
@@ -261,7 +279,11 @@ __pipwrap_command() {
 
 # Whether a command word runs in this shell itself (a function or a builtin).
 __pipwrap_in_shell() {
-    \builtin declare -F -- "$1" >/dev/null && return 0
+    \builtin declare -F -- "$1" >/dev/null || __pipwrap_builtin "$1"
+}
+
+# Whether a command word is one of bash's builtins.
+__pipwrap_builtin() {
     case $1 in
         . | : | \[ | alias | bg | bind | break | builtin | caller | cd | command | compgen | \
         complete | compopt | continue | declare | dirs | disown | echo | enable | eval | \

@@ -216,7 +216,26 @@ function __pipwrap_wrap() {
     # variables that work outside, and is refused where isolation is required.
     local -a __pipwrap_in
     __pipwrap_in=("${__pipwrap_enter[@]}")
-    if (( ${#__pipwrap_in} && (${+functions[$1]} || ${+builtins[$1]}) )); then
+    # `command X`, `exec X`, `noglob X` (also after `builtin`) run the program X when X is
+    # not a builtin: it enters the namespace like any other program (nsenter finds no
+    # function, as `command` skips them; `exec` does not replace this shell then).
+    local -i __pipwrap_skip=0
+    local __pipwrap_w
+    if (( ${#__pipwrap_in} )); then
+        for __pipwrap_w in "$@"; do
+            case $__pipwrap_w in
+                (builtin|command|exec|noglob) (( ++__pipwrap_skip )) ;;
+                (*) break ;;
+            esac
+        done
+        if (( __pipwrap_skip == $# || ${+builtins[$__pipwrap_w]} )) \
+                || [[ $__pipwrap_w == -* ]]; then
+            __pipwrap_skip=0
+        fi
+    fi
+    if (( __pipwrap_skip )); then
+        shift $__pipwrap_skip
+    elif (( ${#__pipwrap_in} && (${+functions[$1]} || ${+builtins[$1]}) )); then
         if [[ $__pipwrap_isolation == required ]]; then
             builtin printf '%s\n' "{{cmd}}: $1 runs in the shell, outside the network namespace that isolation = \"required\" asks for: run a script or a program instead" >&2
             return 2
