@@ -1,0 +1,363 @@
+"""One profile, several sources, every installer (issue 24, "Tests").
+
+The profile under test:
+
+    index-url = FIRST            # python -m http.server over a PEP 503 tree: Foo 1.0
+    fallback = [UPSTREAM]        # a "PyPI": evil Foo 9.9.9, bar-baz 1.9 (30 days old) and
+                                 # 2.0 (an hour old), evil acme-tool; PEP 691 + upload-time
+    reserved = ["acme-*"]
+    cooldown = "7 days"
+
+Each tool runs for real in bash. First without pipwrap, naming both indexes the tool's own
+way (``--extra-index-url``, a second source): the evil Foo 9.9.9, bar-baz 2.0 and the evil
+acme-tool install, so the attack is real. Then through ``wrap``: Foo 1.0 from the first
+source, bar-baz 1.9 from the fallback (2.0 is inside the cooldown), and acme-tool refused
+with the rule named. With the first source stopped, or answering 500, nothing comes from the
+fallback. The lock-writing tools' files keep naming the real sources, so a teammate without
+pipwrap installs from them.
+
+The servers, the pips and the tools' venv are made once per module; the tests are
+parametrized by tool. The table in docs/fence.md ("Several sources, every installer") lists
+the result of every test here.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support import fenced, hosting, sources, static_index
+from tests.support.sandbox import Sandbox, installed, write_file
+from tests.support.servers import free_port
+from tests.support.toolsvenv import tools_venv
+from tests.support.wheels import make_wheel
+
+EVIL = ("evil", "9.9.9")
+NAMES = ("foo", "bar-baz")
+PYTHON = sys.executable
+
+
+@dataclass
+class Stage:
+    first: str  # the first source's index URL (python -m http.server)
+    upstream: sources.Upstream
+    broken: str  # an index URL answering 500 to everything
+    down: str  # an index URL nothing listens on
+    tools: Path  # the tools venv's bin
+    app_data: Path  # virtualenv's, shared by the module's tests
+
+    def profile(self, name: str, index_url: str) -> str:
+        return (f'[profiles.{name}]\nindex-url = "{index_url}"\n'
+                f'fallback = ["{self.upstream.url}"]\nreserved = ["acme-*"]\n'
+                'cooldown = "7 days"\n\n')
+
+    def config(self) -> str:
+        return ('default = "sources"\n\n' + self.profile("sources", self.first)
+                + self.profile("down", self.down) + self.profile("broken", self.broken))
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    root = tmp_path_factory.mktemp("sources")
+    ours = make_wheel(root / "ours", "Foo", "1.0", "local")
+    static_index.tree(root / "first", [ours])
+    theirs = root / "upstream"
+    uploads = [
+        sources.Upload(make_wheel(theirs, "Foo", "9.9.9", "evil"), sources.ago(days=60)),
+        sources.Upload(make_wheel(theirs, "bar-baz", "1.9", "upstream"), sources.ago(days=30)),
+        sources.Upload(make_wheel(theirs, "bar-baz", "2.0", "upstream"), sources.ago(hours=1)),
+        sources.Upload(make_wheel(theirs, "acme-tool", "9.9.9", "evil"), sources.ago(days=60)),
+    ]
+    bin_dir = tools_venv() / "bin"
+    with hosting.http_server(root / "first") as first, \
+            sources.serve_upstream(uploads) as upstream, \
+            sources.failing_index() as broken:
+        yield Stage(f"{first}simple/", upstream, broken,
+                    f"http://127.0.0.1:{free_port()}/simple/", bin_dir, root / "app-data")
+
+
+@pytest.fixture
+def box(sandbox: Sandbox, stage: Stage) -> Sandbox:
+    sandbox.write_config(stage.config())
+    # One app-data directory for the module: virtualenv (under tox, hatch, pdm, poetry and
+    # pip-sync's venv) then links its seed wheels instead of unpacking them each time.
+    sandbox.env.update(UV_PYTHON=PYTHON, UV_PYTHON_DOWNLOADS="never", PDM_CHECK_UPDATE="false",
+                       POETRY_VIRTUALENVS_IN_PROJECT="true",
+                       VIRTUALENV_OVERRIDE_APP_DATA=str(stage.app_data))
+    return sandbox
+
+
+# --- the tools ------------------------------------------------------------------------
+# Each tool writes its project into a directory and gives the shell lines that install
+# ``names`` there: bare (both indexes named the tool's own way) or through `wrap`.
+
+def _venv_site(venv: Path) -> Path:
+    found = sorted(venv.glob("lib/python*/site-packages"))
+    return found[0] if found else venv / "lib/site-packages"
+
+
+@dataclass
+class Tool:
+    name: str
+    path: Callable[[Stage], list[Path]]  # what goes first on PATH
+    lines: Callable[[Stage, Path, tuple[str, ...], bool], str]  # (stage, project, names, bare)
+    site: Callable[[Path], Path]  # where the project's packages end up
+    locks: str | None = None  # the lock file or compiled requirements it writes
+    marks: list[pytest.MarkDecorator] = field(default_factory=list)
+
+
+def _pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+    project.mkdir(parents=True, exist_ok=True)
+    install = f"pip install -q --target {project}/t {' '.join(names)}"
+    if bare:
+        return f"{install} --index-url {stage.first} --extra-index-url {stage.upstream.url}"
+    return f"wrap {install}"
+
+
+def _uv_pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+    project.mkdir(parents=True, exist_ok=True)
+    # uv asks an --extra-index-url before --index-url ("first-index" from there on).
+    install = f"uv pip install -q --target {project}/t {' '.join(names)}"
+    if bare:
+        return f"{install} --index-url {stage.first} --extra-index-url {stage.upstream.url}"
+    return f"wrap {install}"
+
+
+def _uv_project_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+    deps = ", ".join(f'"{n}"' for n in names)
+    write_file(project / "pyproject.toml", (
+        f'[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
+        f'dependencies = [{deps}]\n\n[tool.uv]\npackage = false\n'))
+    if bare:  # an --index is asked before the --default-index
+        return (f"uv lock -q --default-index {stage.first} --index {stage.upstream.url} && "
+                "uv sync -q --frozen")
+    return "wrap uv lock -q && wrap uv sync -q --frozen"
+
+
+def _pip_tools_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+    write_file(project / "requirements.in", "\n".join(names) + "\n")
+    indexes = f" --index-url {stage.first} --extra-index-url {stage.upstream.url}" if bare \
+        else ""
+    wrap = "" if bare else "wrap "
+    return (f"virtualenv -q {project}/v && "
+            f"{wrap}pip-compile -q --generate-hashes{indexes} -o out.txt requirements.in && "
+            f"{wrap}pip-sync -q --python-executable {project}/v/bin/python out.txt")
+
+
+def _pdm_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+    deps = ", ".join(f'"{n}"' for n in names)
+    text = (f'[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
+            f'dependencies = [{deps}]\n\n[tool.pdm]\ndistribution = false\n')
+    if bare:  # pdm merges its sources and takes the highest version
+        text += (f'\n[[tool.pdm.source]]\nname = "pypi"\nurl = "{stage.first}"\n'
+                 f'\n[[tool.pdm.source]]\nname = "upstream"\nurl = "{stage.upstream.url}"\n')
+    write_file(project / "pyproject.toml", text)
+    wrap = "" if bare else "wrap "
+    # --static-urls: the lock names each file's URL, so a teammate needs no source settings.
+    return f"{wrap}pdm lock -q --static-urls && {wrap}pdm sync -q"
+
+
+def _poetry_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+    deps = ", ".join(f'"{n}"' for n in names)
+    text = (f'[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
+            f'dependencies = [{deps}]\n\n[tool.poetry]\npackage-mode = false\n\n'
+            f'[[tool.poetry.source]]\nname = "first"\nurl = "{stage.first}"\n'
+            'priority = "primary"\n')
+    if bare:  # two primary sources: poetry takes the highest version of either
+        text += (f'\n[[tool.poetry.source]]\nname = "upstream"\nurl = "{stage.upstream.url}"\n'
+                 'priority = "primary"\n')
+    write_file(project / "pyproject.toml", text)
+    wrap = "" if bare else "wrap "
+    return f"{wrap}poetry lock -q && {wrap}poetry install -q --no-root"
+
+
+def _hatch_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+    deps = ", ".join(f'"{n}"' for n in names)
+    write_file(project / "pyproject.toml", (
+        '[project]\nname = "app"\nversion = "0"\n\n'
+        f'[tool.hatch.envs.default]\nskip-install = true\npath = ".hatch"\n'
+        f'dependencies = [{deps}]\n'))
+    if bare:  # hatch's pip reads PIP_* from the environment
+        return (f"PIP_INDEX_URL={stage.first} PIP_EXTRA_INDEX_URL={stage.upstream.url} "
+                "hatch env create")
+    return "wrap hatch env create"
+
+
+def _tox_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+    deps = "".join(f"    {n}\n" for n in names)
+    write_file(project / "tox.ini", (
+        f"[tox]\nno_package = true\nenv_list = t\n\n[testenv:t]\ndeps =\n{deps}"
+        "commands = python -c pass\n"))
+    if bare:  # tox passes PIP_* on to the pip that installs deps
+        return (f"PIP_INDEX_URL={stage.first} PIP_EXTRA_INDEX_URL={stage.upstream.url} "
+                "tox -q -e t")
+    return "wrap tox -q -e t"
+
+
+def _tools_path(stage: Stage) -> list[Path]:
+    return [stage.tools]
+
+
+TOOLS = [
+    Tool("pip-oldest", lambda s: [fenced.pip_bin("23.2.1")], _pip_lines,
+         lambda p: p / "t"),
+    Tool("pip-newest", lambda s: [fenced.pip_bin("newest")], _pip_lines,
+         lambda p: p / "t"),
+    Tool("uv-pip", _tools_path, _uv_pip_lines, lambda p: p / "t"),
+    Tool("uv-lock-sync", _tools_path, _uv_project_lines, lambda p: _venv_site(p / ".venv"),
+         locks="uv.lock"),
+    Tool("pip-tools", _tools_path, _pip_tools_lines, lambda p: _venv_site(p / "v"),
+         locks="out.txt"),
+    Tool("pdm", _tools_path, _pdm_lines, lambda p: _venv_site(p / ".venv"), locks="pdm.lock"),
+    Tool("poetry", _tools_path, _poetry_lines, lambda p: _venv_site(p / ".venv"),
+         locks="poetry.lock"),
+    Tool("hatch", _tools_path, _hatch_lines, lambda p: _venv_site(p / ".hatch")),
+    Tool("tox", _tools_path, _tox_lines, lambda p: _venv_site(p / ".tox/t")),
+]
+
+
+def _params(tools: list[Tool]) -> list[object]:
+    return [pytest.param(tool, id=tool.name, marks=tool.marks) for tool in tools]
+
+
+def _run(box: Sandbox, stage: Stage, tool: Tool, steps: list[str],
+         **env: str) -> subprocess.CompletedProcess[str]:
+    """Each step in bash, from the project directory it names first, with its status after."""
+    path = ":".join(str(p) for p in tool.path(stage))
+    script = f"export PATH={path}:$PATH\n"
+    for step in steps:
+        script += f"{step}\necho status=$?\n"
+    done: subprocess.CompletedProcess[str] = box.sh("bash", script, **env)
+    return done
+
+
+def _statuses(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in done.stdout.splitlines() if line.startswith("status=")]
+
+
+def _got(site: Path) -> dict[str, tuple[str, str] | None]:
+    return {name: installed(site, name.replace("-", "_")) for name in (*NAMES, "acme-tool")}
+
+
+def _step(tool: Tool, stage: Stage, project: Path, names: tuple[str, ...], *, bare: bool,
+          prefix: str = "") -> str:
+    return f"cd {project} && {prefix}" + tool.lines(stage, project, names, bare)
+
+
+# --- the attack is real; wrap takes each project from its source -----------------------
+
+@pytest.mark.parametrize("tool", _params(TOOLS))
+def test_the_attack_is_real_and_wrap_takes_each_project_from_its_source(
+        box: Sandbox, stage: Stage, tool: Tool) -> None:
+    bare, wrapped, reserved = (box.home / d for d in ("bare", "wrapped", "reserved"))
+    done = _run(box, stage, tool, [
+        _step(tool, stage, bare, (*NAMES, "acme-tool"), bare=True),
+        _step(tool, stage, wrapped, NAMES, bare=False),
+        _step(tool, stage, reserved, ("acme-tool",), bare=False),
+    ])
+    out = done.stdout + done.stderr
+    assert _got(tool.site(bare)) == {"foo": EVIL, "bar-baz": ("upstream", "2.0"),
+                                     "acme-tool": EVIL}, f"the staged attack did not work:\n{out}"
+    statuses = _statuses(done)
+    assert statuses[:2] == ["status=0", "status=0"], out
+    assert _got(tool.site(wrapped)) == {"foo": ("local", "1.0"), "bar-baz": ("upstream", "1.9"),
+                                        "acme-tool": None}, out
+    assert statuses[2] != "status=0", out
+    assert installed(tool.site(reserved), "acme_tool") is None, out
+    # The rule is named where the user reads it: the fence's line on the command's stderr.
+    assert re.search(r"reserved.*acme-\*|acme-\*.*reserved", done.stderr), done.stderr
+
+
+# --- the first source down or failing: nothing from the fallback ----------------------
+
+@pytest.mark.parametrize("tool", _params(TOOLS))
+def test_a_first_source_that_is_down_or_failing_gives_nothing_from_the_fallback(
+        box: Sandbox, stage: Stage, tool: Tool) -> None:
+    down, broken = box.home / "down", box.home / "broken"
+    asked = len(stage.upstream.requests)
+    # No retries: pip and uv would ask a failing source again with back-off, to the same end.
+    done = _run(box, stage, tool, [
+        _step(tool, stage, down, NAMES, bare=False, prefix="PIPWRAP_PROFILE=down "),
+        _step(tool, stage, broken, NAMES, bare=False, prefix="PIPWRAP_PROFILE=broken "),
+    ], PIP_RETRIES="0", UV_HTTP_RETRIES="0")
+    out = done.stdout + done.stderr
+    assert len(_statuses(done)) == 2 and "status=0" not in _statuses(done), out
+    for project in (down, broken):
+        assert _got(tool.site(project)) == {"foo": None, "bar-baz": None,
+                                            "acme-tool": None}, out
+    assert stage.upstream.requests[asked:] == [], (
+        f"the fallback was asked: {stage.upstream.requests[asked:]}\n{out}")
+    # Refused by the rule, not by chance: each command's stderr names it.
+    assert done.stderr.count("fails closed") >= 2, done.stderr
+
+
+# --- lock files and compiled requirements keep naming the real sources -----------------
+
+LOCKERS = [tool for tool in TOOLS if tool.locks]
+URL = re.compile(r"https?://[^\s\"'<>#]+")
+
+
+def _teammate_lines(tool: Tool, stage: Stage, project: Path) -> str:
+    """Installing from the lock without pipwrap, the tool's own way."""
+    if tool.name == "uv-lock-sync":
+        return f"cd {project} && uv sync -q --frozen --no-cache"
+    if tool.name == "pip-tools":  # every pin has its hashes: a second index cannot swap one
+        return (f"cd {project} && virtualenv -q v && pip-sync -q --python-executable "
+                f"v/bin/python --pip-args '--no-cache-dir --extra-index-url "
+                f"{stage.upstream.url}' out.txt")
+    if tool.name == "pdm":
+        return f"cd {project} && pdm sync -q --no-cache"
+    return f"cd {project} && poetry install -q --no-root --no-cache"
+
+
+@pytest.mark.parametrize("tool", _params(LOCKERS))
+def test_locks_name_the_real_sources_and_a_teammate_without_pipwrap_installs_from_them(
+        box: Sandbox, stage: Stage, tool: Tool) -> None:
+    mine, theirs = box.home / "mine", box.home / "teammate"
+    done = _run(box, stage, tool, [_step(tool, stage, mine, NAMES, bare=False)])
+    out = done.stdout + done.stderr
+    assert _statuses(done) == ["status=0"], out
+    assert tool.locks is not None
+    lock = (mine / tool.locks).read_text()
+    origins = {re.sub(r"^(https?://[^/]+).*", r"\1", url) for url in URL.findall(lock)}
+    real = {stage.first.removesuffix("/simple/"), stage.upstream.url.removesuffix("/simple/"),
+            stage.upstream.files_base}
+    assert origins <= real, f"the lock names an address that is no source of ours:\n{lock}"
+    assert stage.first in lock or stage.first.rstrip("/") in lock, lock
+    assert "9.9.9" not in lock and "bar_baz-2.0" not in lock and "bar-baz==2.0" not in lock, lock
+    if tool.name in ("uv-lock-sync", "pdm"):  # these name every file's URL
+        assert f"{stage.upstream.files_base}/packages/bar_baz-1.9-py3-none-any.whl" in lock
+        assert f"{stage.first.removesuffix('simple/')}files/foo-1.0-py3-none-any.whl" in lock
+
+    # The teammate has the project and its lock, and no pipwrap.
+    theirs.mkdir()
+    for item in mine.iterdir():
+        if item.is_file():
+            (theirs / item.name).write_bytes(item.read_bytes())
+    done = _run(box, stage, tool, [_teammate_lines(tool, stage, theirs)])
+    out = done.stdout + done.stderr
+    assert _statuses(done) == ["status=0"], out
+    assert _got(tool.site(theirs)) == {"foo": ("local", "1.0"), "bar-baz": ("upstream", "1.9"),
+                                       "acme-tool": None}, out
+
+
+def test_wrap_uv_sync_frozen_works_in_a_new_shell_from_a_lock_made_under_wrap(
+        box: Sandbox, stage: Stage) -> None:
+    """`wrap uv lock`, then `wrap uv sync --frozen` in another shell with an empty cache: the
+    new fence has seen no page, and lets the lock's files through by reading the sources."""
+    tool = next(t for t in TOOLS if t.name == "uv-lock-sync")
+    project = box.home / "proj"
+    tool.lines(stage, project, NAMES, False)
+    done = _run(box, stage, tool, [f"cd {project} && wrap uv lock -q"])
+    assert _statuses(done) == ["status=0"], done.stdout + done.stderr
+    done = _run(box, stage, tool, [f"cd {project} && wrap uv sync -q --frozen --no-cache"])
+    out = done.stdout + done.stderr
+    assert _statuses(done) == ["status=0"], out
+    assert _got(tool.site(project)) == {"foo": ("local", "1.0"), "bar-baz": ("upstream", "1.9"),
+                                        "acme-tool": None}, out
