@@ -38,6 +38,10 @@ class IndexFile:
     requires_python: str | None = None
     yanked: str | None = None     # None: not yanked; else the reason ("" when none given)
     core_metadata: dict[str, str] | None = None  # None: no .metadata; {}: one, no hash
+    # PEP 700, JSON pages only: when the file was uploaded (ISO 8601, as the page gave it)
+    # and its size. The fence's cooldown reads the upload time.
+    upload_time: str | None = None
+    size: int | None = None
 
     @property
     def metadata_url(self) -> str | None:
@@ -186,6 +190,8 @@ def parse_json(text: str, page_url: str) -> list[IndexFile]:
         if metadata is None:
             metadata = entry.get("dist-info-metadata")
         requires = entry.get("requires-python")
+        uploaded = entry.get("upload-time")
+        size = entry.get("size")
         files.append(IndexFile(
             url=absolute,
             filename=name,
@@ -193,5 +199,7 @@ def parse_json(text: str, page_url: str) -> list[IndexFile]:
             requires_python=requires if isinstance(requires, str) and requires else None,
             yanked=yanked,
             core_metadata=_json_metadata(metadata),
+            upload_time=uploaded if isinstance(uploaded, str) and uploaded else None,
+            size=size if type(size) is int else None,
         ))
     return files

@@ -45,6 +45,7 @@ COMMANDS: dict[str, Command] = {
                       takes_profile=True),
     "allow": Command("profiles", "trust the .pipwrap.toml here (records its hash)"),
     "deny": Command("profiles", "ignore the .pipwrap.toml here from now on"),
+    "explain": Command("explain", "which of a profile's sources answers for a project, and why"),
     "test": Command("probe", "probe profiles' indexes in parallel", takes_profile=True),
     "edit": Command("config", "open config.toml in your editor, then check it"),
     "config": Command("config", "where the config is, what it holds, its JSON Schema"),

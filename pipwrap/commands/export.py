@@ -96,6 +96,15 @@ def render(fmt: str, p: Profile) -> str:
     if fmt == "uv":
         lines = [f"# {head}", "[[tool.uv.index]]", f"name = {_toml(p.name)}",
                  f"url = {_toml(url)}", "default = true"]
+        if p.fallback:
+            # uv's own first-index strategy is the same rule per project: the indexes in
+            # order, the default one last.
+            lines.pop()
+            for number, fallback in enumerate(p.fallback, start=1):
+                lines += ["", "[[tool.uv.index]]", f"name = {_toml(f'{p.name}-fallback-{number}')}",
+                          f"url = {_toml(public_url(fallback)[0])}"]
+            lines.append("default = true")
+        lines[1:1] = _rules_comments(p, "uv")
         if user:
             lines.insert(1, f"# login: uv reads UV_INDEX_{env_name}_USERNAME={user} and "
                             f"UV_INDEX_{env_name}_PASSWORD from the environment (or "
@@ -106,7 +115,7 @@ def render(fmt: str, p: Profile) -> str:
         return "\n".join(lines) + "\n"
     if fmt == "pip-conf":
         shown = _with_user(url, user)
-        lines = [f"# {head}", "[global]", f"index-url = {shown}"]
+        lines = [f"# {head}", *_rules_comments(p, "pip"), "[global]", f"index-url = {shown}"]
         if trusted:
             lines.append(f"trusted-host = {trusted}")
         if user:
@@ -114,7 +123,8 @@ def render(fmt: str, p: Profile) -> str:
                             "~/.netrc or a keyring (pip install keyring); it is not here")
         return "\n".join(lines) + "\n"
     if fmt == "requirements":
-        lines = [f"# {head}", f"--index-url {_with_user(url, user)}"]
+        lines = [f"# {head}", *_rules_comments(p, "pip"),
+                 f"--index-url {_with_user(url, user)}"]
         if trusted:
             lines.append(f"--trusted-host {trusted}")
         if user:
@@ -124,6 +134,7 @@ def render(fmt: str, p: Profile) -> str:
     lines = [f"# {head}: NAME=value lines for a CI env file (docker --env-file, $GITHUB_ENV)",
              f"PIP_INDEX_URL={url}", f"UV_DEFAULT_INDEX={url}",
              "UV_INDEX_STRATEGY=first-index", f"PDM_PYPI_URL={url}"]
+    lines[1:1] = _rules_comments(p, "env")
     if trusted:
         lines += [f"PIP_TRUSTED_HOST={trusted}", f"UV_INSECURE_HOST={trusted}"]
     if user:
@@ -131,6 +142,33 @@ def render(fmt: str, p: Profile) -> str:
                         f"give it as a netrc (machine {urlsplit(url).hostname} login {user} "
                         "password ...) through NETRC; it is not here")
     return "\n".join(lines) + "\n"
+
+
+def _rules_comments(p: Profile, form: str) -> list[str]:
+    """The profile's source rules, said as comments where the form cannot hold them: only
+    `wrap` enforces them for every installer."""
+    lines = []
+    if p.fallback and form != "uv":
+        shown = ", ".join(public_url(u)[0] for u in p.fallback)
+        lines.append(f"# fallback {shown} not written: pip's extra-index-url takes the "
+                     "highest version from any index (dependency confusion); install "
+                     "through `wrap` or uv, which take a project from the first index only")
+    if p.reserved:
+        where = ("pin them with [tool.uv.sources] NAME = { index = \"" + p.name + "\" }"
+                 if form == "uv" else "no pip setting says so")
+        lines.append(f"# reserved {', '.join(p.reserved)}: never from a fallback; {where}")
+    if p.cooldown:
+        if form == "uv":
+            how = f'exclude-newer = "{p.cooldown}" under [tool.uv]'
+            if p.cooldown_exempt:
+                how += f" and exclude-newer-package for {', '.join(p.cooldown_exempt)}"
+        else:
+            from pipwrap.sourcerules import duration_seconds, iso_duration
+
+            iso = iso_duration(duration_seconds(p.cooldown) or 0)
+            how = f"pip >= 26.3 takes --uploaded-prior-to {iso} (no exemptions)"
+        lines.append(f"# cooldown {p.cooldown}: {how}")
+    return lines
 
 
 def _with_user(url: str, user: str | None) -> str:

@@ -48,6 +48,14 @@ def profile_data(profile: Profile) -> dict[str, object]:
         data["upload_url"] = profile.upload_url
     if profile.ca_file:
         data["ca_file"] = profile.ca_file
+    if profile.fallback:
+        data["fallback"] = list(profile.shown_fallback)
+    if profile.reserved:
+        data["reserved"] = list(profile.reserved)
+    if profile.cooldown:
+        data["cooldown"] = profile.cooldown
+    if profile.cooldown_exempt:
+        data["cooldown_exempt"] = list(profile.cooldown_exempt)
     return data
 
 
@@ -99,7 +107,8 @@ def show(name: str | None, *, quiet: bool = False, as_json: bool = False) -> int
         _print_json(data)
     else:
         for key, value in data.items():
-            shown = str(value).lower() if isinstance(value, bool) else value
+            shown = str(value).lower() if isinstance(value, bool) else \
+                ", ".join(value) if isinstance(value, list) else value
             print(f"{key.replace('_', '-')}: {shown}")
     return 0
 

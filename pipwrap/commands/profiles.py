@@ -43,6 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         secret.add_argument("--keyring", action="store_true", help="read it from the keyring")
         parser.add_argument("--password-ttl", type=seconds(int), metavar="SECONDS",
                             help="cache the password-command output this long")
+        parser.add_argument("--fallback", action="append", metavar="URL",
+                            help="a further source, tried per project when the ones before "
+                            "answer 404 (repeat for several, in order)")
+        parser.add_argument("--reserved", action="append", metavar="PATTERN",
+                            help="names never taken from a fallback (PEP 503-normalized "
+                            "fnmatch pattern such as acme-*; repeatable)")
+        parser.add_argument("--cooldown", metavar="DURATION",
+                            help="hide files uploaded more recently: \"7 days\", "
+                            "\"12 hours\", P7D, PT12H")
+        parser.add_argument("--cooldown-exempt", action="append", metavar="PATTERN",
+                            help="names the cooldown does not apply to (repeatable)")
     elif name == "set-url":
         parser.description = (
             "Change the index URL, the upload URL or the CA file of profile NAME, keeping "
@@ -99,6 +110,11 @@ def cmd_add(args: argparse.Namespace) -> int:
             wanted[key.replace("_", "-")] = value
     if args.keyring:
         wanted["keyring"] = True
+    for key in ("fallback", "reserved", "cooldown_exempt"):
+        if getattr(args, key):
+            wanted[key.replace("_", "-")] = list(getattr(args, key))
+    if args.cooldown is not None:
+        wanted["cooldown"] = args.cooldown
     if args.trusted_host:
         wanted["trusted-host"] = True
     if args.ca_file is not None:

@@ -32,6 +32,7 @@ from pipwrap.fence.certificates import LeafFactory, ensure_ca
 from pipwrap.fence.policy import Policy
 from pipwrap.fence.proxy import Proxy
 from pipwrap.fence.session import Session
+from pipwrap.fence.sources import Rules
 from pipwrap.processes import alive
 
 SOCKET_NAME = "agent.sock"
@@ -192,8 +193,10 @@ class Agent:
                              f"{self.isolation_reason}")
         isolated = mode != "off" and self.namespace is not None
         login_pair = (str(login[0]), str(login[1])) if isinstance(login, list) else None
-        policy = Policy(index_url, str(upload_url) if upload_url else None)
-        key = (index_url, upload_url, login_pair, ca_file, owner, wants_report, isolated)
+        rules = _rules(index_url, request.get("sources"))
+        policy = Policy(index_url, str(upload_url) if upload_url else None,
+                        composed=rules is not None)
+        key = (index_url, upload_url, login_pair, ca_file, owner, wants_report, isolated, rules)
         profile, login_source = _labels(request)
         with self.lock:
             self.last_busy = time.monotonic()
@@ -202,7 +205,7 @@ class Agent:
             for token, session in self.sessions.items():
                 if (session.policy.index_url, session.policy.upload_url, session.login,
                         session.ca_file, session.owner_pid, session.report_path is not None,
-                        session.inside_token is not None) == key:
+                        session.inside_token is not None, session.rules) == key:
                     with session.lock:
                         session.profile, session.login_source = profile, login_source
                     return self._opened(token, session)
@@ -216,7 +219,7 @@ class Agent:
                                  0o600))
             session = Session(token, policy, login_pair, str(ca_file) if ca_file else None,
                               report, owner if isinstance(owner, int) else None,
-                              profile=profile, login_source=login_source)
+                              profile=profile, login_source=login_source, rules=rules)
             self.sessions[token] = session
             if isolated:
                 # A second token that only the listener inside the namespace takes: one
@@ -230,6 +233,25 @@ class Agent:
         return {"token": session.token, "port": self.port, "pid": os.getpid(),
                 "report": session.report_path, "inside_token": session.inside_token,
                 "enter": enter, "isolation": "" if self.namespace else self.isolation_reason}
+
+
+def _rules(index_url: str, given: object) -> Rules | None:
+    """The session's :class:`Rules` from the open request's ``sources`` (None: none)."""
+    if not isinstance(given, dict):
+        return None
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = given.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"malformed sources.{key}")
+        return tuple(value)
+
+    cooldown = given.get("cooldown")
+    rules = Rules((index_url, *strings("fallback")), strings("reserved"),
+                  str(cooldown) if cooldown else None, strings("cooldown_exempt"))
+    if rules.cooldown and rules.cooldown_seconds is None:
+        raise ValueError(f"malformed cooldown {rules.cooldown!r}")
+    return rules if len(rules.sources) > 1 or rules.cooldown else None
 
 
 def _clear_reports(directory: str) -> None:

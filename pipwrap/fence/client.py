@@ -172,7 +172,8 @@ def open_session(index_url: str, upload_url: str | None = None,
                  login: tuple[str, str] | None = None, ca_file: str | None = None, *,
                  owner_pid: int | None = None, report: bool = True,
                  profile: str | None = None, login_source: str | None = None,
-                 isolation: str = "off") -> Session:
+                 isolation: str = "off",
+                 sources: dict[str, object] | None = None) -> Session:
     """Register a session for one profile; the agent starts if none runs.
 
     ``owner_pid``: the session ends when this process does (default: this process).
@@ -183,6 +184,8 @@ def open_session(index_url: str, upload_url: str | None = None,
     (never the secret), named when the server refuses that login.
     ``isolation``: the profile's setting ("auto", "required", "off"); with a namespace,
     the session also gets ``enter`` and ``inside_additions``.
+    ``sources``: the profile's ``fallback``, ``reserved``, ``cooldown`` and
+    ``cooldown_exempt`` (None: the fence passes the index's pages as they are).
     """
     message: dict[str, object] = {
         "op": "open", "index_url": index_url, "upload_url": upload_url,
@@ -192,6 +195,8 @@ def open_session(index_url: str, upload_url: str | None = None,
         "report": report, "isolation": isolation,
         "profile": profile, "login_source": login_source,
     }
+    if sources is not None:
+        message["sources"] = sources
     try:
         answer = _ask(message)
     except FenceError:

@@ -99,6 +99,10 @@ class Policy:
     pages: dict[str, str] = field(default_factory=dict)       # canonical URL -> project
     files: dict[str, set[str]] = field(default_factory=dict)  # canonical URL -> sha256s
     metadata: dict[str, set[str]] = field(default_factory=dict)
+    # The profile has several sources or a cooldown (fence/sources.py): the fence composes
+    # each project page itself, and a distribution file passes only when a page it served
+    # lists it, also on the index's own server (a file the cooldown hid stays out).
+    composed: bool = False
 
     def __post_init__(self) -> None:
         index = canonical(self.index_url)
@@ -156,10 +160,14 @@ class Policy:
             if rest.endswith("/") and rest.count("/") == 1:
                 return Decision(True, INDEX_PAGE, project=normalize_name(rest[:-1]),
                                 sha256=hashes, add_login=add_login)
+            if self.composed and _is_distribution(plain_path):
+                return self._listed(key, add_login)
             return Decision(True, INDEX, sha256=hashes, add_login=add_login)
         if origin == self._index_origin and plain_path.startswith(self._repository_root) \
                 and "/../" not in plain_path + "/" and \
-                plain_path.lower().removesuffix(".metadata").endswith(DISTRIBUTION_SUFFIXES):
+                _is_distribution(plain_path):
+            if self.composed:
+                return self._listed(key, add_login)
             listed = self.metadata.get(key) if plain_path.endswith(".metadata") else \
                 self.files.get(key)
             return Decision(True, FILE, sha256=frozenset(listed or ()), add_login=add_login)
@@ -172,6 +180,15 @@ class Policy:
                             add_login=add_login)
         return Decision(False, reason="not under the profile's index, and no page the index "
                                       "served lists it")
+
+    def _listed(self, key: str, add_login: bool) -> Decision:
+        """A distribution file (or its metadata) of a composed profile: only as listed."""
+        table = self.metadata if key.endswith(".metadata") else self.files
+        if key in table:
+            return Decision(True, METADATA if key.endswith(".metadata") else FILE,
+                            sha256=frozenset(table[key]), add_login=add_login)
+        return Decision(False, reason="no page the fence served lists it (the profile's "
+                                      "sources and cooldown decide which files are offered)")
 
     def _is_upload(self, origin: Origin, plain_path: str) -> bool:
         """The upload URL itself (with or without its trailing slash), nothing under it."""
@@ -204,6 +221,10 @@ class Policy:
                 meta = self.metadata.setdefault(key + ".metadata", set())
                 if "sha256" in listed.core_metadata:
                     meta.add(listed.core_metadata["sha256"])
+
+
+def _is_distribution(plain_path: str) -> bool:
+    return plain_path.lower().removesuffix(".metadata").endswith(DISTRIBUTION_SUFFIXES)
 
 
 def project_of_file(url: str) -> str | None:

@@ -20,21 +20,18 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from pipwrap import indexpage
 from pipwrap.fence import http1, upload
 from pipwrap.fence import policy as policy_mod
 from pipwrap.fence.certificates import LeafFactory
+from pipwrap.fence.composer import MAX_PAGE, REDIRECTS, PageReader, fallback_login
 from pipwrap.fence.http1 import BLOCK, HOP_BY_HOP, Closed, Headers, read_head
 from pipwrap.fence.policy import Decision
 from pipwrap.fence.session import Session, is_login_refused, login_refused
 
-MAX_PAGE = 64 * 1024 * 1024
 IDLE_TIMEOUT = 300.0
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
-# Redirects followed when the fence reads an index page on its own (index -> fallback).
-MAX_LEARN_HOPS = 5
 
 
 # The request headers a package client needs; every other header is dropped. A client's
@@ -113,7 +110,7 @@ def _refusal(method: str, url: str, reason: str) -> str:
     return f"pipwrap fence: refused {method} {url}: {reason}"
 
 
-class _Client:
+class _Client(PageReader):
     def __init__(self, proxy: Proxy, conn: socket.socket, inside: bool = False) -> None:
         self.proxy = proxy
         self.inside = inside
@@ -200,6 +197,11 @@ class _Client:
         if not decision.allowed:
             return self.refuse(session, method, url, decision.reason, headers)
         keep = version == "HTTP/1.1" and (headers.get("connection") or "").lower() != "close"
+        if session.rules is not None and decision.kind == policy_mod.INDEX_PAGE and \
+                decision.project and method in ("GET", "HEAD"):
+            # Several sources or a cooldown: the fence answers the index's page itself.
+            return self._serve_composed(method, url, headers, decision.project, session) \
+                and keep
         return self.forward(method, url, headers, decision, session) and keep
 
     def refuse(self, session: Session, method: str, url: str, reason: str,
@@ -273,8 +275,9 @@ class _Client:
         outgoing.insert(0, ("Host", host_header))
         # Pages are read by the fence: ask for them unencoded; files are hashed as sent.
         outgoing.append(("Accept-Encoding", "identity"))
-        if decision.add_login and session.login is not None:
-            user, secret = session.login
+        login = session.login if decision.add_login else fallback_login(session, origin)
+        if login is not None:
+            user, secret = login
             token = base64.b64encode(f"{user}:{secret}".encode()).decode()
             outgoing.append(("Authorization", f"Basic {token}"))
         elif headers.get("authorization") is not None and not decision.add_login:
@@ -414,75 +417,6 @@ class _Client:
         head = [status_line, *(f"{k}: {v}" for k, v in kept), f"Content-Length: {len(data)}"]
         self.send(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
         return True
-
-    def _learn(self, url: str, session: Session) -> bool:
-        """Read the profile's index page for the project a file URL names, as a client
-        would have, so that a file a lock file names is allowed exactly when the index
-        (or the fallback it redirects to for that project) lists it, with its sha256.
-
-        A lock file records the file URLs the resolver saw, and an installer reading it
-        (``uv sync --frozen``, a teammate's CI) asks for those files without the pages.
-        Once per project and session; True when a page was read.
-        """
-        project = policy_mod.project_of_file(url)
-        if project is None:
-            return False
-        with session.lock:
-            if project in session.learned:
-                return False
-            session.learned.add(project)
-        page = session.policy.project_page(project)
-        for _ in range(MAX_LEARN_HOPS):
-            with session.lock:
-                decision = session.policy.decide("GET", page)
-            found = policy_mod.canonical(page)
-            if not decision.allowed or not policy_mod.is_page_response(decision) or \
-                    found is None:
-                return False
-            origin, path = found
-            lines = [f"GET {path} HTTP/1.1", f"Host: {urlsplit(page).netloc.rpartition('@')[2]}",
-                     "Accept: application/vnd.pypi.simple.v1+json, "
-                     "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01",
-                     "Accept-Encoding: identity"]
-            if decision.add_login and session.login is not None:
-                token = base64.b64encode(":".join(session.login).encode()).decode()
-                lines.append(f"Authorization: Basic {token}")
-            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-            try:
-                upstream, (status_line, headers) = self._exchange(
-                    origin, session, head, iter(()), 0, "GET")
-                chunks, _ = http1.body(upstream.rfile, headers, response=True)
-                data = bytearray()
-                for chunk in chunks:
-                    data += chunk
-                    if len(data) > MAX_PAGE:
-                        upstream.reusable = False
-                        return False
-                status = int(status_line.split(" ", 2)[1])
-            except (OSError, ssl.SSLError, Closed, IndexError, ValueError):
-                return False
-            if (headers.get("connection") or "").lower() == "close":
-                upstream.reusable = False
-            if is_login_refused(session, decision, status):
-                session.report(login_refused(session, "GET", page, status)[1])
-                return False
-            location = headers.get("location")
-            if status in REDIRECTS and location:
-                with session.lock:
-                    session.policy.saw_redirect(decision, page, location)
-                page = urljoin(page, location)
-                continue
-            if status != 200 or (headers.get("content-encoding") or "identity").strip() \
-                    .lower() != "identity":
-                return False
-            try:
-                files = indexpage.parse(bytes(data), headers.get("content-type"), page)
-            except indexpage.PageError:
-                return False
-            with session.lock:
-                session.policy.saw_page(files)
-            return True
-        return False
 
     def _bad(self, session: Session, url: str, reason: str) -> bool:
         message = _refusal("GET", url, reason)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pipwrap.fence import policy as policy_mod
 from pipwrap.fence.policy import Decision, Policy
+from pipwrap.fence.sources import Rules
 
 
 @dataclass
@@ -36,6 +37,9 @@ class Session:
     # password comes from (never the secret).
     profile: str | None = None
     login_source: str | None = None
+    # The profile's sources and rules when the fence composes its pages (None: it passes
+    # the index's pages as they are).
+    rules: Rules | None = None
 
     def report(self, line: str) -> None:
         """Say it once per command: the file is emptied after each command that found

@@ -132,7 +132,8 @@ def _warn_if_exposed(config: Config) -> None:
     exposed = sorted(p.name for p in config.profiles.values() if p.holds_credential)
     if exposed and readable_by_others(config.path):
         sys.stderr.write(
-            f"pipwrap: warning: {config.path} holds a credential in the index-url of "
+            f"pipwrap: warning: {config.path} holds a credential in the index-url (or a "
+            f"fallback) of "
             f"{', '.join(repr(n) for n in exposed)} and other users can read it; "
             f"run: chmod 600 {config.path}   (or use password-env / password-command)\n"
         )

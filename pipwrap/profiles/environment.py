@@ -73,6 +73,16 @@ def login(profile: Profile, password: str | None) -> tuple[str, tuple[str, str] 
     return clean, None
 
 
+def source_rules(profile: Profile) -> dict[str, object] | None:
+    """The profile's ``fallback``, ``reserved``, ``cooldown``, ``cooldown-exempt`` for the
+    fence, which composes its pages (None: it has neither fallback nor cooldown, and is
+    fenced as before these keys existed)."""
+    if not profile.has_source_rules:
+        return None
+    return {"fallback": list(profile.fallback), "reserved": list(profile.reserved),
+            "cooldown": profile.cooldown, "cooldown_exempt": list(profile.cooldown_exempt)}
+
+
 def login_source(profile: Profile) -> str | None:
     """Whose login the fence adds and where its password comes from, for a message when
     the server refuses it: the user name, the variable, the helper's program name or the

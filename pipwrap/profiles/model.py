@@ -14,10 +14,16 @@ if TYPE_CHECKING:
 
 
 class Profile:
-    """One named index. ``shown_url`` is ``index_url`` with any credential masked."""
+    """One named index. ``shown_url`` is ``index_url`` with any credential masked.
+
+    ``holds_credential`` covers the fallback URLs too: such a profile is kept out of the
+    config snapshot and its file is written 0600."""
 
     __slots__ = (
         "ca_file",
+        "cooldown",
+        "cooldown_exempt",
+        "fallback",
         "index_url",
         "isolation",
         "keyring",
@@ -25,6 +31,8 @@ class Profile:
         "password_command",
         "password_env",
         "password_ttl",
+        "reserved",
+        "shown_fallback",
         "shown_url",
         "trusted_host",
         "upload_url",
@@ -45,6 +53,11 @@ class Profile:
         upload_url: str | None = None,
         ca_file: str | None = None,
         isolation: str = "auto",
+        fallback: tuple[str, ...] = (),
+        shown_fallback: tuple[str, ...] = (),
+        reserved: tuple[str, ...] = (),
+        cooldown: str | None = None,
+        cooldown_exempt: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.index_url = index_url
@@ -63,19 +76,37 @@ class Profile:
         # Whether a wrapped command runs in a network namespace whose only way out is the
         # fence: "auto" (where the system allows it), "required" (refuse elsewhere), "off".
         self.isolation = isolation
+        # Further sources, tried in order per project after the index (the fence composes
+        # them: docs/fence.md); ``shown_fallback`` is the same with credentials masked.
+        self.fallback = tuple(fallback)
+        self.shown_fallback = tuple(shown_fallback) or self.fallback
+        # PEP 503-normalized fnmatch patterns never taken from a fallback.
+        self.reserved = tuple(reserved)
+        # As written ("7 days", "P7D"); pipwrap.sourcerules.duration_seconds reads it.
+        self.cooldown = cooldown
+        self.cooldown_exempt = tuple(cooldown_exempt)
+
+    @property
+    def has_source_rules(self) -> bool:
+        """Whether the fence composes this profile's pages (fallback or cooldown); a profile
+        without either is fenced exactly as before these keys existed."""
+        return bool(self.fallback or self.cooldown)
 
     @property
     def holds_credential(self) -> bool:
-        """Whether ``index_url`` itself holds a secret: ``user:pass@``, ``TOKEN@``, ``?token=``."""
-        return self.shown_url != self.index_url
+        """Whether ``index_url`` or a ``fallback`` URL holds a secret: ``user:pass@``,
+        ``TOKEN@``, ``?token=``."""
+        return self.shown_url != self.index_url or self.shown_fallback != self.fallback
 
     def fields(self) -> tuple[str, str, str, bool, str | None, str | None, str | None, int, bool,
-                              str | None, str | None, str]:
+                              str | None, str | None, str, tuple[str, ...], tuple[str, ...],
+                              tuple[str, ...], str | None, tuple[str, ...]]:
         """The constructor's arguments, in order: ``Profile(*p.fields())`` is a copy."""
         return (
             self.name, self.index_url, self.shown_url, self.trusted_host, self.username,
             self.password_env, self.password_command, self.password_ttl, self.keyring,
-            self.upload_url, self.ca_file, self.isolation,
+            self.upload_url, self.ca_file, self.isolation, self.fallback, self.shown_fallback,
+            self.reserved, self.cooldown, self.cooldown_exempt,
         )
 
     def __eq__(self, other: object) -> bool:

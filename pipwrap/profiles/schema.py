@@ -17,6 +17,7 @@ from pipwrap import tomlfile
 from pipwrap.errors import PipwrapError
 from pipwrap.profiles.model import BUILTIN_NAME, Config, Profile
 from pipwrap.redact import redact
+from pipwrap.sourcerules import duration_seconds, pattern_problem
 
 PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -63,9 +64,14 @@ _PROFILE_KEYS = {
     "upload-url": str,
     "ca-file": str,
     "isolation": str,
+    "fallback": list,
+    "reserved": list,
+    "cooldown": str,
+    "cooldown-exempt": list,
 }
 ISOLATION_MODES = ("auto", "required", "off")
-_TYPE_NAMES = {str: "a string", bool: "true or false", int: "a whole number of seconds"}
+_TYPE_NAMES = {str: "a string", bool: "true or false", int: "a whole number of seconds",
+               list: "a list of strings"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -77,7 +83,8 @@ def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
                        + ", ".join(_PROFILE_KEYS))
         expected = _PROFILE_KEYS[key]
         # bool is an int subclass: check exactly so `password-ttl = true` is refused.
-        if type(value) is not expected:
+        if type(value) is not expected or (isinstance(value, list) and not all(
+                isinstance(item, str) for item in value)):
             where.fail(name, key, f"profile {name!r}: {key} must be {_TYPE_NAMES[expected]}")
     if "index-url" not in table:
         where.fail(name, None, f"profile {name!r} has no index-url")
@@ -128,6 +135,7 @@ def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
     if isolation not in ISOLATION_MODES:
         where.fail(name, "isolation", f"profile {name!r}: isolation must be one of "
                    f"{', '.join(repr(m) for m in ISOLATION_MODES)}, got {isolation!r}")
+    fallback, reserved, cooldown, exempt = _source_rules(name, table, where)
     return Profile(
         name=name,
         index_url=url,
@@ -141,7 +149,54 @@ def _profile(name: str, table: dict[str, Any], where: _Where) -> Profile:
         upload_url=upload,
         ca_file=ca_file,
         isolation=isolation,
+        fallback=fallback,
+        shown_fallback=tuple(redact(u) for u in fallback),
+        reserved=reserved,
+        cooldown=cooldown,
+        cooldown_exempt=exempt,
     )
+
+
+def _source_rules(name: str, table: dict[str, Any], where: _Where,
+                  ) -> tuple[tuple[str, ...], tuple[str, ...], str | None, tuple[str, ...]]:
+    """``fallback``, ``reserved``, ``cooldown``, ``cooldown-exempt``, validated."""
+    fallback = tuple(table.get("fallback", ()))
+    index_scheme = urlsplit(table["index-url"]).scheme
+    for number, url in enumerate(fallback, start=1):
+        problem = url_problem(url)
+        if urlsplit(url).scheme not in ("http", "https") and (
+                problem is None or urlsplit(url).scheme != ""):
+            problem = ("must be an http:// or https:// URL (the fence reads a fallback's "
+                       f"pages itself), got {url!r}")
+        if problem:
+            where.fail(name, "fallback", f"profile {name!r}: fallback URL {number} "
+                       f"{redact(problem)}")
+    if len(set(fallback)) != len(fallback) or table["index-url"] in fallback:
+        where.fail(name, "fallback", f"profile {name!r}: fallback names a source twice "
+                   "(or the index-url itself)")
+    cooldown = table.get("cooldown")
+    if index_scheme == "file" and (fallback or cooldown):
+        # pip and uv read a file:// index from disk: no request of theirs reaches the
+        # fence, which composes the sources and applies the cooldown.
+        key = "fallback" if fallback else "cooldown"
+        where.fail(name, key, f"profile {name!r}: {key} needs an http:// or https:// "
+                   "index-url; a file:// index is read from disk, out of the fence's sight "
+                   "(serve the tree: pipwrap serve DIR, or python -m http.server)")
+    if cooldown is not None and duration_seconds(cooldown) is None:
+        where.fail(name, "cooldown", f"profile {name!r}: cooldown must be a duration longer "
+                   f"than zero such as \"7 days\", \"12 hours\", \"P7D\" or \"PT12H\", "
+                   f"got {cooldown!r}")
+    patterns: dict[str, tuple[str, ...]] = {}
+    for key in ("reserved", "cooldown-exempt"):
+        patterns[key] = tuple(table.get(key, ()))
+        for pattern in patterns[key]:
+            problem = pattern_problem(pattern)
+            if problem:
+                where.fail(name, key, f"profile {name!r}: {key} pattern {problem}")
+    if patterns["cooldown-exempt"] and cooldown is None:
+        where.fail(name, "cooldown-exempt", f"profile {name!r}: cooldown-exempt without a "
+                   "cooldown exempts nothing; add cooldown = \"7 days\" (or remove it)")
+    return fallback, patterns["reserved"], cooldown, patterns["cooldown-exempt"]
 
 
 def url_problem(url: str) -> str | None:

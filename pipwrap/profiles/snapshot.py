@@ -22,7 +22,7 @@ from pipwrap.errors import PipwrapError
 from pipwrap.profiles.model import Config, Profile
 
 # Anything that can change what a parse returns; a snapshot made under another is ignored.
-_HEADER = ("pipwrap-config-snapshot", 2, __version__, tuple(sys.version_info[:2]))
+_HEADER = ("pipwrap-config-snapshot", 3, __version__, tuple(sys.version_info[:2]))
 _KEEP = 8  # config files remembered at once ($PIPWRAP_CONFIG may point at several)
 
 _Entry = tuple[bytes, "str | None", list[tuple[object, ...]]]

@@ -16,6 +16,11 @@ import json
 from html import escape
 from urllib.parse import quote
 
+# Shared with the fence, which renders the pages it composes from several sources.
+from pipwrap.pagerender import file_entry, file_link
+
+__all__ = ["file_entry", "file_link", "project_html", "project_json", "root_html", "root_json"]
+
 API_VERSION = "1.1"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
@@ -54,36 +59,6 @@ def root_html(projects: list[str]) -> bytes:
 def root_json(projects: list[str]) -> bytes:
     data = {"meta": {"api-version": API_VERSION}, "projects": [{"name": p} for p in projects]}
     return _dump(data)
-
-
-def file_link(href: str, filename: str, sha256: str, requires_python: str | None,
-              metadata_sha256: str | None, yanked: str | None) -> str:
-    """One file's ``<a>`` (PEP 503, 592, 658/714); ``href`` is already a URL path."""
-    attributes = [f'href="{href}#sha256={sha256}"']
-    if requires_python:
-        attributes.append(f'data-requires-python="{escape(requires_python)}"')
-    if metadata_sha256:
-        value = f"sha256={metadata_sha256}"
-        attributes.append(f'data-dist-info-metadata="{value}"')
-        attributes.append(f'data-core-metadata="{value}"')
-    if yanked is not None:
-        attributes.append(f'data-yanked="{escape(yanked)}"')
-    return f"<a {' '.join(attributes)}>{escape(filename)}</a><br>\n"
-
-
-def file_entry(href: str, filename: str, sha256: str, requires_python: str | None,
-               metadata_sha256: str | None, yanked: str | None) -> dict[str, object]:
-    """One file of a PEP 691 page, without the PEP 700 fields (the caller adds them)."""
-    entry: dict[str, object] = {"filename": filename, "url": href, "hashes": {"sha256": sha256}}
-    if requires_python:
-        entry["requires-python"] = requires_python
-    if metadata_sha256:
-        # Only PEP 714's name in JSON: pip 22.3-23.0 (Debian 12's python3 -m venv gives
-        # 23.0.1) crash on a dict under the old "dist-info-metadata" key, which is why
-        # PEP 714 renamed it. HTML keeps both names: there the value is a string.
-        entry["core-metadata"] = {"sha256": metadata_sha256}
-    entry["yanked"] = (yanked or True) if yanked is not None else False
-    return entry
 
 
 def _file_link(record: FileRecord) -> str:

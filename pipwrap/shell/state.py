@@ -134,7 +134,8 @@ def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[st
     session = fence.open_session(url, profile.upload_url, found_login, profile.ca_file,
                                  owner_pid=owner_pid, report=report, isolation=isolation,
                                  profile=profile.name,
-                                 login_source=environment.login_source(profile))
+                                 login_source=environment.login_source(profile),
+                                 sources=environment.source_rules(profile))
     child_env = pip_file_settings(environ)
     child_env.update(environment.build(profile, secret))
     child_env.update(session.env_additions)

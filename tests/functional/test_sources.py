@@ -1,0 +1,244 @@
+"""A profile with several sources, reserved names and a cooldown (issue 24), through `wrap`.
+
+Staged as the issue says: the first source is a static tree served by `python -m
+http.server` (no fallback logic of its own) holding Foo 1.0; the upstream serves PEP 691
+JSON with upload times and relative file URLs, holding an evil Foo 9.9.9, bar-baz 1.9 (30
+days old) and 2.0 (an hour old), and an evil acme-tool. Without pipwrap,
+`--extra-index-url` installs the evil 9.9.9; through `wrap`, pip and uv get Foo 1.0 and
+bar-baz 1.9, acme-tool is refused with the rule named, and a first source that is stopped
+or answers 500 gives nothing from the fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import http.server
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import static_index
+from tests.support.fenced import FENCE, download, python_c
+from tests.support.sandbox import Sandbox, installed
+from tests.support.servers import free_port
+from tests.support.wheels import make_wheel
+
+NOW = time.time()
+
+
+def _stamp(age_seconds: float) -> str:
+    moment = datetime.datetime.fromtimestamp(NOW - age_seconds, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _json_upstream(root: Path, wheels: list[tuple[Path, float]]) -> dict[str, bytes]:
+    """Project name -> its PEP 691 page; file URLs are relative (``../../files/X``), so a
+    fence that resolved them against the first source would send the client there."""
+    pages: dict[str, dict[str, object]] = {}
+    (root / "files").mkdir(parents=True, exist_ok=True)
+    for wheel, age in wheels:
+        data = wheel.read_bytes()
+        (root / "files" / wheel.name).write_bytes(data)
+        name = static_index.normalize(wheel.name.split("-")[0])
+        page = pages.setdefault(name, {"meta": {"api-version": "1.1"}, "name": name,
+                                       "versions": [], "files": []})
+        page["files"].append({  # type: ignore[attr-defined]
+            "filename": wheel.name, "url": f"../../files/{wheel.name}",
+            "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
+            "upload-time": _stamp(age), "size": len(data)})
+    return {name: json.dumps(page).encode() for name, page in pages.items()}
+
+
+@contextlib.contextmanager
+def _serve_json(root: Path, pages: dict[str, bytes]) -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            parts = self.path.strip("/").split("/")
+            if len(parts) == 2 and parts[0] == "simple" and parts[1] in pages:
+                body, kind = pages[parts[1]], "application/vnd.pypi.simple.v1+json"
+            elif len(parts) == 2 and parts[0] == "files" and (root / "files" / parts[1]).is_file():
+                body, kind = (root / "files" / parts[1]).read_bytes(), "application/octet-stream"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command == "GET":
+                self.wfile.write(body)
+
+        do_HEAD = do_GET  # noqa: N815 - uv asks a file's HEAD first
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def _failing(status: int) -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_error(status)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def _http_server(directory: Path) -> Iterator[str]:
+    """`python -m http.server` over a static tree, as a team without a server runs one."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+         "--directory", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/simple/"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@dataclass
+class Staged:
+    first: str
+    upstream: str
+    broken: str      # a first source answering 500
+    stopped: str     # a first source nobody listens on
+    fresh_file: str  # bar-baz 2.0's file on the upstream (hidden by the cooldown)
+    old_file: str    # bar-baz 1.9's
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Staged]:
+    base = tmp_path_factory.mktemp("sources")
+    first = static_index.tree(base / "first", [make_wheel(base / "w1", "Foo", "1.0", "local")])
+    wheels = [(make_wheel(base / "w2", "Foo", "9.9.9", "evil"), 40 * 86400),
+              (make_wheel(base / "w2", "bar-baz", "1.9", "upstream"), 30 * 86400),
+              (make_wheel(base / "w2", "bar-baz", "2.0", "upstream"), 3600),
+              (make_wheel(base / "w2", "acme-tool", "1.0", "evil"), 40 * 86400)]
+    pages = _json_upstream(base / "upstream", wheels)
+    with _http_server(first) as first_url, _serve_json(base / "upstream", pages) as upstream, \
+            _failing(500) as broken:
+        files = upstream.replace("/simple/", "/files/")
+        yield Staged(first_url, upstream, broken, f"http://127.0.0.1:{free_port()}/simple/",
+                     files + "bar_baz-2.0-py3-none-any.whl",
+                     files + "bar_baz-1.9-py3-none-any.whl")
+
+
+def _profile(sandbox: Sandbox, first: str, upstream: str) -> None:
+    sandbox.write_config(
+        'default = "corp"\n[profiles.corp]\n'
+        f'index-url = "{first}"\nfallback = ["{upstream}"]\n'
+        'reserved = ["acme-*"]\ncooldown = "7 days"\n')
+
+
+def _install(installer: str, target: Path, venv: Path, *names: str) -> str:
+    if installer == "pip":
+        return f"wrap pip install --no-cache-dir --target {target} {' '.join(names)}"
+    return (f"wrap uv pip install --no-cache --python {venv}/bin/python --target {target} "
+            + " ".join(names))
+
+
+def test_without_pipwrap_extra_index_url_installs_the_evil_foo(
+        sandbox: Sandbox, staged: Staged) -> None:
+    target = sandbox.home / "bare"
+    done = sandbox.sh("bash", f"pip install --no-cache-dir --target {target} --index-url "
+                              f"{staged.first} --extra-index-url {staged.upstream} foo; "
+                              "echo status=$?")
+    assert "status=0" in done.stdout, done.stderr
+    assert installed(target) == ("evil", "9.9.9")
+
+
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_first_source_wins_cooldown_hides_the_new_release_reserved_is_refused(
+        sandbox: Sandbox, staged: Staged, venv: Path, installer: str) -> None:
+    _profile(sandbox, staged.first, staged.upstream)
+    target, other = sandbox.home / "t", sandbox.home / "t2"
+    done = sandbox.sh("bash", "\n".join([
+        _install(installer, target, venv, "foo", "bar-baz") + "; echo status=$?",
+        _install(installer, other, venv, "acme-tool") + "; echo refused=$?",
+    ]))
+    assert "status=0" in done.stdout, done.stdout + done.stderr
+    assert installed(target) == ("local", "1.0")
+    assert installed(target, "bar_baz") == ("upstream", "1.9")
+    assert "refused=0" not in done.stdout, done.stdout + done.stderr
+    assert installed(other, "acme_tool") is None
+    assert "'acme-tool' is reserved (pattern 'acme-*')" in done.stderr, done.stderr
+    assert "cooldown 7 days hides 1 file(s) of 'bar-baz'" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("first", ["broken", "stopped"])
+def test_a_failing_first_source_gives_nothing_from_the_fallback(
+        sandbox: Sandbox, staged: Staged, first: str) -> None:
+    _profile(sandbox, getattr(staged, first), staged.upstream)
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f"{_install('pip', target, Path(), 'bar-baz')}; echo status=$?")
+    assert "status=0" not in done.stdout, done.stdout + done.stderr
+    assert installed(target, "bar_baz") is None
+    assert "the first source" in done.stderr and "fail closed" in done.stderr, done.stderr
+
+
+def test_a_file_fetched_without_its_page_passes_only_as_the_composed_page_lists_it(
+        sandbox: Sandbox, staged: Staged) -> None:
+    """What a lock file does (uv sync --frozen, pip install -r hashed requirements): the
+    old bar-baz passes, the one the cooldown hides does not."""
+    _profile(sandbox, staged.first, staged.upstream)
+    done = sandbox.sh("bash", "\n".join([
+        "wrap " + python_c(download(staged.old_file)),
+        "wrap " + python_c(download(staged.fresh_file)),
+    ]))
+    lines = [line for line in done.stdout.splitlines() if line.startswith(("got", "cut"))]
+    assert lines[0].startswith("got "), done.stdout + done.stderr
+    assert lines[1].startswith("cut "), done.stdout + done.stderr
+    assert f"{FENCE} GET {staged.fresh_file}" in done.stderr, done.stderr
+
+
+def test_explain_says_which_source_answers_and_why(sandbox: Sandbox, staged: Staged) -> None:
+    _profile(sandbox, staged.first, staged.upstream)
+    done = sandbox.sh("bash", "\n".join(
+        f"pipwrap explain {name}; echo {name.lower()}=$?"
+        for name in ("Foo", "bar-baz", "acme-tool")))
+    out = done.stdout
+    assert "foo=0" in out and "bar-baz=0" in out and "acme-tool=1" in out, out + done.stderr
+    assert "foo: the first source" in out, out
+    assert "bar-baz: fallback 1" in out and "bar_baz-2.0-py3-none-any.whl" in out, out
+    assert "reserved (pattern 'acme-*')" in out, out
+    assert "outside the cooldown" in out, out  # the static first source dates nothing
