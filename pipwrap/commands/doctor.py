@@ -446,10 +446,47 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
         "pip_config_layers": layers,
         "settings": settings,
         "isolation": isolation,
+        "sources": _sources(resolution.profile),
         "risks": [asdict(r) for r in risks],
         "project": _project_verdicts(resolution.profile, environ),
         "safe": all(r.neutralized for r in risks),
     }
+
+
+def _sources(profile: Any) -> dict[str, Any] | None:
+    """The profile's source policy (issue 24: fallback, reserved, cooldown), and which of
+    its sources answer in HTML only: their pages carry no upload times (PEP 700 is JSON
+    only), which puts them outside the cooldown. Asked without the login, 3 s each."""
+    if not profile.has_source_rules:
+        return None
+    from pipwrap.commands.explain import rules_of
+    from pipwrap.fence import sourcefetch
+
+    rules = rules_of(profile)
+    fetch = sourcefetch.fetcher(rules, None, profile.ca_file, timeout=3.0)
+    listed = []
+    for number, shown in enumerate((profile.shown_url, *profile.shown_fallback)):
+        entry: dict[str, Any] = {"url": shown, "upload_times": None}
+        if profile.cooldown:
+            answer = fetch(number, rules.sources[number])
+            if answer.status == 200:
+                dated = "json" in (answer.content_type or "")
+                entry["upload_times"] = dated
+                entry["note"] = "serves PEP 691 JSON" if dated else (
+                    "answers HTML only: no upload times, so it is outside the cooldown")
+            else:
+                entry["note"] = ("could not tell whether it dates its files ("
+                                 f"{answer.error or f'HTTP {answer.status}'}); "
+                                 "pipwrap explain NAME shows it per project")
+        listed.append(entry)
+    return {"sources": listed, "reserved": list(profile.reserved),
+            "cooldown": profile.cooldown, "cooldown_exempt": list(profile.cooldown_exempt),
+            "text": [f"  {n}. {e['url']}" + (f"  ({e['note']})" if "note" in e else "")
+                     for n, e in enumerate(listed, start=1)]
+            + [f"  reserved (never from a fallback): {', '.join(profile.reserved) or 'none'}",
+               f"  cooldown: {profile.cooldown or 'none'}"
+               + (f", except {', '.join(profile.cooldown_exempt)}"
+                  if profile.cooldown_exempt else "")]}
 
 
 def _isolation(mode: str) -> dict[str, Any]:
@@ -474,6 +511,9 @@ def _print_text(data: dict[str, Any]) -> None:
     isolation = data["isolation"]
     out(f"isolation: {isolation['mode']}: {'on' if isolation['on'] else 'off'}, "
         f"{isolation['detail']}\n\n")
+    if data.get("sources"):
+        out("sources, in order (a project comes from the first that has it):\n"
+            + "\n".join(data["sources"]["text"]) + "\n\n")
     out("pip config files, in the order pip reads them:\n")
     for layer in data["pip_config_layers"]:
         mark = "found" if layer["exists"] else "absent"

@@ -102,20 +102,9 @@ class PageReader:
                 lines.append(f"Authorization: Basic {token}")
             head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
             try:
-                upstream, (status_line, headers) = self._exchange(
-                    origin, session, head, iter(()), 0, "GET")
-                chunks, _ = http1.body(upstream.rfile, headers, response=True)
-                data = bytearray()
-                for chunk in chunks:
-                    data += chunk
-                    if len(data) > MAX_PAGE:
-                        upstream.reusable = False
-                        return False
-                status = int(status_line.split(" ", 2)[1])
-            except (OSError, ssl.SSLError, Closed, IndexError, ValueError):
+                status, headers, data = self._get(origin, session, head)
+            except sources.NoAnswer:
                 return False
-            if (headers.get("connection") or "").lower() == "close":
-                upstream.reusable = False
             if is_login_refused(session, decision, status):
                 session.report(login_refused(session, "GET", page, status)[1])
                 return False
@@ -138,6 +127,27 @@ class PageReader:
         return False
 
 
+    def _get(self, origin: policy_mod.Origin, session: Session, head: bytes,
+             ) -> tuple[int, Headers, bytes]:
+        """(status, headers, body) of a GET the fence sends on its own; no answer (or a
+        body over 64 MB) raises :class:`sources.NoAnswer`."""
+        try:
+            upstream, (status_line, headers) = self._exchange(
+                origin, session, head, iter(()), 0, "GET")
+            status = int(status_line.split(" ", 2)[1])
+            chunks, _ = http1.body(upstream.rfile, headers, response=True)
+            data = bytearray()
+            for chunk in chunks:
+                data += chunk
+                if len(data) > MAX_PAGE:
+                    upstream.reusable = False
+                    raise sources.NoAnswer("a page larger than 64 MB")
+        except (OSError, ssl.SSLError, Closed, IndexError, ValueError) as exc:
+            raise sources.NoAnswer(str(exc)) from None
+        if (headers.get("connection") or "").lower() == "close":
+            upstream.reusable = False
+        return status, headers, bytes(data)
+
     def _fetch_page(self, session: Session, number: int, url: str) -> sources.Fetched:
         """Source ``number``'s page at ``url``, over the connection's upstreams."""
         rules = session.rules
@@ -152,24 +162,10 @@ class PageReader:
             lines = [f"GET {path} HTTP/1.1", f"Host: {urlsplit(page).netloc}",
                      *(f"{k}: {v}" for k, v in headers.items())]
             head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-            try:
-                upstream, (status_line, response) = self._exchange(
-                    origin, session, head, iter(()), 0, "GET")
-                status = int(status_line.split(" ", 2)[1])
-                chunks, _ = http1.body(upstream.rfile, response, response=True)
-                data = bytearray()
-                for chunk in chunks:
-                    data += chunk
-                    if len(data) > MAX_PAGE:
-                        upstream.reusable = False
-                        raise sources.NoAnswer("a page larger than 64 MB")
-            except (OSError, ssl.SSLError, Closed, IndexError, ValueError) as exc:
-                raise sources.NoAnswer(str(exc)) from None
-            if (response.get("connection") or "").lower() == "close":
-                upstream.reusable = False
+            status, response, data = self._get(origin, session, head)
             return sources.Answer(status, response.get("location"),
                                   response.get("content-type"),
-                                  response.get("content-encoding"), bytes(data))
+                                  response.get("content-encoding"), data)
 
         return sources.read_page(source, url, login, hop)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import static_index
-from tests.support.fenced import FENCE, download, python_c
+from tests.support.fenced import FENCE, download, pip_bin, python_c
 from tests.support.sandbox import Sandbox, installed
 from tests.support.servers import free_port
 from tests.support.wheels import make_wheel
@@ -62,7 +62,7 @@ def _json_upstream(root: Path, wheels: list[tuple[Path, float]]) -> dict[str, by
 @contextlib.contextmanager
 def _serve_json(root: Path, pages: dict[str, bytes]) -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             parts = self.path.strip("/").split("/")
             if len(parts) == 2 and parts[0] == "simple" and parts[1] in pages:
                 body, kind = pages[parts[1]], "application/vnd.pypi.simple.v1+json"
@@ -78,14 +78,19 @@ def _serve_json(root: Path, pages: dict[str, bytes]) -> Iterator[str]:
             if self.command == "GET":
                 self.wfile.write(body)
 
-        do_HEAD = do_GET  # noqa: N815 - uv asks a file's HEAD first
+        do_HEAD = do_GET  # uv asks a file's HEAD first
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    with _threaded(Handler) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _threaded(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
     finally:
@@ -96,19 +101,14 @@ def _serve_json(root: Path, pages: dict[str, bytes]) -> Iterator[str]:
 @contextlib.contextmanager
 def _failing(status: int) -> Iterator[str]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_error(status)
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _threaded(Handler) as url:
+        yield url
 
 
 @contextlib.contextmanager
@@ -171,8 +171,9 @@ def _profile(sandbox: Sandbox, first: str, upstream: str) -> None:
 
 
 def _install(installer: str, target: Path, venv: Path, *names: str) -> str:
-    if installer == "pip":
-        return f"wrap pip install --no-cache-dir --target {target} {' '.join(names)}"
+    if installer.startswith("pip"):
+        pip = "pip" if installer == "pip" else f"{pip_bin(installer.split('-')[1])}/pip"
+        return f"wrap {pip} install --no-cache-dir --target {target} {' '.join(names)}"
     return (f"wrap uv pip install --no-cache --python {venv}/bin/python --target {target} "
             + " ".join(names))
 
@@ -187,7 +188,7 @@ def test_without_pipwrap_extra_index_url_installs_the_evil_foo(
     assert installed(target) == ("evil", "9.9.9")
 
 
-@pytest.mark.parametrize("installer", ["pip", "uv"])
+@pytest.mark.parametrize("installer", ["pip", "pip-23.2.1", "pip-newest", "uv"])
 def test_first_source_wins_cooldown_hides_the_new_release_reserved_is_refused(
         sandbox: Sandbox, staged: Staged, venv: Path, installer: str) -> None:
     _profile(sandbox, staged.first, staged.upstream)
@@ -242,3 +243,120 @@ def test_explain_says_which_source_answers_and_why(sandbox: Sandbox, staged: Sta
     assert "bar-baz: fallback 1" in out and "bar_baz-2.0-py3-none-any.whl" in out, out
     assert "reserved (pattern 'acme-*')" in out, out
     assert "outside the cooldown" in out, out  # the static first source dates nothing
+
+
+GOOD = 'default = "corp"\n[profiles.corp]\nindex-url = "http://127.0.0.1:9/simple/"\n'
+BAD_KEYS = {
+    "fallback not a list": ('fallback = "https://pypi.org/simple/"', "fallback must be a list"),
+    "fallback ftp": ('fallback = ["ftp://x/simple/"]', "fallback URL 1 must be an http://"),
+    "fallback space": ('fallback = ["https://a b/"]', "fallback URL 1 must not contain spaces"),
+    "fallback no host": ('fallback = ["https:///simple/"]', "fallback URL 1 has no host"),
+    "fallback twice": ('fallback = ["https://x/simple/", "https://x/simple/"]',
+                       "names a source twice"),
+    "reserved not normalized": ('reserved = ["Acme_*"]', "write 'acme-*'"),
+    "reserved not strings": ("reserved = [1]", "reserved must be a list of strings"),
+    "cooldown unit": ('cooldown = "7 weeks"', "cooldown must be a duration"),
+    "cooldown zero": ('cooldown = "0 days"', "cooldown must be a duration"),
+    "cooldown number": ("cooldown = 7", "cooldown must be a string"),
+    "exempt without cooldown": ('cooldown-exempt = ["acme-*"]', "exempts nothing"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_KEYS)
+def test_a_bad_value_names_file_line_and_key_and_nothing_runs(sandbox: Sandbox,
+                                                               case: str) -> None:
+    line, expected = BAD_KEYS[case]
+    sandbox.write_config(GOOD + line + "\n")
+    done = sandbox.sh("bash", "wrap touch RAN; echo status=$?\n"
+                              "pipwrap run -- touch RAN2; echo run=$?")
+    assert f"{sandbox.config}:4: profile 'corp': " in done.stderr, done.stderr
+    assert expected in done.stderr, done.stderr
+    assert "status=2" in done.stdout and "run=2" in done.stdout, done.stdout
+    assert "Traceback" not in done.stderr
+    assert not (sandbox.home / "RAN").exists() and not (sandbox.home / "RAN2").exists()
+
+
+def test_a_file_index_with_a_fallback_is_refused_naming_the_key(sandbox: Sandbox) -> None:
+    sandbox.write_config('default = "c"\n[profiles.c]\nindex-url = "file:///srv/tree/"\n'
+                         'fallback = ["https://pypi.org/simple/"]\n')
+    done = sandbox.sh("bash", "pipwrap show c; echo status=$?")
+    assert "status=2" in done.stdout
+    assert f"{sandbox.config}:4: profile 'c': fallback needs an http:// or https:// " \
+           "index-url" in done.stderr, done.stderr
+
+
+def test_add_writes_the_keys_show_prints_them_and_a_fallback_password_is_masked(
+        sandbox: Sandbox) -> None:
+    done = sandbox.sh("bash", "\n".join([
+        "pipwrap add corp http://127.0.0.1:9/simple/ --fallback "
+        "https://me:s3cret@mirror.example/simple/ --fallback https://pypi.org/simple/ "
+        "--reserved 'acme-*' --reserved internal-tool --cooldown '7 days' "
+        "--cooldown-exempt 'acme-*' --force; echo add=$?",
+        "pipwrap show corp", "pipwrap show corp --json", "pipwrap list --json",
+        "pipwrap add x http://127.0.0.1:9/simple/ --cooldown soon; echo bad=$?",
+    ]))
+    assert "add=0" in done.stdout and "bad=2" in done.stdout, done.stdout + done.stderr
+    assert "fallback: https://me:****@mirror.example/simple/, https://pypi.org/simple/" \
+        in done.stdout
+    assert "reserved: acme-*, internal-tool" in done.stdout
+    assert "cooldown: 7 days" in done.stdout and "cooldown-exempt: acme-*" in done.stdout
+    assert '"cooldown_exempt": [' in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr
+    assert "add: profile 'x': cooldown must be a duration" in done.stderr
+    text = sandbox.config.read_text()
+    assert 'reserved = ["acme-*", "internal-tool"]' in text
+    assert sandbox.config.stat().st_mode & 0o077 == 0  # a password in a fallback: 0600
+
+
+def test_doctor_shows_the_policy_and_a_source_outside_the_cooldown(
+        sandbox: Sandbox, staged: Staged) -> None:
+    sandbox.write_config(
+        'default = "corp"\n[profiles.corp]\n'
+        f'index-url = "{staged.first}"\nfallback = ["{staged.upstream}"]\n'
+        'reserved = ["acme-*"]\ncooldown = "7 days"\ncooldown-exempt = ["acme-lib"]\n')
+    done = sandbox.sh("bash", "pipwrap doctor; pipwrap doctor --json")
+    assert "sources, in order (a project comes from the first that has it):" in done.stdout
+    assert f"  1. {staged.first}  (answers HTML only: no upload times, so it is outside the " \
+           "cooldown)" in done.stdout, done.stdout
+    assert f"  2. {staged.upstream}" in done.stdout
+    assert "  reserved (never from a fallback): acme-*" in done.stdout
+    assert "  cooldown: 7 days, except acme-lib" in done.stdout
+    assert '"upload_times": false' in done.stdout
+
+
+def test_uv_lock_then_sync_frozen_in_another_session_keeps_the_real_sources(
+        sandbox: Sandbox, staged: Staged, venv: Path) -> None:
+    """The lock names the real file URLs (foo on the first source, bar-baz 1.9 on the
+    fallback); another session, which reads no page, installs them because the page the
+    composition picks for each project lists them with that hash."""
+    _profile(sandbox, staged.first, staged.upstream)
+    project = sandbox.home / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "proj"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
+        'dependencies = ["foo", "bar-baz"]\n')
+    done = sandbox.sh("bash", f"cd {project} && wrap uv lock -q; echo locked=$?")
+    assert "locked=0" in done.stdout, done.stderr
+    lock = (project / "uv.lock").read_text()
+    assert staged.old_file in lock and staged.first.replace("/simple/", "/files/") in lock, lock
+    assert "bar_baz-2.0" not in lock
+    done = sandbox.sh("bash", (
+        f"cd {project} && UV_CACHE_DIR={sandbox.home}/uvc "
+        f"wrap uv sync -q --frozen --python {venv}/bin/python; echo synced=$?"))
+    assert "synced=0" in done.stdout, done.stderr
+    site = next((project / ".venv" / "lib").glob("python*/site-packages"))
+    assert installed(site) == ("local", "1.0")
+    assert installed(site, "bar_baz") == ("upstream", "1.9")
+
+
+def test_a_cooldown_on_a_profile_whose_only_source_is_the_public_index(
+        sandbox: Sandbox, staged: Staged) -> None:
+    sandbox.write_config(f'default = "pypi"\n[profiles.pypi]\nindex-url = "{staged.upstream}"\n'
+                         'cooldown = "P7D"\n')
+    target = sandbox.home / "t"
+    done = sandbox.sh("bash", f"{_install('pip', target, Path(), 'bar-baz')}; echo status=$?\n"
+                              f"{_install('pip', target, Path(), 'bar-baz==2.0')}; echo new=$?")
+    assert "status=0" in done.stdout, done.stdout + done.stderr
+    assert installed(target, "bar_baz") == ("upstream", "1.9")
+    assert "new=0" not in done.stdout
+    assert "cooldown P7D hides 1 file(s) of 'bar-baz'" in done.stderr, done.stderr

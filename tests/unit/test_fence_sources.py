@@ -1,0 +1,242 @@
+"""The fence's per-project source decision (fence/sources.py) and the words of its rules
+(sourcerules.py), without servers: each source's answer is given."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipwrap import pagerender
+from pipwrap.fence import sources
+from pipwrap.fence.policy import Policy
+from pipwrap.indexpage import parse
+from pipwrap.sourcerules import duration_seconds, iso_duration, matches, pattern_problem
+
+FIRST = "https://first.example/simple/"
+PYPI = "https://pypi.example/simple/"
+NOW = 1_800_000_000.0
+DAY = 86400
+
+
+def _stamp(age: float) -> str:
+    import datetime
+
+    moment = datetime.datetime.fromtimestamp(NOW - age, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _json(*files: tuple[str, float | None]) -> sources.Fetched:
+    entries = []
+    for name, age in files:
+        entry: dict[str, object] = {"filename": name, "url": f"../../files/{name}",
+                                    "hashes": {"sha256": "ab" * 32}}
+        if age is not None:
+            entry["upload-time"] = _stamp(age)
+        entries.append(entry)
+    body = json.dumps({"meta": {"api-version": "1.1"}, "files": entries}).encode()
+    return sources.Fetched("", 200, "application/vnd.pypi.simple.v1+json", body)
+
+
+def _html(*names: str) -> sources.Fetched:
+    links = "".join(f'<a href="../../files/{n}#sha256={"cd" * 32}">{n}</a>' for n in names)
+    return sources.Fetched("", 200, "text/html", links.encode())
+
+
+def _compose(project: str, answers: list[sources.Fetched | int | str],
+             **rules: object) -> tuple[sources.Outcome, list[str]]:
+    asked: list[str] = []
+
+    def fetch(number: int, url: str) -> sources.Fetched:
+        asked.append(url)
+        answer = answers[number]
+        if isinstance(answer, int):
+            return sources.Fetched(url, answer)
+        if isinstance(answer, str):
+            return sources.Fetched(url, None, error=answer)
+        return sources.Fetched(url, answer.status, answer.content_type, answer.body)
+
+    given = sources.Rules((FIRST, PYPI), **rules)  # type: ignore[arg-type]
+    return sources.compose(project, given, fetch, NOW), asked
+
+
+def test_the_first_source_that_has_the_project_wins_alone() -> None:
+    outcome, asked = _compose("Foo", [_html("foo-1.0-py3-none-any.whl"),
+                                      _json(("foo-9.9.9-py3-none-any.whl", DAY))])
+    assert asked == [FIRST + "foo/"]
+    assert (outcome.status, outcome.source) == (200, 0)
+    assert [f.filename for f in outcome.files] == ["foo-1.0-py3-none-any.whl"]
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_only_not_found_moves_on_and_fallback_urls_resolve_against_the_fallback(
+        status: int) -> None:
+    outcome, asked = _compose("bar_baz", [status, _json(("bar_baz-1.9-py3-none-any.whl", 0))])
+    assert asked == [FIRST + "bar-baz/", PYPI + "bar-baz/"]
+    assert outcome.source == 1
+    assert outcome.files[0].url == "https://pypi.example/files/bar_baz-1.9-py3-none-any.whl"
+
+
+@pytest.mark.parametrize("answer", [500, 503, 401, 403, 302, "connection refused"])
+def test_any_other_answer_fails_closed_and_never_asks_the_fallback(
+        answer: int | str) -> None:
+    outcome, asked = _compose("foo", [answer, _json(("foo-9.9.9-py3-none-any.whl", 40 * DAY))])
+    assert asked == [FIRST + "foo/"]
+    assert outcome.status == sources.FAILED and not outcome.files
+    assert "fail closed" in (outcome.refusal or "")
+
+
+def test_an_unreadable_page_fails_closed() -> None:
+    broken = sources.Fetched("", 200, "application/vnd.pypi.simple.v1+json", b"{not json")
+    outcome, _ = _compose("foo", [broken, _json(("foo-9.9.9-py3-none-any.whl", DAY))])
+    assert outcome.status == sources.FAILED
+
+
+def test_a_reserved_name_is_never_taken_from_a_fallback() -> None:
+    outcome, asked = _compose("Acme_Tool", [404, _json(("acme_tool-1.0-py3-none-any.whl", 0))],
+                              reserved=("acme-*",))
+    assert asked == [FIRST + "acme-tool/"]
+    assert outcome.status == sources.REFUSED
+    assert "'acme-tool' is reserved (pattern 'acme-*')" in (outcome.refusal or "")
+    # ... but the first source may hold it.
+    held, _ = _compose("acme-tool", [_html("acme_tool-1.0-py3-none-any.whl"), 500],
+                       reserved=("acme-*",))
+    assert held.status == 200 and held.source == 0
+
+
+def test_the_cooldown_hides_new_and_undated_files_on_a_page_that_dates_files() -> None:
+    outcome, _ = _compose("bar-baz", [404, _json(("bar_baz-1.9-py3-none-any.whl", 30 * DAY),
+                                                 ("bar_baz-2.0-py3-none-any.whl", 3600),
+                                                 ("bar_baz-2.1-py3-none-any.whl", None))],
+                          cooldown="7 days")
+    assert [f.filename for f in outcome.files] == ["bar_baz-1.9-py3-none-any.whl"]
+    assert [f.filename for f, _ in outcome.hidden] == ["bar_baz-2.0-py3-none-any.whl",
+                                                       "bar_baz-2.1-py3-none-any.whl"]
+    assert outcome.status == 200 and "cooldown 7 days hides 2 file(s)" in (outcome.note or "")
+
+
+def test_the_cooldown_applies_to_the_first_source_too_and_refuses_when_nothing_is_left() -> None:
+    outcome, _ = _compose("foo", [_json(("foo-1.0-py3-none-any.whl", 3600)), 500],
+                          cooldown="P7D")
+    assert outcome.status == sources.REFUSED and not outcome.files
+    assert "none is left" in (outcome.refusal or "")
+
+
+def test_exempt_names_and_undated_pages_are_outside_the_cooldown() -> None:
+    fresh = _json(("acme_lib-1.0-py3-none-any.whl", 60))
+    exempt, _ = _compose("acme-lib", [fresh, 500], cooldown="7 days",
+                         cooldown_exempt=("acme-*",))
+    assert len(exempt.files) == 1 and not exempt.hidden
+    undated, _ = _compose("foo", [_html("foo-1.0-py3-none-any.whl"), 500], cooldown="7 days")
+    assert len(undated.files) == 1 and undated.undated
+
+
+def test_read_page_follows_redirects_and_sends_the_login_to_the_source_host_only() -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    def hop(url: str, headers: dict[str, str]) -> sources.Answer:
+        seen.append((url, headers.get("Authorization")))
+        if url.startswith("https://first.example/"):
+            return sources.Answer(303, location="https://elsewhere.example/simple/foo/")
+        return sources.Answer(200, content_type="text/html", body=b"")
+
+    fetched = sources.read_page("https://u:p@first.example/simple/",
+                                "https://u:p@first.example/simple/foo/", ("u", "p"), hop)
+    assert fetched.url == "https://elsewhere.example/simple/foo/" and fetched.status == 200
+    assert seen[0][0] == "https://first.example/simple/foo/" and seen[0][1] is not None
+    assert seen[1][1] is None
+
+
+def test_read_page_turns_no_answer_into_a_failure() -> None:
+    def hop(url: str, headers: dict[str, str]) -> sources.Answer:
+        raise sources.NoAnswer("timed out")
+
+    fetched = sources.read_page(FIRST, FIRST + "foo/", None, hop)
+    assert fetched.status is None and "timed out" in fetched.error
+
+
+@pytest.mark.parametrize(("accept", "json_wanted"), [
+    ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
+     "text/html; q=0.01", True),
+    ("text/html", False),
+    (None, False),
+    ("application/vnd.pypi.simple.v1+json;q=0.1, text/html", False),
+])
+def test_the_client_gets_the_form_it_prefers(accept: str | None, json_wanted: bool) -> None:
+    assert sources.prefers_json(accept) is json_wanted
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_composed_page_round_trips_with_absolute_urls(as_json: bool) -> None:
+    outcome, _ = _compose("bar-baz", [404, _json(("bar_baz-1.9-py3-none-any.whl", 30 * DAY))])
+    body, content_type = pagerender.project_page("bar-baz", outcome.files,
+                                                 sources.versions(outcome.files),
+                                                 as_json=as_json)
+    # Served under the first source's URL, the files still point at the fallback.
+    again = parse(body, content_type, FIRST + "bar-baz/")
+    assert [f.url for f in again] == [f.url for f in outcome.files]
+    assert again[0].hashes == {"sha256": "ab" * 32}
+    if as_json:
+        assert again[0].upload_time == outcome.files[0].upload_time
+        assert json.loads(body)["versions"] == ["1.9"]
+
+
+def test_a_composed_policy_passes_only_listed_files_also_on_the_index_server() -> None:
+    policy = Policy("https://first.example/repo/simple/", composed=True)
+    listed = "https://first.example/repo/files/foo-1.0-py3-none-any.whl"
+    hidden = "https://first.example/repo/files/foo-2.0-py3-none-any.whl"
+    under = "https://first.example/repo/simple/foo/foo-2.0-py3-none-any.whl"
+    policy.saw_page(parse(f'<a href="{listed}#sha256={"ef" * 32}">x</a>', "text/html",
+                          "https://first.example/repo/simple/foo/"))
+    assert policy.decide("GET", listed).sha256 == frozenset({"ef" * 32})
+    assert not policy.decide("GET", hidden).allowed
+    assert not policy.decide("GET", under).allowed
+    assert policy.decide("GET", "https://first.example/repo/simple/foo/").allowed
+    # Without the keys, the repository's files pass as before (checked when listed).
+    assert Policy("https://first.example/repo/simple/").decide("GET", hidden).allowed
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("7 days", 7 * DAY), ("1 day", DAY), ("12 hours", 43200), ("P7D", 7 * DAY),
+    ("PT12H", 43200), ("P1DT6H", DAY + 6 * 3600), ("P1W", 7 * DAY),
+    ("0 days", None), ("P", None), ("PT", None), ("7d", None), ("7 weeks", None),
+    ("P1M", None), ("soon", None),
+])
+def test_durations(text: str, seconds: int | None) -> None:
+    assert duration_seconds(text) == seconds
+
+
+def test_iso_duration_is_what_pip_takes() -> None:
+    assert iso_duration(7 * DAY) == "P7D"
+    assert iso_duration(43200) == "PT12H"
+
+
+def test_patterns_are_normalized_names() -> None:
+    assert pattern_problem("acme-*") is None
+    assert "write 'acme-*'" in (pattern_problem("Acme_*") or "")
+    assert pattern_problem("a/b") is not None
+    assert pattern_problem("") is not None
+    assert matches("Acme.Tool", ("other", "acme-*")) == "acme-*"
+    assert matches("acmetool", ("acme-*",)) is None
+
+
+def test_upload_times_in_every_spelling() -> None:
+    assert sources.upload_timestamp("2027-01-15T08:00:00Z") == \
+        sources.upload_timestamp("2027-01-15T09:00:00+01:00") == \
+        sources.upload_timestamp("2027-01-15T08:00:00")
+    assert sources.upload_timestamp("2027-01-15T08:00:00.5Z") == \
+        sources.upload_timestamp("2027-01-15T08:00:00Z") + 0.5  # type: ignore[operator]
+    assert sources.upload_timestamp("yesterday") is None
+    assert sources.upload_timestamp(None) is None
+
+
+def test_the_agent_composes_a_single_source_with_a_cooldown_and_nothing_without_keys() -> None:
+    from pipwrap.fence.agent import _rules
+
+    alone = _rules(PYPI, {"fallback": [], "reserved": [], "cooldown": "7 days",
+                          "cooldown_exempt": []})
+    assert alone is not None and alone.sources == (PYPI,) and alone.cooldown_seconds == 7 * DAY
+    assert _rules(PYPI, None) is None
+    assert _rules(PYPI, {"fallback": [], "reserved": ["acme-*"], "cooldown": None}) is None
+    with pytest.raises(ValueError):
+        _rules(PYPI, {"fallback": "https://x/", "cooldown": None})
