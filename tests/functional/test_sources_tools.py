@@ -106,13 +106,15 @@ def _venv_site(venv: Path) -> Path:
 class Tool:
     name: str
     path: Callable[[Stage], list[Path]]  # what goes first on PATH
-    lines: Callable[[Stage, Path, tuple[str, ...], bool], str]  # (stage, project, names, bare)
+    # (stage, project, names, bare, the profile's index URL) -> shell lines
+    lines: Callable[[Stage, Path, tuple[str, ...], bool, str], str]
     site: Callable[[Path], Path]  # where the project's packages end up
     locks: str | None = None  # the lock file or compiled requirements it writes
     marks: list[pytest.MarkDecorator] = field(default_factory=list)
 
 
-def _pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+def _pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
+        index: str) -> str:
     project.mkdir(parents=True, exist_ok=True)
     install = f"pip install -q --target {project}/t {' '.join(names)}"
     if bare:
@@ -120,7 +122,8 @@ def _pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) 
     return f"wrap {install}"
 
 
-def _uv_pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+def _uv_pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
+        index: str) -> str:
     project.mkdir(parents=True, exist_ok=True)
     # uv asks an --extra-index-url before --index-url ("first-index" from there on).
     install = f"uv pip install -q --target {project}/t {' '.join(names)}"
@@ -129,7 +132,8 @@ def _uv_pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: boo
     return f"wrap {install}"
 
 
-def _uv_project_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+def _uv_project_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
+        index: str) -> str:
     deps = ", ".join(f'"{n}"' for n in names)
     write_file(project / "pyproject.toml", (
         f'[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
@@ -140,17 +144,19 @@ def _uv_project_lines(stage: Stage, project: Path, names: tuple[str, ...], bare:
     return "wrap uv lock -q && wrap uv sync -q --frozen"
 
 
-def _pip_tools_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+def _pip_tools_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
+        index: str) -> str:
     write_file(project / "requirements.in", "\n".join(names) + "\n")
     indexes = f" --index-url {stage.first} --extra-index-url {stage.upstream.url}" if bare \
         else ""
     wrap = "" if bare else "wrap "
-    return (f"virtualenv -q {project}/v && "
-            f"{wrap}pip-compile -q --generate-hashes{indexes} -o out.txt requirements.in && "
+    return (f"{wrap}pip-compile -q --generate-hashes{indexes} -o out.txt requirements.in && "
+            f"virtualenv -q {project}/v && "
             f"{wrap}pip-sync -q --python-executable {project}/v/bin/python out.txt")
 
 
-def _pdm_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+def _pdm_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
+        index: str) -> str:
     deps = ", ".join(f'"{n}"' for n in names)
     text = (f'[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
             f'dependencies = [{deps}]\n\n[tool.pdm]\ndistribution = false\n')
@@ -163,11 +169,12 @@ def _pdm_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) 
     return f"{wrap}pdm lock -q --static-urls && {wrap}pdm sync -q"
 
 
-def _poetry_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+def _poetry_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
+        index: str) -> str:
     deps = ", ".join(f'"{n}"' for n in names)
     text = (f'[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
             f'dependencies = [{deps}]\n\n[tool.poetry]\npackage-mode = false\n\n'
-            f'[[tool.poetry.source]]\nname = "first"\nurl = "{stage.first}"\n'
+            f'[[tool.poetry.source]]\nname = "first"\nurl = "{index}"\n'
             'priority = "primary"\n')
     if bare:  # two primary sources: poetry takes the highest version of either
         text += (f'\n[[tool.poetry.source]]\nname = "upstream"\nurl = "{stage.upstream.url}"\n'
@@ -177,7 +184,8 @@ def _poetry_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: boo
     return f"{wrap}poetry lock -q && {wrap}poetry install -q --no-root"
 
 
-def _hatch_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+def _hatch_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
+        index: str) -> str:
     deps = ", ".join(f'"{n}"' for n in names)
     write_file(project / "pyproject.toml", (
         '[project]\nname = "app"\nversion = "0"\n\n'
@@ -189,7 +197,8 @@ def _hatch_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool
     return "wrap hatch env create"
 
 
-def _tox_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool) -> str:
+def _tox_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
+        index: str) -> str:
     deps = "".join(f"    {n}\n" for n in names)
     write_file(project / "tox.ini", (
         f"[tox]\nno_package = true\nenv_list = t\n\n[testenv:t]\ndeps =\n{deps}"
@@ -246,8 +255,11 @@ def _got(site: Path) -> dict[str, tuple[str, str] | None]:
 
 
 def _step(tool: Tool, stage: Stage, project: Path, names: tuple[str, ...], *, bare: bool,
-          prefix: str = "") -> str:
-    return f"cd {project} && {prefix}" + tool.lines(stage, project, names, bare)
+          profile: str = "sources") -> str:
+    """A subshell that installs ``names`` in ``project`` with ``profile``'s settings."""
+    index = {"sources": stage.first, "down": stage.down, "broken": stage.broken}[profile]
+    lines = tool.lines(stage, project, names, bare, index)
+    return f"(export PIPWRAP_PROFILE={profile}; cd {project} && {lines})"
 
 
 # --- the attack is real; wrap takes each project from its source -----------------------
@@ -268,10 +280,30 @@ def test_the_attack_is_real_and_wrap_takes_each_project_from_its_source(
     assert statuses[:2] == ["status=0", "status=0"], out
     assert _got(tool.site(wrapped)) == {"foo": ("local", "1.0"), "bar-baz": ("upstream", "1.9"),
                                         "acme-tool": None}, out
+    assert re.search(r"cooldown.*bar.baz-2\.0", done.stderr), done.stderr  # says what it hid
+    if tool.locks:
+        _assert_names_the_real_sources(stage, tool, (wrapped / tool.locks).read_text())
     assert statuses[2] != "status=0", out
     assert installed(tool.site(reserved), "acme_tool") is None, out
     # The rule is named where the user reads it: the fence's line on the command's stderr.
     assert re.search(r"reserved.*acme-\*|acme-\*.*reserved", done.stderr), done.stderr
+
+
+URL = re.compile(r"https?://[^\s\"'<>#]+")
+
+
+def _assert_names_the_real_sources(stage: Stage, tool: Tool, lock: str) -> None:
+    """Lock files and compiled requirements name the sources themselves (never the fence's
+    address), so a teammate or CI without pipwrap can install from them."""
+    origins = {re.sub(r"^(https?://[^/]+).*", r"\1", url) for url in URL.findall(lock)}
+    real = {stage.first.removesuffix("/simple/"), stage.upstream.url.removesuffix("/simple/"),
+            stage.upstream.files_base}
+    assert origins <= real, f"the lock names an address that is no source of ours:\n{lock}"
+    assert stage.first in lock or stage.first.rstrip("/") in lock, lock
+    assert "9.9.9" not in lock and "bar_baz-2.0" not in lock and "bar-baz==2.0" not in lock, lock
+    if tool.name in ("uv-lock-sync", "pdm"):  # these name every file's URL
+        assert f"{stage.upstream.files_base}/packages/bar_baz-1.9-py3-none-any.whl" in lock
+        assert f"{stage.first.removesuffix('simple/')}files/foo-1.0-py3-none-any.whl" in lock
 
 
 # --- the first source down or failing: nothing from the fallback ----------------------
@@ -283,8 +315,8 @@ def test_a_first_source_that_is_down_or_failing_gives_nothing_from_the_fallback(
     asked = len(stage.upstream.requests)
     # No retries: pip and uv would ask a failing source again with back-off, to the same end.
     done = _run(box, stage, tool, [
-        _step(tool, stage, down, NAMES, bare=False, prefix="PIPWRAP_PROFILE=down "),
-        _step(tool, stage, broken, NAMES, bare=False, prefix="PIPWRAP_PROFILE=broken "),
+        _step(tool, stage, down, NAMES, bare=False, profile="down"),
+        _step(tool, stage, broken, NAMES, bare=False, profile="broken"),
     ], PIP_RETRIES="0", UV_HTTP_RETRIES="0")
     out = done.stdout + done.stderr
     assert len(_statuses(done)) == 2 and "status=0" not in _statuses(done), out
@@ -294,13 +326,16 @@ def test_a_first_source_that_is_down_or_failing_gives_nothing_from_the_fallback(
     assert stage.upstream.requests[asked:] == [], (
         f"the fallback was asked: {stage.upstream.requests[asked:]}\n{out}")
     # Refused by the rule, not by chance: each command's stderr names it.
-    assert done.stderr.count("fails closed") >= 2, done.stderr
+    assert len(re.findall(r"fails? closed", done.stderr)) >= 2, done.stderr
 
 
-# --- lock files and compiled requirements keep naming the real sources -----------------
+# --- a teammate without pipwrap installs from the lock ---------------------------------
 
-LOCKERS = [tool for tool in TOOLS if tool.locks]
-URL = re.compile(r"https?://[^\s\"'<>#]+")
+POETRY_LOCK = ("poetry.lock names each package's source (the first source, the one index "
+               "poetry was given) and its file names, never file URLs: a teammate's poetry asks "
+               "the first source's page for bar-baz, which only the fallback has (measured: "
+               "'Unable to find installation candidates for bar-baz (1.9)'). A team on poetry "
+               "needs a first source that falls back itself (pipwrap serve --fallback).")
 
 
 def _teammate_lines(tool: Tool, stage: Stage, project: Path) -> str:
@@ -316,27 +351,16 @@ def _teammate_lines(tool: Tool, stage: Stage, project: Path) -> str:
     return f"cd {project} && poetry install -q --no-root --no-cache"
 
 
-@pytest.mark.parametrize("tool", _params(LOCKERS))
-def test_locks_name_the_real_sources_and_a_teammate_without_pipwrap_installs_from_them(
+@pytest.mark.parametrize("tool", [
+    pytest.param(tool, id=tool.name, marks=[pytest.mark.xfail(strict=True, reason=POETRY_LOCK)]
+                 if tool.name == "poetry" else tool.marks)
+    for tool in TOOLS if tool.locks])
+def test_a_teammate_without_pipwrap_installs_from_the_lock_made_under_wrap(
         box: Sandbox, stage: Stage, tool: Tool) -> None:
     mine, theirs = box.home / "mine", box.home / "teammate"
     done = _run(box, stage, tool, [_step(tool, stage, mine, NAMES, bare=False)])
-    out = done.stdout + done.stderr
-    assert _statuses(done) == ["status=0"], out
-    assert tool.locks is not None
-    lock = (mine / tool.locks).read_text()
-    origins = {re.sub(r"^(https?://[^/]+).*", r"\1", url) for url in URL.findall(lock)}
-    real = {stage.first.removesuffix("/simple/"), stage.upstream.url.removesuffix("/simple/"),
-            stage.upstream.files_base}
-    assert origins <= real, f"the lock names an address that is no source of ours:\n{lock}"
-    assert stage.first in lock or stage.first.rstrip("/") in lock, lock
-    assert "9.9.9" not in lock and "bar_baz-2.0" not in lock and "bar-baz==2.0" not in lock, lock
-    if tool.name in ("uv-lock-sync", "pdm"):  # these name every file's URL
-        assert f"{stage.upstream.files_base}/packages/bar_baz-1.9-py3-none-any.whl" in lock
-        assert f"{stage.first.removesuffix('simple/')}files/foo-1.0-py3-none-any.whl" in lock
-
-    # The teammate has the project and its lock, and no pipwrap.
-    theirs.mkdir()
+    assert _statuses(done) == ["status=0"], done.stdout + done.stderr
+    theirs.mkdir()  # the project and its lock, as a clone has them
     for item in mine.iterdir():
         if item.is_file():
             (theirs / item.name).write_bytes(item.read_bytes())
@@ -353,7 +377,7 @@ def test_wrap_uv_sync_frozen_works_in_a_new_shell_from_a_lock_made_under_wrap(
     new fence has seen no page, and lets the lock's files through by reading the sources."""
     tool = next(t for t in TOOLS if t.name == "uv-lock-sync")
     project = box.home / "proj"
-    tool.lines(stage, project, NAMES, False)
+    tool.lines(stage, project, NAMES, False, stage.first)
     done = _run(box, stage, tool, [f"cd {project} && wrap uv lock -q"])
     assert _statuses(done) == ["status=0"], done.stdout + done.stderr
     done = _run(box, stage, tool, [f"cd {project} && wrap uv sync -q --frozen --no-cache"])

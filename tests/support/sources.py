@@ -78,26 +78,24 @@ class Upstream:
         mine = [u for u in self.uploads if u.project == project]
         if not mine:
             return None
-        files = []
-        for upload in mine:
-            data = upload.path.read_bytes()
-            files.append({
-                "filename": upload.path.name,
-                "url": f"{self.files_base}/packages/{upload.path.name}",
-                "hashes": {"sha256": hashlib.sha256(data).hexdigest()},
-                "size": len(data),
-                "upload-time": upload.uploaded.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            })
+        digests = {u.path.name: hashlib.sha256(u.path.read_bytes()).hexdigest() for u in mine}
         if form == JSON_TYPE:
+            files = [{"filename": u.path.name, "url": self.file_url(u),
+                      "hashes": {"sha256": digests[u.path.name]}, "size": u.path.stat().st_size,
+                      "upload-time": u.uploaded.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+                     for u in mine]
             body = {"meta": {"api-version": "1.1"}, "name": project,
                     "versions": sorted({u.version for u in mine}), "files": files}
             return json.dumps(body).encode(), JSON_TYPE
-        links = "".join(
-            f'<a href="{html.escape(f["url"])}#sha256={f["hashes"]["sha256"]}">'  # type: ignore[index]
-            f'{html.escape(str(f["filename"]))}</a><br>\n' for f in files)
+        # PEP 503 HTML carries no upload time: a client that asks for HTML cannot see one.
+        links = "".join(f'<a href="{html.escape(self.file_url(u))}#sha256={digests[u.path.name]}">'
+                        f'{html.escape(u.path.name)}</a><br>\n' for u in mine)
         text = ('<!DOCTYPE html><html><head><meta name="pypi:repository-version" '
                 f'content="1.1"></head><body>\n{links}</body></html>\n')
         return text.encode(), form
+
+    def file_url(self, upload: Upload) -> str:
+        return f"{self.files_base}/packages/{upload.path.name}"
 
     def file(self, name: str) -> Path | None:
         return next((u.path for u in self.uploads if u.path.name == name), None)
