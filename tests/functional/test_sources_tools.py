@@ -155,6 +155,17 @@ def _pip_tools_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: 
             f"{wrap}pip-sync -q --python-executable {project}/v/bin/python out.txt")
 
 
+def _pip_lock_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
+        index: str) -> str:
+    """pip 26's `pip lock` writes a PEP 751 pylock.toml; uv installs from it (pip cannot yet)."""
+    project.mkdir(parents=True, exist_ok=True)
+    indexes = f" --index-url {stage.first} --extra-index-url {stage.upstream.url}" if bare \
+        else ""
+    wrap = "" if bare else "wrap "
+    return (f"{wrap}pip lock -q{indexes} -o pylock.toml {' '.join(names)} && "
+            f"{wrap}uv pip install -q --target t -r pylock.toml")
+
+
 def _pdm_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
         index: str) -> str:
     deps = ", ".join(f'"{n}"' for n in names)
@@ -223,6 +234,8 @@ TOOLS = [
          locks="uv.lock"),
     Tool("pip-tools", _tools_path, _pip_tools_lines, lambda p: _venv_site(p / "v"),
          locks="out.txt"),
+    Tool("pip-lock", lambda s: [fenced.pip_bin("newest"), s.tools], _pip_lock_lines,
+         lambda p: p / "t", locks="pylock.toml"),
     Tool("pdm", _tools_path, _pdm_lines, lambda p: _venv_site(p / ".venv"), locks="pdm.lock"),
     Tool("poetry", _tools_path, _poetry_lines, lambda p: _venv_site(p / ".venv"),
          locks="poetry.lock"),
@@ -301,7 +314,7 @@ def _assert_names_the_real_sources(stage: Stage, tool: Tool, lock: str) -> None:
     assert origins <= real, f"the lock names an address that is no source of ours:\n{lock}"
     assert stage.first in lock or stage.first.rstrip("/") in lock, lock
     assert "9.9.9" not in lock and "bar_baz-2.0" not in lock and "bar-baz==2.0" not in lock, lock
-    if tool.name in ("uv-lock-sync", "pdm"):  # these name every file's URL
+    if tool.name in ("uv-lock-sync", "pdm", "pip-lock"):  # these name every file's URL
         assert f"{stage.upstream.files_base}/packages/bar_baz-1.9-py3-none-any.whl" in lock
         assert f"{stage.first.removesuffix('simple/')}files/foo-1.0-py3-none-any.whl" in lock
 
@@ -348,6 +361,8 @@ def _teammate_lines(tool: Tool, stage: Stage, project: Path) -> str:
                 f"{stage.upstream.url}' out.txt")
     if tool.name == "pdm":
         return f"cd {project} && pdm sync -q --no-cache"
+    if tool.name == "pip-lock":
+        return f"cd {project} && uv pip install -q --no-cache --target t -r pylock.toml"
     return f"cd {project} && poetry install -q --no-root --no-cache"
 
 
@@ -385,3 +400,51 @@ def test_wrap_uv_sync_frozen_works_in_a_new_shell_from_a_lock_made_under_wrap(
     assert _statuses(done) == ["status=0"], out
     assert _got(tool.site(project)) == {"foo": ("local", "1.0"), "bar-baz": ("upstream", "1.9"),
                                         "acme-tool": None}, out
+
+
+# --- the fallback's files the composed page would not offer stay out -------------------
+
+def _file(stage: Stage, name: str) -> str:
+    return f"{stage.upstream.files_base}/packages/{name}"
+
+
+def test_the_fallbacks_files_no_composed_page_offers_are_refused_when_asked_directly(
+        box: Sandbox, stage: Stage) -> None:
+    """What a lock or a script could name: the evil Foo (foo's page is the first source's),
+    bar-baz 2.0 (inside the cooldown), the evil acme-tool (reserved); and a reserved name
+    asked for in another spelling. bar-baz 1.9 passes."""
+    asked = [_file(stage, "foo-9.9.9-py3-none-any.whl"),
+             _file(stage, "bar_baz-2.0-py3-none-any.whl"),
+             _file(stage, "acme_tool-9.9.9-py3-none-any.whl"),
+             stage.first + "Acme_Tool/", stage.first + "acme.tool/",
+             _file(stage, "bar_baz-1.9-py3-none-any.whl")]
+    script = "".join(f"wrap {fenced.python_c(fenced.fetch(url))}\n" for url in asked)
+    before = len(stage.upstream.requests)
+    done = box.sh("bash", script)
+    answers = [line for line in done.stdout.splitlines() if line.startswith(("status", "error"))]
+    assert [a.split()[:2] for a in answers] == [["status", "403"]] * 5 + [["status", "200"]], (
+        done.stdout + done.stderr)
+    # A reserved name is never asked of a fallback: asking would tell it your private names.
+    assert not [p for p in stage.upstream.requests[before:] if "acme" in p.lower()], (
+        stage.upstream.requests[before:])
+
+
+def test_a_lock_edited_to_name_the_fallbacks_evil_files_is_refused_under_wrap(
+        box: Sandbox, stage: Stage) -> None:
+    """A uv.lock made without pipwrap (evil Foo 9.9.9 and bar-baz 2.0 from the upstream),
+    its registry rewritten to the profile's index so the guard lets it by: the fence reads
+    each file's composed page, and neither file is on it."""
+    tool = next(t for t in TOOLS if t.name == "uv-lock-sync")
+    project = box.home / "proj"
+    lines = tool.lines(stage, project, NAMES, True, stage.first).split(" && ")[0]
+    done = _run(box, stage, tool, [f"cd {project} && {lines}"])
+    assert _statuses(done) == ["status=0"], done.stdout + done.stderr
+    lock = (project / "uv.lock").read_text()
+    assert "foo-9.9.9" in lock and "bar_baz-2.0" in lock, lock
+    (project / "uv.lock").write_text(lock.replace(stage.upstream.url, stage.first))
+    done = _run(box, stage, tool, [f"cd {project} && wrap uv sync -q --frozen --no-cache"],
+                UV_HTTP_RETRIES="0")
+    out = done.stdout + done.stderr
+    assert _statuses(done) != ["status=0"], out
+    assert _got(_venv_site(project / ".venv")) == {"foo": None, "bar-baz": None,
+                                                   "acme-tool": None}, out
