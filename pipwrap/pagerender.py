@@ -60,7 +60,10 @@ def project_page(project: str, files: list[IndexFile], versions: list[str], *,
             if record.upload_time is not None:
                 entry["upload-time"] = record.upload_time
             entries.append(entry)
-        data = {"meta": {"api-version": "1.1"}, "name": project, "versions": versions,
+        # PEP 700 (1.1) makes each file's size mandatory: a page whose source gave none
+        # (an HTML page) is said to be 1.0, with what is known of the 1.1 fields kept.
+        version = "1.1" if all(record.size is not None for record in files) else "1.0"
+        data = {"meta": {"api-version": version}, "name": project, "versions": versions,
                 "files": entries}
         body = json.dumps(data, separators=(",", ":"), ensure_ascii=False) + "\n"
         return body.encode(), JSON_TYPE

@@ -232,7 +232,8 @@ class Agent:
         enter = self.namespace.enter_argv() if self.namespace and session.inside_token else []
         return {"token": session.token, "port": self.port, "pid": os.getpid(),
                 "report": session.report_path, "inside_token": session.inside_token,
-                "enter": enter, "isolation": "" if self.namespace else self.isolation_reason}
+                "enter": enter, "isolation": "" if self.namespace else self.isolation_reason,
+                "composes": session.rules is not None}
 
 
 def _rules(index_url: str, given: object) -> Rules | None:

@@ -203,6 +203,12 @@ def open_session(index_url: str, upload_url: str | None = None,
         raise
     except OSError as exc:
         raise FenceError(f"fence: cannot start or reach the agent: {exc}") from None
+    if sources is not None and answer.get("composes") is not True:
+        # An agent from before these keys (still running across an upgrade, until it
+        # sees agent.py change) would pass the index's pages as they are: fail closed.
+        raise FenceError("fence: the running agent does not enforce the profile's fallback/"
+                         "cooldown (it predates them); run the command again once it has "
+                         "restarted (within a second of an upgrade)")
     token, port, pid = str(answer["token"]), int(answer["port"]), int(answer["pid"])  # type: ignore[call-overload]
     proxy_url = f"http://pipwrap:{token}@127.0.0.1:{port}"
     try:

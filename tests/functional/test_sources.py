@@ -60,9 +60,18 @@ def _json_upstream(root: Path, wheels: list[tuple[Path, float]]) -> dict[str, by
 
 
 @contextlib.contextmanager
-def _serve_json(root: Path, pages: dict[str, bytes]) -> Iterator[str]:
+def _serve_json(root: Path, pages: dict[str, bytes], login: str | None = None,
+                ) -> Iterator[str]:
+    """``login``: "user:password" every request must carry (HTTP Basic)."""
+    import base64
+
+    wanted = f"Basic {base64.b64encode(login.encode()).decode()}" if login else None
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if wanted is not None and self.headers.get("Authorization") != wanted:
+                self.send_error(401)
+                return
             parts = self.path.strip("/").split("/")
             if len(parts) == 2 and parts[0] == "simple" and parts[1] in pages:
                 body, kind = pages[parts[1]], "application/vnd.pypi.simple.v1+json"
@@ -360,3 +369,47 @@ def test_a_cooldown_on_a_profile_whose_only_source_is_the_public_index(
     assert installed(target, "bar_baz") == ("upstream", "1.9")
     assert "new=0" not in done.stdout
     assert "cooldown P7D hides 1 file(s) of 'bar-baz'" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_https_sources_with_the_profiles_ca(sandbox: Sandbox, tmp_path: Path, venv: Path,
+                                            installer: str) -> None:
+    """Both sources over TLS signed by the profile's ca-file: the fence reads them itself
+    (in the client's CONNECT tunnel, with the same CA), and the developer's own CA variables
+    (which even trust the test CA) change nothing."""
+    ca = static_index.make_ca(tmp_path / "ca")
+    upstream = static_index.tree(tmp_path / "up", [
+        make_wheel(tmp_path / "w-up", "Foo", "9.9.9", "evil"),
+        make_wheel(tmp_path / "w-up", "bar-baz", "2.0", "upstream")])
+    first = static_index.tree(tmp_path / "first", [make_wheel(tmp_path / "w1", "Foo", "1.0",
+                                                              "local")])
+    with static_index.serve(upstream, context=ca.server_context(tmp_path / "s1")) as up, \
+            static_index.serve(first, context=ca.server_context(tmp_path / "s2")) as loc:
+        sandbox.write_config(f'default = "tls"\n[profiles.tls]\nindex-url = "{loc.url}"\n'
+                             f'fallback = ["{up.url}"]\nca-file = "{ca.cert}"\n')
+        target = sandbox.home / "t"
+        env = {name: str(ca.cert) for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
+                                               "CURL_CA_BUNDLE", "PIP_CERT")}
+        done = sandbox.sh("bash", _install(installer, target, venv, "foo", "bar-baz")
+                          + "; echo status=$?", **env)
+    assert "status=0" in done.stdout, done.stdout + done.stderr
+    assert installed(target) == ("local", "1.0")
+    assert installed(target, "bar_baz") == ("upstream", "2.0")
+
+
+def test_a_fallback_login_goes_to_the_fallback_only_and_is_never_shown(
+        sandbox: Sandbox, tmp_path: Path, staged: Staged) -> None:
+    wheels = [(make_wheel(tmp_path / "w", "bar-baz", "1.9", "private"), 30 * 86400)]
+    pages = _json_upstream(tmp_path / "up", wheels)
+    with _serve_json(tmp_path / "up", pages, login="me:s3cret") as private:
+        with_login = private.replace("http://", "http://me:s3cret@")
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{staged.first}"\nfallback = ["{with_login}"]\n')
+        target = sandbox.home / "t"
+        done = sandbox.sh("bash", "\n".join([
+            f"{_install('pip', target, Path(), 'foo', 'bar-baz')}; echo status=$?",
+            "pipwrap explain bar-baz; pipwrap show", "pipwrap doctor >/dev/null"]))
+    assert "status=0" in done.stdout, done.stdout + done.stderr
+    assert installed(target, "bar_baz") == ("private", "1.9")
+    assert "me:****@" in done.stdout, done.stdout
+    assert "s3cret" not in done.stdout + done.stderr

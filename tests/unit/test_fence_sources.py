@@ -240,3 +240,37 @@ def test_the_agent_composes_a_single_source_with_a_cooldown_and_nothing_without_
     assert _rules(PYPI, {"fallback": [], "reserved": ["acme-*"], "cooldown": None}) is None
     with pytest.raises(ValueError):
         _rules(PYPI, {"fallback": "https://x/", "cooldown": None})
+
+
+def test_an_agent_that_predates_the_keys_is_refused(tmp_path: object,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Across an upgrade the old agent may answer once more; it would pass pages as they
+    are, so a session with sources must hear that they are enforced, or fail closed."""
+    import socket
+    import threading
+    from pathlib import Path
+
+    from pipwrap.fence import client
+
+    base = Path(str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(base / "c"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(base / "d"))
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(Path(client.run_dir()) / client.SOCKET_NAME))
+    listener.listen()
+
+    def old_agent() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(json.dumps({"token": "t", "port": 1, "pid": 1}).encode() + b"\n")
+
+    thread = threading.Thread(target=old_agent, daemon=True)
+    thread.start()
+    with pytest.raises(client.FenceError, match="does not enforce"):
+        client.open_session(FIRST, sources={"fallback": [PYPI], "reserved": [],
+                                            "cooldown": None, "cooldown_exempt": []})
+    assert client.open_session(FIRST).proxy_url.startswith("http://pipwrap:t@")
+    thread.join(5)
+    listener.close()
