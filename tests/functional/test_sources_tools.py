@@ -23,11 +23,12 @@ the result of every test here.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,8 @@ class Tool:
     lines: Callable[[Stage, Path, tuple[str, ...], bool, str], str]
     site: Callable[[Path], Path]  # where the project's packages end up
     locks: str | None = None  # the lock file or compiled requirements it writes
-    marks: list[pytest.MarkDecorator] = field(default_factory=list)
+    # (stage, project) -> the shell lines a teammate without pipwrap installs the lock with
+    teammate: Callable[[Stage, Path], str] | None = None
 
 
 def _pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
@@ -220,23 +222,51 @@ def _tox_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
     return "wrap tox -q -e t"
 
 
+# A teammate has the project and its lock (as a clone has them) and no pipwrap.
+
+def _uv_teammate(stage: Stage, project: Path) -> str:
+    return "uv sync -q --frozen --no-cache"
+
+
+def _pip_tools_teammate(stage: Stage, project: Path) -> str:
+    # Every pin has its hashes: a second index cannot swap one.
+    return (f"virtualenv -q {project}/v && pip-sync -q --python-executable {project}/v/bin/python"
+            f" --pip-args '--no-cache-dir --extra-index-url {stage.upstream.url}' out.txt")
+
+
+def _pip_lock_teammate(stage: Stage, project: Path) -> str:
+    return "uv pip install -q --no-cache --target t -r pylock.toml"
+
+
+def _pdm_teammate(stage: Stage, project: Path) -> str:
+    return "pdm sync -q --no-cache"
+
+
+def _poetry_teammate(stage: Stage, project: Path) -> str:
+    return "poetry install -q --no-root --no-cache"
+
+
 def _tools_path(stage: Stage) -> list[Path]:
     return [stage.tools]
 
 
+def _target(project: Path) -> Path:
+    return project / "t"
+
+
 TOOLS = [
-    Tool("pip-oldest", lambda s: [fenced.pip_bin("23.2.1")], _pip_lines,
-         lambda p: p / "t"),
-    Tool("pip-newest", lambda s: [fenced.pip_bin("newest")], _pip_lines,
-         lambda p: p / "t"),
-    Tool("uv-pip", _tools_path, _uv_pip_lines, lambda p: p / "t"),
+    Tool("pip-oldest", lambda s: [fenced.pip_bin("23.2.1")], _pip_lines, _target),
+    Tool("pip-newest", lambda s: [fenced.pip_bin("newest")], _pip_lines, _target),
+    Tool("uv-pip", _tools_path, _uv_pip_lines, _target),
     Tool("uv-lock-sync", _tools_path, _uv_project_lines, lambda p: _venv_site(p / ".venv"),
-         locks="uv.lock"),
+         locks="uv.lock", teammate=_uv_teammate),
     Tool("pip-tools", _tools_path, _pip_tools_lines, lambda p: _venv_site(p / "v"),
-         locks="out.txt"),
-    Tool("pip-lock", lambda s: [fenced.pip_bin("newest"), s.tools], _pip_lock_lines,
-         lambda p: p / "t", locks="pylock.toml"),
-    Tool("pdm", _tools_path, _pdm_lines, lambda p: _venv_site(p / ".venv"), locks="pdm.lock"),
+         locks="out.txt", teammate=_pip_tools_teammate),
+    Tool("pip-lock", lambda s: [fenced.pip_bin("newest"), s.tools], _pip_lock_lines, _target,
+         locks="pylock.toml", teammate=_pip_lock_teammate),
+    Tool("pdm", _tools_path, _pdm_lines, lambda p: _venv_site(p / ".venv"), locks="pdm.lock",
+         teammate=_pdm_teammate),
+    # poetry's teammate: test_a_poetry_teammate_without_pipwrap_installs_from_the_lock_made_...
     Tool("poetry", _tools_path, _poetry_lines, lambda p: _venv_site(p / ".venv"),
          locks="poetry.lock"),
     Tool("hatch", _tools_path, _hatch_lines, lambda p: _venv_site(p / ".hatch")),
@@ -245,7 +275,7 @@ TOOLS = [
 
 
 def _params(tools: list[Tool]) -> list[object]:
-    return [pytest.param(tool, id=tool.name, marks=tool.marks) for tool in tools]
+    return [pytest.param(tool, id=tool.name) for tool in tools]
 
 
 def _run(box: Sandbox, stage: Stage, tool: Tool, steps: list[str],
@@ -280,12 +310,17 @@ def _step(tool: Tool, stage: Stage, project: Path, names: tuple[str, ...], *, ba
 @pytest.mark.parametrize("tool", _params(TOOLS))
 def test_the_attack_is_real_and_wrap_takes_each_project_from_its_source(
         box: Sandbox, stage: Stage, tool: Tool) -> None:
-    bare, wrapped, reserved = (box.home / d for d in ("bare", "wrapped", "reserved"))
-    done = _run(box, stage, tool, [
-        _step(tool, stage, bare, (*NAMES, "acme-tool"), bare=True),
-        _step(tool, stage, wrapped, NAMES, bare=False),
-        _step(tool, stage, reserved, ("acme-tool",), bare=False),
-    ])
+    """Bare: the evil Foo, bar-baz 2.0 and the evil acme-tool. Wrapped: Foo 1.0, bar-baz 1.9,
+    acme-tool refused naming the rule; a tool's lock names the real sources, and a teammate
+    without pipwrap installs from it (one shell: the tools start once)."""
+    bare, wrapped, reserved, teammate = (box.home / d for d in (
+        "bare", "wrapped", "reserved", "teammate"))
+    steps = [_step(tool, stage, bare, (*NAMES, "acme-tool"), bare=True),
+             _step(tool, stage, wrapped, NAMES, bare=False),
+             _step(tool, stage, reserved, ("acme-tool",), bare=False)]
+    if tool.teammate:
+        steps.append(_teammate_step(tool, stage, wrapped, teammate))
+    done = _run(box, stage, tool, steps)
     out = done.stdout + done.stderr
     assert _got(tool.site(bare)) == {"foo": EVIL, "bar-baz": ("upstream", "2.0"),
                                      "acme-tool": EVIL}, f"the staged attack did not work:\n{out}"
@@ -300,6 +335,18 @@ def test_the_attack_is_real_and_wrap_takes_each_project_from_its_source(
     assert installed(tool.site(reserved), "acme_tool") is None, out
     # The rule is named where the user reads it: the fence's line on the command's stderr.
     assert re.search(r"reserved.*acme-\*|acme-\*.*reserved", done.stderr), done.stderr
+    if tool.teammate:  # the lock wrap made installs without pipwrap
+        assert statuses[3] == "status=0", out
+        assert _got(tool.site(teammate)) == {"foo": ("local", "1.0"),
+                                             "bar-baz": ("upstream", "1.9"),
+                                             "acme-tool": None}, out
+
+
+def _teammate_step(tool: Tool, stage: Stage, mine: Path, theirs: Path) -> str:
+    """A copy of the project's files (no venv, no cache), installed from without pipwrap."""
+    assert tool.teammate is not None
+    return (f"(mkdir {theirs} && find {mine} -maxdepth 1 -type f -exec cp {{}} {theirs} \\; "
+            f"&& cd {theirs} && {tool.teammate(stage, theirs)})")
 
 
 URL = re.compile(r"https?://[^\s\"'<>#]+")
@@ -342,8 +389,6 @@ def test_a_first_source_that_is_down_or_failing_gives_nothing_from_the_fallback(
     assert len(re.findall(r"fails? closed", done.stderr)) >= 2, done.stderr
 
 
-# --- a teammate without pipwrap installs from the lock ---------------------------------
-
 POETRY_LOCK = ("poetry.lock names each package's source (the first source, the one index "
                "poetry was given) and its file names, never file URLs: a teammate's poetry asks "
                "the first source's page for bar-baz, which only the fallback has (measured: "
@@ -351,35 +396,15 @@ POETRY_LOCK = ("poetry.lock names each package's source (the first source, the o
                "needs a first source that falls back itself (pipwrap serve --fallback).")
 
 
-def _teammate_lines(tool: Tool, stage: Stage, project: Path) -> str:
-    """Installing from the lock without pipwrap, the tool's own way."""
-    if tool.name == "uv-lock-sync":
-        return f"cd {project} && uv sync -q --frozen --no-cache"
-    if tool.name == "pip-tools":  # every pin has its hashes: a second index cannot swap one
-        return (f"cd {project} && virtualenv -q v && pip-sync -q --python-executable "
-                f"v/bin/python --pip-args '--no-cache-dir --extra-index-url "
-                f"{stage.upstream.url}' out.txt")
-    if tool.name == "pdm":
-        return f"cd {project} && pdm sync -q --no-cache"
-    if tool.name == "pip-lock":
-        return f"cd {project} && uv pip install -q --no-cache --target t -r pylock.toml"
-    return f"cd {project} && poetry install -q --no-root --no-cache"
-
-
-@pytest.mark.parametrize("tool", [
-    pytest.param(tool, id=tool.name, marks=[pytest.mark.xfail(strict=True, reason=POETRY_LOCK)]
-                 if tool.name == "poetry" else tool.marks)
-    for tool in TOOLS if tool.locks])
-def test_a_teammate_without_pipwrap_installs_from_the_lock_made_under_wrap(
-        box: Sandbox, stage: Stage, tool: Tool) -> None:
+@pytest.mark.xfail(strict=True, reason=POETRY_LOCK)
+def test_a_poetry_teammate_without_pipwrap_installs_from_the_lock_made_under_wrap(
+        box: Sandbox, stage: Stage) -> None:
+    tool = next(t for t in TOOLS if t.name == "poetry")
     mine, theirs = box.home / "mine", box.home / "teammate"
     done = _run(box, stage, tool, [_step(tool, stage, mine, NAMES, bare=False)])
     assert _statuses(done) == ["status=0"], done.stdout + done.stderr
-    theirs.mkdir()  # the project and its lock, as a clone has them
-    for item in mine.iterdir():
-        if item.is_file():
-            (theirs / item.name).write_bytes(item.read_bytes())
-    done = _run(box, stage, tool, [_teammate_lines(tool, stage, theirs)])
+    done = _run(box, stage, tool, [_teammate_step(
+        dataclasses.replace(tool, teammate=_poetry_teammate), stage, mine, theirs)])
     out = done.stdout + done.stderr
     assert _statuses(done) == ["status=0"], out
     assert _got(tool.site(theirs)) == {"foo": ("local", "1.0"), "bar-baz": ("upstream", "1.9"),
