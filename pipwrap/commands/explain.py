@@ -105,6 +105,11 @@ def _print_text(profile: Profile, outcome: Outcome, answered: str | None) -> Non
         print(f"{name}: refused under profile {profile.name!r}: {outcome.refusal}")
     for step in outcome.steps:
         print(f"  {step}")
+    from pipwrap.sourcerules import matches
+
+    reserved = matches(name, profile.reserved)
+    if reserved is not None and outcome.status == 200:
+        print(f"  reserved (pattern {reserved!r}): never taken from a fallback")
     if outcome.hidden:
         print(f"  hidden by the cooldown ({profile.cooldown}):")
         for record, why in outcome.hidden:
@@ -113,8 +118,6 @@ def _print_text(profile: Profile, outcome: Outcome, answered: str | None) -> Non
         print(f"  cooldown {profile.cooldown}: not applied: {answered}'s page carries no "
               "upload times (PEP 700, JSON pages only); that source is outside the cooldown")
     elif profile.cooldown and outcome.status == 200 and not outcome.hidden:
-        from pipwrap.sourcerules import matches
-
         exempt = matches(name, profile.cooldown_exempt)
         print(f"  cooldown {profile.cooldown}: "
               + (f"exempt (pattern {exempt!r})" if exempt else "hides no file"))

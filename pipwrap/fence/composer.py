@@ -201,6 +201,11 @@ class PageReader:
             return True
         message = f"pipwrap fence: refused {method} {url}: {outcome.refusal}"
         session.report(message)
+        if outcome.failed is not None and outcome.failed[0] == 0 and \
+                outcome.failed[1] in (401, 403) and (outcome.failed[1] == 401 or session.login):
+            # Said as for any request the fence adds the profile's login to: which login,
+            # and where its password comes from.
+            session.report(login_refused(session, method, url, outcome.failed[1] or 401)[1])
         status = "403 Forbidden" if outcome.status == sources.REFUSED else "502 Bad Gateway"
         self.respond(status, (message + "\n").encode())
         return True

@@ -83,6 +83,7 @@ class Outcome:
     refusal: str | None = None           # the rule, for the session's report
     note: str | None = None              # a report line about files hidden (not a refusal)
     undated = False                      # the page dates no file: outside the cooldown
+    failed: tuple[int, int | None] | None = None  # (source, HTTP status) that failed
 
 
 def page_url(source: str, project: str) -> str:
@@ -172,7 +173,7 @@ def compose(project: str, rules: Rules, fetch: Callable[[int, str], Fetched],
         if answer.status != OK:
             why = f"HTTP {answer.status}" if answer.status is not None else \
                 (answer.error or "no answer")
-            outcome.status = FAILED
+            outcome.status, outcome.failed = FAILED, (number, answer.status)
             outcome.refusal = (f"{rules.name(number)} failed for {name!r} ({why}); the "
                                "sources fail closed: only a 404 or 410 moves on to the next")
             outcome.steps.append(f"{rules.name(number)}: {why}: fails closed")

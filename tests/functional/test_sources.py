@@ -413,3 +413,23 @@ def test_a_fallback_login_goes_to_the_fallback_only_and_is_never_shown(
     assert installed(target, "bar_baz") == ("private", "1.9")
     assert "me:****@" in done.stdout, done.stdout
     assert "s3cret" not in done.stdout + done.stderr
+
+
+def test_a_first_source_refusing_the_login_fails_closed_and_names_the_login(
+        sandbox: Sandbox, tmp_path: Path, staged: Staged) -> None:
+    wheels = [(make_wheel(tmp_path / "w", "bar-baz", "1.0", "private"), 30 * 86400)]
+    pages = _json_upstream(tmp_path / "first", wheels)
+    with _serve_json(tmp_path / "first", pages, login="me:s3cret") as first:
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{first}"\nusername = "me"\n'
+                             f'password-env = "CORP_PW"\nfallback = ["{staged.upstream}"]\n')
+        wrong, right = sandbox.home / "wrong", sandbox.home / "right"
+        done = sandbox.sh("bash", "\n".join([
+            f"CORP_PW=nope {_install('pip', wrong, Path(), 'bar-baz')}; echo wrong=$?",
+            f"CORP_PW=s3cret {_install('pip', right, Path(), 'bar-baz')}; echo right=$?"]))
+    assert "wrong=0" not in done.stdout and "right=0" in done.stdout, done.stdout + done.stderr
+    assert installed(wrong, "bar_baz") is None  # the fallback's 1.9 never
+    assert installed(right, "bar_baz") == ("private", "1.0")
+    assert "(HTTP 401); the sources fail closed" in done.stderr, done.stderr
+    assert "the server refused the login of profile 'corp'" in done.stderr, done.stderr
+    assert "with the password from the variable CORP_PW" in done.stderr
