@@ -115,31 +115,29 @@ class Tool:
     teammate: Callable[[Stage, Path], str] | None = None
 
 
-def _pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
-        index: str) -> str:
-    project.mkdir(parents=True, exist_ok=True)
-    install = f"pip install -q --target {project}/t {' '.join(names)}"
-    if bare:
-        return f"{install} --index-url {stage.first} --extra-index-url {stage.upstream.url}"
-    return f"wrap {install}"
+def _pyproject(names: tuple[str, ...], tool_tables: str) -> str:
+    """A project of no package of its own that depends on ``names``."""
+    deps = ", ".join(f'"{n}"' for n in names)
+    return (f'[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
+            f'dependencies = [{deps}]\n\n{tool_tables}')
 
 
-def _uv_pip_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
-        index: str) -> str:
-    project.mkdir(parents=True, exist_ok=True)
-    # uv asks an --extra-index-url before --index-url ("first-index" from there on).
-    install = f"uv pip install -q --target {project}/t {' '.join(names)}"
-    if bare:
-        return f"{install} --index-url {stage.first} --extra-index-url {stage.upstream.url}"
-    return f"wrap {install}"
+def _installer_lines(command: str) -> Callable[[Stage, Path, tuple[str, ...], bool, str], str]:
+    """pip's or `uv pip`'s lines: install into ``PROJECT/t``, both indexes by option when bare
+    (uv asks an --extra-index-url before the --index-url, "first-index" from there on)."""
+    def lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
+              index: str) -> str:
+        project.mkdir(parents=True, exist_ok=True)
+        install = f"{command} install -q --target {project}/t {' '.join(names)}"
+        if bare:
+            return f"{install} --index-url {stage.first} --extra-index-url {stage.upstream.url}"
+        return f"wrap {install}"
+    return lines
 
 
 def _uv_project_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
         index: str) -> str:
-    deps = ", ".join(f'"{n}"' for n in names)
-    write_file(project / "pyproject.toml", (
-        f'[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
-        f'dependencies = [{deps}]\n\n[tool.uv]\npackage = false\n'))
+    write_file(project / "pyproject.toml", _pyproject(names, "[tool.uv]\npackage = false\n"))
     if bare:  # an --index is asked before the --default-index
         return (f"uv lock -q --default-index {stage.first} --index {stage.upstream.url} && "
                 "uv sync -q --frozen")
@@ -170,9 +168,7 @@ def _pip_lock_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: b
 
 def _pdm_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
         index: str) -> str:
-    deps = ", ".join(f'"{n}"' for n in names)
-    text = (f'[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
-            f'dependencies = [{deps}]\n\n[tool.pdm]\ndistribution = false\n')
+    text = _pyproject(names, "[tool.pdm]\ndistribution = false\n")
     if bare:  # pdm merges its sources and takes the highest version
         text += (f'\n[[tool.pdm.source]]\nname = "pypi"\nurl = "{stage.first}"\n'
                  f'\n[[tool.pdm.source]]\nname = "upstream"\nurl = "{stage.upstream.url}"\n')
@@ -184,11 +180,8 @@ def _pdm_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
 
 def _poetry_lines(stage: Stage, project: Path, names: tuple[str, ...], bare: bool,
         index: str) -> str:
-    deps = ", ".join(f'"{n}"' for n in names)
-    text = (f'[project]\nname = "app"\nversion = "0"\nrequires-python = ">=3.9"\n'
-            f'dependencies = [{deps}]\n\n[tool.poetry]\npackage-mode = false\n\n'
-            f'[[tool.poetry.source]]\nname = "first"\nurl = "{index}"\n'
-            'priority = "primary"\n')
+    text = _pyproject(names, '[tool.poetry]\npackage-mode = false\n\n[[tool.poetry.source]]\n'
+                      f'name = "first"\nurl = "{index}"\npriority = "primary"\n')
     if bare:  # two primary sources: poetry takes the highest version of either
         text += (f'\n[[tool.poetry.source]]\nname = "upstream"\nurl = "{stage.upstream.url}"\n'
                  'priority = "primary"\n')
@@ -255,9 +248,9 @@ def _target(project: Path) -> Path:
 
 
 TOOLS = [
-    Tool("pip-oldest", lambda s: [fenced.pip_bin("23.2.1")], _pip_lines, _target),
-    Tool("pip-newest", lambda s: [fenced.pip_bin("newest")], _pip_lines, _target),
-    Tool("uv-pip", _tools_path, _uv_pip_lines, _target),
+    Tool("pip-oldest", lambda s: [fenced.pip_bin("23.2.1")], _installer_lines("pip"), _target),
+    Tool("pip-newest", lambda s: [fenced.pip_bin("newest")], _installer_lines("pip"), _target),
+    Tool("uv-pip", _tools_path, _installer_lines("uv pip"), _target),
     Tool("uv-lock-sync", _tools_path, _uv_project_lines, lambda p: _venv_site(p / ".venv"),
          locks="uv.lock", teammate=_uv_teammate),
     Tool("pip-tools", _tools_path, _pip_tools_lines, lambda p: _venv_site(p / "v"),

@@ -104,9 +104,8 @@ class Upstream:
         return [path for path in self.requests if path.startswith("/packages/")]
 
 
-class _UpstreamHandler(http.server.BaseHTTPRequestHandler):
+class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    upstream: Upstream
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -122,8 +121,15 @@ class _UpstreamHandler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def do_GET(self) -> None:
+        self._send(404, b"not found")
+
     def do_HEAD(self) -> None:
         self.do_GET()
+
+
+class _UpstreamHandler(_Handler):
+    upstream: Upstream
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -159,21 +165,9 @@ class _UpstreamHandler(http.server.BaseHTTPRequestHandler):
             self._send(200, page[0], page[1])
 
 
-class _FailingHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
+class _FailingHandler(_Handler):
     def do_GET(self) -> None:
-        body = b"internal server error\n"
-        self.send_response(500)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_HEAD = do_GET
+        self._send(500, b"internal server error\n")
 
 
 @contextlib.contextmanager
