@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import fenced, hosting, sources, static_index
-from tests.support.sandbox import Sandbox, installed, write_file
+from tests.support.sandbox import Indexes, Sandbox, installed, write_file
 from tests.support.servers import free_port
 from tests.support.toolsvenv import tools_venv
 from tests.support.wheels import make_wheel
@@ -466,3 +466,17 @@ def test_a_lock_edited_to_name_the_fallbacks_evil_files_is_refused_under_wrap(
     assert _statuses(done) != ["status=0"], out
     assert _got(_venv_site(project / ".venv")) == {"foo": None, "bar-baz": None,
                                                    "acme-tool": None}, out
+
+
+def test_a_reserved_name_the_first_source_redirects_to_its_own_upstream_is_refused(
+        box: Sandbox, stage: Stage, indexes: Indexes) -> None:
+    """The first source is a local-first server (pypiserver here; `pipwrap serve --fallback`
+    alike) that sends a name it does not hold to its upstream with a 303. For a reserved name
+    that upstream is a fallback all the same: the evil package must not come from it."""
+    box.write_config(
+        f'default = "team"\n\n[profiles.team]\nindex-url = "{indexes.local.url}"\n'
+        f'fallback = ["{stage.upstream.url}"]\nreserved = ["bar-*"]\n')
+    done = box.sh("bash", f"wrap pip install -q --target {box.home}/t bar-baz\necho status=$?\n")
+    assert done.stdout.strip().splitlines()[-1] != "status=0", done.stdout + done.stderr
+    assert installed(box.home / "t", "bar_baz") is None, done.stdout + done.stderr
+    assert "reserved" in done.stderr, done.stderr
