@@ -480,3 +480,18 @@ def test_a_reserved_name_the_first_source_redirects_to_its_own_upstream_is_refus
     assert done.stdout.strip().splitlines()[-1] != "status=0", done.stdout + done.stderr
     assert installed(box.home / "t", "bar_baz") is None, done.stdout + done.stderr
     assert "reserved" in done.stderr, done.stderr
+
+
+def test_a_fallback_with_relative_links_and_no_upload_times(
+        box: Sandbox, stage: Stage, indexes: Indexes) -> None:
+    """A fallback that is a plain pypiserver (relative file links, HTML, no upload times): its
+    links resolve against its own pages, never the first source, and its files are outside
+    the cooldown (nothing dates them). Foo still comes from the first source."""
+    box.write_config(
+        f'default = "mirror"\n\n[profiles.mirror]\nindex-url = "{stage.first}"\n'
+        f'fallback = ["{indexes.upstream.url}"]\ncooldown = "7 days"\n')
+    done = box.sh("bash", f"wrap pip install -q --target {box.home}/t foo bar-baz\n"
+                  "echo status=$?\n")
+    assert done.stdout.strip().splitlines()[-1] == "status=0", done.stdout + done.stderr
+    assert installed(box.home / "t") == ("local", "1.0"), done.stderr
+    assert installed(box.home / "t", "bar_baz") == ("upstream", "2.0"), done.stderr
