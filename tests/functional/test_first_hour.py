@@ -318,12 +318,22 @@ def test_the_json_schema_agrees_with_pipwrap_on_examples(sandbox: Sandbox) -> No
             'password-command = "pass show x"\npassword-ttl = 60\n',
             # Accepted by pipwrap (a TTL without a command is ignored): the schema must agree.
             '[profiles.c]\nindex-url = "http://x/"\nusername = "u"\npassword-env = "T"\n'
-            'password-ttl = 5\ntrusted-host = true\nkeyring = false\n']
+            'password-ttl = 5\ntrusted-host = true\nkeyring = false\n',
+            # Issue 24's source keys.
+            '[profiles.d]\nindex-url = "https://x.example/simple/"\nfallback = '
+            '["https://y.example/simple/"]\nreserved = ["acme-*"]\ncooldown = "7 days"\n'
+            'cooldown-exempt = ["a?c", "x-[ab]*"]\n',
+            '[profiles.e]\nindex-url = "https://x.example/simple/"\ncooldown = "PT12H"\n']
     bad = ['[profiles.a]\nindex_url = "https://x/simple/"\n', 'defualt = "a"\n',
            '[profiles.a]\nindex-url = "ftp://x/"\n', '[profiles."a b"]\nindex-url = "http://x/"\n',
            '[profiles.a]\nindex-url = "http://x/"\npassword-env = "T"\n',
            '[profiles.a]\nindex-url = "http://x/"\nusername = "u"\npassword-ttl = -1\n'
-           'password-command = "x"\n']
+           'password-command = "x"\n',
+           '[profiles.a]\nindex-url = "https://x/"\nfallback = "https://y/"\n',
+           '[profiles.a]\nindex-url = "https://x/"\nfallback = ["ftp://y/"]\n',
+           '[profiles.a]\nindex-url = "https://x/"\nreserved = ["Acme_*"]\n',
+           '[profiles.a]\nindex-url = "https://x/"\ncooldown = "7 weeks"\n',
+           '[profiles.a]\nindex-url = "https://x/"\ncooldown-exempt = ["a"]\n']
     for text in good:
         schema_mod.parse(text, "good.toml")
         assert not list(validator.iter_errors(tomllib.loads(text))), text

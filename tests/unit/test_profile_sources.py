@@ -43,35 +43,3 @@ def test_a_profile_without_the_keys_has_no_rules() -> None:
     config = schema.parse('[profiles.a]\nindex-url = "https://x.example/simple/"\n', "c.toml")
     assert not config.profiles["a"].has_source_rules
 
-
-GOOD_TABLES = [
-    TEXT,
-    '[profiles.a]\nindex-url = "https://x.example/simple/"\ncooldown = "12 hours"\n',
-    '[profiles.a]\nindex-url = "https://x.example/simple/"\ncooldown = "PT12H"\n'
-    'cooldown-exempt = ["a?c", "x-[ab]*"]\nreserved = ["internal-tool"]\n',
-]
-BAD_TABLES = [
-    '[profiles.a]\nindex-url = "https://x/"\nfallback = "https://y/"\n',
-    '[profiles.a]\nindex-url = "https://x/"\nfallback = ["ftp://y/"]\n',
-    '[profiles.a]\nindex-url = "https://x/"\nreserved = ["Acme_*"]\n',
-    '[profiles.a]\nindex-url = "https://x/"\ncooldown = "7 weeks"\n',
-    '[profiles.a]\nindex-url = "https://x/"\ncooldown-exempt = ["a"]\n',
-]
-
-
-def test_the_json_schema_agrees_with_pipwrap_on_the_source_keys() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
-    import json
-
-    tomllib = pytest.importorskip("tomllib")
-    from pipwrap.commands.config import schema_file
-    from pipwrap.errors import PipwrapError
-
-    validator = jsonschema.Draft7Validator(json.loads(schema_file().read_text()))
-    for text in GOOD_TABLES:
-        schema.parse(text, "good.toml")
-        assert not list(validator.iter_errors(tomllib.loads(text))), text
-    for text in BAD_TABLES:
-        with pytest.raises(PipwrapError):
-            schema.parse(text, "bad.toml")
-        assert list(validator.iter_errors(tomllib.loads(text))), text
