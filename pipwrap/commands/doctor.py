@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipwrap import pipconfig
+from pipwrap.commands import doctor_project
 from pipwrap.errors import RefusedError
 from pipwrap.profiles import environment
 from pipwrap.profiles.config import readable_by_others
@@ -304,75 +305,6 @@ def _project_sources(environ: Mapping[str, str], index_url: str) -> list[Risk]:
     return risks
 
 
-# What `wrap TOOL ...` is asked of the guard for each tool whose own project settings it
-# reads: the verdict doctor shows is the guard's own, never a second reading.
-PROJECT_COMMANDS = {
-    "uv": ("uv", "sync"),
-    "pdm": ("pdm", "install"),
-    "poetry": ("poetry", "install"),
-    "pip-tools": ("pip-compile",),
-    "tox": ("tox",),
-    "hatch": ("hatch", "env", "create"),
-}
-# Files that show a tool is used here (besides its [tool.NAME] table in pyproject.toml).
-_TOOL_FILES = {
-    "uv.toml": "uv", "uv.lock": "uv", "pdm.lock": "pdm", "poetry.lock": "poetry",
-    "requirements.in": "pip-tools", "tox.ini": "tox", "tox.toml": "tox",
-    "hatch.toml": "hatch",
-}
-
-
-def _project_tools(cwd: str) -> tuple[str | None, list[str]]:
-    """The nearest directory up from ``cwd`` with a project file, and the tools it uses."""
-    from pipwrap import files, tomlfile
-    from pipwrap.errors import PipwrapError
-
-    directory = Path(cwd).absolute()
-    for folder in (directory, *directory.parents):
-        present = [name for name in ("pyproject.toml", *_TOOL_FILES) if (folder / name).is_file()]
-        if present:
-            break
-    else:
-        return None, []
-    tools = {_TOOL_FILES[name] for name in present if name in _TOOL_FILES}
-    if "pyproject.toml" in present:
-        tools.add("uv")  # uv sync works on any pyproject.toml
-        try:
-            text = files.read_regular(str(folder / "pyproject.toml")).decode(
-                "utf-8", errors="replace")
-        except (OSError, PipwrapError):  # a FIFO, a directory: the guard names it
-            text = ""
-        try:
-            table = tomlfile.loads(text, str(folder / "pyproject.toml")).get("tool")
-            named = set(table) if isinstance(table, dict) else set()
-        except PipwrapError:  # the guard names the error; show every tool it mentions
-            named = {tool for tool in PROJECT_COMMANDS if tool in text}
-        tools |= named & set(PROJECT_COMMANDS)
-    return str(folder), [tool for tool in PROJECT_COMMANDS if tool in tools]
-
-
-def _project_verdicts(profile: Any, environ: Mapping[str, str]) -> dict[str, Any]:
-    """What the guard says of each tool's project command in this directory."""
-    from pipwrap import guard
-    from pipwrap.errors import PipwrapError
-
-    root, tools = _project_tools(str(Path.cwd()))
-    commands = []
-    for tool in tools:
-        argv = PROJECT_COMMANDS[tool]
-        try:
-            guard.check(argv, environ, index_url=profile.index_url,
-                        upload_url=profile.upload_url)
-        except PipwrapError as exc:
-            reason = redact(str(exc).splitlines()[0]).removeprefix("refused: ")
-            commands.append({"tool": tool, "command": " ".join(argv), "verdict": "refused",
-                             "reason": reason})
-        else:
-            commands.append({"tool": tool, "command": " ".join(argv), "verdict": "passes",
-                             "reason": ""})
-    return {"root": root, "commands": commands}
-
-
 def _uv_config_risks(environ: Mapping[str, str], index_url: str) -> list[Risk]:
     """uv.toml files (the project's, the user's, the system's): wrap's UV_NO_CONFIG keeps
     wrapped uv from reading them; plain uv reads them."""
@@ -432,6 +364,10 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
     risks = _risks(found, resolution.profile, Path(resolution.config.path), environ)
     risks += _uv_config_risks(environ, resolution.profile.index_url)
     isolation = _isolation(resolution.profile.isolation)
+    root, tools = doctor_project.project_tools(str(Path.cwd()))
+    proxy_off, held = doctor_project.proxy_off(resolution.profile, environ, root, tools,
+                                               isolation)
+    risks += [Risk(message, neutralized) for message, neutralized in held]
     if not isolation["on"]:
         # Without the namespace, a child that switches its proxy off reaches the network:
         # the guard's refusals above are then the whole defence against that.
@@ -448,7 +384,8 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
         "isolation": isolation,
         "sources": _sources(resolution.profile),
         "risks": [asdict(r) for r in risks],
-        "project": _project_verdicts(resolution.profile, environ),
+        "project": doctor_project.project_verdicts(resolution.profile, environ, root, tools),
+        "proxy_off": proxy_off,
         "safe": all(r.neutralized for r in risks),
     }
 

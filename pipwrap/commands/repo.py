@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import argparse
 
     from pipwrap.repo.index import Report
+    from pipwrap.repo.mirror import Settings as CacheSettings
     from pipwrap.repo.server import Access
 
 REPO_HELP = """\
@@ -66,10 +67,37 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     remove = actions.add_parser(
         "remove", aliases=["rm"], help="delete a project, or one version of it",
         description="Delete every file of NAME, or of NAME==VERSION, and update the index. "
-        "Prefer `repo yank` for a release people may have pinned.",
+        "Prefer `repo yank` for a release people may have pinned. Once the last file is "
+        "gone the name stays held here (never sent to the fallback) until `repo release`.",
     )
     _add_repo(remove)
     remove.add_argument("spec", metavar="NAME[==VERSION]")
+
+    release = actions.add_parser(
+        "release", help="give up a held name that has no files left",
+        description="A project whose files were all removed keeps its name held: serve and "
+        "nginx answer it from here (with no files), never from the fallback. `release` "
+        "deletes it, with its owners, so that the name goes to the fallback again.",
+    )
+    _add_repo(release)
+    release.add_argument("name", metavar="NAME")
+
+    owner = actions.add_parser(
+        "owner", help="who may upload to a project (serve with logins)",
+        description="With logins, the first login to upload a new project owns it, and only "
+        "its owners may upload to it. A project added with `repo add` has no owner until "
+        "given one here, and takes no upload until then.",
+    )
+    owner_actions = owner.add_subparsers(dest="owner_command", metavar="ACTION")
+    for verb, summary in (("add", "make USER an owner of NAME"),
+                          ("remove", "take USER off NAME's owners")):
+        change = owner_actions.add_parser(verb, help=summary)
+        _add_repo(change)
+        change.add_argument("name", metavar="NAME")
+        change.add_argument("user", metavar="USER")
+    owners_list = owner_actions.add_parser("list", help="owners of NAME, or of every project")
+    _add_repo(owners_list)
+    owners_list.add_argument("name", metavar="NAME", nargs="?")
 
     yank = actions.add_parser(
         "yank", help="mark a release yanked (PEP 592)",
@@ -140,6 +168,18 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--cache-ttl", type=float, default=600, metavar="SECONDS",
                        help="with --cache: revalidate a cached page after this long "
                        "(default: %(default)s)")
+    serve.add_argument("--cache-timeout", type=float, default=defaults.CACHE_TIMEOUT,
+                       metavar="SECONDS",
+                       help="with --cache: the most an upstream page fetch may take, all "
+                       "of it (default: %(default)s)")
+    serve.add_argument("--cache-allow-host", action="append", default=[], metavar="HOST[:PORT]",
+                       help="with --cache: a host the fallback's pages may send files to, "
+                       "besides the fallback's own (pypi.org: files.pythonhosted.org too); "
+                       "repeat for more")
+    serve.add_argument("--fallback-login-file", metavar="FILE",
+                       help="with --cache: the fallback's login, USER:PASSWORD on the first "
+                       "line (or only the password, the user in the --fallback URL); or "
+                       "the password in $PIPWRAP_FALLBACK_PASSWORD")
     serve.add_argument("--tls-cert", metavar="PEM",
                        help="serve HTTPS with this certificate (chain); logins then never "
                        "cross the network in clear")
@@ -152,6 +192,9 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     logins.add_argument("--htpasswd", metavar="FILE",
                         help="Apache htpasswd file of logins (htpasswd -B, -m or -s; "
                         "__token__:HASH for a token); turns uploads on, with a login")
+    logins.add_argument("--permissions", metavar="FILE",
+                        help="TOML file granting rights per login ([users] NAME = \"upload\" "
+                        "or \"read\"); with it, only the logins it grants upload may upload")
     logins.add_argument("--auth", metavar="WHAT", default=None,
                         help="what needs a login: 'upload' (the default with --htpasswd), "
                         "'read,upload', or 'none' (anyone who can connect may upload)")
@@ -215,6 +258,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise PipwrapError("serve: --cache needs a fallback index to cache (not --no-fallback)")
     if args.cache_ttl < 0:
         raise PipwrapError("serve: --cache-ttl must be 0 or more seconds")
+    cache = _cache_settings(args, fallback)
     if args.tls_key and not args.tls_cert:
         raise PipwrapError("serve: --tls-key needs --tls-cert")
     tls = server.tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
@@ -224,9 +268,28 @@ def run_serve(args: argparse.Namespace) -> int:
     root = _serve_root(args)
     proctitle.set_title(["pipwrap", *sys.argv[1:]])
     return server.serve(root, args.host, args.port, fallback, args.verbose,
-                        _access(args), args.cache_ttl if args.cache else None, tls,
+                        _access(args), cache, tls,
                         max_connections=args.max_connections,
                         header_timeout=args.header_timeout)
+
+
+def _cache_settings(args: argparse.Namespace, fallback: str | None) -> CacheSettings | None:
+    from pipwrap.repo import upstream
+
+    if not args.cache or fallback is None:
+        if args.fallback_login_file or args.cache_allow_host:
+            raise PipwrapError("serve: --fallback-login-file and --cache-allow-host need "
+                               "--cache (without it, clients are redirected to the fallback)")
+        return None
+    if not 0 < args.cache_timeout <= 3600:
+        raise PipwrapError("serve: --cache-timeout must be between 0 and 3600 seconds")
+    from pipwrap.repo.mirror import Settings
+
+    url, login = upstream.read_login(fallback, args.fallback_login_file, os.environ)
+    hosts: set[str] = set()
+    for host in args.cache_allow_host:
+        hosts |= upstream.parse_host(host)
+    return Settings(url, args.cache_ttl, login, frozenset(hosts), args.cache_timeout)
 
 
 def _serve_root(args: argparse.Namespace) -> str:
@@ -249,7 +312,7 @@ def _serve_root(args: argparse.Namespace) -> str:
 
 
 def _access(args: argparse.Namespace) -> Access:
-    from pipwrap.repo import auth, server
+    from pipwrap.repo import auth, permissions, server
 
     wanted = {part.strip() for part in (args.auth or "").split(",") if part.strip()}
     if not wanted <= {"upload", "read", "none"} or ("none" in wanted and len(wanted) > 1):
@@ -257,6 +320,8 @@ def _access(args: argparse.Namespace) -> Access:
     if args.max_upload <= 0:
         raise PipwrapError("serve: --max-upload must be a positive number of MiB")
     limit = args.max_upload * 1024 * 1024
+    if args.permissions and not args.htpasswd:
+        raise PipwrapError("serve: --permissions needs --htpasswd FILE (the logins it names)")
     if "none" in wanted:
         if args.htpasswd:
             raise PipwrapError("serve: --auth none and --htpasswd contradict each other")
@@ -266,15 +331,19 @@ def _access(args: argparse.Namespace) -> Access:
             raise PipwrapError(f"serve: --auth {args.auth} needs --htpasswd FILE (the logins)")
         return server.Access(max_upload=limit)
     logins = auth.Logins(os.path.abspath(os.path.expanduser(args.htpasswd)))
+    rights = None
+    if args.permissions:
+        rights = permissions.Rights(os.path.abspath(os.path.expanduser(args.permissions)))
     return server.Access(logins, uploads=True, login_to_upload=True,
-                         login_to_read="read" in wanted, max_upload=limit)
+                         login_to_read="read" in wanted, max_upload=limit,
+                         policy=permissions.Policy(rights, owners=True))
 
 
 def run_repo(args: argparse.Namespace) -> int:
     command = {"ls": "list", "rm": "remove"}.get(args.repo_command, args.repo_command)
     if command is None:
-        raise PipwrapError("repo: an action is needed: add, list, remove, yank, index, path "
-                           "or nginx-conf (see pipwrap repo --help)")
+        raise PipwrapError("repo: an action is needed: add, list, remove, release, yank, "
+                           "owner, index, path or nginx-conf (see pipwrap repo --help)")
     root = _root(args)
     if command == "path":
         print(root)
@@ -302,7 +371,18 @@ def run_repo(args: argparse.Namespace) -> int:
         for dist in found:
             print(f"removed: {dist.project}/{dist.filename}")
         _warn(report)
+        project = found[0].project
+        if not _has_files(root, project):
+            print(f"{project}: no files left; the name stays held here (never sent to the "
+                  f"fallback) until: pipwrap repo release {project}")
         return 0
+    if command == "release":
+        project, report = store.release(root, args.name)
+        print(f"released: {project} (now answered by the fallback, if any)")
+        _warn(report)
+        return 0
+    if command == "owner":
+        return _run_owner(root, args)
     if command == "yank":
         found, report = store.yank(root, args.spec, args.reason, undo=args.undo)
         for dist in found:
@@ -319,6 +399,41 @@ def run_repo(args: argparse.Namespace) -> int:
     report = index.build(root, want_records=True)
     _warn(report)
     return _print_list(root, report, as_json=args.json)
+
+
+def _has_files(root: str, project: str) -> bool:
+    from pipwrap.repo.distfile import looks_like_distribution
+
+    try:
+        return any(looks_like_distribution(n) and not n.startswith(".")
+                   for n in os.listdir(os.path.join(root, project)))
+    except OSError:
+        return False
+
+
+def _run_owner(root: str, args: argparse.Namespace) -> int:
+    from pipwrap.repo import owners
+
+    if args.owner_command is None:
+        raise PipwrapError("repo owner: an action is needed: add, remove or list")
+    if args.owner_command == "list":
+        from pipwrap.repo.distfile import normalize
+
+        known = owners.load_owners(root)
+        if args.name:
+            known = {normalize(args.name): known.get(normalize(args.name), [])}
+        for name, users in sorted(known.items()):
+            print(f"{name}  {', '.join(users) if users else '(no owner)'}")
+        return 0
+    try:
+        current = owners.change_owner(root, args.name, args.user,
+                                      add=args.owner_command == "add")
+    except OSError as exc:
+        raise PipwrapError(f"repo owner: {exc.filename or root}: {exc.strerror}") from None
+    from pipwrap.repo.distfile import normalize
+
+    print(f"{normalize(args.name)}: owners {', '.join(current) or '(none)'}")
+    return 0
 
 
 def _print_list(root: str, report: Report, *, as_json: bool) -> int:
@@ -345,5 +460,5 @@ def _print_list(root: str, report: Report, *, as_json: bool) -> int:
             shown = record.version + (" (yanked)" if record.yanked is not None else "")
             if shown not in versions:
                 versions.append(shown)
-        print(f"{name}  {', '.join(versions)}")
+        print(f"{name}  {', '.join(versions) or '(no files; its name held: repo release)'}")
     return 0

@@ -174,16 +174,20 @@ def _piptools_config_inputs(program: str, args: Sequence[str], ctx: Context) -> 
     anyway only refuses more."""
     from pipwrap.guard import projects
 
+    configured: list[str] = []
+    for config in piptools_config_files(args, ctx):
+        configured += projects.check_piptools_config(config, ctx, "command line", program)
+    return configured
+
+
+def piptools_config_files(args: Sequence[str], ctx: Context) -> list[str]:
+    """The config files pip-compile or pip-sync run with ``args`` in ``ctx.cwd`` reads."""
     configs = [args[i + 1] for i, token in enumerate(args[:-1]) if token == "--config"]
     configs += [token.split("=", 1)[1] for token in args if token.startswith("--config=")]
     if not configs:
         configs = [name for name in (".pip-tools.toml", "pyproject.toml")
                    if os.path.isfile(os.path.join(ctx.cwd, name))][:1]
-    configured: list[str] = []
-    for config in configs:
-        configured += projects.check_piptools_config(os.path.join(ctx.cwd, config), ctx,
-                                                     "command line", program)
-    return configured
+    return [os.path.join(ctx.cwd, config) for config in configs]
 
 
 def _piptools_default_inputs(program: str, ctx: Context) -> list[str]:

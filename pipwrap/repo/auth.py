@@ -107,6 +107,10 @@ def check_entry(hashed: str, password: str) -> bool:
         checker = _bcrypt_checker()
         if checker is None:
             return False
+        # bcrypt reads 72 bytes of a password; htpasswd -B, Apache and nginx (crypt(3))
+        # ignore the rest, and the bcrypt package (>= 4.1) refuses it instead: cut here,
+        # so that an entry made by htpasswd accepts what those servers accept.
+        secret = secret[:72]
         normalized = "$2b$" + hashed[4:] if hashed.startswith("$2y$") else hashed
         try:
             return bool(checker(secret, normalized.encode()))
@@ -125,16 +129,19 @@ def _kind(hashed: str) -> str | None:
     return None
 
 
-def load_htpasswd(path: str) -> dict[str, str]:
-    """user -> hash; every problem is reported with the file and line, at start-up."""
+def read_htpasswd(path: str) -> tuple[dict[str, str], list[str]]:
+    """(user -> hash, one message per line that cannot be used); the whole file failing
+    to read is a PipwrapError. A UTF-8 byte order mark (Windows editors write one) is
+    not part of the first user's name."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             lines = handle.read().splitlines()
     except OSError as exc:
         raise PipwrapError(f"--htpasswd {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise PipwrapError(f"--htpasswd {path}: not UTF-8 text") from None
     users: dict[str, str] = {}
+    problems: list[str] = []
     bcrypt_ok: bool | None = None
     for number, line in enumerate(lines, 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -142,23 +149,56 @@ def load_htpasswd(path: str) -> dict[str, str]:
         user, sep, hashed = line.strip().partition(":")
         kind = _kind(hashed)
         if not sep or not user or kind is None:
-            raise PipwrapError(
+            problems.append(
                 f"--htpasswd {path}, line {number}: expected USER:HASH with a {{SHA}}, $apr1$ "
                 "or bcrypt hash (htpasswd -B, -m or -s); plain-text passwords are refused")
+            continue
         if kind == "bcrypt":
             if bcrypt_ok is None:
                 bcrypt_ok = _bcrypt_checker() is not None
             if not bcrypt_ok:
                 from pipwrap.install_hint import install_command
 
-                raise PipwrapError(
+                problems.append(
                     f"--htpasswd {path}, line {number}: a bcrypt entry needs the bcrypt "
                     f"package in pipwrap's environment (install it with: "
                     f"{install_command('bcrypt')}); or make the entry with htpasswd -m or -s")
+                continue
         users[user] = hashed
+    return users, problems
+
+
+def load_htpasswd(path: str) -> dict[str, str]:
+    """user -> hash; at start-up every problem stops serve, naming the file and line."""
+    users, problems = read_htpasswd(path)
+    if problems:
+        raise PipwrapError(problems[0])
     if not users:
         raise PipwrapError(f"--htpasswd {path}: no users in it")
     return users
+
+
+def _decoy(users: dict[str, str]) -> str | None:
+    """A hash to check an unknown user's password against, as slow as the slowest entry
+    (the highest bcrypt cost, else $apr1$, else {SHA}): a 401 must take as long for a
+    name that does not exist as for one that does, or timing tells the names apart."""
+    def cost(hashed: str) -> tuple[int, int]:
+        kind = _kind(hashed)
+        if kind == "bcrypt":
+            rounds = hashed[4:6]
+            return (3, int(rounds) if rounds.isdigit() else 0)
+        return (2, 0) if kind == "apr1" else (1, 0)
+
+    return max(users.values(), key=cost, default=None)
+
+
+def file_stamp(path: str) -> tuple[int, int, int]:
+    """What changes when a file is edited or replaced; zeros when it cannot be read."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return (0, 0, 0)
+    return (status.st_mtime_ns, status.st_size, status.st_ino)
 
 
 class Logins:
@@ -169,14 +209,11 @@ class Logins:
         self._lock = threading.Lock()
         self._stamp = self._stat()
         self._users = load_htpasswd(path)
+        self._decoy = _decoy(self._users)
         self._good: set[bytes] = set()
 
     def _stat(self) -> tuple[int, int, int]:
-        try:
-            status = os.stat(self.path)
-        except OSError:
-            return (0, 0, 0)
-        return (status.st_mtime_ns, status.st_size, status.st_ino)
+        return file_stamp(self.path)
 
     def _current(self) -> dict[str, str]:
         stamp = self._stat()
@@ -186,29 +223,25 @@ class Logins:
                     import sys
 
                     try:
-                        self._users = load_htpasswd(self.path)
-                    except PipwrapError as exc:
-                        if self._emptied():
-                            # Deleted or emptied: every login is revoked, never kept
-                            # (red-team finding 2).
-                            self._users = {}
-                            sys.stderr.write(f"pipwrap serve: {exc}; no login is accepted "
-                                             "until it holds users again\n")
-                        else:  # a broken edit keeps the last good file, say why
-                            sys.stderr.write(f"pipwrap serve: {exc}; keeping the previous "
-                                             "logins\n")
+                        users, problems = read_htpasswd(self.path)
+                    except PipwrapError as exc:  # deleted, unreadable: revoke every login
+                        users, problems = {}, [str(exc)]
+                    # What the file says now applies, line by line: a line that cannot
+                    # be read is left out (said in the log), never a reason to keep the
+                    # previous file, where a user just removed would still log in.
+                    for problem in problems:
+                        sys.stderr.write(f"pipwrap serve: {problem}; that line is ignored\n")
+                    if not users:
+                        # Deleted or emptied: every login is revoked, never kept
+                        # (red-team finding 2).
+                        sys.stderr.write(f"pipwrap serve: --htpasswd {self.path}: no usable "
+                                         "entry; no login is accepted until it holds users "
+                                         "again\n")
+                    self._users = users
+                    self._decoy = _decoy(users)
                     self._good = set()
                     self._stamp = stamp
         return self._users
-
-    def _emptied(self) -> bool:
-        """The file is gone or unreadable, or holds no entry (only blanks and comments)."""
-        try:
-            with open(self.path, encoding="utf-8", errors="replace") as handle:
-                return not any(line.strip() and not line.lstrip().startswith("#")
-                               for line in handle)
-        except OSError:
-            return True
 
     def check(self, authorization: str | None) -> str | None:
         """The user an ``Authorization: Basic`` header proves, else None."""
@@ -227,6 +260,8 @@ class Logins:
         users = self._current()
         hashed = users.get(user)
         if hashed is None:
+            if self._decoy is not None:
+                check_entry(self._decoy, password)  # as slow as a known user's refusal
             return None
         key = hashlib.sha256(f"{user}\0{password}\0{hashed}".encode()).digest()
         if key in self._good:

@@ -15,6 +15,7 @@ FALLBACK = "https://pypi.org/simple/"
 # serve's limits against hostile clients (docs/hosting.md).
 MAX_CONNECTIONS = 128
 HEADER_TIMEOUT = 15.0
+CACHE_TIMEOUT = 20.0  # serve --cache: a whole page fetch from the upstream (--cache-timeout)
 
 
 def check_fallback(url: str, *, login_allowed: bool = False) -> str:

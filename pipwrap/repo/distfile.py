@@ -15,8 +15,11 @@ import zipfile
 from pipwrap.errors import PipwrapError
 
 _SEPARATORS = re.compile(r"[-_.]+")
-# A normalized project name that can be a URL path segment and a directory name.
-PROJECT_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+# A normalized project name (PEP 503: no run of separators, so never `foo--bar`) that can
+# be a URL path segment and a directory name. Every place that matches a requested name
+# against the tree uses it: `foo--bar` is another spelling of a held `foo-bar`, and must
+# never be looked up (or fetched upstream) as a name of its own.
+PROJECT_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 # Budgets for reading archives (see docs/hosting.md): a hostile file is refused cheaply.
 # Anything bigger is not metadata; refusing it keeps a hostile archive from eating memory.

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import os
-import time
 
 from pipwrap.errors import PipwrapError
 from pipwrap.repo import nginx, pages
@@ -28,18 +27,21 @@ from pipwrap.repo.distfile import (
     read_metadata,
     same_bytes,
 )
+from pipwrap.repo.pool import run_jobs
+from pipwrap.repo.records import Entry, examine, keep_upload_time, published_times
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+# The tree's lock, scratch directory, atomic writes and yanks live in tree.py; they are
+# named here too, where the rest of the hosting half has always found them.
+from pipwrap.repo.tree import STATE_DIR as STATE_DIR
+from pipwrap.repo.tree import clear_scratch as clear_scratch
+from pipwrap.repo.tree import load_json as _load_json
+from pipwrap.repo.tree import load_yanked as load_yanked
+from pipwrap.repo.tree import repo_lock as repo_lock
+from pipwrap.repo.tree import save_yanked as save_yanked
+from pipwrap.repo.tree import scratch_dir as scratch_dir
+from pipwrap.repo.tree import write_if_changed as write_if_changed
 
-STATE_DIR = ".pipwrap"
 MANIFEST = "manifest.json"
-YANKED = "yanked.json"
-LOCK = "lock"
-# Temporary files and staged additions live here, never in a project directory, so no
-# page or static listing can show one; whatever is here when the lock is taken is stale.
-SCRATCH = "tmp"
 PAGE_NAMES = ("index.html", "index.json")
 METADATA_SUFFIX = ".metadata"
 MANIFEST_FORMAT = 2
@@ -48,9 +50,6 @@ MANIFEST_FORMAT = 2
 PAGES_FORMAT = 2
 # Below this many new files, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 200
-
-# Manifest entry: [size, mtime_ns, sha256, version, requires_python, metadata_sha256, uploaded]
-Entry = list[object]
 
 
 class Report:
@@ -67,125 +66,6 @@ class Report:
         self.warnings: list[str] = []
         # project -> its file records, newest version last (for `repo list`)
         self.records: dict[str, list[pages.FileRecord]] = {}
-
-
-@contextlib.contextmanager
-def repo_lock(root: str) -> Iterator[None]:
-    """One writer at a time per tree (``repo add`` and ``serve``'s re-index may race)."""
-    import fcntl
-
-    state = os.path.join(root, STATE_DIR)
-    os.makedirs(state, exist_ok=True)
-    fd = os.open(os.path.join(state, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        clear_scratch(root)
-        yield
-    finally:
-        os.close(fd)
-
-
-def scratch_dir(root: str) -> str:
-    return os.path.join(root, STATE_DIR, SCRATCH)
-
-
-def clear_scratch(root: str) -> None:
-    """Remove what a killed writer left in the scratch directory (under the lock only:
-    every writer holds it while it has files there)."""
-    import shutil
-
-    scratch = scratch_dir(root)
-    try:
-        names = os.listdir(scratch)
-    except FileNotFoundError:
-        os.makedirs(scratch, exist_ok=True)
-        return
-    for name in names:
-        path = os.path.join(scratch, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-
-
-def write_if_changed(path: str, data: bytes, scratch: str) -> bool:
-    """Atomically put ``data`` at ``path`` unless it already holds exactly that.
-
-    The temporary file is made in ``scratch`` (the tree's ``.pipwrap/tmp``, same file
-    system), so its name is short whatever ``path``'s is, and nothing that lists the
-    directory ever sees it.
-    """
-    import tempfile
-
-    try:
-        with open(path, "rb") as handle:
-            if handle.read(len(data) + 1) == data:
-                return False
-    except FileNotFoundError:
-        pass
-    fd, temporary = tempfile.mkstemp(dir=scratch, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return True
-
-
-def _load_json(path: str) -> dict[str, object]:
-    try:
-        with open(path, "rb") as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError):
-        return {}  # a damaged cache is rebuilt, never trusted
-    return data if isinstance(data, dict) else {}
-
-
-def load_yanked(root: str) -> dict[str, str]:
-    data = _load_json(os.path.join(root, STATE_DIR, YANKED))
-    return {str(k): str(v) for k, v in data.items()}
-
-
-def save_yanked(root: str, yanked: dict[str, str]) -> None:
-    os.makedirs(os.path.join(root, STATE_DIR), exist_ok=True)
-    data = json.dumps(dict(sorted(yanked.items())), indent=1) + "\n"
-    write_if_changed(os.path.join(root, STATE_DIR, YANKED), data.encode(), scratch_dir(root))
-
-
-def upload_time(mtime: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime))
-
-
-def examine(path: str, dist: DistFile, mtime: float, metadata_path: str | None = None,
-            scratch: str = "") -> tuple[Entry, bool]:
-    """Hash and read one distribution: its manifest entry, and whether metadata was written.
-
-    A wheel's metadata is written to ``metadata_path`` here, in the worker that read it:
-    creating thousands of small files is most of a cold run's cost, and it parallelizes.
-    """
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-            size += len(block)
-    metadata = read_metadata(path, dist)
-    metadata_sha = None
-    wrote = False
-    if dist.is_wheel:
-        metadata_sha = hashlib.sha256(metadata.raw).hexdigest()
-        if metadata_path is not None:
-            wrote = write_if_changed(metadata_path, metadata.raw, scratch)
-    entry: Entry = [size, 0, digest.hexdigest(), dist.version, metadata.requires_python,
-                    metadata_sha, upload_time(mtime)]
-    return entry, wrote
 
 
 class _Seen:
@@ -284,13 +164,20 @@ def _version_key(version: str) -> tuple[int, object]:
 class _Job:
     """One project whose pages may need writing: everything its worker needs to know."""
 
-    __slots__ = ("known", "new", "old_fingerprint", "present", "project", "root",
-                 "scratch", "want_records", "yanks")
+    __slots__ = ("held", "known", "new", "old_fingerprint", "present", "previous", "project",
+                 "root", "scratch", "want_records", "yanks")
 
     def __init__(self, root: str, project: str, known: list[tuple[_Seen, Entry]],
                  new: list[_Seen], present: set[str], yanks: dict[str, str],
-                 old_fingerprint: object, want_records: bool, scratch: str) -> None:
+                 old_fingerprint: object, want_records: bool, scratch: str,
+                 previous: dict[str, object] | None = None) -> None:
         self.root = root
+        # What the manifest said of files read again (their size or mtime moved): a
+        # restore without file times keeps each unchanged file's upload time.
+        self.previous = previous or {}
+        # A project with pages already (indexed before): it stays a project, and its
+        # name held, when its last distribution goes (a tombstone).
+        self.held = "index.json" in present
         self.scratch = scratch
         self.project = project
         self.known = known
@@ -323,6 +210,9 @@ def _index_project(job: _Job) -> _Done:
     directory = os.path.join(job.root, job.project)
     chosen = list(job.known)
     present = set(job.present)
+    # The project's page as it stands: the upload times it published (a restore may have
+    # brought the pages back without the manifest, which is a cache).
+    recorded = published_times(directory) if job.new else {}
     for item in job.new:
         try:
             entry, wrote = examine(item.path, parse_filename(item.name), item.mtime,
@@ -335,14 +225,19 @@ def _index_project(job: _Job) -> _Done:
                                  "out of the index")
             continue
         entry[1] = item.mtime_ns
+        keep_upload_time(entry, job.previous.get(item.name), recorded, item.name)
         chosen.append((item, entry))
         if item.is_wheel:
             present.add(item.name + METADATA_SUFFIX)
         if wrote:
             done.written.append(item.path + METADATA_SUFFIX)
-    if not chosen:
+    if not chosen and not job.held:
         _clear_project(directory, present, done)
         return done
+    # No distribution left in a project that had pages (its last file removed): the
+    # directory stays with empty pages, so the name stays held here, by serve and nginx
+    # alike, and is never sent to the fallback, until `pipwrap repo release NAME`
+    # (store.release) deletes it.
     chosen.sort(key=lambda c: c[0].name)
     done.entries = {item.name: entry for item, entry in chosen}
     done.fingerprint = _fingerprint([(i.name, e, job.yanks.get(i.name)) for i, e in chosen])
@@ -386,8 +281,10 @@ def _write_project_pages(job: _Job, done: _Done, chosen: list[tuple[_Seen, Entry
     for record in records:
         if record.version not in versions:
             versions.append(record.version)
-    for name, data in (("index.html", pages.project_html(job.project, records)),
-                       ("index.json", pages.project_json(job.project, versions, records))):
+    # JSON first: serve sends only the files index.json lists, so an HTML page must never
+    # show a file before it does (an HTML client would get 404 for a link it just read).
+    for name, data in (("index.json", pages.project_json(job.project, versions, records)),
+                       ("index.html", pages.project_html(job.project, records))):
         if write_if_changed(os.path.join(directory, name), data, job.scratch):
             done.written.append(os.path.join(directory, name))
 
@@ -399,45 +296,13 @@ def _unlink(path: str, done: _Done) -> None:
 
 
 def _clear_project(directory: str, present: set[str], done: _Done) -> None:
-    """A directory with no distributions left: drop its pages, and it if that empties it."""
+    """A directory that never held a distribution (a stray): no pages, and it goes if it
+    is empty. ``serve`` still holds its name (anything under it), never indexes it."""
     for name in present:
         if name in PAGE_NAMES or name.endswith(METADATA_SUFFIX):
             _unlink(os.path.join(directory, name), done)
     with contextlib.suppress(OSError):
         os.rmdir(directory)
-
-
-def _run_jobs(jobs: list[_Job]) -> list[_Done]:
-    """Projects are independent: a big run (a cold index) spreads them over the cores."""
-    new_files = sum(len(job.new) for job in jobs)
-    if new_files >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # Not fork: a forked worker would inherit the lock's descriptor and hold the lock
-        # for as long as it lives, past a killed parent. Spawned workers share nothing
-        # but their pipes, and die with their parent (see _die_with_parent).
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(mp_context=context, initializer=_die_with_parent,
-                                 initargs=(os.getpid(),)) as pool:
-            return list(pool.map(_index_project, jobs, chunksize=16))
-    return [_index_project(job) for job in jobs]
-
-
-def _die_with_parent(parent: int) -> None:
-    """A worker's first act: ask the kernel for SIGKILL when its parent dies (Linux), so
-    no orphan keeps reading and writing the tree after ``kill -9`` of ``repo add``."""
-    import signal
-
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the pool's pipes end it instead
-        pass
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
 
 
 def build(root: str, *, locked: bool = False, want_records: bool = False,
@@ -539,10 +404,14 @@ def _build(root: str, list_all: bool, want_records: bool,
                                       "files": {i.name: e for i, e in known}}
                     continue
             projects[name] = record
+            previous = {item.name: old_files[item.name] for item in new
+                        if item.name in old_files}
             jobs.append(_Job(root, name, known, new, present, yanks,
-                             None if pages_stale else old.get("fp"), want_records, scratch))
+                             None if pages_stale else old.get("fp"), want_records, scratch,
+                             previous))
 
-    for job, done in zip(jobs, _run_jobs(jobs)):
+    parallel = sum(len(job.new) for job in jobs) >= PARALLEL_THRESHOLD
+    for job, done in zip(jobs, run_jobs(_index_project, jobs, parallel=parallel)):
         _settle(job, done, projects)
         report.written += done.written
         report.removed += done.removed
@@ -695,7 +564,7 @@ def _write_root(root: str, projects: list[str], old_fingerprint: object,
     if (_root_fingerprint(projects) == old_fingerprint
             and all(os.path.exists(os.path.join(root, p)) for p in PAGE_NAMES)):
         return
-    for name, data in (("index.html", pages.root_html(projects)),
-                       ("index.json", pages.root_json(projects))):
+    for name, data in (("index.json", pages.root_json(projects)),
+                       ("index.html", pages.root_html(projects))):
         if write_if_changed(os.path.join(root, name), data, scratch_dir(root)):
             report.written.append(os.path.join(root, name))

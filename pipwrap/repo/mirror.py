@@ -8,12 +8,15 @@ never see, nor contact, the upstream host: an air-gapped client works.
 
 Files are cached content-addressed in ``DIR/.pipwrap/cache/files/<ab>/<sha256>``, written
 once (a temporary name, then a rename) and only when their bytes hash to what the upstream
-page said; a file is streamed to the first client while it is written, its last chunk
-held back until the hash is checked, so a mismatch reaches the client as a cut-off
-response (never as a complete wrong file) and is not cached. Pages are kept rendered in
-``cache/pages/<project>/`` and revalidated after a TTL with ``If-None-Match`` /
-``If-Modified-Since``; when the upstream cannot be reached the cached page is served and
-the log says so. A project the tree holds never reaches this module (local-first).
+page said, and checked again each time they are sent (:mod:`.cachefile`: a mismatch is a
+cut-off response, never a complete wrong file; a damaged copy is dropped and fetched
+again). Pages are kept rendered in ``cache/pages/<project>/`` (and the recent ones in
+memory) and revalidated after a TTL with ``If-None-Match`` / ``If-Modified-Since``; when
+the upstream cannot be reached the cached page is served and the log says so. Only files
+on allowed hosts are offered (:mod:`.upstream`). A project the tree holds never reaches
+this module (local-first).
+
+The server calls :meth:`Mirror.page` and :meth:`Mirror.file`.
 """
 
 from __future__ import annotations
@@ -23,17 +26,22 @@ import hashlib
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
+from collections import OrderedDict
+from dataclasses import dataclass
+from email.utils import formatdate
 from html import escape
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pipwrap import indexpage
-from pipwrap.repo import index, pages
+from pipwrap.errors import PipwrapError
+from pipwrap.files import write_atomic
+from pipwrap.repo import cachefile, index, pages
+from pipwrap.repo import upstream as upstream_http
 from pipwrap.repo.distfile import looks_like_distribution
 
 TYPE_CHECKING = False
@@ -43,10 +51,12 @@ if TYPE_CHECKING:
 CACHE_DIR = "cache"  # under the tree's .pipwrap/
 STATE = "state.json"
 DEFAULT_TTL = 600
-TIMEOUT = 20
 RETRY_AFTER_FAILURE = 30  # seconds before an unreachable upstream is asked again
 STALE = 600  # seconds without a write before a temporary download is a dead one
-CHUNK = 256 * 1024
+# Rendered pages kept in memory (not re-read per request); a page bigger than half
+# of it is read from disk each time, which the size bound on upstream pages makes rare.
+MEMORY = 32 * 1024 * 1024
+BIG_PAGE = 1024 * 1024  # parsed one at a time: a parse takes ~10x the page in memory
 SHA256 = re.compile(r"[0-9a-f]{64}")
 ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.1, "
           "text/html;q=0.01")
@@ -58,10 +68,6 @@ class NotFound(Exception):
 
 class Unavailable(Exception):
     """The upstream could not be asked, and nothing usable is cached."""
-
-
-class Mismatch(Exception):
-    """The upstream's bytes are not the ones its page promised."""
 
 
 def log(message: str) -> None:
@@ -160,38 +166,79 @@ def render_html(project: str, entries: list[Entry]) -> bytes:
             + "".join(lines) + "</body>\n</html>\n").encode()
 
 
+@dataclass(frozen=True)
+class Settings:
+    """``serve --cache``'s options: the fallback URL (without a login), the login, hosts
+    its pages' files may come from (besides its own), the page TTL and the timeout."""
+
+    upstream: str
+    ttl: float = DEFAULT_TTL
+    login: upstream_http.Login | None = None
+    allow_hosts: frozenset[str] = frozenset()
+    timeout: float = upstream_http.TIMEOUT
+
+
+@dataclass
+class Page:
+    """A rendered page as the server sends it (attributes as the server's own pages)."""
+
+    data: bytes
+    etag: str
+    mtime: int
+    last_modified: str
+
+
+@dataclass
+class _Loaded:
+    key: tuple[int, int, int]  # state.json's (inode, size, mtime_ns): changes on every write
+    json: Page
+    html: Page
+    files: dict[tuple[str, str], Entry]  # (sha256, filename) -> entry
+
+    @property
+    def cost(self) -> int:
+        return len(self.json.data) + len(self.html.data) + 200 * len(self.files)
+
+
+class Unwritable(Exception):
+    """The cache cannot be written (disk full, read-only): 503, and logged."""
+
+
 class Mirror:
     # For the server, which imports this module only with --cache.
     NotFound = NotFound
     Unavailable = Unavailable
-    Mismatch = Mismatch
+    Unwritable = Unwritable
+    Interrupted = cachefile.Interrupted
+    Mismatch = cachefile.Mismatch
     log = staticmethod(log)
 
-    def __init__(self, root: str, upstream: str, ttl: float = DEFAULT_TTL,
-                 timeout: float = TIMEOUT) -> None:
+    def __init__(self, root: str, settings: Settings) -> None:
         self.root = root
-        upstream, login = _split_login(upstream)
-        self.upstream = upstream if upstream.endswith("/") else upstream + "/"
-        self.ttl = ttl
-        self.timeout = timeout
+        self.settings = settings
+        self.client = upstream_http.Upstream(settings.upstream, settings.login,
+                                             set(settings.allow_hosts), settings.timeout)
+        self.upstream = self.client.url
+        self.ttl = settings.ttl
         base = os.path.join(root, index.STATE_DIR, CACHE_DIR)
         self.pages = os.path.join(base, "pages")
         self.files = os.path.join(base, "files")
-        os.makedirs(self.pages, exist_ok=True)
-        os.makedirs(self.files, exist_ok=True)
+        try:
+            os.makedirs(self.pages, exist_ok=True)
+            os.makedirs(self.files, exist_ok=True)
+            # A tree made read-only after the directories exist: found now, not per request.
+            with tempfile.NamedTemporaryFile(dir=self.files, prefix=".", suffix=".tmp"):
+                pass
+        except OSError as exc:
+            raise PipwrapError(f"serve: --cache cannot write its cache in {base}: "
+                               f"{exc.strerror or exc}; serve a writable tree, or drop "
+                               "--cache") from None
         self._clear_stale(base)
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        # No proxy-less opener: an operator's HTTP(S)_PROXY is how a server reaches out.
-        handlers: list[urllib.request.BaseHandler] = []
-        if login is not None:
-            # Sent up front, and only to URLs under the upstream's own address: a page may
-            # send files to another host, which must not get the login.
-            passwords = urllib.request.HTTPPasswordMgrWithPriorAuth()
-            passwords.add_password(None, self.upstream, login[0], login[1],
-                                   is_authenticated=True)
-            handlers.append(urllib.request.HTTPBasicAuthHandler(passwords))
-        self._opener = urllib.request.build_opener(*handlers)
+        self._memory: OrderedDict[str, _Loaded] = OrderedDict()
+        self._memory_cost = 0
+        self._parsing = threading.Lock()  # one big page parsed at a time: bounded memory
 
     @staticmethod
     def _clear_stale(base: str) -> None:
@@ -219,77 +266,133 @@ class Mirror:
 
     # -- pages ---------------------------------------------------------------------------
 
-    def page_dir(self, project: str,
-                 before_fetch: Callable[[], None] | None = None) -> str:
-        """The directory holding ``project``'s rendered pages, fresh or (upstream down)
-        stale; raises :class:`NotFound` or :class:`Unavailable`. ``before_fetch`` is
-        called before anything that may wait on the upstream (or on another thread
-        asking it)."""
+    def page(self, project: str, json_form: bool) -> Page:
+        """``project``'s page as JSON (PEP 691) or HTML, fresh or (upstream down) stale.
+        Raises :class:`NotFound`, :class:`Unavailable` (502) or :class:`Unwritable` (503).
+        May wait on the upstream, up to the timeout."""
+        loaded = self._loaded(project)
+        return loaded.json if json_form else loaded.html
+
+    def _loaded(self, project: str) -> _Loaded:
         directory = os.path.join(self.pages, project)
         stamp = os.path.join(directory, STATE)
+        status = self._fresh(stamp)
+        if status is None:
+            with self._lock("page:" + project):
+                status = self._fresh(stamp)  # another thread may have refreshed it
+                if status is None:
+                    self._refresh(project, directory, stamp)
+                    try:
+                        status = os.stat(stamp)
+                    except OSError as exc:
+                        raise Unavailable(f"{project}: its cached page is gone "
+                                          f"({exc.strerror})") from None
+        key = (status.st_ino, status.st_size, status.st_mtime_ns)
+        with self._guard:
+            loaded = self._memory.get(project)
+            if loaded is not None and loaded.key == key:
+                self._memory.move_to_end(project)
+                return loaded
+        loaded = self._read(directory, stamp, key)
+        with self._guard:
+            old = self._memory.pop(project, None)
+            self._memory_cost -= old.cost if old is not None else 0
+            if loaded.cost <= MEMORY // 2:  # the biggest pages allowed, or many small ones
+                self._memory[project] = loaded
+                self._memory_cost += loaded.cost
+            while self._memory_cost > MEMORY and self._memory:
+                self._memory_cost -= self._memory.popitem(last=False)[1].cost
+        return loaded
+
+    def _fresh(self, stamp: str) -> os.stat_result | None:
         try:
-            if time.time() - os.stat(stamp).st_mtime < self.ttl:
-                return directory
-        except FileNotFoundError:
-            pass
-        if before_fetch is not None:
-            before_fetch()
-        with self._lock("page:" + project):
-            try:  # another thread may have refreshed it while this one waited
-                if time.time() - os.stat(stamp).st_mtime < self.ttl:
-                    return directory
-            except FileNotFoundError:
-                pass
-            self._refresh(project, directory, stamp)
-        return directory
+            status = os.stat(stamp)
+        except OSError:
+            return None
+        return status if time.time() - status.st_mtime < self.ttl else None
+
+    def _read(self, directory: str, stamp: str, key: tuple[int, int, int]) -> _Loaded:
+        state = self._state(stamp) or {}
+        raw_files = state.get("files")
+        files = {}
+        for raw in raw_files if isinstance(raw_files, list) else []:
+            if isinstance(raw, list) and len(raw) in (6, 8):
+                entry = Entry(*raw)
+                files[(entry.sha256, entry.filename)] = entry
+        forms = []
+        for name in ("index.json", "index.html"):
+            path = os.path.join(directory, name)
+            try:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+                    mtime = int(os.fstat(handle.fileno()).st_mtime)
+            except OSError as exc:
+                raise Unavailable(f"its cached page cannot be read ({exc.strerror})") from None
+            tag = hashlib.sha256(data).hexdigest()[:32]
+            forms.append(Page(data, f'"{tag}"', mtime, formatdate(mtime, usegmt=True)))
+        return _Loaded(key, forms[0], forms[1], files)
 
     def _refresh(self, project: str, directory: str, stamp: str) -> None:
         state = self._state(stamp)
         url = f"{self.upstream}{quote(project)}/"
-        # The upstream is an http(s) URL (defaults.check_fallback), never file: or ftp:.
-        request = urllib.request.Request(url, headers={"Accept": ACCEPT})  # noqa: S310
-        if state is not None:
+        headers = {"Accept": ACCEPT}
+        # Validators only for a page of this upstream (not one another --fallback gave).
+        if state is not None and str(state.get("url", "")).startswith(self.upstream):
             if state.get("etag"):
-                request.add_header("If-None-Match", str(state["etag"]))
+                headers["If-None-Match"] = str(state["etag"])
             if state.get("last_modified"):
-                request.add_header("If-Modified-Since", str(state["last_modified"]))
+                headers["If-Modified-Since"] = str(state["last_modified"])
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                body = response.read(64 * 1024 * 1024 + 1)
-                if len(body) > 64 * 1024 * 1024:
-                    raise OSError("page larger than 64 MiB")
+            with self.client.get(url, headers) as response:
+                if response.status == 304 and state is not None:
+                    self._write(project, lambda: os.utime(stamp))
+                    return
+                body = response.read_all(upstream_http.MAX_PAGE)
                 content_type = response.headers.get("Content-Type")
-                final_url = response.geturl()
+                final_url = response.url
                 etag = response.headers.get("ETag")
                 modified = response.headers.get("Last-Modified")
-        except urllib.error.HTTPError as exc:
-            if exc.code == 304 and state is not None:
-                os.utime(stamp)
-                return
-            if exc.code in (404, 410):
-                raise NotFound(project) from None
-            self._upstream_failed(project, stamp, state, f"HTTP {exc.code}")
-            return
-        except (OSError, ValueError) as exc:  # URLError, timeouts, resets
-            reason = getattr(exc, "reason", exc)
-            self._upstream_failed(project, stamp, state, str(reason))
+        except upstream_http.Missing:
+            raise NotFound(project) from None
+        except upstream_http.Failed as exc:
+            self._upstream_failed(project, stamp, state, str(exc))
             return
         try:
-            files = indexpage.parse(body, content_type, final_url)
+            with self._parsing if len(body) > BIG_PAGE else contextlib.nullcontext():
+                files = indexpage.parse(body, content_type, final_url)
+                entries = entries_from_page(files, pep700_fields(body, content_type))
         except indexpage.PageError as exc:
             self._upstream_failed(project, stamp, state, str(exc))
             return
-        entries = entries_from_page(files, pep700_fields(body, content_type))
-        os.makedirs(directory, exist_ok=True)
-        # Temporary files beside the pages (never .pipwrap/tmp, which `repo add` clears
-        # under the lock this module does not take).
-        index.write_if_changed(os.path.join(directory, "index.json"),
-                               render_json(project, entries), directory)
-        index.write_if_changed(os.path.join(directory, "index.html"),
-                               render_html(project, entries), directory)
+        del body
+        kept = [entry for entry in entries if self.client.allowed(entry.url)]
+        if len(kept) < len(entries):
+            hosts = sorted({urlsplit(e.url).netloc for e in entries if e not in kept})
+            log(f"{project}: left out {len(entries) - len(kept)} file(s) on hosts the cache "
+                f"does not fetch from ({', '.join(hosts)[:200]}); --cache-allow-host adds one")
         data = {"url": final_url, "etag": etag, "last_modified": modified,
-                "fetched": time.time(), "files": [e.to_json() for e in entries]}
-        _write_atomic(stamp, (json.dumps(data) + "\n").encode())
+                "fetched": time.time(), "files": [e.to_json() for e in kept]}
+
+        def write() -> None:
+            os.makedirs(directory, exist_ok=True)
+            # Temporary files beside the pages (never .pipwrap/tmp, which `repo add`
+            # clears under the lock this module does not take).
+            index.write_if_changed(os.path.join(directory, "index.json"),
+                                   render_json(project, kept), directory)
+            index.write_if_changed(os.path.join(directory, "index.html"),
+                                   render_html(project, kept), directory)
+            write_atomic(stamp, json.dumps(data) + "\n", 0o644, durable=False)
+
+        self._write(project, write)
+
+    def _write(self, project: str, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except OSError as exc:
+            log(f"cannot write the cached page of {project}: {exc.strerror or exc} "
+                f"({exc.filename or self.pages}); answered 503")
+            raise Unwritable(f"{project}: the cache cannot be written here "
+                             f"({exc.strerror or exc})") from None
 
     def _upstream_failed(self, project: str, stamp: str, state: dict[str, object] | None,
                          reason: str) -> None:
@@ -304,7 +407,8 @@ class Mirror:
              f"page cached at {fetched}")
         # Ask again in a while, not on every request (a hung upstream costs a timeout).
         again = time.time() - self.ttl + min(self.ttl, RETRY_AFTER_FAILURE)
-        os.utime(stamp, (again, again))
+        with contextlib.suppress(OSError):  # read-only now: the stale page all the same
+            os.utime(stamp, (again, again))
 
     @staticmethod
     def _state(stamp: str) -> dict[str, object] | None:
@@ -317,14 +421,7 @@ class Mirror:
 
     def entry(self, project: str, sha256: str, filename: str) -> Entry | None:
         """The cached page's record for a file URL of ours (fetching the page if needed)."""
-        self.page_dir(project)
-        state = self._state(os.path.join(self.pages, project, STATE)) or {}
-        files = state.get("files")
-        for raw in files if isinstance(files, list) else []:
-            if isinstance(raw, list) and len(raw) in (6, 8) and raw[2] == sha256 \
-                    and raw[0] == filename:
-                return Entry(*raw)
-        return None
+        return self._loaded(project).files.get((sha256, filename))
 
     # -- files ---------------------------------------------------------------------------
 
@@ -333,98 +430,50 @@ class Mirror:
         its own hash too, never by its distribution's)."""
         return os.path.join(self.files, sha256[:2], sha256 + (".metadata" if metadata else ""))
 
-    def fetch(self, entry: Entry, metadata: bool) -> tuple[object, int | None, str]:
-        """Open the upstream file: (response, its length or None, the sha256 it must have)."""
+    def file(self, project: str, sha256: str, filename: str) -> cachefile.Body:
+        """The body of ``/simple/<project>/<sha256>/<filename>``: cached, else fetched
+        (and cached while sent). Its :meth:`~cachefile.Body.chunks` checks the sha256 and
+        raises :class:`cachefile.Interrupted` before the last chunk when the bytes are
+        wrong (a damaged cached copy is dropped: the next request fetches it again).
+        Raises :class:`NotFound`, :class:`Unavailable` or :class:`Unwritable` first.
+        The caller has checked that the tree does not hold ``project`` (local-first)."""
+        name = f"{project}/{filename}"
+        metadata = filename.endswith(".metadata")
+        entry = None
+        if metadata:
+            # A metadata file is cached under its own hash, which only this project's page
+            # gives: under its distribution's hash, one project's page could put its own
+            # metadata where another project's clients read it (red-team finding 4).
+            entry = self.entry(project, sha256, filename.removesuffix(".metadata"))
+            if entry is None or entry.metadata_sha256 is None:
+                raise NotFound(name)
+            expected = entry.metadata_sha256
+        else:
+            expected = sha256  # a distribution: its own hash, from the URL
+        path = self.blob(expected, metadata)
+        try:
+            # O_NOFOLLOW: a symbolic link planted in the cache must not serve what it names.
+            handle = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            pass
+        else:
+            # Nor a linked directory (files/<ab>/ is the cache's own, never a link).
+            if stat.S_ISREG(os.fstat(handle).st_mode) \
+                    and not os.path.islink(os.path.dirname(path)):
+                return cachefile.Stored(name, expected, path, handle, log)
+            os.close(handle)
+        if entry is None:
+            entry = self.entry(project, sha256, filename)
+        if entry is None:
+            raise NotFound(name)
         url = entry.url + ".metadata" if metadata else entry.url
-        expected = entry.metadata_sha256 if metadata else entry.sha256
-        if expected is None:
-            raise NotFound(entry.filename)
         try:
-            if not url.startswith(("http://", "https://")):
-                raise NotFound(entry.filename)  # a page may name any URL: http(s) only
-            response = self._opener.open(urllib.request.Request(url),  # noqa: S310
-                                         timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 410):
-                raise NotFound(entry.filename) from None
-            raise Unavailable(f"{entry.filename}: upstream answered HTTP {exc.code}") from None
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            log(f"upstream unreachable for {entry.filename} ({reason}); it is not cached")
-            raise Unavailable(f"{entry.filename}: not cached here, and the upstream could "
-                              f"not be reached ({reason})") from None
-        length = response.headers.get("Content-Length")
-        try:
-            size = int(length) if length is not None else None
-        except ValueError:
-            size = None
-        return response, size, expected
+            response = self.client.get(url, file=True)
+        except upstream_http.Missing:
+            raise NotFound(name) from None
+        except upstream_http.Failed as exc:
+            log(f"upstream unreachable for {name} ({exc}); it is not cached")
+            raise Unavailable(f"{filename}: not cached here, and the upstream could not be "
+                              f"reached ({exc})") from None
+        return cachefile.Fetched(name, expected, response, path, log)
 
-    def stream(self, response: object, expected: str, target: str,
-               send: object) -> None:
-        """Copy the upstream body to ``target`` (the cache) and to ``send`` (the client),
-        holding the last chunk back until the hash is known; raise :class:`Mismatch`."""
-        directory = os.path.dirname(target)
-        os.makedirs(directory, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
-        digest = hashlib.sha256()
-        pending = b""
-        client = send
-        try:
-            with os.fdopen(handle, "wb") as out:
-                while True:
-                    chunk = response.read(CHUNK)  # type: ignore[attr-defined]
-                    if not chunk:
-                        break
-                    if pending:
-                        out.write(pending)
-                        client = _send(client, pending)
-                    digest.update(chunk)
-                    pending = chunk
-                if digest.hexdigest() != expected:
-                    raise Mismatch(f"{os.path.basename(target)}: upstream bytes hash to "
-                                   f"{digest.hexdigest()}, its page said {expected}")
-                out.write(pending)
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, target)  # same bytes from any racing writer: harmless
-            temporary = ""
-            _send(client, pending)
-        finally:
-            if temporary:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-
-
-def _split_login(url: str) -> tuple[str, tuple[str, str] | None]:
-    """The URL without ``user:password@``, and that login (percent-decoded)."""
-    from urllib.parse import unquote, urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host += f":{parts.port}"
-    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
-
-
-def _send(client: object, data: bytes) -> object:
-    """Write to the client; a client that went away stops getting bytes, the cache does not."""
-    if client is None or not data:
-        return client
-    try:
-        client(data)  # type: ignore[operator]
-    except OSError:
-        return None
-    return client
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    directory = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=directory)
-    with os.fdopen(handle, "wb") as out:
-        out.write(data)
-    os.replace(temporary, path)

@@ -4,8 +4,10 @@ nginx serves the same files ``pipwrap serve`` does: PEP 691 negotiation picks
 ``index.json`` when the client asks for the JSON type at full weight (pip and uv do) and
 ``index.html`` otherwise; a normalized project name with a page here is served from here
 only, one without is redirected to the fallback index. nginx cannot lower-case a name, so a
-name that is not normalized is refused (404) rather than sent upstream: pip and uv always
-ask for the normalized name, and a wrong guess must never reach the public index.
+name that is not normalized (upper case, ``_``, ``.``, or a run of ``-`` such as
+``foo--bar``, which the public index reads as ``foo-bar``) is refused (404) rather than
+sent upstream: pip and uv always ask for the normalized name, and another spelling of a
+held name must never reach the public index.
 
 Held is decided fail-closed: ``repo index`` writes the held projects as a ``map`` include
 (:data:`HELD_MAP`), and a name is redirected only when the tree is readable and has no
@@ -65,7 +67,7 @@ server {{
     # name is sent upstream only when the tree's own index page is readable and nothing
     # is there: a failed stat (the workers cannot read the tree) answers 503, never a
     # redirect.
-    location ~ "^/simple/(?<pipwrap_project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/$" {{
+    location ~ "^/simple/(?<pipwrap_project>[a-z0-9]+(-[a-z0-9]+)*)/$" {{
         add_header Vary Accept;
         try_files /$pipwrap_project/$pipwrap_page @pipwrap_not_here;
     }}
@@ -85,7 +87,7 @@ server {{
         {missing}
     }}
     # Only distributions and their metadata files, under a normalized project name.
-    location ~ "^/simple/(?<project>[a-z0-9]([a-z0-9-]*[a-z0-9])?)/(?<file>{file_pattern})$" {{
+    location ~ "^/simple/(?<project>[a-z0-9]+(-[a-z0-9]+)*)/(?<file>{file_pattern})$" {{
         try_files /$project/$file =404;
     }}
     # Only plain names: nginx puts $uri into Location as it is, CR LF included.

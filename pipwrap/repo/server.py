@@ -38,15 +38,16 @@ from urllib.parse import quote, unquote
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import auth, defaults, index, pages, proctitle, upload
+from pipwrap.repo import auth, defaults, index, pages, permissions, proctitle, upload
 from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
 
-    # Imported only with --cache (it brings urllib.request and the page parser).
+    # Imported only with --cache (it brings urllib3 and the page parser).
     from pipwrap.repo.mirror import Mirror
+    from pipwrap.repo.mirror import Settings as CacheSettings
 
 WATCH_INTERVAL = 1.0
 # Limits against hostile clients (docs/hosting.md).
@@ -304,8 +305,10 @@ class Access:
 
     def __init__(self, logins: auth.Logins | None = None, *, uploads: bool = False,
                  login_to_upload: bool = True, login_to_read: bool = False,
-                 max_upload: int = upload.DEFAULT_MAX_UPLOAD) -> None:
+                 max_upload: int = upload.DEFAULT_MAX_UPLOAD,
+                 policy: permissions.Policy | None = None) -> None:
         self.logins = logins
+        self.policy = policy or permissions.Policy()  # who may publish what
         self.uploads = uploads
         self.login_to_upload = login_to_upload and logins is not None
         self.login_to_read = login_to_read and logins is not None
@@ -525,6 +528,9 @@ class Handler(BaseHTTPRequestHandler):
                     "serve --htpasswd FILE turns them on)", False)
         if access.login_to_upload and self._login() is None:
             return HTTPStatus.UNAUTHORIZED, "a valid login is needed to upload", True
+        refused = access.policy.before_body(self._login())
+        if refused is not None:
+            return HTTPStatus(refused.status), refused.message, False
         return None
 
     def handle_expect_100(self) -> bool:
@@ -539,6 +545,7 @@ class Handler(BaseHTTPRequestHandler):
                            "this server's limit (serve --max-upload)", False)
             if refusal is not None:
                 status, message, challenge = refusal
+                sys.stderr.write(f"pipwrap serve: {upload.refusal_line(status, message, None)}\n")
                 self.close_connection = True
                 headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
                 self._plain(status, message + "\n", True, reason=message, headers=headers)
@@ -557,10 +564,11 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         try:
-            project, filename = upload.receive(self.server.root, body,
-                                               self.fields.get("content-type"))
+            outcome = upload.receive(self.server.root, body, self.fields.get("content-type"),
+                                     user=user, policy=self.server.access.policy)
         except upload.UploadError as exc:
-            sys.stderr.write(f"pipwrap serve: upload refused ({exc.status}): {exc.message}\n")
+            line = upload.refusal_line(exc.status, exc.message, user)
+            sys.stderr.write(f"pipwrap serve: {line}\n")
             with contextlib.suppress(upload.UploadError, OSError):
                 body.drain()  # the rest of the body (capped): the client hears the answer
             self.close_connection = True
@@ -572,8 +580,7 @@ class Handler(BaseHTTPRequestHandler):
             self._plain(HTTPStatus.INTERNAL_SERVER_ERROR, "the upload could not be stored\n",
                         True)
             return
-        by = f" by {user}" if user else ""
-        sys.stderr.write(f"pipwrap serve: uploaded {project}/{filename}{by}\n")
+        sys.stderr.write(f"pipwrap serve: {outcome.log_line(user)}\n")
         self._plain(HTTPStatus.OK, "OK\n", True)
 
     def _body(self, rate: int = UPLOAD_BODY_RATE) -> upload.Body | None:
@@ -636,6 +643,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             self.server.deadlines.pop(self.connection, None)
+        sys.stderr.write(f"pipwrap serve: {upload.refusal_line(status, message, None)}\n")
         headers = {"WWW-Authenticate": 'Basic realm="pipwrap"'} if challenge else {}
         self._plain(status, message + "\n", True, reason=message, headers=headers)
 
@@ -838,21 +846,32 @@ class Handler(BaseHTTPRequestHandler):
             deadlines.pop(connection, None)
 
     def _mirrored_page(self, cache: Mirror, project: str, body: bool) -> None:
+        chosen = negotiate(self.fields.get("accept"))
+        if chosen is None:
+            self._plain(HTTPStatus.NOT_ACCEPTABLE,
+                        f"acceptable: {pages.JSON_TYPE}, {pages.HTML_TYPE}, text/html\n", body)
+            return
+        self.output.release()  # asking the upstream may take seconds: not holding a turn
         try:
-            # Asking the upstream may take seconds: not while holding a turn.
-            directory = cache.page_dir(project, before_fetch=self.output.release)
+            page = cache.page(project, json_form=chosen == pages.JSON_TYPE)
         except cache.NotFound:
             self._not_found(body)
+            return
+        except cache.Unwritable as exc:
+            self._plain(HTTPStatus.SERVICE_UNAVAILABLE, f"{exc}\n", body, reason=str(exc))
             return
         except cache.Unavailable as exc:
             self._upstream_down(str(exc), body)
             return
         self._chosen = " (cache)"
-        self._page(directory, body)
+        kind = f"{chosen}; charset=utf-8" if chosen == "text/html" else chosen
+        self._answer(page.etag, page.mtime, page.last_modified, kind, page.data, body,
+                     "Vary: Accept\r\n")
 
     def _cached_file(self, cache: Mirror, project: str, sha256: str, filename: str,
                      body: bool) -> None:
-        """A fallback file by the hash its page gave: from the cache, else fetched."""
+        """A fallback file by the hash its page gave: from the cache, else fetched; its
+        bytes checked while sent (a mismatch cuts the connection)."""
         # Held here (anything under the name): upstream files never show (local-first).
         try:
             os.lstat(os.path.join(self.server.root, project))
@@ -864,58 +883,47 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._not_found(body)
             return
-        metadata = filename.endswith(".metadata")
-        entry = None
-        if metadata:
-            # A metadata file is cached under its own hash, which only this project's page
-            # gives: under its distribution's hash, one project's page could put its own
-            # metadata where another project's clients read it (red-team finding 4).
-            self.output.release()  # reading (maybe fetching) the page takes no turn
-            try:
-                entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
-            except cache.NotFound:
-                entry = None
-            except cache.Unavailable as exc:
-                self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason=str(exc))
-                return
-            if entry is None or entry.metadata_sha256 is None:
-                self._not_found(body)
-                return
-            blob = cache.blob(entry.metadata_sha256, metadata=True)
-        else:
-            blob = cache.blob(sha256)  # a distribution: its own hash, from the URL
-        if self._send_file(blob, filename, body):  # cached: served as a local file is
-            return
-        self.output.release()  # fetching from upstream takes no turn
+        self.output.release()  # reading (maybe fetching) takes no turn
         try:
-            if entry is None:
-                entry = cache.entry(project, sha256, filename.removesuffix(".metadata"))
-            if entry is None:
-                self._not_found(body)
-                return
-            response, size, expected = cache.fetch(entry, metadata)
+            found = cache.file(project, sha256, filename)
         except cache.NotFound:
             self._not_found(body)
             return
-        except cache.Unavailable as exc:
+        except (cache.Unavailable, cache.Unwritable) as exc:
             self._plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n", body, reason=str(exc))
             return
-        self._chosen = " (cache: fetched)"
-        with response:  # type: ignore[attr-defined]
-            kind = "text/plain; charset=utf-8" if metadata else "application/octet-stream"
-            chunked = size is None
-            length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
-            self.wfile.write(self._head(200, "OK", f"Content-Type: {kind}\r\n{length}\r\n"))
-            send = None
-            if body:
-                send = self._chunk if chunked else self.wfile.write
+        with found:
+            if found.fetched:
+                self._chosen = " (cache: fetched)"
+            validators = f"ETag: {found.etag}\r\nLast-Modified: {found.last_modified}\r\n"
+            if not found.fetched and self._not_modified(found.etag, found.mtime):
+                self.wfile.write(self._head(304, "Not Modified", validators))
+                return
+            chunked = found.size is None
+            length = "Transfer-Encoding: chunked" if chunked \
+                else f"Content-Length: {found.size}"
+            self.wfile.write(self._head(200, "OK", f"Content-Type: {found.content_type}\r\n"
+                                        f"{length}\r\n{validators}"))
+            if not body:
+                return
+            deadlines = self.server.deadlines
             try:
-                cache.stream(response, expected, blob, send)
-            except (cache.Mismatch, OSError) as exc:
-                cache.log(f"refused {project}/{filename}: {exc}; not cached")
+                for data in found.chunks():
+                    # Each piece must go out at SEND_RATE (waiting on upstream is not the
+                    # client's time): a client that stops reading is cut by the watchdog.
+                    deadlines[self.connection] = (time.monotonic() + self.server.header_deadline
+                                                  + len(data) / SEND_RATE)
+                    if chunked:
+                        self._chunk(data)
+                    else:
+                        self.wfile.write(data)
+                    deadlines.pop(self.connection, None)
+            except (cache.Interrupted, OSError):
                 self.close_connection = True  # the client sees a cut-off response
                 return
-            if chunked and body:
+            finally:
+                deadlines.pop(self.connection, None)
+            if chunked:
                 self.wfile.write(b"0\r\n\r\n")
 
     def _upstream_down(self, message: str, body: bool) -> None:
@@ -1084,7 +1092,7 @@ def _listener(port: int) -> str:
 
 
 def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
-          access: Access | None = None, cache_ttl: float | None = None,
+          access: Access | None = None, cache: CacheSettings | None = None,
           tls: ssl.SSLContext | None = None, *, max_connections: int = MAX_CONNECTIONS,
           header_timeout: float = HEADER_DEADLINE) -> int:
     import errno
@@ -1096,10 +1104,10 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     if not os.path.exists(os.path.join(root, "index.html")):
         _report(index.build(root), verbose)  # a new tree: its pages before its first client
     mirror = None
-    if fallback and cache_ttl is not None:
+    if fallback and cache is not None:
         from pipwrap.repo.mirror import Mirror
 
-        mirror = Mirror(root, fallback, cache_ttl)
+        mirror = Mirror(root, cache)
     try:
         server = RepoServer((host, port), root, fallback, verbose, access, mirror)
         server.max_connections = max_connections
@@ -1120,7 +1128,7 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     where = f"falling back to {fallback}" if fallback else "no fallback"
     if mirror is not None:
         where = (f"caching {mirror.upstream} for projects not held here; clients never "
-                 f"contact it; pages revalidated after {cache_ttl:g} s")
+                 f"contact it; pages revalidated after {mirror.ttl:g} s")
     sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); {proctitle.how_to_stop()}\n")
     if server.access.uploads:
         who = "with a login" if server.access.login_to_upload else "from anyone, no login"

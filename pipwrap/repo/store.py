@@ -63,8 +63,12 @@ def _check_source(source: str) -> DistFile:
     return dist
 
 
-def add(root: str, sources: list[str]) -> tuple[list[Added], index.Report]:
+def add(root: str, sources: list[str], admit: Callable[[list[Added]], Callable[[], None] | None]
+        | None = None) -> tuple[list[Added], index.Report]:
     """Put ``sources`` into the tree; all of them or, on any problem, none.
+
+    ``admit`` (uploads) is called under the lock with the plan, before anything changes:
+    it raises to refuse, or returns how to undo what it recorded if publishing fails.
 
     Every file is checked, then copied into a staging directory (``.pipwrap/tmp``) after
     a free-space check; only when every copy succeeded are they renamed into place (a
@@ -76,6 +80,7 @@ def add(root: str, sources: list[str]) -> tuple[list[Added], index.Report]:
         raise PipwrapError("repo add: no files given")
     checked: list[tuple[str, DistFile]] = []
     seen: dict[str, str] = {}
+    releases: dict[tuple[str, ...], tuple[str, DistFile]] = {}
     limit = name_max(root)
     for source in sources:
         dist = _check_source(source)
@@ -84,13 +89,26 @@ def add(root: str, sources: list[str]) -> tuple[list[Added], index.Report]:
         if earlier is not None and not same_bytes(earlier, source):
             raise PipwrapError(f"{source} and {earlier}: two different files named "
                                f"{dist.filename}; nothing was added")
+        # Two spellings of one artifact (Qux-1.0-… and qux-1.0.0-…) in one command: the
+        # tree would publish both, and installers could take either.
+        twin = releases.setdefault(release_key(dist), (source, dist))
+        if twin[1].filename != dist.filename:
+            raise PipwrapError(f"{source} and {twin[0]}: one file of {dist.project} "
+                               f"{dist.version} under two names ({twin[1].filename}, "
+                               f"{dist.filename}); nothing was added")
         seen[dist.filename] = source
         checked.append((source, dist))
     try:
         os.makedirs(root, exist_ok=True)
         with index.repo_lock(root):
             plan = _plan(root, checked)
-            report = _publish(root, [item for item in plan if item.state == "added"])
+            undo = admit(plan) if admit is not None else None
+            try:
+                report = _publish(root, [item for item in plan if item.state == "added"])
+            except BaseException:
+                if undo is not None:
+                    undo()
+                raise
     except OSError as exc:
         raise PipwrapError(f"repo add: {_os_message(exc, root)}; nothing was added") from None
     return plan, report
@@ -283,6 +301,18 @@ def _change(root: str, spec: str, *, need_version: bool, removing: bool = False,
     """Apply a change to each file ``spec`` matches, under the lock, then re-index."""
     project, version = _split_spec(spec, need_version=need_version)
     require_repo(root)
+    what = "repo remove" if removing else "repo yank"
+    try:
+        return _change_locked(root, spec, project, version, removing, apply)
+    except OSError as exc:
+        # A full disk or a read-only tree: said in one line, never a traceback. The
+        # yanks file and pages are replaced whole, so the tree is as it was or as asked.
+        raise PipwrapError(f"{what}: {_os_message(exc, root)}") from None
+
+
+def _change_locked(root: str, spec: str, project: str, version: str | None, removing: bool,
+                   apply: Callable[[str, DistFile, dict[str, str]], None]
+                   ) -> tuple[list[DistFile], index.Report]:
     with index.repo_lock(root):
         found = _matching(root, project, version, spec)
         if removing:
@@ -296,6 +326,36 @@ def _change(root: str, spec: str, *, need_version: bool, removing: bool = False,
         index.save_yanked(root, yanked)
         report = index.build(root, locked=True)
     return found, report
+
+
+def release(root: str, name: str) -> tuple[str, index.Report]:
+    """``repo release NAME``: give up a held name with no files left (a tombstone), so
+    that serve and nginx send it to the fallback again. Its owners go with it."""
+    from pipwrap.repo import owners
+
+    project = normalize(name)
+    require_repo(root)
+    directory = os.path.join(root, project)
+    try:
+        with index.repo_lock(root):
+            if os.path.islink(directory) or not os.path.isdir(directory):
+                raise PipwrapError(f"repo release: no project {project!r} held in {root}")
+            left = sorted(n for n in os.listdir(directory) if not n.startswith(".")
+                          and n not in index.PAGE_NAMES
+                          and not n.endswith(index.METADATA_SUFFIX))
+            if left:
+                raise PipwrapError(
+                    f"repo release: {project} still holds {', '.join(left[:3])}"
+                    f"{' ...' if len(left) > 3 else ''}; remove its files first (pipwrap "
+                    f"repo remove {project}): a project with files is never given up")
+            known = owners.load_owners(root)
+            if known.pop(project, None) is not None:
+                owners.save_owners(root, known)
+            shutil.rmtree(directory)
+            report = index.build(root, locked=True)
+    except OSError as exc:
+        raise PipwrapError(f"repo release: {_os_message(exc, root)}") from None
+    return project, report
 
 
 def remove(root: str, spec: str) -> tuple[list[DistFile], index.Report]:

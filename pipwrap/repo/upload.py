@@ -29,6 +29,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pipwrap.repo.permissions import Policy
+
 CHUNK = 1 << 20
 UPLOADS = "uploads"  # under the tree's .pipwrap/
 MAX_HEADER = 16 * 1024  # one part's headers
@@ -284,10 +286,39 @@ def _public(message: str, path: str, filename: str, root: str) -> str:
         root, "the index")
 
 
-def receive(root: str, body: Body, content_type: str | None) -> tuple[str, str]:
-    """Parse, check and add one upload; (project, filename) or :class:`UploadError`."""
-    from pipwrap.repo import store
+class Outcome:
+    """What an accepted upload did: ``state`` is "added", or "present" (the same bytes
+    were already published: a re-run of twine, nothing changed)."""
+
+    __slots__ = ("filename", "project", "state")
+
+    def __init__(self, project: str, filename: str, state: str) -> None:
+        self.project = project
+        self.filename = filename
+        self.state = state
+
+    def log_line(self, user: str | None) -> str:
+        by = f" by {user}" if user else ""
+        if self.state == "present":
+            return f"upload of {self.project}/{self.filename}{by}: already present (same " \
+                   "bytes), nothing changed"
+        return f"uploaded {self.project}/{self.filename}{by}"
+
+
+def refusal_line(status: int, message: str, user: str | None) -> str:
+    """The log's line for a refused upload (always logged, -v or not)."""
+    by = f" from {user}" if user else ""
+    return f"upload refused ({status}){by}: {message}"
+
+
+def receive(root: str, body: Body, content_type: str | None, *, user: str | None = None,
+            policy: Policy | None = None) -> Outcome:
+    """Parse, check and add one upload by ``user`` (None: no login) under ``policy``
+    (who may publish what: pipwrap.repo.permissions); :class:`UploadError` if refused."""
+    from pipwrap.repo import permissions, store
     from pipwrap.repo.distfile import normalize
+
+    rules = policy or permissions.Policy()
 
     boundary = boundary_of(content_type)
     got = Received()
@@ -329,14 +360,20 @@ def receive(root: str, body: Body, content_type: str | None) -> tuple[str, str]:
             if claimed and claimed != actual():
                 raise UploadError(400, f"{got.filename}: the {field} sent does not match the "
                                   "bytes received (corrupted in transit?)")
+        def admit(plan: list[store.Added]) -> Callable[[], None] | None:
+            return permissions.admit(root, plan[0].dist, user, rules,
+                                     present=plan[0].state == "present")
+
         try:
-            added, _ = store.add(root, [got.path])
+            added, _ = store.add(root, [got.path], admit)
+        except permissions.Refusal as exc:
+            raise UploadError(exc.status, exc.message) from None
         except store.Conflict as exc:
             raise UploadError(409, _public(str(exc), got.path, got.filename, root)) from None
         except PipwrapError as exc:
             raise UploadError(400, _public(str(exc), got.path, got.filename, root)) from None
         dist = added[0].dist
-        return dist.project, dist.filename
+        return Outcome(dist.project, dist.filename, added[0].state)
     finally:
         if got.path is not None:
             shutil.rmtree(os.path.dirname(got.path), ignore_errors=True)

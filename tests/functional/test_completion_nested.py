@@ -6,7 +6,8 @@ from __future__ import annotations
 from tests.support import shells
 from tests.support.sandbox import Sandbox
 
-REPO_ACTIONS = {"add", "list", "remove", "yank", "index", "path", "nginx-conf"}
+REPO_ACTIONS = {"add", "list", "remove", "release", "yank", "owner", "index", "path",
+                "nginx-conf"}
 
 
 def test_bash_completes_repo_and_config_actions_and_their_options(sandbox: Sandbox) -> None:

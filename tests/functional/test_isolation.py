@@ -50,7 +50,12 @@ def outside_port() -> Iterator[int]:
 
 
 def probe(port: int, user: User | None) -> tuple[dict[str, object], dict[str, object]]:
-    argv = [user.python if user else sys.executable, "-I", str(PROBE), str(REPO), str(port)]
+    if user is None:
+        argv = [sys.executable, "-I", str(PROBE), str(REPO), str(port)]
+    else:
+        # The plain user may not enter the checkout (a clone in a 0700 directory).
+        copy = user.own_copy(REPO, "pipwrap", str(PROBE.relative_to(REPO)))
+        argv = [user.python, "-I", str(copy / PROBE.relative_to(REPO)), str(copy), str(port)]
     done = (user.run(argv) if user else
             subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False))
     assert done.returncode == 0, done.stderr

@@ -173,6 +173,9 @@ def test_finding2_emptying_or_deleting_the_htpasswd_file_revokes_every_login(
         htpasswd.write_text(f"bob:{sha_entry('b-pw')}\n")  # back in business, without it
         done = twine(stage.env, url, wheels[3], user="__token__", password="leaked")
         assert done.returncode != 0
+        # newpkg is the revoked token's (its first uploader): bob needs to be an owner.
+        assert pipwrap(stage, "repo", "owner", "add", "--repo", str(repo), "newpkg",
+                       "bob").returncode == 0
         done = twine(stage.env, url, wheels[3], user="bob", password="b-pw")
         assert done.returncode == 0, done.stdout + done.stderr
         listed = sorted(p.name for p in (repo / "newpkg").glob("*.whl"))

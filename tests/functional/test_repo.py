@@ -221,6 +221,9 @@ def test_yank_and_remove(env: dict[str, str], dists: Path, tmp_path: Path) -> No
     assert not list((root / "foo-bar").glob("*1.7.0*"))  # the .metadata file went too
     assert "1.7.0" not in (root / "foo-bar" / "index.json").read_text()
     assert repo_cli(env, "repo", "rm", "--repo", str(root), "FOO.BAR").returncode == 0
+    # The name stays held (issue 23: a tombstone) until released.
+    assert json.loads((root / "foo-bar" / "index.json").read_text())["files"] == []
+    assert repo_cli(env, "repo", "release", "--repo", str(root), "FOO.BAR").returncode == 0
     assert not (root / "foo-bar").exists()
     assert "foo-bar" not in (root / "index.html").read_text()
 

@@ -279,6 +279,8 @@ def test_a_full_disk_adds_nothing_and_says_so(env: dict[str, str], tmp_path: Pat
     assert done.returncode == 0, done.stderr  # fits
     removed = repo_cli(env, "repo", "remove", "--repo", str(root), "big")
     assert removed.returncode == 0, removed.stderr
+    released = repo_cli(env, "repo", "release", "--repo", str(root), "big")  # not held
+    assert released.returncode == 0, released.stderr
     probe = subprocess.run(
         [sys.executable, "-c",
          "import os, sys, threading, time\n"

@@ -45,6 +45,10 @@ def pipwrap(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def trees(tmp_path: Path, venv: Path) -> Trees:
+    return make_trees(tmp_path, venv)
+
+
+def make_trees(tmp_path: Path, venv: Path) -> Trees:
     home = tmp_path / "home"
     home.mkdir()
     env = {**hosting.child_env(home), "PIP_CONFIG_FILE": os.devnull, "UV_NO_CONFIG": "1",
@@ -395,9 +399,12 @@ def test_a_private_upstream_with_a_login_is_cached_and_the_login_never_shown(
     assert "s3cr3t-pw" not in refused.stderr
     with hosting.pipwrap_serve(trees.upstream, base / "up.log", "--no-fallback", "--htpasswd",
                                str(logins), "--auth", "read,upload", env=trees.env) as up:
-        private = up.url.replace("http://", "http://mirror:s3cr3t-pw@")
+        # The password never on the command line (ps shows it): in the environment.
+        private = up.url.replace("http://", "http://mirror@")
         with hosting.pipwrap_serve(trees.local, base / "serve.log", "--fallback", private,
-                                   "--cache", env=trees.env) as served:
+                                   "--cache", env={**trees.env,
+                                                   "PIPWRAP_FALLBACK_PASSWORD": "s3cr3t-pw"}
+                                   ) as served:
             done = pip(trees, served.url, base / "p", "bar-baz")
             assert done.returncode == 0, done.stderr + served.log_text()
             assert installed(base / "p", "bar_baz") == ("upstream", "2.0")

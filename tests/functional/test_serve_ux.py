@@ -188,21 +188,27 @@ def test_serve_names_itself_and_says_how_to_stop_it(sandbox: Sandbox, tmp_path: 
 
 def test_ps_never_shows_the_login_of_a_private_upstream(sandbox: Sandbox,
                                                         tmp_path: Path) -> None:
-    """`--cache --fallback https://USER:PASSWORD@host/` (as hosting-team.md allows): the
-    password leaves the world-readable command line once serve names itself."""
+    """`ps` shows argv to every local user: a password in `--fallback` is refused (never
+    repeated), and one from $PIPWRAP_FALLBACK_PASSWORD never reaches the command line."""
     secret = "hunter2-upstream"
+    refused = subprocess.run(
+        [sys.executable, "-m", "pipwrap", "serve", "--repo", str(tmp_path), "--port", "0",
+         "--cache", "--fallback", f"https://alice:{secret}@127.0.0.1:9/simple/"],
+        env=sandbox.env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    assert refused.returncode == 2 and secret not in refused.stderr
+    assert "PIPWRAP_FALLBACK_PASSWORD" in refused.stderr, refused.stderr
     port = free_port()
     with subprocess.Popen(
             [sys.executable, "-m", "pipwrap", "serve", "--repo", str(tmp_path), "--port",
-             str(port), "--cache", "--fallback", f"https://alice:{secret}@127.0.0.1:9/simple/"],
-            env=sandbox.env, stderr=subprocess.PIPE, text=True,
-            stdin=subprocess.DEVNULL) as process:
+             str(port), "--cache", "--fallback", "https://alice@127.0.0.1:9/simple/"],
+            env={**sandbox.env, "PIPWRAP_FALLBACK_PASSWORD": secret},
+            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL) as process:
         try:
             assert process.stderr is not None
             first = process.stderr.readline()
-            assert "at http://127.0.0.1:" in first, first
+            assert "at http://127.0.0.1:" in first and secret not in first, first
             shown = Path(f"/proc/{process.pid}/cmdline").read_bytes()
-            assert secret.encode() not in shown and b"https://alice:****@127.0.0.1:9/" in shown
+            assert secret.encode() not in shown
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=TIMEOUT)

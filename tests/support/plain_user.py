@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,27 @@ class User:
         if os.geteuid() != 0:
             return {}
         return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+    def own_copy(self, root: Path, *relative: str) -> Path:
+        """A copy of ``relative`` paths under ``root`` (a checkout) that is this user's.
+
+        A checkout may sit in a directory only its owner can enter (a clone into
+        ``mktemp -d``, mode 0700); the user runs its own copy instead, and the directory
+        stays as private as it was.
+        """
+        copy = self.workdir / "checkout"
+        for name in relative:
+            source, target = root / name, copy / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, target, dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, target)
+        if os.geteuid() == 0:
+            for path in [copy, *copy.rglob("*")]:
+                os.chown(path, self.uid, self.gid, follow_symlinks=False)
+        return copy
 
     def run(self, argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 60,
             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -41,9 +41,12 @@ def test_logins_check_and_reload(tmp_path: Path) -> None:
     os.utime(path, (later, later))
     assert logins.check(basic("alice", "a-pw")) is None
     assert logins.check(basic("bob", "b-pw")) == "bob"
-    path.write_text("broken line\n")  # a broken edit keeps the last good file
+    # An edit with a line that cannot be read: the rest of the file applies (issue 23: the
+    # whole previous file was kept, and a user just removed still logged in).
+    path.write_text(f"broken line\ncarol:{sha_entry('c-pw')}\n")
     os.utime(path, (later + 5, later + 5))
-    assert logins.check(basic("bob", "b-pw")) == "bob"
+    assert logins.check(basic("bob", "b-pw")) is None
+    assert logins.check(basic("carol", "c-pw")) == "carol"
 
 
 @pytest.mark.parametrize(("text", "message"), [

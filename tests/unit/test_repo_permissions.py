@@ -1,0 +1,47 @@
+"""Which wheels of one release an installer could choose between (the release rule of
+`pipwrap serve` uploads, issue 23): a table checked against packaging's own tags."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.tags import sys_tags
+
+from pipwrap.repo.permissions import wheels_meet
+
+
+def wheel(tags: str) -> str:
+    return f"foo-1.0-{tags}.whl"
+
+
+@pytest.mark.parametrize(("first", "second", "meet"), [
+    ("py3-none-any", "py311-none-any", True),  # CPython 3.11 takes both, prefers py311
+    ("py3-none-any", "cp311-none-any", True),
+    ("py3-none-any", "cp311-cp311-manylinux_2_17_x86_64", True),
+    ("py2.py3-none-any", "py3-none-any", True),
+    ("py2-none-any", "py3-none-any", False),
+    ("py312-none-any", "cp311-cp311-manylinux_2_17_x86_64", False),  # 3.12 and later
+    ("cp39-abi3-manylinux_2_17_x86_64", "cp312-cp312-manylinux_2_28_x86_64", True),
+    ("cp311-cp311-manylinux_2_17_x86_64", "cp312-cp312-manylinux_2_17_x86_64", False),
+    ("cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64", True),
+    ("cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-linux_x86_64", True),
+    ("cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-musllinux_1_1_x86_64", False),
+    ("cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux_2_17_aarch64", False),
+    ("cp311-cp311-macosx_11_0_arm64", "cp311-cp311-macosx_10_9_universal2", True),
+    ("cp311-cp311-macosx_11_0_arm64", "cp311-cp311-macosx_10_9_x86_64", False),
+    ("cp311-cp311-win_amd64", "cp311-cp311-win32", False),
+    ("cp311-cp311-win_amd64", "cp311-cp311-manylinux_2_17_x86_64", False),
+    ("pp310-pypy310_pp73-manylinux_2_17_x86_64", "cp310-cp310-manylinux_2_17_x86_64", False),
+])
+def test_wheels_meet_where_one_environment_takes_both(first: str, second: str,
+                                                      meet: bool) -> None:
+    assert wheels_meet(wheel(first), wheel(second)) is meet
+    assert wheels_meet(wheel(second), wheel(first)) is meet
+
+
+def test_two_wheels_this_interpreter_takes_always_meet() -> None:
+    """Held against packaging: any two tags this interpreter supports must meet."""
+    supported = [f"{t.interpreter}-{t.abi}-{t.platform}" for t in sys_tags()]
+    sample = supported[:: max(1, len(supported) // 40)]
+    for first in sample:
+        for second in sample:
+            assert wheels_meet(wheel(first), wheel(second)), (first, second)
