@@ -100,9 +100,6 @@ class Upstream:
     def file(self, name: str) -> Path | None:
         return next((u.path for u in self.uploads if u.path.name == name), None)
 
-    def files_fetched(self) -> list[str]:
-        return [path for path in self.requests if path.startswith("/packages/")]
-
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
