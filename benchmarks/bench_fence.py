@@ -4,13 +4,20 @@
 
 1. `wrap true` in bash, zsh and fish (the fence's liveness check included) vs the seed's
    bare one-liner (target: at most 1 ms more per call). 1b: the same with a program
-   (`/bin/true`), which enters the fence's network namespace, isolation on and off.
+   (`/bin/true`), which enters the fence's network namespace, isolation on and off, and
+   the namespace's entry alone (the session's nsenter prefix before `/bin/true`, no wrap).
 2. Agent cold start: `fence.open_session` with no agent running, the CA already made
    (target: 150 ms), against `python -c pass`.
 3. `wrap pip install foo` vs bare `pip install foo` against the same loopback index
-   (target: at most 1.05x).
+   (target: at most 1.05x). 3b: `wrap uv pip install foo` with a warm cache vs bare uv
+   (target: at most 1.25x). Bare and wrapped runs alternate in one shell; each is given as
+   the median wall time, the median of the pairs' ratios, and CPU time (the shell's
+   children, user + system), and whether wrap asked the guard (`pipwrap check`).
 4. A 200 MB file through the fence on loopback, sha256 checked against its page, vs the
    same download straight from the server (target: at least 100 MB/s).
+
+Pass section names (1 1b 3 ...) to run only those; `--isolation off` for 3 and 3b under
+isolation = "off" (the default profile isolates where the system allows it).
 """
 
 from __future__ import annotations
@@ -115,37 +122,94 @@ def download(url: str, proxy: tuple[str, int] | None, token: str = "") -> float:
 
 
 PROGRAM_CALLS = 500
+# The shell's CPU time and its children's, in clock ticks, into __ticks (bash and zsh).
+TICKS = """
+ticks() {
+    local -a f
+    if [[ -n ${ZSH_VERSION-} ]]; then
+        read -rA f < /proc/$$/stat; __ticks=$(( f[14] + f[15] + f[16] + f[17] ))
+    else
+        read -r -a f < /proc/$$/stat; __ticks=$(( f[13] + f[14] + f[15] + f[16] ))
+    fi
+}
+"""
 
 
-def program_loop(shell: str, home: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Microseconds per call of `seed /bin/true` and `wrap /bin/true`, in one shell: the
-    builtin `true` would run in the shell (no namespace is entered for a builtin)."""
+def program_loop(shell: str, home: Path, env: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """Microseconds per call, wall and CPU, of `seed /bin/true` ("seed"), of the session's
+    nsenter prefix before it with no wrap ("enter"), and of `wrap /bin/true` ("wrap"), in
+    one shell: the builtin `true` would run in the shell (no namespace is entered)."""
     init = f"eval \"$('{sys.executable}' -m pipwrap init {shell})\""
     script = f"""
 {init}
 seed() {{ PIP_INDEX_URL=http://127.0.0.1:8080/simple/ "$@"; }}
+enter() {{ PIP_INDEX_URL=http://127.0.0.1:8080/simple/ "${{__pipwrap_enter[@]}}" "$@"; }}
 wrap /bin/true
+{TICKS}
 bench() {{
-    local start=$EPOCHREALTIME i
+    local start=$EPOCHREALTIME i cpu
+    ticks; cpu=$__ticks
     for ((i = 0; i < {PROGRAM_CALLS}; i++)); do "$@"; done
-    echo "$EPOCHREALTIME $start"
+    ticks
+    echo "$EPOCHREALTIME $start $__ticks $cpu"
 }}
-bench seed /bin/true
-bench __pipwrap_wrap /bin/true
-bench seed /bin/true
-bench __pipwrap_wrap /bin/true
-bench seed /bin/true
-bench __pipwrap_wrap /bin/true
+for round in 1 2 3; do
+    bench seed /bin/true
+    bench enter /bin/true
+    bench __pipwrap_wrap /bin/true
+done
 """
     path = home / f"program.{shell}"
     path.write_text(script)
     argv = {"bash": ["bash", str(path)],
             "zsh": ["zsh", "-c", f"zmodload zsh/datetime; source {path}"]}[shell]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
-    spans = [float(end) - float(start) for end, start in map(str.split, out.splitlines())]
-    seed = statistics.median(spans[0::2]) / PROGRAM_CALLS * 1e6
-    wrap = statistics.median(spans[1::2]) / PROGRAM_CALLS * 1e6
-    return seed, wrap
+    tick = 1e6 / os.sysconf("SC_CLK_TCK")
+    rounds = [((float(end) - float(start)) * 1e6 / PROGRAM_CALLS,
+               (int(cpu_end) - int(cpu_start)) * tick / PROGRAM_CALLS)
+              for end, start, cpu_end, cpu_start in map(str.split, out.splitlines())]
+    return {name: (statistics.median(r[0] for r in rounds[offset::3]),
+                   statistics.median(r[1] for r in rounds[offset::3]))
+            for offset, name in enumerate(("seed", "enter", "wrap"))}
+
+
+def paired(home: Path, env: dict[str, str], name: str, prepare: list[str],
+           bare: str, wrapped: str, rounds: int) -> tuple[dict[str, list[float]], bool]:
+    """Bare and wrapped runs in turn in one bash (``{n}`` in each is the round): per kind,
+    wall seconds per run and the children's CPU seconds per run; and whether wrap asks
+    the guard for this command."""
+    init = f"eval \"$('{sys.executable}' -m pipwrap init bash)\""
+    lines = [init, "wrap true", TICKS, "t() { local s=$EPOCHREALTIME c; ticks; c=$__ticks; "
+             "\"$@\" >/dev/null 2>&1 || echo FAIL \"$@\" >&2; ticks; "
+             "echo \"$1 $s $EPOCHREALTIME $c $__ticks\"; }",
+             f"__pipwrap_needs_check {wrapped.format(n='x')} && echo guard >&2", *prepare]
+    for n in range(rounds):
+        lines.append(f"t env {bare.format(n=n)}")
+        lines.append(f"t wrap {wrapped.format(n=n)}")
+    script = home / f"{name}.sh"
+    script.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True,
+                         check=True)
+    if "FAIL" in out.stderr:
+        raise SystemExit(out.stderr)
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    times: dict[str, list[float]] = {"env": [], "wrap": [], "env_cpu": [], "wrap_cpu": []}
+    for line in out.stdout.splitlines():
+        kind, start, end, cpu_start, cpu_end = line.split()
+        times[kind].append(float(end) - float(start))
+        times[kind + "_cpu"].append((int(cpu_end) - int(cpu_start)) * tick)
+    return times, "guard" in out.stderr
+
+
+def report(times: dict[str, list[float]], asked: bool, target: float) -> str:
+    b, w = statistics.median(times["env"]), statistics.median(times["wrap"])
+    pairs = statistics.median(x / y for x, y in zip(times["wrap"], times["env"]))
+    cpu = sum(times["wrap_cpu"]) / max(sum(times["env_cpu"]), 1e-9)
+    return (f"   bare {b * 1000:6.1f} ms   wrap {w * 1000:6.1f} ms   ratio "
+            f"{w / b:.3f} (pairs {pairs:.3f}; target <= {target})   CPU bare "
+            f"{statistics.mean(times['env_cpu']) * 1000:5.1f} ms wrap "
+            f"{statistics.mean(times['wrap_cpu']) * 1000:5.1f} ms ({cpu:.3f})   "
+            f"{'wrap asks the guard' if asked else 'no guard (fast path)'}")
 
 
 def main() -> None:
@@ -162,27 +226,43 @@ def main() -> None:
                "PIPWRAP_FENCE_IDLE": "5"}
         os.environ.update({k: env[k] for k in ("HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")})
 
-        only = sys.argv[1:]
-        print("1. wrap true, per call (fence liveness check included)")
+        args = sys.argv[1:]
+        isolation = "auto"
+        if "--isolation" in args:
+            isolation = args.pop(args.index("--isolation") + 1)
+            args.remove("--isolation")
+        only = args
+        if not only or "1" in only:
+            print("1. wrap true, per call (fence liveness check included; a builtin enters "
+                  "no namespace)")
         for shell in ("bash", "zsh", "fish"):
             if shutil.which(shell) and (not only or "1" in only):
-                seed, wrap = shell_loop(shell, home, env)
-                print(f"   {shell:5} seed {seed:7.1f} us   wrap {wrap:7.1f} us   "
-                      f"overhead {(wrap - seed) / 1000:.3f} ms (target <= 1 ms)")
+                figures = shell_loop(shell, home, env)
+                (seed, seed_cpu), (wrap, wrap_cpu) = figures["seed"], figures["wrap"]
+                print(f"   {shell:5} seed {seed:7.1f} us   wrap {wrap:7.1f} us   overhead "
+                      f"{(wrap - seed) / 1000:.3f} ms (target <= 1 ms)   CPU seed "
+                      f"{seed_cpu:6.1f} us wrap {wrap_cpu:6.1f} us overhead "
+                      f"{(wrap_cpu - seed_cpu) / 1000:.3f} ms")
 
         if not only or "1b" in only:
             print("1b. wrap /bin/true (a program: it enters the fence's network namespace) vs "
-                  "the seed's one-liner running the same program")
+                  "the seed's one-liner running the same program; per call, wall (CPU)")
             for shell in ("bash", "zsh"):
                 if shutil.which(shell):
                     for mode in ("auto", "off"):
                         config.write_text(f'default = "b"\n[profiles.b]\nindex-url = "{url}"\n'
                                           f'isolation = "{mode}"\n')
-                        seed, wrap = program_loop(shell, home, env)
-                        print(f"   {shell:5} isolation={mode:4} seed {seed:7.1f} us   wrap "
-                              f"{wrap:7.1f} us   overhead {(wrap - seed) / 1000:.3f} ms "
-                              "(target <= 1 ms)")
-            config.write_text(f'default = "b"\n[profiles.b]\nindex-url = "{url}"\n')
+                        got = program_loop(shell, home, env)
+                        (seed, seed_cpu), (wrap, wrap_cpu) = got["seed"], got["wrap"]
+                        enter = (f"   nsenter alone +{(got['enter'][0] - seed) / 1000:.3f} ms "
+                                 f"(+{(got['enter'][1] - seed_cpu) / 1000:.3f})"
+                                 if mode == "auto" else "")
+                        print(f"   {shell:5} isolation={mode:4} seed {seed:7.1f} us "
+                              f"({seed_cpu:6.1f})   wrap {wrap:7.1f} us ({wrap_cpu:6.1f})   "
+                              f"overhead {(wrap - seed) / 1000:.3f} ms "
+                              f"({(wrap_cpu - seed_cpu) / 1000:.3f}; target <= 1 ms){enter}")
+        config.write_text(f'default = "b"\n[profiles.b]\nindex-url = "{url}"\n'
+                          f'isolation = "{isolation}"\n')
         print("2. agent cold start (CA already made)")
         fence.open_session(url, owner_pid=os.getpid(), report=False)  # makes the CA
         colds = []
@@ -207,50 +287,23 @@ def main() -> None:
 
         if only and "3" not in only:
             return
-        print("3. pip install foo, bare vs wrap (same index, fresh target each run)")
-        init = f"eval \"$('{sys.executable}' -m pipwrap init bash)\""
+        print(f"3. pip install foo, bare vs wrap (same index, fresh target each run; "
+              f"isolation = {isolation})")
         pip = shutil.which("pip", path=str(Path(sys.executable).parent)) or "pip"
-        script = home / "pip.sh"
-        rounds = 7
-        lines = [init, "wrap true", "t() { local s=$EPOCHREALTIME; \"$@\" >/dev/null 2>&1 || "
-                 "echo FAIL \"$@\" >&2; echo \"$1 $s $EPOCHREALTIME\"; }"]
-        for n in range(rounds):
-            lines.append(f"t env PIP_INDEX_URL={url} {pip} install --no-cache-dir -q "
-                         f"--target {home}/bare{n} foo")
-            lines.append(f"t wrap {pip} install --no-cache-dir -q --target {home}/wrap{n} foo")
-        script.write_text("\n".join(lines) + "\n")
-        out = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True,
-                             check=True)
-        times: dict[str, list[float]] = {"env": [], "wrap": []}
-        for line in out.stdout.splitlines():
-            kind, start, end = line.split()
-            times[kind].append(float(end) - float(start))
-        b, w = statistics.median(times["env"]), statistics.median(times["wrap"])
-        print(f"   bare {b * 1000:6.0f} ms   wrap {w * 1000:6.0f} ms   ratio {w / b:.3f} "
-              f"(target <= 1.05){'  ' + out.stderr.strip() if 'FAIL' in out.stderr else ''}")
+        times, asked = paired(
+            home, env, "pip", [], f"PIP_INDEX_URL={url} {pip} install --no-cache-dir -q "
+            f"--target {home}/bare{{n}} foo",
+            f"{pip} install --no-cache-dir -q --target {home}/wrap{{n}} foo", rounds=9)
+        print(report(times, asked, 1.05))
 
         print("3b. uv pip install foo with a warm cache, bare vs wrap")
         uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-        script = home / "uv.sh"
-        lines = [init, "wrap true", "t() { local s=$EPOCHREALTIME; \"$@\" >/dev/null 2>&1 || "
-                 "echo FAIL \"$@\" >&2; echo \"$1 $s $EPOCHREALTIME\"; }",
-                 f"env UV_INDEX_URL={url} {uv} pip install -q --python {sys.executable} "
-                 f"--target {home}/uvwarm foo"]
-        for n in range(rounds):
-            lines.append(f"t env UV_INDEX_URL={url} {uv} pip install -q --python "
-                         f"{sys.executable} --target {home}/uvbare{n} foo")
-            lines.append(f"t wrap {uv} pip install -q --python {sys.executable} "
-                         f"--target {home}/uvwrap{n} foo")
-        script.write_text("\n".join(lines) + "\n")
-        out = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True,
-                             check=True)
-        times = {"env": [], "wrap": []}
-        for line in out.stdout.splitlines():
-            kind, start, end = line.split()
-            times[kind].append(float(end) - float(start))
-        b, w = statistics.median(times["env"]), statistics.median(times["wrap"])
-        print(f"   bare {b * 1000:6.1f} ms   wrap {w * 1000:6.1f} ms   ratio {w / b:.2f} "
-              f"(target <= 1.25){'  ' + out.stderr.strip() if 'FAIL' in out.stderr else ''}")
+        install = f"{uv} pip install -q --python {sys.executable} --target"
+        times, asked = paired(
+            home, env, "uv", [f"env UV_INDEX_URL={url} {install} {home}/uvwarm foo"],
+            f"UV_INDEX_URL={url} {install} {home}/uvbare{{n}} foo",
+            f"{install} {home}/uvwrap{{n}} foo", rounds=41)
+        print(report(times, asked, 1.25))
 
         print("4. a 200 MB file through the fence (sha256 checked against its page)")
         session = fence.open_session(url, owner_pid=os.getpid(), report=False)

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.description = """\
 Say which of the profile's sources answers for project NAME under `wrap`, and why:
 
-  - a reserved name (the profile's `reserved`) is never taken from a fallback;
+  - a reserved name (the profile's `reserved`) is never taken from a fallback, nor
+    from another origin the first source redirects it to (its own fallback);
   - the sources (index-url, then each `fallback`) are asked in order; the first whose
     page for NAME exists answers, and only its files are offered;
   - only a 404 or 410 moves on to the next source; any other failure fails closed;
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         data = {
             "profile": profile.name, "project": outcome.project, "status": outcome.status,
             "source": answered, "steps": outcome.steps, "refusal": outcome.refusal,
+            "redirected_to": outcome.redirected,
             "offered": [f.filename for f in outcome.files],
             "outside_cooldown": outcome.undated,
             "hidden": [{"filename": f.filename, "upload_time": f.upload_time, "why": why}
@@ -97,8 +99,9 @@ def _print_text(profile: Profile, outcome: Outcome, answered: str | None) -> Non
     name = outcome.project
     if outcome.status == 200:
         offered = ", ".join(versions(outcome.files)) or "none"
-        print(f"{name}: {answered} answers (profile {profile.name!r}); versions offered: "
-              f"{offered}")
+        through = f" through its redirect to {outcome.redirected}" if outcome.redirected else ""
+        print(f"{name}: {answered} answers{through} (profile {profile.name!r}); versions "
+              f"offered: {offered}")
     elif outcome.status == 404:
         print(f"{name}: no source of profile {profile.name!r} has it")
     else:

@@ -123,6 +123,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
                        "size and mtime)")
     build.add_argument("-q", "--quiet", action="store_true", help="print only warnings")
 
+    from pipwrap.commands import repo_push
+
+    repo_push.add_arguments(actions, _add_repo)
+
     path = actions.add_parser("path", help="print the repository directory")
     _add_repo(path)
 
@@ -343,7 +347,7 @@ def run_repo(args: argparse.Namespace) -> int:
     command = {"ls": "list", "rm": "remove"}.get(args.repo_command, args.repo_command)
     if command is None:
         raise PipwrapError("repo: an action is needed: add, list, remove, release, yank, "
-                           "owner, index, path or nginx-conf (see pipwrap repo --help)")
+                           "owner, index, push, path or nginx-conf (see pipwrap repo --help)")
     root = _root(args)
     if command == "path":
         print(root)
@@ -390,6 +394,10 @@ def run_repo(args: argparse.Namespace) -> int:
         _warn(report)
         return 0
     store.require_repo(root)
+    if command == "push":
+        from pipwrap.commands import repo_push
+
+        return repo_push.run(args, root)
     if command == "index":
         report = index.build(root, full=args.full)
         _warn(report)

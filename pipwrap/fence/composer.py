@@ -148,7 +148,8 @@ class PageReader:
             upstream.reusable = False
         return status, headers, bytes(data)
 
-    def _fetch_page(self, session: Session, number: int, url: str) -> sources.Fetched:
+    def _fetch_page(self, session: Session, number: int, url: str,
+                    same_origin_only: bool = False) -> sources.Fetched:
         """Source ``number``'s page at ``url``, over the connection's upstreams."""
         rules = session.rules
         source = rules.sources[number] if rules is not None else url
@@ -167,7 +168,7 @@ class PageReader:
                                   response.get("content-type"),
                                   response.get("content-encoding"), data)
 
-        return sources.read_page(source, url, login, hop)
+        return sources.read_page(source, url, login, hop, same_origin_only)
 
     def _compose(self, project: str, session: Session) -> sources.Outcome:
         """What the profile's sources serve for ``project``; its files become allowed."""
@@ -175,7 +176,9 @@ class PageReader:
         if rules is None:  # only called for a composed session
             raise ValueError("no sources to compose")
         outcome = sources.compose(
-            project, rules, lambda number, url: self._fetch_page(session, number, url),
+            project, rules,
+            lambda number, url, same_origin_only=False: self._fetch_page(
+                session, number, url, same_origin_only),
             time.time())
         with session.lock:
             session.policy.saw_page(outcome.files)

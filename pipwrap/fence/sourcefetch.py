@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import http.client
 import ssl
-from collections.abc import Callable
 
 from pipwrap.fence import sources
 from pipwrap.fence.composer import MAX_PAGE
@@ -16,9 +15,9 @@ from pipwrap.fence.policy import canonical
 
 
 def fetcher(rules: sources.Rules, login: tuple[str, str] | None, ca_file: str | None,
-            timeout: float = 30.0) -> Callable[[int, str], sources.Fetched]:
-    """``fetch(number, url)`` for :func:`sources.compose`; ``login``: the profile's own,
-    for its index (source 0); a fallback's comes from its URL."""
+            timeout: float = 30.0) -> sources.Fetch:
+    """``fetch(number, url, same_origin_only)`` for :func:`sources.compose`; ``login``:
+    the profile's own, for its index (source 0); a fallback's comes from its URL."""
     context = ssl.create_default_context()
     if ca_file:
         context.load_verify_locations(ca_file)
@@ -46,9 +45,9 @@ def fetcher(rules: sources.Rules, login: tuple[str, str] | None, ca_file: str | 
                               response.getheader("content-type"),
                               response.getheader("content-encoding"), body)
 
-    def fetch(number: int, url: str) -> sources.Fetched:
+    def fetch(number: int, url: str, same_origin_only: bool = False) -> sources.Fetched:
         source = rules.sources[number]
         own = login if number == 0 else sources.source_login(source)
-        return sources.read_page(source, url, own, hop)
+        return sources.read_page(source, url, own, hop, same_origin_only)
 
     return fetch

@@ -8,7 +8,13 @@ The rules (issue 24; docs/fence.md, *Several sources*):
 - only a definite "not found" (404, 410) moves on to the next source; any other outcome
   (no answer, a timeout, 5xx, 401/403, a page that cannot be read) fails closed: an
   attacker who can make the first source slow must not get the fallback's answer;
-- a reserved name is never taken from a fallback;
+- a reserved name is never taken from a fallback, nor from another origin the first source
+  redirects it to (a local-first server's own fallback: pypiserver's ``--fallback-url``,
+  ``pipwrap serve --fallback``); such a redirect is not even followed, so the fallback never
+  hears the private name. A redirect within the source's origin (``/Foo/`` -> ``/foo/``)
+  is fine. For other names, a page reached on another origin is the source's answer (a
+  server-side fallback), and the cooldown applies to it with no exemption for an undated
+  page: ``doctor`` cannot have said that origin is outside the cooldown;
 - under a cooldown, a file whose PEP 700 ``upload-time`` is newer than now minus the
   cooldown is hidden (except for exempt names), on every source. A file without an upload
   time on a page that dates other files is hidden too (fail closed); a page that dates no
@@ -23,6 +29,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 from pipwrap.fence.policy import canonical
@@ -69,6 +76,16 @@ class Fetched:
     content_type: str | None = None
     body: bytes = b""
     error: str = ""           # why there is no usable answer
+    # The first URL on another origin (scheme, host, port) than the source's that a
+    # redirect led to, followed or not (see :func:`read_page`'s ``same_origin_only``).
+    elsewhere: str | None = None
+
+
+class Fetch(Protocol):
+    """Source ``number``'s page at ``url``; ``same_origin_only``: a redirect to another
+    origin is not followed (the answer is the redirect, with ``elsewhere`` set)."""
+
+    def __call__(self, number: int, url: str, same_origin_only: bool = False) -> Fetched: ...
 
 
 @dataclass
@@ -81,6 +98,7 @@ class Outcome:
     hidden: list[tuple[IndexFile, str]] = field(default_factory=list)  # by the cooldown
     steps: list[str] = field(default_factory=list)  # each source asked and its answer
     refusal: str | None = None           # the rule, for the session's report
+    redirected: str | None = None        # the other origin the answering source sent us to
     note: str | None = None              # a report line about files hidden (not a refusal)
     undated = False                      # the page dates no file: outside the cooldown
     failed: tuple[int, int | None] | None = None  # (source, HTTP status) that failed
@@ -119,18 +137,21 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def read_page(source: str, url: str, login: tuple[str, str] | None,
-              hop: Callable[[str, dict[str, str]], Answer]) -> Fetched:
+              hop: Callable[[str, dict[str, str]], Answer],
+              same_origin_only: bool = False) -> Fetched:
     """Source's page at ``url``, as the fence and ``explain`` read it: JSON preferred,
     redirects followed (the source's own answer, as a local-first index's 303 to its
-    fallback is), ``login`` sent to the source's own host only. ``hop(url, headers)``
-    sends one GET."""
+    fallback is; ``elsewhere`` says where it left the source's origin), ``login`` sent to
+    the source's own origin only. With ``same_origin_only`` a redirect to another origin
+    is not followed: the answer is that redirect. ``hop(url, headers)`` sends one GET."""
     home = canonical(source)
     parts = urlsplit(url)
     page = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    elsewhere: str | None = None
     for _ in range(MAX_HOPS):
         found = canonical(page)
         if found is None:
-            return Fetched(page, None, error="redirected off http(s)")
+            return Fetched(page, None, error="redirected off http(s)", elsewhere=elsewhere)
         headers = {"Accept": ACCEPT, "Accept-Encoding": "identity"}
         if login is not None and home is not None and found[0] == home[0]:
             token = base64.b64encode(":".join(login).encode()).decode()
@@ -138,19 +159,25 @@ def read_page(source: str, url: str, login: tuple[str, str] | None,
         try:
             answer = hop(page, headers)
         except NoAnswer as exc:
-            return Fetched(page, None, error=f"no answer: {exc}")
+            return Fetched(page, None, error=f"no answer: {exc}", elsewhere=elsewhere)
         if answer.status in REDIRECTS and answer.location:
-            page = urljoin(page, answer.location)
+            target = urljoin(page, answer.location)
+            moved = canonical(target)
+            if elsewhere is None and (moved is None or home is None or moved[0] != home[0]):
+                if same_origin_only:
+                    return Fetched(page, answer.status, answer.content_type, elsewhere=target)
+                elsewhere = target
+            page = target
             continue
         if (answer.content_encoding or "identity").strip().lower() != "identity":
-            return Fetched(page, None, error="an encoded page")
-        return Fetched(page, answer.status, answer.content_type, answer.body)
-    return Fetched(page, None, error="too many redirects")
+            return Fetched(page, None, error="an encoded page", elsewhere=elsewhere)
+        return Fetched(page, answer.status, answer.content_type, answer.body, elsewhere=elsewhere)
+    return Fetched(page, None, error="too many redirects", elsewhere=elsewhere)
 
 
-def compose(project: str, rules: Rules, fetch: Callable[[int, str], Fetched],
-            now: float) -> Outcome:
-    """Ask the sources in order (``fetch(number, url)``) and decide what is served."""
+def compose(project: str, rules: Rules, fetch: Fetch, now: float) -> Outcome:
+    """Ask the sources in order (``fetch(number, url, same_origin_only)``) and decide what
+    is served."""
     name = normalize_name(project)
     outcome = Outcome(name)
     reserved = matches(name, rules.reserved)
@@ -161,7 +188,24 @@ def compose(project: str, rules: Rules, fetch: Callable[[int, str], Fetched],
                                f"{rules.name(0)} has no such project; a reserved name is "
                                "never taken from a fallback")
             return outcome
-        answer = fetch(number, page_url(source, name))
+        answer = fetch(number, page_url(source, name), reserved is not None)
+        if reserved is not None and answer.elsewhere is not None:
+            # A local-first server's 303 to its own upstream is a fallback all the same:
+            # the name the team reserved must not come from there (dependency confusion).
+            elsewhere = redact(answer.elsewhere)
+            outcome.status = REFUSED
+            outcome.refusal = (f"{name!r} is reserved (pattern {reserved!r}) and "
+                               f"{rules.name(number)} redirected it elsewhere ({elsewhere}), "
+                               "a fallback of its own; a reserved name is only taken from "
+                               "its source's own origin")
+            outcome.steps.append(f"{rules.name(number)}: redirects to another origin "
+                                 f"({elsewhere}): not followed for a reserved name")
+            return outcome
+        if answer.elsewhere is not None:
+            outcome.redirected = redact(answer.elsewhere)
+            outcome.steps.append(f"{rules.name(number)}: redirects to another origin "
+                                 f"({outcome.redirected}), a server-side fallback: its answer "
+                                 "counts as this source's, under the cooldown")
         if answer.status in NOT_FOUND:
             then = "the next source is asked" if reserved is None else \
                 f"reserved (pattern {reserved!r}): no fallback is asked"
@@ -199,7 +243,8 @@ def _cooldown(outcome: Outcome, listed: list[IndexFile], rules: Rules, now: floa
     if seconds is None or matches(outcome.project, rules.cooldown_exempt) is not None:
         outcome.files = listed
         return
-    if listed and all(record.upload_time is None for record in listed):
+    if listed and outcome.redirected is None and \
+            all(record.upload_time is None for record in listed):
         # A page with no upload time at all (HTML, or a static tree's JSON without PEP
         # 700): its source is outside the cooldown, which cannot date anything there. The
         # cooldown guards against a release just published on an honest public index
@@ -213,7 +258,9 @@ def _cooldown(outcome: Outcome, listed: list[IndexFile], rules: Rules, now: floa
     for record in listed:
         uploaded = upload_timestamp(record.upload_time)
         if uploaded is None:
-            outcome.hidden.append((record, "no upload time, where the page dates other files"))
+            outcome.hidden.append((record, "no upload time, on a page another origin answered"
+                                   if outcome.redirected is not None else
+                                   "no upload time, where the page dates other files"))
         elif uploaded > cutoff:
             outcome.hidden.append((record, f"uploaded {record.upload_time}"))
         else:

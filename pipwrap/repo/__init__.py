@@ -12,5 +12,7 @@ guard, profiles, shells) and the client half does not import this.
 - :mod:`.pages`: the HTML and JSON pages (PEP 503, 691, 658/714, 592, 700).
 - :mod:`.server`: ``pipwrap serve``, local-first with fallback.
 - :mod:`.nginx`: the same policy as an nginx configuration.
+- :mod:`.objectstore`: ``repo push``, the tree onto object storage (the S3 client in
+  :mod:`.objectstore_s3`, an optional extra).
 - :mod:`.cli`: the ``repo`` and ``serve`` subcommands.
 """

@@ -22,6 +22,7 @@ project's index lists are served.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import socket
@@ -29,7 +30,7 @@ import stat
 import sys
 import threading
 import time
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from http import HTTPStatus
 from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,8 +39,8 @@ from urllib.parse import quote, unquote
 
 from pipwrap import __version__
 from pipwrap.errors import PipwrapError
-from pipwrap.repo import auth, defaults, index, pages, permissions, proctitle, upload
-from pipwrap.repo.distfile import PROJECT_NAME, looks_like_distribution, normalize
+from pipwrap.repo import auth, defaults, index, pages, permissions, proctitle, serving, upload
+from pipwrap.repo.distfile import PROJECT_NAME, normalize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,14 +59,11 @@ MAX_HEADERS = 100
 # keep-alive time included: a slow client holds a thread at most this long.
 HEADER_DEADLINE = defaults.HEADER_TIMEOUT
 MAX_CONNECTIONS = defaults.MAX_CONNECTIONS  # a clear 503 beyond, sent without a thread
-# Pages kept in memory (bytes and validators), each checked by stat on every request.
-PAGE_CACHE_ENTRIES = 4096
-# ... and their bytes together: the count alone let large pages (PyPI has pages of many
-# megabytes, and --cache answers any of them) take gigabytes (red-team finding 6). A
-# page larger than PAGE_KEEP_MAX is read from disk on every request instead.
-PAGE_CACHE_BYTES = 32 * 1024 * 1024
-PAGE_KEEP_MAX = 4 * 1024 * 1024
 THREAD_STACK = 512 * 1024
+# Password hashes checked at once (bcrypt costs ~50 ms of CPU): wrong passwords wait for
+# a slot instead of taking every core; a login already proven is answered without one.
+LOGIN_CHECKS = 1
+LOGINS_REMEMBERED = 1024
 # An upload over the limit is still read (and dropped) up to this much more, so that the
 # client hears 413 instead of a reset connection; beyond it the connection is closed.
 DRAIN_BEYOND_LIMIT = 64 * 1024 * 1024
@@ -84,82 +82,14 @@ UPLOAD_BODY_RATE = 1024
 SEND_RATE = 32 * 1024
 SEND_PIECE = 256 * 1024
 
-# Control characters and spaces (decoded from %0d%0a...) could split a redirect's headers.
-_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 _UNSAFE_REASON = re.compile(r"[\x00-\x1f\x7f]+")
-_SHA256 = re.compile(r"[0-9a-f]{64}")  # a cached file's URL: /simple/<name>/<sha256>/<file>
-_MEDIA = {
-    "application/vnd.pypi.simple.v1+json": pages.JSON_TYPE,
-    "application/vnd.pypi.simple.latest+json": pages.JSON_TYPE,
-    "application/vnd.pypi.simple.v1+html": pages.HTML_TYPE,
-    "application/vnd.pypi.simple.latest+html": pages.HTML_TYPE,
-    "text/html": "text/html",
-    "text/*": "text/html",
-    "*/*": "text/html",
-}
-_NEGOTIATED: dict[str | None, str | None] = {}
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_PLAIN_TO_TLS = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                 b"Connection: close\r\nContent-Length: 72\r\n\r\n"
+                 b"this is pipwrap serve's TLS port: ask for the URL with https:// instead\n")
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
          b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 52\r\n\r\n"
          b"too many connections to pipwrap serve; retry shortly\n")
-
-
-def negotiate(accept: str | None) -> str | None:
-    """The content type to answer with (PEP 691), honouring q-values; None: nothing fits.
-
-    pip and uv send the JSON type first with q=1 and HTML with a lower q, so they get
-    JSON; a browser or ``curl`` gets HTML. On a tie the earlier entry wins.
-    """
-    try:
-        return _NEGOTIATED[accept]
-    except KeyError:
-        pass
-    chosen = _negotiate(accept)
-    if len(_NEGOTIATED) < 256:  # clients send a handful of distinct headers
-        _NEGOTIATED[accept] = chosen
-    return chosen
-
-
-def _negotiate(accept: str | None) -> str | None:
-    if not accept or not accept.strip():
-        return "text/html"
-    best: str | None = None
-    best_q = 0.0
-    for part in accept.split(","):
-        media, *parameters = part.split(";")
-        chosen = _MEDIA.get(media.strip().lower())
-        q = 1.0
-        for parameter in parameters:
-            key, _, value = parameter.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0
-        if chosen is not None and q > best_q:
-            best, best_q = chosen, q
-    return best
-
-
-class _Cached:
-    """A page's bytes and validators, good while its (inode, size, mtime) stays."""
-
-    __slots__ = ("data", "etag", "key", "last_modified", "listed", "mtime")
-
-    def __init__(self, key: tuple[int, int, int], data: bytes, mtime: float) -> None:
-        self.key = key
-        self.data = data
-        self.mtime = int(mtime)
-        self.etag = _etag(key)
-        self.last_modified = formatdate(mtime, usegmt=True)
-        self.listed: frozenset[str] | None = None  # for index.json: the files it lists
-
-
-def _etag(key: tuple[int, int, int]) -> str:
-    return f'"{key[0]:x}-{key[1]:x}-{key[2]:x}"'
-
-
-def _key(status: os.stat_result) -> tuple[int, int, int]:
-    return (status.st_ino, status.st_size, status.st_mtime_ns)
 
 
 class RepoServer(ThreadingHTTPServer):
@@ -171,6 +101,7 @@ class RepoServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], root: str, fallback: str | None,
                  verbose: bool, access: Access | None = None,
                  mirror: Mirror | None = None) -> None:
+        self.tls = False
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.root = root
@@ -178,9 +109,10 @@ class RepoServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.access = access or Access()
         self.mirror = mirror
-        self.pages: dict[str, _Cached] = {}
-        self.page_bytes = 0  # of the pages kept
-        self._pages_lock = threading.Lock()
+        self.pages = serving.PageCache(root)
+        # Authorization header -> (user, the htpasswd file's stat when it was proven)
+        self._proven: dict[str, tuple[str, tuple[int, int, int]]] = {}
+        self._login_slots = _Turnstile(LOGIN_CHECKS)
         self._active = 0
         self._active_lock = threading.Lock()
         # connection -> when its request line and headers must be in
@@ -220,6 +152,38 @@ class RepoServer(ThreadingHTTPServer):
         with self._active_lock:
             self._active -= 1
 
+    def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        if self.tls and not self._handshake(request, client_address):
+            return
+        super().finish_request(request, client_address)
+
+    def _handshake(self, connection: socket.socket, client_address: object) -> bool:
+        """The TLS handshake, in the connection's own thread under the header deadline;
+        a client speaking plain HTTP hears so in plain HTTP (as nginx says it), and a
+        failed handshake is logged: either used to be an empty reply and no log line."""
+        import ssl
+
+        host = client_address[0] if isinstance(client_address, tuple) else client_address
+        self.deadlines[connection] = time.monotonic() + self.header_deadline
+        try:
+            # The first byte of a TLS connection is a handshake record (22).
+            first = socket.socket.recv(connection, 1, socket.MSG_PEEK)
+            if first and first != b"\x16":
+                sys.stderr.write(f"pipwrap serve: plain HTTP from {host} to the TLS port; "
+                                 "answered 400 (use https://)\n")
+                socket.socket.sendall(connection, _PLAIN_TO_TLS)
+                return False
+            if not first:
+                return False
+            connection.do_handshake()  # type: ignore[attr-defined]
+            return True
+        except (ssl.SSLError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+            sys.stderr.write(f"pipwrap serve: TLS handshake with {host} failed: {reason}\n")
+            return False
+        finally:
+            self.deadlines.pop(connection, None)
+
     def _watchdog(self) -> None:
         """Cut connections whose request line and headers are late (slow-loris)."""
         while not self._watchdog_stop.wait(0.25):
@@ -234,58 +198,36 @@ class RepoServer(ThreadingHTTPServer):
         self._watchdog_stop.set()
         super().server_close()
 
-    def page(self, path: str) -> _Cached | None:
-        """The page at ``path``, from memory while its stat is unchanged; None if absent.
+    def page(self, path: str) -> serving.CachedPage | None:
+        return self.pages.page(path)
 
-        Errors other than absence (permissions, I/O) propagate: the caller fails closed.
-        """
+    def login(self, authorization: str | None) -> str | None:
+        """The user an Authorization header proves (None: none). Never under the turnstile;
+        a header proven since the htpasswd file last changed costs one stat."""
+        logins = self.access.logins
+        if logins is None or not authorization:
+            return None
         try:
-            status = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        key = _key(status)
-        cached = self.pages.get(path)
-        if cached is not None and cached.key == key:
-            return cached
-        if not stat.S_ISREG(status.st_mode):
-            return None
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with open(fd, "rb") as handle:
-            status = os.fstat(handle.fileno())
-            data = handle.read()
-        cached = _Cached(_key(status), data, status.st_mtime)
-        if len(data) > PAGE_KEEP_MAX:
-            return cached
-        with self._pages_lock:
-            old = self.pages.pop(path, None)
-            if old is not None:
-                self.page_bytes -= len(old.data)
-            if (len(self.pages) >= PAGE_CACHE_ENTRIES
-                    or self.page_bytes + len(data) > PAGE_CACHE_BYTES):
-                self.pages.clear()
-                self.page_bytes = 0
-            self.pages[path] = cached
-            self.page_bytes += len(data)
-        return cached
+            status = os.stat(logins.path)
+            stamp = (status.st_ino, status.st_size, status.st_mtime_ns)
+        except OSError:
+            stamp = (0, 0, 0)
+        proven = self._proven.get(authorization)
+        if proven is not None and proven[1] == stamp:
+            return proven[0]
+        self._login_slots.acquire()
+        try:
+            user = logins.check(authorization)
+        finally:
+            self._login_slots.release()
+        if user is not None:
+            if len(self._proven) >= LOGINS_REMEMBERED:
+                self._proven.clear()
+            self._proven[authorization] = (user, stamp)
+        return user
 
     def listed(self, project: str) -> frozenset[str] | None:
-        """The file names (and their ``.metadata`` names) the project's index lists."""
-        cached = self.page(os.path.join(self.root, project, "index.json"))
-        if cached is None:
-            return None
-        if cached.listed is None:
-            import json
-
-            names: set[str] = set()
-            try:
-                for entry in json.loads(cached.data)["files"]:
-                    names.add(entry["filename"])
-                    if entry.get("core-metadata"):
-                        names.add(entry["filename"] + ".metadata")
-            except (ValueError, KeyError, TypeError):
-                names = set()
-            cached.listed = frozenset(names)
-        return cached.listed
+        return self.pages.listed(project)
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A failed TLS handshake or a reset connection is the client's business: one
@@ -316,7 +258,9 @@ class Access:
 
 
 class _Turnstile:
-    """A first-come first-served lock: requests are answered in arrival order.
+    """A first-come first-served lock (or ``slots`` of them): requests are answered in
+    arrival order, and a thread that releases cannot take its slot straight back before
+    those waiting (a login check behind 16 guessers waited 22 s on a plain semaphore).
 
     With a thread per connection, 64 kept-alive clients meant 64 threads racing for the
     GIL, and the unlucky ones waited 100 ms and more (p99). Taking turns in arrival order
@@ -325,29 +269,29 @@ class _Turnstile:
     see :class:`_Output`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = 1) -> None:
         import collections
 
         self._lock = threading.Lock()
-        self._busy = False
+        self._free = slots
         self._waiters: collections.deque[threading.Lock] = collections.deque()
 
     def acquire(self) -> None:
         with self._lock:
-            if not self._busy:
-                self._busy = True
+            if self._free:
+                self._free -= 1
                 return
             waiter = threading.Lock()
             waiter.acquire()
             self._waiters.append(waiter)
-        waiter.acquire()  # handed over by the previous holder, busy stays True
+        waiter.acquire()  # handed over by the previous holder: the slot stays taken
 
     def release(self) -> None:
         with self._lock:
             if self._waiters:
                 self._waiters.popleft().release()
             else:
-                self._busy = False
+                self._free += 1
 
 
 _TURNSTILE = _Turnstile()
@@ -400,6 +344,23 @@ class _Output:
         return bool(self.raw.closed)  # type: ignore[attr-defined]
 
 
+class _Arriving(io.BufferedIOBase):
+    """The connection's reader for a request body: ``read`` returns what has arrived (at
+    most one receive) instead of waiting for the whole size asked, so the body's deadline
+    sees every byte: read 1 MiB at a time, an upload slower than ~68 KiB/s showed no
+    progress for the whole grace and was cut, though the docs promise 1 KiB/s."""
+
+    def __init__(self, rfile: io.BufferedIOBase) -> None:
+        super().__init__()
+        self._rfile = rfile
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return self._rfile.read1(-1 if size is None else size)
+
+    def readline(self, size: int | None = -1, /) -> bytes:
+        return self._rfile.readline(size)
+
+
 class _Reject(Exception):
     def __init__(self, status: HTTPStatus) -> None:
         self.status = status
@@ -416,6 +377,7 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 60
     server_version = f"pipwrap/{__version__}"
     _chosen = ""
+    _user: str | None = None
     _date = ""
     _date_second = -1
 
@@ -446,7 +408,10 @@ class Handler(BaseHTTPRequestHandler):
                 self._plain(HTTPStatus.NOT_IMPLEMENTED, "not implemented\n", True)
                 return
             output = self.output
+            self._user = None
             if self.command in ("GET", "HEAD"):
+                if self.server.access.login_to_read:
+                    self._user = self._login()  # before taking a turn: a check may wait
                 output.hold()
             try:
                 method()
@@ -503,6 +468,7 @@ class Handler(BaseHTTPRequestHandler):
         message._headers = raw  # type: ignore[attr-defined]  # no email parser per request
         self.headers = message
         self.fields = fields
+        self._check_framing(fields)
         connection = fields.get("connection", "").lower()
         if self.request_version == "HTTP/1.0":
             self.close_connection = "keep-alive" not in connection
@@ -511,6 +477,25 @@ class Handler(BaseHTTPRequestHandler):
         if fields.get("expect", "").lower() == "100-continue":
             return self.handle_expect_100()  # as the standard parser does (uploads)
         return True
+
+    def _check_framing(self, fields: dict[str, str]) -> None:
+        """Only framings every proxy reads alike (RFC 9112 6): a keep-alive proxy in front
+        that read a body differently would let it run as a second request (smuggling)."""
+        coding = fields.get("transfer-encoding")
+        length = fields.get("content-length")
+        if coding is not None:
+            if length is not None:
+                raise _Reject(HTTPStatus.BAD_REQUEST)
+            if coding.strip().lower() != "chunked":
+                raise _Reject(HTTPStatus.NOT_IMPLEMENTED)
+        elif length is not None and not _DIGITS.fullmatch(length):
+            raise _Reject(HTTPStatus.BAD_REQUEST)  # "+1_0", "-1", "1, 2", "²"...
+        if self.command != "POST" and (coding is not None or (length or "0") != "0"):
+            # A body nothing here reads (GET, HEAD): read away, so it never runs as a
+            # request of its own; a chunked or large one is refused.
+            if coding is not None or int(length or 0) > MAX_HEADER_BYTES:
+                raise _Reject(HTTPStatus.BAD_REQUEST)
+            self.rfile.read(int(length or 0))
 
     def do_GET(self) -> None:
         self._route(body=True)
@@ -604,14 +589,14 @@ class Handler(BaseHTTPRequestHandler):
                 if length <= limit + DRAIN_BEYOND_LIMIT:
                     # Read it away so the client hears why, not a reset connection.
                     with contextlib.suppress(upload.UploadError, OSError):
-                        self._pace(upload.Body(self.rfile, length, False, length),
+                        self._pace(upload.Body(_Arriving(self.rfile), length, False, length),
                                    REFUSED_BODY_RATE).drain()
                     self.server.deadlines.pop(self.connection, None)
                 self.close_connection = True
                 self._plain(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message + "\n", True,
                             reason=message)
                 return None
-        return self._pace(upload.Body(self.rfile, length, chunked, limit), rate)
+        return self._pace(upload.Body(_Arriving(self.rfile), length, chunked, limit), rate)
 
     def _pace(self, body: upload.Body, rate: int) -> upload.Body:
         """Put the body under the watchdog: it must arrive at ``rate`` bytes a second on
@@ -648,15 +633,15 @@ class Handler(BaseHTTPRequestHandler):
         self._plain(status, message + "\n", True, reason=message, headers=headers)
 
     def _login(self) -> str | None:
-        logins = self.server.access.logins
-        return logins.check(self.fields.get("authorization")) if logins else None
+        return self.server.login(self.fields.get("authorization"))
 
     def log_message(self, format: str, *args: object) -> None:
         if self.server.verbose:
-            sys.stderr.write(f"{self.address_string()} {format % args}{self._chosen}\n")
+            line = serving.printable(format % args)
+            sys.stderr.write(f"{self.address_string()} {line}{self._chosen}\n")
 
     def _route(self, *, body: bool) -> None:
-        if self.server.access.login_to_read and self._login() is None:
+        if self.server.access.login_to_read and self._user is None:
             self._plain(HTTPStatus.UNAUTHORIZED, "a valid login is needed\n", body,
                         headers={"WWW-Authenticate": 'Basic realm="pipwrap"'})
             return
@@ -666,7 +651,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         # No segment starting with a dot (".", "..", hidden and temporary names), no
         # control character or space: one scan of the whole path.
-        if "/." in path or _UNSAFE.search(path):
+        if "/." in path or serving.UNSAFE.search(path):
             self._not_found(body)
             return
         parts = path.split("/")
@@ -684,11 +669,11 @@ class Handler(BaseHTTPRequestHandler):
         elif len(rest) == 2 and rest[1] == "":
             self._project(rest[0], body)
         elif (len(rest) == 2 and PROJECT_NAME.fullmatch(rest[0])
-              and not rest[1].startswith(".") and _published(rest[1])):
+              and not rest[1].startswith(".") and serving.published(rest[1])):
             self._file(rest[0], rest[1], body)
         elif (len(rest) == 3 and self.server.mirror is not None and PROJECT_NAME.fullmatch(rest[0])
-              and _SHA256.fullmatch(rest[1]) and not rest[2].startswith(".")
-              and _published(rest[2])):
+              and serving.SHA256.fullmatch(rest[1]) and not rest[2].startswith(".")
+              and serving.published(rest[2])):
             self._cached_file(self.server.mirror, rest[0], rest[1], rest[2], body)
         else:
             self._not_found(body)
@@ -706,11 +691,11 @@ class Handler(BaseHTTPRequestHandler):
         # name upstream; a stat that fails otherwise (permissions, I/O) answers 503.
         try:
             mode = os.lstat(directory).st_mode
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError as exc:
+            if not serving.absent(exc):
+                self._unavailable(body)
+                return
             mode = None
-        except OSError:
-            self._unavailable(body)
-            return
         if mode is not None and stat.S_ISDIR(mode):
             self._page(directory, body)
         elif mode is not None:
@@ -726,7 +711,7 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found(body)
 
     def _page(self, directory: str, body: bool) -> None:
-        chosen = negotiate(self.fields.get("accept"))
+        chosen = serving.negotiate(self.fields.get("accept"))
         if chosen is None:
             self._plain(HTTPStatus.NOT_ACCEPTABLE,
                         f"acceptable: {pages.JSON_TYPE}, {pages.HTML_TYPE}, text/html\n", body)
@@ -746,18 +731,8 @@ class Handler(BaseHTTPRequestHandler):
                      cached.data, body, "Vary: Accept\r\n")
 
     def _not_modified(self, etag: str, mtime: int) -> bool:
-        fields = self.fields
-        match = fields.get("if-none-match")
-        if match is not None:
-            tags = [tag.strip().removeprefix("W/") for tag in match.split(",")]
-            return etag in tags or "*" in tags
-        since = fields.get("if-modified-since")
-        if since is not None:
-            try:
-                return mtime <= parsedate_to_datetime(since).timestamp()
-            except (TypeError, ValueError, IndexError, OverflowError):
-                return False
-        return False
+        return serving.not_modified(etag, mtime, self.fields.get("if-none-match"),
+                                    self.fields.get("if-modified-since"))
 
     def _head(self, code: int, phrase: str, extra: str) -> bytes:
         second = int(time.time())
@@ -811,8 +786,7 @@ class Handler(BaseHTTPRequestHandler):
             status = os.fstat(handle.fileno())
             if not stat.S_ISREG(status.st_mode) or os.path.islink(os.path.dirname(path)):
                 return False
-            key = _key(status)
-            etag = _etag(key)
+            etag = serving.etag(serving.stat_key(status))
             kind = "text/plain; charset=utf-8" if filename.endswith(".metadata") \
                 else "application/octet-stream"
             validators = (f"ETag: {etag}\r\n"
@@ -846,7 +820,7 @@ class Handler(BaseHTTPRequestHandler):
             deadlines.pop(connection, None)
 
     def _mirrored_page(self, cache: Mirror, project: str, body: bool) -> None:
-        chosen = negotiate(self.fields.get("accept"))
+        chosen = serving.negotiate(self.fields.get("accept"))
         if chosen is None:
             self._plain(HTTPStatus.NOT_ACCEPTABLE,
                         f"acceptable: {pages.JSON_TYPE}, {pages.HTML_TYPE}, text/html\n", body)
@@ -875,11 +849,10 @@ class Handler(BaseHTTPRequestHandler):
         # Held here (anything under the name): upstream files never show (local-first).
         try:
             os.lstat(os.path.join(self.server.root, project))
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        except OSError:
-            self._unavailable(body)
-            return
+        except OSError as exc:
+            if not serving.absent(exc):
+                self._unavailable(body)
+                return
         else:
             self._not_found(body)
             return
@@ -988,11 +961,6 @@ def _queued(connection: socket.socket) -> int:
         return 0
 
 
-def _published(filename: str) -> bool:
-    """Only what the index links to: distributions and their metadata files."""
-    return looks_like_distribution(filename.removesuffix(".metadata"))
-
-
 def _signature(root: str) -> list[tuple[str, int]]:
     """The mtimes of the tree's directories: a file added or removed changes one."""
     found = [("", os.stat(root).st_mtime_ns)]
@@ -1041,9 +1009,11 @@ def tls_context(cert: str, key: str | None) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         context.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise PipwrapError(f"serve: --tls-cert/--tls-key: {exc.filename}: no such file"
-                           ) from None
+    except FileNotFoundError:
+        # ssl names no file: say which one is missing.
+        missing = cert if not os.path.exists(cert) else key
+        option = "--tls-cert" if missing == cert else "--tls-key"
+        raise PipwrapError(f"serve: {option} {missing}: no such file") from None
     except (ssl.SSLError, OSError) as exc:
         raise PipwrapError(f"serve: cannot use the TLS certificate {cert}"
                            f"{' and key ' + key if key else ''}: {exc}") from None
@@ -1091,6 +1061,29 @@ def _listener(port: int) -> str:
     return "something else (a process of another user)"
 
 
+def announce(root: str, host: str, port: int, fallback: str | None, access: Access,
+             mirror: Mirror | None, *, tls: bool) -> None:
+    """serve's first lines: where, what it falls back to, how to stop it, warnings."""
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"{'https' if tls else 'http'}://{shown_host}:{port}/simple/"
+    where = f"falling back to {fallback}" if fallback else "no fallback"
+    if mirror is not None:
+        where = (f"caching {mirror.upstream} for projects not held here; clients never "
+                 f"contact it; pages revalidated after {mirror.ttl:g} s")
+    sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); {proctitle.how_to_stop()}\n")
+    if access.uploads:
+        who = "with a login" if access.login_to_upload else "from anyone, no login"
+        sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "
+                         f"(twine, uv publish...) {who}\n")
+    if access.logins is not None and not tls and host not in ("127.0.0.1", "::1", "localhost"):
+        sys.stderr.write("pipwrap serve: warning: logins cross the network in clear; use "
+                         "--tls-cert/--tls-key or a TLS front (docs/hosting-team.md)\n")
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
+                         "machine\n")
+    sys.stderr.flush()
+
+
 def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
           access: Access | None = None, cache: CacheSettings | None = None,
           tls: ssl.SSLContext | None = None, *, max_connections: int = MAX_CONNECTIONS,
@@ -1122,26 +1115,9 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
         # the connection's timeout), so a slow client never holds up accept().
         server.socket = tls.wrap_socket(server.socket, server_side=True,
                                         do_handshake_on_connect=False)
-    bound_port = server.server_address[1]
-    shown_host = f"[{host}]" if ":" in host else host
-    url = f"{'https' if tls else 'http'}://{shown_host}:{bound_port}/simple/"
-    where = f"falling back to {fallback}" if fallback else "no fallback"
-    if mirror is not None:
-        where = (f"caching {mirror.upstream} for projects not held here; clients never "
-                 f"contact it; pages revalidated after {mirror.ttl:g} s")
-    sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); {proctitle.how_to_stop()}\n")
-    if server.access.uploads:
-        who = "with a login" if server.access.login_to_upload else "from anyone, no login"
-        sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "
-                         f"(twine, uv publish...) {who}\n")
-    if server.access.logins is not None and tls is None \
-            and host not in ("127.0.0.1", "::1", "localhost"):
-        sys.stderr.write("pipwrap serve: warning: logins cross the network in clear; use "
-                         "--tls-cert/--tls-key or a TLS front (docs/hosting-team.md)\n")
-    if host not in ("127.0.0.1", "::1", "localhost"):
-        sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
-                         "machine\n")
-    sys.stderr.flush()
+        server.tls = True
+    announce(root, host, server.server_address[1], fallback, server.access, mirror,
+             tls=tls is not None)
 
     def stop_on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

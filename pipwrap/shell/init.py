@@ -55,15 +55,31 @@ def fast_path_slots(shell: str) -> dict[str, str]:
 
     from pipwrap.guard import fastpath
 
-    patterns = dialect(shell).case_patterns
+    speak = dialect(shell)
+    patterns = speak.case_patterns
     globs = (*fastpath.PIP_OR_PYTHON_GLOBS, *fastpath.SCRIPT_GLOBS)
-    # A name a glob of the same branch already matches is left out (shellcheck flags it).
+    # A name a glob of the same branch already matches is left out (shellcheck flags it),
+    # and uv, which has a branch of its own before this one.
     checked = [name for name in fastpath.checked_programs()
-               if not any(fnmatchcase(name, glob) for glob in globs)]
+               if not any(fnmatchcase(name, glob) for glob in globs) and name != "uv"]
     return {
         "pip": patterns(fastpath.PIP_GLOBS),
         "inert": patterns(literals=fastpath.inert_programs()),
         "checked": patterns(globs, checked),
         "source_arguments": patterns(fastpath.source_argument_globs()),
         "pip_flags": patterns(fastpath.harmless_pip_flags()),
+        "pip_valued": patterns(fastpath.harmless_pip_valued()),
+        "uv_flags": patterns(literals=fastpath.uv_install_flags()),
+        "uv_valued": patterns(fastpath.uv_install_valued()),
+        "spec_re": speak.assign("__pipwrap_spec_re", _requirement_regex(shell)),
     }
+
+
+def _requirement_regex(shell: str) -> str:
+    from pipwrap.guard import fastpath
+
+    if shell == "fish":
+        # fish sets a variable for each named group: the requirement's name, to test as a
+        # path, without a command substitution.
+        return fastpath.REQUIREMENT_REGEX.replace("^(", "^(?<__pipwrap_req>", 1)
+    return fastpath.REQUIREMENT_REGEX

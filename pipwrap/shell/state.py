@@ -200,7 +200,7 @@ def agent_gone_note(agent_pid: int) -> str:
 
 def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     from pipwrap import guard, pipconfig
-    from pipwrap.guard import scrub
+    from pipwrap.guard import scrub, uv_env
     from pipwrap.profiles import config as config_mod
     from pipwrap.profiles import credentials
     from pipwrap.profiles.resolve import resolve
@@ -225,7 +225,8 @@ def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     # A file variable that is set but empty scans nothing today, but the shell's key holds
     # only variable names: a value given to it later must not slip past the fast path.
     scan_always = guard.config_sources_need_scan(environ) or any(
-        scrub.pip_option_name(name) in scrub.PIP_FILE_OPTIONS for name in environ)
+        scrub.pip_option_name(name) in scrub.PIP_FILE_OPTIONS or name in uv_env.FILES
+        for name in environ)
     # Every other spelling of a source variable is removed for the call; the shell's key
     # holds the names of all PIP_*/UV_* variables, so a new one makes it ask again.
     unset = [name for name in scrub.unset_names(environ) if name not in child_env]

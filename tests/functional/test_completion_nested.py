@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.support import shells
 from tests.support.sandbox import Sandbox
 
-REPO_ACTIONS = {"add", "list", "remove", "release", "yank", "owner", "index", "path",
+REPO_ACTIONS = {"add", "list", "remove", "release", "yank", "owner", "index", "push", "path",
                 "nginx-conf"}
 
 

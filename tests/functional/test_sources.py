@@ -30,7 +30,7 @@ import pytest
 from tests.support import static_index
 from tests.support.fenced import FENCE, download, pip_bin, python_c
 from tests.support.sandbox import Sandbox, installed
-from tests.support.servers import free_port
+from tests.support.servers import free_port, serving
 from tests.support.wheels import make_wheel
 
 NOW = time.time()
@@ -61,14 +61,17 @@ def _json_upstream(root: Path, wheels: list[tuple[Path, float]]) -> dict[str, by
 
 @contextlib.contextmanager
 def _serve_json(root: Path, pages: dict[str, bytes], login: str | None = None,
-                ) -> Iterator[str]:
-    """``login``: "user:password" every request must carry (HTTP Basic)."""
+                asked: list[str] | None = None) -> Iterator[str]:
+    """``login``: "user:password" every request must carry (HTTP Basic); ``asked``: gets
+    each request's path."""
     import base64
 
     wanted = f"Basic {base64.b64encode(login.encode()).decode()}" if login else None
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if asked is not None:
+                asked.append(self.path)
             if wanted is not None and self.headers.get("Authorization") != wanted:
                 self.send_error(401)
                 return
@@ -433,3 +436,53 @@ def test_a_first_source_refusing_the_login_fails_closed_and_names_the_login(
     assert "(HTTP 401); the sources fail closed" in done.stderr, done.stderr
     assert "the server refused the login of profile 'corp'" in done.stderr, done.stderr
     assert "with the password from the variable CORP_PW" in done.stderr
+
+
+def test_a_first_source_redirecting_a_reserved_name_to_its_own_upstream_is_refused(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """The first source is a local-first server (pypiserver --fallback-url; `pipwrap serve
+    --fallback` alike) that 303s a name it does not hold to its upstream. For a reserved
+    name that is a fallback all the same: refused, and the upstream never hears the name.
+    For another name the redirect is the source's answer, and the cooldown applies to it."""
+    wheels = [(make_wheel(tmp_path / "w", "bar-baz", "1.9", "upstream"), 30 * 86400),
+              (make_wheel(tmp_path / "w", "bar-baz", "2.0", "upstream"), 3600)]
+    pages = _json_upstream(tmp_path / "up", wheels)
+    make_wheel(tmp_path / "local", "Foo", "1.0", "local")
+    asked: list[str] = []
+    with _serve_json(tmp_path / "up", pages, asked=asked) as upstream, \
+            serving(tmp_path / "local", fallback=upstream) as first:
+        sandbox.write_config("".join(
+            f'[profiles.{name}]\nindex-url = "{first.url}"\nfallback = ["{upstream}"]\n'
+            f'reserved = ["{pattern}"]\ncooldown = "7 days"\n\n'
+            for name, pattern in (("team", "bar-*"), ("open", "acme-*"))))
+        bare, reserved, other = (sandbox.home / n for n in ("bare", "reserved", "other"))
+        # Without pipwrap: the local-first server hands the reserved name to its upstream.
+        done = sandbox.sh("bash", f"pip install --no-cache-dir --target {bare} --index-url "
+                                  f"{first.url} bar-baz; echo bare=$?")
+        assert "bare=0" in done.stdout, done.stdout + done.stderr
+        assert installed(bare, "bar_baz") == ("upstream", "2.0")
+        asked.clear()
+        done = sandbox.sh("bash", "\n".join([
+            f"wrap pip install --no-cache-dir --target {reserved} foo; echo foo=$?",
+            f"wrap pip install --no-cache-dir --target {reserved} bar-baz; echo reserved=$?",
+            "pipwrap explain bar-baz; echo explained=$?"]), PIPWRAP_PROFILE="team")
+        heard = [path for path in asked if "bar" in path]
+        other_done = sandbox.sh("bash", "\n".join([
+            f"wrap pip install --no-cache-dir --target {other} bar-baz; echo other=$?",
+            "pipwrap explain bar-baz --json"]), PIPWRAP_PROFILE="open")
+    out = done.stdout + done.stderr
+    assert "foo=0" in done.stdout, out  # the first source's own page: no redirect
+    assert installed(reserved) == ("local", "1.0"), out
+    assert "reserved=0" not in done.stdout and "explained=1" in done.stdout, out
+    assert installed(reserved, "bar_baz") is None, out
+    refusal = (f"'bar-baz' is reserved (pattern 'bar-*') and the first source ({first.url}) "
+               f"redirected it elsewhere ({upstream}bar-baz/)")
+    assert refusal in done.stderr and refusal in done.stdout, out  # the fence and explain
+    assert heard == [], heard  # the redirect is not followed: the name stays private
+    out = other_done.stdout + other_done.stderr
+    assert "other=0" in other_done.stdout, out
+    assert installed(other, "bar_baz") == ("upstream", "1.9"), out
+    assert "cooldown 7 days hides 1 file(s) of 'bar-baz'" in other_done.stderr, out
+    explained = json.loads(other_done.stdout[other_done.stdout.index("{"):])
+    assert explained["redirected_to"] == f"{upstream}bar-baz/", explained
+    assert any("a server-side fallback" in step for step in explained["steps"]), explained

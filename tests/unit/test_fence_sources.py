@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -45,18 +46,20 @@ def _html(*names: str) -> sources.Fetched:
 
 def _compose(project: str, answers: list[sources.Fetched | int | str],
              **rules: object) -> tuple[sources.Outcome, list[str]]:
+    """``asked``: each URL fetched, with " (same origin only)" when compose said so."""
     asked: list[str] = []
 
-    def fetch(number: int, url: str) -> sources.Fetched:
-        asked.append(url)
+    def fetch(number: int, url: str, same_origin_only: bool = False) -> sources.Fetched:
+        asked.append(url + (" (same origin only)" if same_origin_only else ""))
         answer = answers[number]
         if isinstance(answer, int):
             return sources.Fetched(url, answer)
         if isinstance(answer, str):
             return sources.Fetched(url, None, error=answer)
-        return sources.Fetched(url, answer.status, answer.content_type, answer.body)
+        return sources.Fetched(answer.url or url, answer.status, answer.content_type,
+                               answer.body, elsewhere=answer.elsewhere)
 
-    given = sources.Rules((FIRST, PYPI), **rules)  # type: ignore[arg-type]
+    given = sources.Rules((FIRST, PYPI), **rules)
     return sources.compose(project, given, fetch, NOW), asked
 
 
@@ -95,7 +98,7 @@ def test_an_unreadable_page_fails_closed() -> None:
 def test_a_reserved_name_is_never_taken_from_a_fallback() -> None:
     outcome, asked = _compose("Acme_Tool", [404, _json(("acme_tool-1.0-py3-none-any.whl", 0))],
                               reserved=("acme-*",))
-    assert asked == [FIRST + "acme-tool/"]
+    assert asked == [FIRST + "acme-tool/ (same origin only)"]
     assert outcome.status == sources.REFUSED
     assert "'acme-tool' is reserved (pattern 'acme-*')" in (outcome.refusal or "")
     # ... but the first source may hold it.
@@ -145,6 +148,69 @@ def test_read_page_follows_redirects_and_sends_the_login_to_the_source_host_only
     assert fetched.url == "https://elsewhere.example/simple/foo/" and fetched.status == 200
     assert seen[0][0] == "https://first.example/simple/foo/" and seen[0][1] is not None
     assert seen[1][1] is None
+
+
+def _redirecting(target: str) -> tuple[list[str], Callable[[str, dict[str, str]], sources.Answer]]:
+    """A first source that redirects every page to ``target`` (relative to the page)."""
+    seen: list[str] = []
+
+    def hop(url: str, headers: dict[str, str]) -> sources.Answer:
+        seen.append(url)
+        if url.startswith(FIRST) and not url.endswith("/foo/"):
+            return sources.Answer(303, location=target)
+        return sources.Answer(200, content_type="text/html", body=b"")
+
+    return seen, hop
+
+
+def test_read_page_says_where_a_redirect_leaves_the_sources_origin() -> None:
+    seen, hop = _redirecting("/simple/foo/")  # /simple/Foo/ -> /simple/foo/: same origin
+    same = sources.read_page(FIRST, FIRST + "Foo/", None, hop, same_origin_only=True)
+    assert (same.status, same.url, same.elsewhere) == (200, FIRST + "foo/", None)
+    for target in ("https://pypi.example/simple/foo/", "http://first.example/simple/foo/",
+                   "https://first.example:8443/simple/foo/"):
+        seen, hop = _redirecting(target)
+        followed = sources.read_page(FIRST, FIRST + "x/", None, hop)
+        assert (followed.status, followed.url, followed.elsewhere) == (200, target, target)
+        seen, hop = _redirecting(target)
+        stopped = sources.read_page(FIRST, FIRST + "x/", None, hop,
+                                    same_origin_only=True)
+        assert (stopped.status, stopped.elsewhere) == (303, target)
+        assert seen == [FIRST + "x/"]  # the other origin is not asked
+
+
+def test_a_reserved_name_a_first_source_redirects_to_another_origin_is_refused() -> None:
+    elsewhere = sources.Fetched(FIRST + "acme-tool/", 303,
+                                elsewhere="https://pypi.example/simple/acme-tool/")
+    outcome, asked = _compose("acme-tool", [elsewhere, 404], reserved=("acme-*",))
+    assert asked == [FIRST + "acme-tool/ (same origin only)"]
+    assert outcome.status == sources.REFUSED and not outcome.files
+    assert outcome.refusal == (
+        f"'acme-tool' is reserved (pattern 'acme-*') and the first source ({FIRST}) "
+        "redirected it elsewhere (https://pypi.example/simple/acme-tool/), a fallback of its "
+        "own; a reserved name is only taken from its source's own origin")
+
+
+def test_another_origin_a_first_source_redirects_to_is_its_answer_under_the_cooldown() -> None:
+    def redirected(page: sources.Fetched) -> sources.Fetched:
+        return sources.Fetched(PYPI + "bar-baz/", 200, page.content_type, page.body,
+                               elsewhere=PYPI + "bar-baz/")
+
+    dated = redirected(_json(("bar_baz-1.9-py3-none-any.whl", 30 * DAY),
+                             ("bar_baz-2.0-py3-none-any.whl", 3600)))
+    outcome, asked = _compose("bar-baz", [dated, 500], cooldown="7 days")
+    assert asked == [FIRST + "bar-baz/"]
+    assert (outcome.status, outcome.source, outcome.redirected) == (200, 0, PYPI + "bar-baz/")
+    assert [f.filename for f in outcome.files] == ["bar_baz-1.9-py3-none-any.whl"]
+    assert "a server-side fallback" in outcome.steps[0]
+    # An undated page from another origin is not outside the cooldown: doctor cannot have
+    # said so of an origin that is no source of the profile.
+    undated, _ = _compose("bar-baz", [redirected(_html("bar_baz-2.0-py3-none-any.whl")), 500],
+                          cooldown="7 days")
+    assert undated.status == sources.REFUSED and not undated.undated
+    assert "on a page another origin answered" in (undated.refusal or "")
+    plain, _ = _compose("bar-baz", [redirected(_html("bar_baz-2.0-py3-none-any.whl")), 500])
+    assert plain.status == 200 and len(plain.files) == 1
 
 
 def test_read_page_turns_no_answer_into_a_failure() -> None:

@@ -74,12 +74,20 @@ end
 
 # True when the command needs the Python guard. The lists are the guard's own, filled in
 # from pipwrap/guard/fastpath.py when `pipwrap init` renders this file; the shell lets a
-# command through unasked only when the guard would let it through too.
+# command through unasked only when the guard would let it through too. Where the
+# session's network isolation is in force (__pipwrap_enter is set: the command runs in
+# the fence's namespace), it also lets through plain `uv pip install` and pip's harmless
+# options with values and requirements with versions; the network is the last line there.
+# The regular expression's named group sets the requirement's name (__pipwrap_req).
+{{spec_re}}
 function __pipwrap_needs_check
     set -l name $argv[1]
     string match -q -- '*/*' $name; and set name (string replace -r '.*/' '' -- $name)
     switch $name
         case {{pip}}
+        case uv
+            set -q __pipwrap_enter[1]; and test "$argv[2]" = pip; and test "$argv[3]" = install
+            or return 0
         case {{inert}}
             return 1
         case {{checked}}
@@ -107,21 +115,63 @@ function __pipwrap_needs_check
             return 1
     end
     test -n "$__pipwrap_scan"; and return 0
+    set -l value
+    set -l iso
+    set -q __pipwrap_enter[1]; and set iso 1
+    if test "$name" = uv
+        # uv pip install: each word a flag naming no source, a harmless option and its
+        # value, or a requirement that is a name (extras, versions) and not a path.
+        for a in $argv[4..-1]
+            if test -n "$value"
+                set value
+                continue
+            end
+            switch $a
+                case {{uv_flags}}
+                case {{uv_valued}}
+                    string match -q -- '*=*' $a; or set value 1
+                case '-*'
+                    return 0
+                case '*'
+                    string match -qr -- $__pipwrap_spec_re $a; or return 0
+                    test -e $a; or test -e $__pipwrap_req; and return 0
+            end
+        end
+        # A value still owed: the guard says what the line means.
+        test -n "$value"
+        return
+    end
     # pip: each word is a flag harmless for its subcommand (the first word that is not a
     # flag; empty before it), or a bare project name that is not a path.
     set -l sub ''
     for a in $argv[2..-1]
+        if test -n "$value"
+            set value
+            continue
+        end
         switch "$sub:$a"
             case {{pip_flags}}
+            case {{pip_valued}}
+                # Only after the subcommand: pip takes its name out of the line by its
+                # first occurrence, which before it could be a value.
+                test -n "$iso"; and test -n "$sub"; or return 0
+                string match -q -- '*=*' $a; or set value 1
             case '*:-*'
                 return 0
             case '*'
-                string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]*$' $a; or return 0
+                if not string match -qr -- '^[A-Za-z0-9][A-Za-z0-9._-]*$' $a
+                    # A requirement with extras or versions (under isolation, after the
+                    # subcommand), neither it nor its name a path.
+                    test -n "$iso"; and test -n "$sub"; or return 0
+                    string match -qr -- $__pipwrap_spec_re $a; or return 0
+                    test -e $a; or test -e $__pipwrap_req; and return 0
+                    continue
+                end
                 test -e $a; and return 0
                 test -n "$sub"; or set sub $a
         end
     end
-    return 1
+    test -n "$value"
 end
 
 function __pipwrap_wrap --description 'Run a command with the pipwrap profile as its only index'

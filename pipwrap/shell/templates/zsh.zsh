@@ -81,12 +81,17 @@ function __pipwrap_refresh() {
 
 # True when the command needs the Python guard. The lists are the guard's own, filled in
 # from pipwrap/guard/fastpath.py when `pipwrap init` renders this file; the shell lets a
-# command through unasked only when the guard would let it through too.
+# command through unasked only when the guard would let it through too. Where the
+# session's network isolation is in force (__pipwrap_enter is set: the command runs in
+# the fence's namespace), it also lets through plain `uv pip install` and pip's harmless
+# options with values and requirements with versions; the network is the last line there.
+typeset -g {{spec_re}}
 function __pipwrap_needs_check() {
     emulate -L zsh
     local __pipwrap_name=${1:t} __pipwrap_path='' __pipwrap_head='' __pipwrap_a
     case $__pipwrap_name in
         ({{pip}}) ;;
+        (uv) [[ -n ${__pipwrap_enter[1]-} && ${2-} == pip && ${3-} == install ]] || return 0 ;;
         ({{inert}}) return 1 ;;
         ({{checked}}) return 0 ;;
         (*)
@@ -110,22 +115,64 @@ function __pipwrap_needs_check() {
             return 1
             ;;
     esac
-    shift
     [[ -n $__pipwrap_scan ]] && return 0
+    local __pipwrap_iso=${__pipwrap_enter[1]:+1} __pipwrap_value=''
+    local -a match mbegin mend
+    if [[ $__pipwrap_name == uv ]]; then
+        # uv pip install: each word a flag naming no source, a harmless option and its
+        # value, or a requirement that is a name (extras, versions) and not a path.
+        shift 3
+        for __pipwrap_a in "$@"; do
+            if [[ -n $__pipwrap_value ]]; then
+                __pipwrap_value=
+                continue
+            fi
+            case $__pipwrap_a in
+                ({{uv_flags}}) ;;
+                ({{uv_valued}}) [[ $__pipwrap_a == *=* ]] || __pipwrap_value=1 ;;
+                (-*) return 0 ;;
+                (*)
+                    [[ $__pipwrap_a =~ $__pipwrap_spec_re ]] || return 0
+                    [[ -e $__pipwrap_a || -e $match[1] ]] && return 0
+                    ;;
+            esac
+        done
+        # A value still owed: the guard says what the line means.
+        [[ -n $__pipwrap_value ]]
+        return
+    fi
+    shift
     # pip: each word is a flag harmless for its subcommand (the first word that is not a
     # flag; empty before it), or a bare project name that is not a path.
     local __pipwrap_sub=''
     for __pipwrap_a in "$@"; do
+        if [[ -n $__pipwrap_value ]]; then
+            __pipwrap_value=
+            continue
+        fi
         case $__pipwrap_sub:$__pipwrap_a in
             ({{pip_flags}}) ;;
-            (*:-*|*:[^A-Za-z0-9]*|*:*[^A-Za-z0-9._-]*) return 0 ;;
+            ({{pip_valued}})
+                # Only after the subcommand: pip takes its name out of the line by its
+                # first occurrence, which before it could be a value.
+                [[ -n $__pipwrap_iso && -n $__pipwrap_sub ]] || return 0
+                [[ $__pipwrap_a == *=* ]] || __pipwrap_value=1
+                ;;
+            (*:-*) return 0 ;;
+            (*:[^A-Za-z0-9]*|*:*[^A-Za-z0-9._-]*)
+                # A requirement with extras or versions (under isolation, after the
+                # subcommand), neither it nor its name a path.
+                [[ -n $__pipwrap_iso && -n $__pipwrap_sub && $__pipwrap_a =~ $__pipwrap_spec_re ]] \
+                    || return 0
+                [[ -e $__pipwrap_a || -e $match[1] ]] && return 0
+                ;;
             (*)
                 [[ -e $__pipwrap_a ]] && return 0
                 [[ -n $__pipwrap_sub ]] || __pipwrap_sub=$__pipwrap_a
                 ;;
         esac
     done
-    return 1
+    [[ -n $__pipwrap_value ]]
 }
 
 function __pipwrap_wrap() {
