@@ -42,5 +42,6 @@ def check_argv(argv: list[str], profile: str | None = None,
         raise PipwrapError("check: no command given")
     chosen = resolve(profile).profile
     guard.check(argv, os.environ, index_url=chosen.index_url, function_body=function_body,
-                upload_url=chosen.upload_url, profile=chosen.name)
+                upload_url=chosen.upload_url, profile=chosen.name,
+                has_fallback=bool(chosen.fallback))
     return 0

@@ -107,7 +107,7 @@ def _risks(found: list[pipconfig.Setting], profile: Any, config_path: Path,
     except RefusedError as exc:
         risks.append(Risk(f"wrap will refuse pip commands: {str(exc).splitlines()[0]}", False))
     risks += _scrubbed(environ)
-    risks += _project_sources(environ, profile.index_url)
+    risks += _project_sources(environ, profile.index_url, bool(profile.fallback))
     if profile.index_url.startswith("http://") and not _is_loopback(profile.index_url):
         risks.append(Risk(f"profile {profile.name!r} uses http:// off loopback "
                           f"({profile.shown_url}): anyone on the path can swap "
@@ -285,7 +285,8 @@ def _scrubbed(environ: Mapping[str, str]) -> list[Risk]:
             if not name.startswith("UV_") or environ[name]]
 
 
-def _project_sources(environ: Mapping[str, str], index_url: str) -> list[Risk]:
+def _project_sources(environ: Mapping[str, str], index_url: str,
+                     has_fallback: bool = False) -> list[Risk]:
     """Sources each installer's own project settings name (uv, pdm, pip-tools, tox, ...)."""
     try:
         from pipwrap.guard import projects
@@ -294,7 +295,8 @@ def _project_sources(environ: Mapping[str, str], index_url: str) -> list[Risk]:
     from pipwrap.guard import scrub
     from pipwrap.guard.api import new_context
 
-    ctx = new_context(scrub.child_environ(environ, {}), None, index_url)
+    ctx = new_context(scrub.child_environ(environ, {}), None, index_url,
+                      has_fallback=has_fallback)
     risks = []
     for tool, where, description in projects.findings(ctx, ctx.cwd):
         refused = tool != "poetry"

@@ -68,7 +68,7 @@ def project_verdicts(profile: Any, environ: Mapping[str, str], root: str | None,
         argv = PROJECT_COMMANDS[tool]
         try:
             guard.check(argv, environ, index_url=profile.index_url,
-                        upload_url=profile.upload_url)
+                        upload_url=profile.upload_url, has_fallback=bool(profile.fallback))
         except PipwrapError as exc:
             reason = redact(str(exc).splitlines()[0]).removeprefix("refused: ")
             commands.append({"tool": tool, "command": " ".join(argv), "verdict": "refused",

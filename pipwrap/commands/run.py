@@ -42,7 +42,8 @@ def execute(argv: Sequence[str], profile: str | None = None) -> int:
     resolution = resolve(profile)
     secret = password(resolution.profile, os.environ)
     guard.check(argv, os.environ, index_url=resolution.profile.index_url,
-                upload_url=resolution.profile.upload_url, profile=resolution.profile.name)
+                upload_url=resolution.profile.upload_url, profile=resolution.profile.name,
+                has_fallback=bool(resolution.profile.fallback))
     # The fence session belongs to this process, which waits for the command: it ends
     # when the command does. No fence, no command.
     added, session = state.fenced_environment(resolution.profile, secret.value, os.environ,

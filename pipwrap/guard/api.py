@@ -33,16 +33,19 @@ def check(
     function_body: str | None = None,
     upload_url: str | None = None,
     profile: str | None = None,
+    has_fallback: bool = False,
 ) -> None:
     """Raise RefusedError if running ``argv`` under wrap could use a second source.
 
     ``environ`` is the caller's environment; the check reads it as the wrapped command
     will see it, after the scrub. ``index_url`` is the profile's index (credentials
-    stripped), which direct URLs and lock files must stay under; ``profile`` its name.
+    stripped), which direct URLs and lock files must stay under; ``profile`` its name;
+    ``has_fallback``: it has ``fallback`` sources (the fence composes their pages).
     """
     from pipwrap.guard import launchers, scrub
 
-    ctx = new_context(scrub.child_environ(environ, {}), cwd, index_url, upload_url, profile)
+    ctx = new_context(scrub.child_environ(environ, {}), cwd, index_url, upload_url, profile,
+                      has_fallback=has_fallback)
     launchers.check_argv(argv, ctx, function_body=function_body)
     scan_files(config_files_to_scan(environ, ctx.prefixes), environ, ctx=ctx)
 
@@ -89,11 +92,11 @@ def config_sources_need_scan(environ: Mapping[str, str]) -> bool:
 
 def new_context(environ: Mapping[str, str], cwd: str | None = None,
                 index_url: str | None = None, upload_url: str | None = None,
-                profile: str | None = None) -> Context:
+                profile: str | None = None, *, has_fallback: bool = False) -> Context:
     """A Context whose readers can follow nested commands and included files."""
     from pipwrap.guard import launchers, reqfile
 
-    ctx = Context(environ, cwd, index_url, upload_url, profile)
+    ctx = Context(environ, cwd, index_url, upload_url, profile, has_fallback=has_fallback)
     ctx.check_command = launchers.check_argv
     ctx.scan_file = reqfile.scan
     return ctx

@@ -94,18 +94,21 @@ class Context:
     ``environ`` is the environment the tool will see (after pipwrap's scrub and
     additions); ``cwd`` is where relative paths start; ``index_url`` is the profile's
     index without credentials, or None when the caller has no profile (then every
-    direct URL is refused, which is the safe reading).
+    direct URL is refused, which is the safe reading). ``has_fallback``: the profile has
+    ``fallback`` sources, whose files a lock names by their own URLs (lockfiles.py).
     """
 
     def __init__(
         self, environ: Mapping[str, str], cwd: str | None = None, index_url: str | None = None,
-        upload_url: str | None = None, profile: str | None = None,
+        upload_url: str | None = None, profile: str | None = None, *,
+        has_fallback: bool = False,
     ) -> None:
         self.environ = environ
         self.cwd = cwd if cwd is not None else os.getcwd()
         self.index_url = index_url
         self.upload_url = upload_url  # the profile's, for twine
         self.profile = profile  # its name, for a refusal that says what to change
+        self.has_fallback = has_fallback
         self._seen_files: set[str] = set()
         # Interpreter prefixes that will run pip: their own pip.conf is a config layer.
         self.prefixes: list[str] = []

@@ -14,10 +14,19 @@ only if a page the profile's index leads to for that project lists that exact fi
 its sha256 is checked against the page. So ``wrap uv lock`` then ``wrap uv sync`` works,
 while a registry or index of anybody else, a git source or a direct URL is refused here.
 
+Under a profile with ``fallback`` the same holds for a package entry with no registry
+at all, as ``pdm lock --static-urls`` (pdm.lock) and ``pip lock`` (pylock.toml) write
+them: each file of the index's own kind (pdm's ``files``, PEP 751's ``wheels`` and
+``sdist``, never a direct ``archive`` or a package's own ``url``) may be an http(s) URL
+anywhere, because the fence composes that project's page from the profile's sources and
+passes the file only if that page lists it with its hash. Without a fallback such a file
+off the index stays refused.
+
 That fence check is per project: a file listed on the page of *another* project (one the
 attacker published upstream, say ``evilhelper-1.0.tar.gz`` whose metadata says foo 9.9.9)
-passes it. So a registry package's file name must name the entry's own project and
-version (wheel or sdist, as packaging reads them); anything else is refused here.
+passes it. So the file name of a package let through by either exception must name the
+entry's own project and version (wheel or sdist, as packaging reads them); anything else
+is refused here.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from pipwrap.guard.context import Context, readable_url
 _SOURCE_KEYS = frozenset({"url", "registry", "index", "git"})
 # Keys whose tables describe one file of the package (uv.lock, PEP 751, pdm.lock).
 _FILE_KEYS = frozenset({"wheels", "sdist", "archive", "files"})
+# Those whose files come from an index page (not PEP 751's direct-URL ``archive``).
+_INDEX_FILE_KEYS = _FILE_KEYS - {"archive"}
 # A file table's own name for the file (PEP 751 ``name``, pdm's ``file``).
 _FILE_NAME_KEYS = frozenset({"name", "filename", "file"})
 
@@ -72,7 +83,9 @@ def check_lockfile(path: str, ctx: Context, where: str) -> None:
         if not isinstance(value, str):
             continue
         place = f"{shown}:{line_of(text, value)}"
-        if entry.in_file and registry is not None and (
+        # A registry-less entry's index file, under a fallback: the fence checks it too.
+        composed = ctx.has_fallback and registry is None and entry.index_file
+        if entry.in_file and (registry is not None or composed) and (
                 key in _FILE_NAME_KEYS or (key == "url" and "://" in value)):
             _check_file_name(value, entry, ctx, place)
         if key not in _SOURCE_KEYS:
@@ -84,9 +97,10 @@ def check_lockfile(path: str, ctx: Context, where: str) -> None:
                        "is a package index other than the profile's")
         if "://" not in value or value.lower().startswith("file:"):
             continue
-        if key == "url" and registry is not None and ctx.under_index(registry) \
-                and value.lower().startswith(("https://", "http://")) and readable_url(value):
-            continue  # a file of the profile's registry: the fence checks it (above)
+        ours = composed or (registry is not None and ctx.under_index(registry))
+        if key == "url" and ours and value.lower().startswith(("https://", "http://")) \
+                and readable_url(value):
+            continue  # a file of the profile's registry or sources: the fence checks it
         if key == "git" or value.lower().startswith("git+") or not ctx.under_index(value):
             ctx.refuse(place, f"{package or 'an entry'}: {value}",
                        "is downloaded from outside the profile's index")
@@ -129,8 +143,9 @@ class _Entry:
 
     def __init__(self, key: str = "", value: object = None, name: str | None = None,
                  version: str | None = None, registry: str | None = None,
-                 in_file: bool = False) -> None:
+                 in_file: bool = False, index_file: bool = False) -> None:
         self.key, self.value, self.in_file = key, value, in_file
+        self.index_file = index_file  # inside a file table an index page lists
         self.name, self.version, self.registry = name, version, registry
 
 
@@ -150,11 +165,14 @@ def _walk(node: object, parent: _Entry) -> Iterator[_Entry]:
                 here.registry = node["index"]  # pylock.toml: [[packages]] index = ...
         for key, value in node.items():
             if isinstance(value, (dict, list)):
-                yield from _walk(value, _Entry(key, None, here.name, here.version,
-                                               here.registry,
-                                               here.in_file or key in _FILE_KEYS))
+                # A file table's own tables (PEP 751's ``hashes``) stay inside it.
+                inside = _Entry(key, None, here.name, here.version, here.registry,
+                                here.in_file or key in _FILE_KEYS,
+                                here.index_file or (not here.in_file and key in _INDEX_FILE_KEYS))
+                yield from _walk(value, inside)
             else:
-                yield _Entry(key, value, here.name, here.version, here.registry, here.in_file)
+                yield _Entry(key, value, here.name, here.version, here.registry, here.in_file,
+                             here.index_file)
     elif isinstance(node, list):
         for item in node:
             yield from _walk(item, parent)

@@ -139,6 +139,30 @@ def test_the_profiles_own_files_in_a_lock_still_pass(tmp_path: Path) -> None:
                              "test")
 
 
+@pytest.mark.parametrize("entry", [
+    'url = "https://evil.example/foo-1.0-py3-none-any.whl"\n',  # a direct reference
+    'git = "https://evil.example/foo.git"\nrevision = "0"\n',
+    'files = [{url = "https://evil.example/evilhelper-1.0.tar.gz", hash = "sha256:00"}]\n',
+])
+def test_a_fallback_lets_by_only_a_pdm_locks_own_index_files(tmp_path: Path,
+                                                             entry: str) -> None:
+    """Under a fallback a registry-less pdm.lock file may be anywhere (the fence checks it
+    against the composed page); a direct URL, a git source or another project's file may
+    not."""
+    from pipwrap.errors import RefusedError
+    from pipwrap.guard import lockfiles
+    from pipwrap.guard.context import Context
+
+    ctx = Context({}, str(tmp_path), "http://127.0.0.1:9/simple/", has_fallback=True)
+    head = '[[package]]\nname = "foo"\nversion = "1.0"\n'
+    write_file(tmp_path / "pdm.lock", head + 'files = [{url = "https://files.example/'
+                                              'foo-1.0-py3-none-any.whl", hash = "sha256:00"}]\n')
+    lockfiles.check_lockfile(str(tmp_path / "pdm.lock"), ctx, "test")
+    write_file(tmp_path / "pdm.lock", head + entry)
+    with pytest.raises(RefusedError, match=r"pdm\.lock:[45]: foo"):
+        lockfiles.check_lockfile(str(tmp_path / "pdm.lock"), ctx, "test")
+
+
 def _check(sandbox: Sandbox, script: str) -> subprocess.CompletedProcess[str]:
     return sandbox.sh("bash", f"cd ~\n{script}\necho status=$?\n")
 

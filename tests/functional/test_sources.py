@@ -29,7 +29,7 @@ import pytest
 
 from tests.support import static_index
 from tests.support.fenced import FENCE, download, pip_bin, python_c
-from tests.support.sandbox import Sandbox, installed
+from tests.support.sandbox import Sandbox, installed, write_file
 from tests.support.servers import free_port, serving
 from tests.support.wheels import make_wheel
 
@@ -486,3 +486,93 @@ def test_a_first_source_redirecting_a_reserved_name_to_its_own_upstream_is_refus
     explained = json.loads(other_done.stdout[other_done.stdout.index("{"):])
     assert explained["redirected_to"] == f"{upstream}bar-baz/", explained
     assert any("a server-side fallback" in step for step in explained["steps"]), explained
+
+
+def _sha256(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return hashlib.sha256(response.read()).hexdigest()
+
+
+def _pdm_lock(entries: list[tuple[str, str, str]]) -> str:
+    """A pdm.lock as `pdm lock --static-urls` writes it: (name, version, file URL)."""
+    text = ('[metadata]\ngroups = ["default"]\nstrategy = ["inherit_metadata", "static_urls"]\n'
+            'lock_version = "4.5.1"\ncontent_hash = "sha256:00"\n\n'
+            '[[metadata.targets]]\nrequires_python = ">=3.9"\n')
+    for name, version, url in entries:
+        text += (f'\n[[package]]\nname = "{name}"\nversion = "{version}"\nsummary = ""\n'
+                 f'groups = ["default"]\nfiles = [\n    {{url = "{url}", hash = '
+                 f'"sha256:{_sha256(url)}"}},\n]\n')
+    return text
+
+
+def _pylock(entries: list[tuple[str, str, str]], table: str = "wheels") -> str:
+    """A pylock.toml as `pip lock` (26.3) writes it: no per-package ``index``."""
+    text = 'lock-version = "1.0"\ncreated-by = "pip"\n'
+    for name, version, url in entries:
+        file_name = url.rpartition("/")[2]
+        text += (f'\n[[packages]]\nname = "{name}"\nversion = "{version}"\n\n'
+                 f'[[packages.{table}]]\nname = "{file_name}"\nurl = "{url}"\n\n'
+                 f'[packages.{table}.hashes]\nsha256 = "{_sha256(url)}"\n')
+    return text.replace(f"[[packages.{table}]]", f"[packages.{table}]") \
+        if table == "archive" else text
+
+
+def test_a_registry_less_lock_naming_the_fallbacks_files_passes_under_a_fallback(
+        sandbox: Sandbox, staged: Staged, venv: Path) -> None:
+    """`pdm lock --static-urls` and `pip lock` write each file's real URL (foo on the first
+    source, bar-baz 1.9 on the fallback) and no registry: with a fallback the guard lets
+    them by (the fence checks each file against its project's composed page); without one
+    it refuses them as before, and a file of another project or a direct URL stays refused."""
+    foo = staged.first.replace("/simple/", "/files/") + "foo-1.0-py3-none-any.whl"
+    good = [("foo", "1.0", foo), ("bar-baz", "1.9", staged.old_file)]
+    project = sandbox.home / "proj"
+    write_file(project / "pyproject.toml",
+               '[project]\nname = "app"\nversion = "0"\ndependencies = ["foo", "bar-baz"]\n')
+    write_file(project / "pdm.lock", _pdm_lock(good))
+    write_file(project / "pylock.toml", _pylock(good))
+    # Each: a lock file the profile's tool reads -> (profile, expected exit, message).
+    cases = {
+        "other": _pdm_lock([("bar-baz", "1.9", staged.upstream.replace(
+            "/simple/", "/files/") + "foo-9.9.9-py3-none-any.whl")]),
+        "fresh": _pylock([("bar-baz", "2.0", staged.fresh_file)]),
+        "archive": _pylock([("bar-baz", "1.9", staged.old_file)], table="archive"),
+    }
+    for name, text in cases.items():
+        write_file(sandbox.home / name / "pyproject.toml", '[project]\nname = "x"\n')
+        write_file(sandbox.home / name / ("pylock.toml" if "pylock" in text[:40] or
+                                          "packages" in text else "pdm.lock"), text)
+    sandbox.write_config(
+        'default = "corp"\n[profiles.corp]\n'
+        f'index-url = "{staged.first}"\nfallback = ["{staged.upstream}"]\n'
+        'cooldown = "7 days"\n\n'
+        f'[profiles.alone]\nindex-url = "{staged.first}"\ncooldown = "7 days"\n')
+    uv = f"uv pip install -q --no-cache --python {venv}/bin/python"
+    done = sandbox.sh("bash", "\n".join([
+        f"cd {project}",
+        "pipwrap check pdm sync; echo pdm=$?",
+        f"wrap {uv} --target {project}/t -r pylock.toml; echo uv=$?",
+        "PIPWRAP_PROFILE=alone pipwrap check pdm sync; echo pdm_alone=$?",
+        "PIPWRAP_PROFILE=alone pipwrap check uv pip install -r pylock.toml; echo uv_alone=$?",
+        f"cd {sandbox.home}/other && pipwrap check pdm sync; echo other=$?",
+        f"cd {sandbox.home}/archive && pipwrap check uv pip install -r pylock.toml; "
+        "echo archive=$?",
+        f"cd {sandbox.home}/fresh && pipwrap check uv pip install -r pylock.toml; "
+        "echo fresh_guard=$?",
+        f"wrap {uv} --target {sandbox.home}/fresh/t -r pylock.toml; echo fresh=$?",
+    ]), UV_HTTP_RETRIES="0")
+    out = done.stdout + done.stderr
+    for passed in ("pdm=0", "uv=0", "fresh_guard=0"):
+        assert passed in done.stdout, out
+    assert installed(project / "t") == ("local", "1.0"), out
+    assert installed(project / "t", "bar_baz") == ("upstream", "1.9"), out
+    for refused in ("pdm_alone=3", "uv_alone=3", "other=3", "archive=3"):
+        assert refused in done.stdout, out
+    assert f": bar-baz: {staged.old_file} is downloaded from outside the " \
+           "profile's index" in done.stderr, out
+    assert "foo-9.9.9-py3-none-any.whl is not a file of that project at that version" \
+        in done.stderr, out
+    # The guard lets a lock's fallback file by; the fence still checks it: the file the
+    # cooldown hides is refused.
+    assert "fresh=0" not in done.stdout, out
+    assert installed(sandbox.home / "fresh" / "t", "bar_baz") is None, out
+    assert f"{FENCE} GET {staged.fresh_file}" in done.stderr, out
