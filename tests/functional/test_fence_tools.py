@@ -23,17 +23,12 @@ from pathlib import Path
 import pytest
 
 from tests.support import hosting
-from tests.support.pips import CACHE, clean_env
 from tests.support.sandbox import Sandbox, write_file
 from tests.support.servers import PyPIServer, serving
+from tests.support.toolsvenv import tools_venv
 from tests.support.wheels import make_wheel
 
 FENCE = "pipwrap fence: refused"
-# Current versions on 2026-11-25; hishel<2 keeps pdm 2.29.4 alive (DESIGN.md).
-TOOLS = ("pip-tools==7.6.2", "tox==4.67.15", "hatch==1.18.2", "pipx==1.18.4", "build==1.6.1",
-         "pdm==2.29.4", "hishel==1.4.0", "poetry==2.5.1", "pex==2.105.2")
-# What build isolation, pipx and hatch fetch from the index besides the project's own.
-BUILD_TOOLS = ("pip", "setuptools", "wheel", "hatchling")
 PRINT_FOO = "import foo; print('FOO', foo.ORIGIN, foo.VERSION)"
 LOCAL_FOO = "FOO local 1.0"
 
@@ -45,28 +40,12 @@ class Matrix:
     upstream: PyPIServer  # Foo 9.9.9 (evil), bar-baz 2.0, BUILD_TOOLS
 
 
-def _tools_venv() -> Path:
-    venv = CACHE / "fence-matrix"
-    marker = venv / ".ready"
-    pins = " ".join(TOOLS)
-    if not marker.exists() or marker.read_text() != pins:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-q", *TOOLS],
-                       check=True, env=clean_env())
-        house = venv / "wheelhouse"
-        subprocess.run([str(venv / "bin/python"), "-m", "pip", "download", "-q",
-                        "--only-binary", ":all:", "-d", str(house), *BUILD_TOOLS],
-                       check=True, env=clean_env())
-        marker.write_text(pins)
-    return venv
-
-
 @pytest.fixture(scope="module", params=["pipwrap-serve", "pypiserver"])
 def matrix(tmp_path_factory: pytest.TempPathFactory,
            request: pytest.FixtureRequest) -> Iterator[Matrix]:
     """The local index is `pipwrap serve --fallback` (what the profile is in real use), or
     pypiserver with --fallback-url (the sandbox's `indexes`); the upstream is a pypiserver."""
-    venv = _tools_venv()
+    venv = tools_venv()
     root = tmp_path_factory.mktemp("matrix")
     make_wheel(root / "upstream", "Foo", "9.9.9", "evil", console_script="foo")
     make_wheel(root / "upstream", "bar-baz", "2.0", "upstream")
