@@ -164,8 +164,9 @@ def _source_rules(name: str, table: dict[str, Any], where: _Where,
     index_scheme = urlsplit(table["index-url"]).scheme
     for number, url in enumerate(fallback, start=1):
         problem = url_problem(url)
+        # url_problem's own scheme message offers file://, which a fallback cannot be.
         if urlsplit(url).scheme not in ("http", "https") and (
-                problem is None or urlsplit(url).scheme != ""):
+                problem is None or problem.startswith("must be an http")):
             problem = ("must be an http:// or https:// URL (the fence reads a fallback's "
                        f"pages itself), got {url!r}")
         if problem:

@@ -37,6 +37,10 @@ BAD_CONFIGS = {
     "wrong type": ('[profiles.local]\nindex-url = 3\n', [":2:", "must be a string"]),
     "unknown top-level": ('defualt = "x"\n', [":1:", "unknown top-level key 'defualt'"]),
     "not UTF-8": (b"\xff\xfe".decode("latin-1"), ["not UTF-8"]),
+    # a fallback is read by the fence itself: http(s) only, and the message says only that
+    "fallback without scheme": ('[profiles.local]\nindex-url = "http://x/simple/"\n'
+                                'fallback = ["pypi.org"]\n',
+                                [":3:", "fallback URL 1 must be an http:// or https:// URL"]),
 }
 
 
