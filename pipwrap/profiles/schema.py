@@ -182,7 +182,7 @@ def _source_rules(name: str, table: dict[str, Any], where: _Where,
         key = "fallback" if fallback else "cooldown"
         where.fail(name, key, f"profile {name!r}: {key} needs an http:// or https:// "
                    "index-url; a file:// index is read from disk, out of the fence's sight "
-                   "(serve the tree: pipwrap serve DIR, or python -m http.server)")
+                   "(serve the tree: pipwrap serve --repo DIR, or python -m http.server)")
     if cooldown is not None and duration_seconds(cooldown) is None:
         where.fail(name, "cooldown", f"profile {name!r}: cooldown must be a duration longer "
                    f"than zero such as \"7 days\", \"12 hours\", \"P7D\" or \"PT12H\", "

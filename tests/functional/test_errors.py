@@ -41,6 +41,9 @@ BAD_CONFIGS = {
     "fallback without scheme": ('[profiles.local]\nindex-url = "http://x/simple/"\n'
                                 'fallback = ["pypi.org"]\n',
                                 [":3:", "fallback URL 1 must be an http:// or https:// URL"]),
+    "fallback on a file index": ('[profiles.local]\nindex-url = "file:///srv/simple/"\n'
+                                 'fallback = ["https://pypi.org/simple/"]\n',
+                                 [":3:", "pipwrap serve --repo DIR"]),
 }
 
 
