@@ -129,3 +129,15 @@ def test_run_without_command_and_unknown_command(sandbox: Sandbox) -> None:
     assert done.returncode == 127 and "command not found: no-such-command-xyz" in done.stderr
     done = cli(sandbox, "frobnicate")
     assert done.returncode == 2 and "unknown command 'frobnicate'" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["foo bar", "foo/../bar", "foo-", "foo?x=1"])
+def test_explain_refuses_a_name_that_is_no_project_name(sandbox: Sandbox, name: str) -> None:
+    # Nothing listens on port 9: a name that got as far as a request would fail there.
+    sandbox.config.write_text('default = "corp"\n[profiles.corp]\n'
+                              'index-url = "http://127.0.0.1:9/simple/"\n'
+                              'fallback = ["http://127.0.0.1:9/other/"]\n')
+    done = cli(sandbox, "explain", name)
+    assert done.returncode == 2, done
+    assert done.stderr == (f"pipwrap: explain: {name!r} is not a project name (letters, "
+                           "digits, and '.', '_' or '-' between them)\n")
