@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
 from pipwrap.errors import PipwrapError
+
+# PEP 508's project name: what the sources are asked for must be a name, never a path.
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,6 +77,9 @@ def explain(profile: Profile, project: str, environ: dict[str, str]) -> Outcome:
 def run(args: argparse.Namespace) -> int:
     from pipwrap.profiles.resolve import resolve
 
+    if not _PROJECT_NAME.fullmatch(args.project):
+        raise PipwrapError(f"explain: {args.project!r} is not a project name (letters, "
+                           "digits, and '.', '_' or '-' between them)")
     profile = resolve(args.profile).profile
     outcome = explain(profile, args.project, dict(os.environ))
     rules = rules_of(profile)

@@ -91,8 +91,15 @@ def login_refused(session: Session, method: str, url: str, status: int) -> tuple
                 f"and {profile} has no login; give it a username and a password source "
                 f"(pipwrap add --force {name or 'NAME'} URL --username USER --password-env VAR)")
     source = f"; that login is {session.login_source}" if session.login_source else ""
-    what = "the login" if status == 401 else "access with the login"
+    if status == 403:
+        # 403 is also "this login may not do this" (a read-only login, a project it does
+        # not own): not only a wrong password.
+        return (f"Access refused for pipwrap profile {name}".rstrip(),
+                f"pipwrap fence: {method} {shown}: the server refused access with the login "
+                f"of {profile} (HTTP 403){source}. Either that password is wrong (fix it where "
+                "it comes from) or this login may not do this here (a read-only login, an "
+                "upload to a project it does not own): ask the server's operator")
     return (f"Login refused for pipwrap profile {name}".rstrip(),
-            f"pipwrap fence: {method} {shown}: the server refused {what} of {profile} "
+            f"pipwrap fence: {method} {shown}: the server refused the login of {profile} "
             f"(HTTP {status}){source}. The fence adds it to every request to this server (a "
             "login typed at a prompt would not be used): fix the password where it comes from")

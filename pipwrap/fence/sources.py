@@ -252,7 +252,8 @@ def compose(project: str, rules: Rules, fetch: Fetch, now: float) -> Outcome:
             outcome.steps.append(f"{rules.name(number)}: unreadable page: fails closed")
             return outcome
         outcome.status, outcome.source, outcome.page_url = OK, number, answer.url
-        outcome.steps.append(f"{rules.name(number)}: has {name!r} ({len(listed)} files)")
+        outcome.steps.append(f"{rules.name(number)}: has {name!r} ({len(listed)} file"
+                             f"{'' if len(listed) == 1 else 's'})")
         _cooldown(outcome, listed, rules, now)
         return outcome
     outcome.steps.append("no source has it")

@@ -205,7 +205,8 @@ def check_project(tool: str, ctx: Context, project_dir: str, where: str, *,
         data = ctx.read_file(candidate, where) or b""
         for _tool, place, description in env_settings(candidate, data.decode("utf-8",
                                                                                "replace")):
-            ctx.refuse(place, description, "puts a source back for hatch's environments")
+            ctx.refuse(place, f"{description},", "which puts a source back for hatch's "
+                       "environments")
 
 
 def check_tox_config(args: Sequence[str], ctx: Context) -> None:
@@ -216,7 +217,9 @@ def check_tox_config(args: Sequence[str], ctx: Context) -> None:
     for path in toxconfig.config_files(args, ctx):
         data = ctx.read_file(path, "tox configuration") or b""
         for _tool, place, description in env_settings(path, data.decode("utf-8", "replace")):
-            ctx.refuse(place, description, "puts a source back for tox's environments")
+            # description is a clause ("sets X for ..."), not a noun as refusal() expects.
+            ctx.refuse(place, f"{description},", "which puts a source back for tox's "
+                       "environments")
     for where, text in toxconfig.overrides(args, ctx):
         if any(env_settings(where, text)):
             ctx.refuse(where, text, "puts a source back for tox's environments")

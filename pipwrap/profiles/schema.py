@@ -164,8 +164,9 @@ def _source_rules(name: str, table: dict[str, Any], where: _Where,
     index_scheme = urlsplit(table["index-url"]).scheme
     for number, url in enumerate(fallback, start=1):
         problem = url_problem(url)
+        # url_problem's own scheme message offers file://, which a fallback cannot be.
         if urlsplit(url).scheme not in ("http", "https") and (
-                problem is None or urlsplit(url).scheme != ""):
+                problem is None or problem.startswith("must be an http")):
             problem = ("must be an http:// or https:// URL (the fence reads a fallback's "
                        f"pages itself), got {url!r}")
         if problem:
@@ -181,7 +182,7 @@ def _source_rules(name: str, table: dict[str, Any], where: _Where,
         key = "fallback" if fallback else "cooldown"
         where.fail(name, key, f"profile {name!r}: {key} needs an http:// or https:// "
                    "index-url; a file:// index is read from disk, out of the fence's sight "
-                   "(serve the tree: pipwrap serve DIR, or python -m http.server)")
+                   "(serve the tree: pipwrap serve --repo DIR, or python -m http.server)")
     if cooldown is not None and duration_seconds(cooldown) is None:
         where.fail(name, "cooldown", f"profile {name!r}: cooldown must be a duration longer "
                    f"than zero such as \"7 days\", \"12 hours\", \"P7D\" or \"PT12H\", "

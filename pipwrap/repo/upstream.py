@@ -334,5 +334,12 @@ class Upstream:
             response.raw.release_conn()
             if raw.status in (404, 410):
                 raise Missing(f"{redact(url)}: HTTP {raw.status}")
+            if raw.status in (401, 403) and "Authorization" in sent:
+                # Reached, and the operator's login refused: say where that login is set.
+                raise Failed(f"HTTP {raw.status}: the upstream refused this server's login "
+                             "(--fallback-login-file, PIPWRAP_FALLBACK_PASSWORD)")
+            if raw.status == 401:
+                raise Failed("HTTP 401: the upstream wants a login (--fallback-login-file, "
+                             "PIPWRAP_FALLBACK_PASSWORD)")
             raise Failed(f"HTTP {raw.status}")
         raise Failed(f"{redact(url)}: more than {REDIRECTS} redirects")

@@ -37,6 +37,13 @@ BAD_CONFIGS = {
     "wrong type": ('[profiles.local]\nindex-url = 3\n', [":2:", "must be a string"]),
     "unknown top-level": ('defualt = "x"\n', [":1:", "unknown top-level key 'defualt'"]),
     "not UTF-8": (b"\xff\xfe".decode("latin-1"), ["not UTF-8"]),
+    # a fallback is read by the fence itself: http(s) only, and the message says only that
+    "fallback without scheme": ('[profiles.local]\nindex-url = "http://x/simple/"\n'
+                                'fallback = ["pypi.org"]\n',
+                                [":3:", "fallback URL 1 must be an http:// or https:// URL"]),
+    "fallback on a file index": ('[profiles.local]\nindex-url = "file:///srv/simple/"\n'
+                                 'fallback = ["https://pypi.org/simple/"]\n',
+                                 [":3:", "pipwrap serve --repo DIR"]),
 }
 
 
@@ -122,3 +129,15 @@ def test_run_without_command_and_unknown_command(sandbox: Sandbox) -> None:
     assert done.returncode == 127 and "command not found: no-such-command-xyz" in done.stderr
     done = cli(sandbox, "frobnicate")
     assert done.returncode == 2 and "unknown command 'frobnicate'" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["foo bar", "foo/../bar", "foo-", "foo?x=1"])
+def test_explain_refuses_a_name_that_is_no_project_name(sandbox: Sandbox, name: str) -> None:
+    # Nothing listens on port 9: a name that got as far as a request would fail there.
+    sandbox.config.write_text('default = "corp"\n[profiles.corp]\n'
+                              'index-url = "http://127.0.0.1:9/simple/"\n'
+                              'fallback = ["http://127.0.0.1:9/other/"]\n')
+    done = cli(sandbox, "explain", name)
+    assert done.returncode == 2, done
+    assert done.stderr == (f"pipwrap: explain: {name!r} is not a project name (letters, "
+                           "digits, and '.', '_' or '-' between them)\n")

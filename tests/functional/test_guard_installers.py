@@ -212,6 +212,20 @@ def test_tox_set_env_putting_a_source_back(sandbox: Sandbox, indexes: Indexes,
     assert f"{config}:7" in report and "wrap tox" in report, report
 
 
+@pytest.mark.parametrize("variable", ["PIP_EXTRA_INDEX_URL", "NO_PROXY"])
+def test_a_tox_set_env_refusal_reads_as_one_sentence(sandbox: Sandbox, variable: str) -> None:
+    """The refusal names the line and says what it does and why that is refused."""
+    project = sandbox.home / "proj"
+    config = write_file(project / "tox.ini", _tox_ini(f"set_env =\n    {variable} = x\n"))
+    fake = write_file(sandbox.home / "bin" / "tox", "#!/bin/sh\necho RAN\n")
+    fake.chmod(0o755)
+    done = sandbox.sh("bash", f"cd {project}\nexport PATH={fake.parent}:$PATH\n"
+                              "wrap tox -q\necho status=$?\n")
+    assert done.stdout.strip().splitlines() == ["status=3"], done.stdout + done.stderr
+    assert f"refused: {config}:7: sets {variable} for the environments it builds" in done.stderr
+    assert ", which puts a source back for tox's environments." in done.stderr, done.stderr
+
+
 def test_tox_override_putting_a_source_back(sandbox: Sandbox, indexes: Indexes,
                                            tools_bin: Path) -> None:
     """`tox -x testenv.set_env+=...` (and TOX_OVERRIDE) edits the configuration tox reads."""

@@ -478,3 +478,26 @@ def test_serve_cache_on_a_read_only_tree_is_a_clear_error(
     assert "Traceback" not in done.stderr
     assert "Read-only file system" in done.stderr and "--cache" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_an_upstream_refusing_the_login_is_named_as_such(trees: Trees, tmp_path: Path) -> None:
+    """A wrong password in --fallback-login-file: the log and the 502 say the upstream
+    refused serve's login and where that login comes from, not just "HTTP 401"."""
+    empty = tmp_path / "empty-repo"
+    empty.mkdir()
+    log = tmp_path / "serve.log"
+    wrong = tmp_path / "login"
+    wrong.write_text("alice:not-the-password\n")
+    wrong.chmod(0o600)
+    with private_pypiserver(tmp_path / "private") as private, \
+            hosting.pipwrap_serve(empty, log, "--fallback", private.url, "--cache",
+                                  "--fallback-login-file", str(wrong),
+                                  env=trees.env) as served:
+        request = urllib.request.Request(f"{served.url}foo/", headers={"Accept": JSON})
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=30)
+        assert answer.value.code == 502
+        for said in (answer.value.reason, served.log_text()):
+            assert ": the upstream refused this server's login " \
+                   "(--fallback-login-file, PIPWRAP_FALLBACK_PASSWORD)" in said, said
+        assert "not-the-password" not in served.log_text()

@@ -53,3 +53,19 @@ def test_which_answers_count_as_a_refused_login() -> None:
     assert not is_login_refused(without, index, 403)  # the server's own answer, passed on
     assert not is_login_refused(with_login, elsewhere, 401)  # no login was added there
     assert not is_login_refused(with_login, index, 404)
+
+
+def test_a_403_with_the_login_does_not_claim_the_password_is_wrong() -> None:
+    """A 403 is also a server's "this login may not do this" (serve's read-only login, an
+    upload to a project the login does not own): the message says both, not only "fix
+    the password"."""
+    session = Session("t", Policy(URL), ("bob", SECRET), profile="corp",
+                      login_source="user 'bob' with the password from the variable CORP_PW")
+    reason, message = login_refused(session, "POST", URL, 403)
+    assert reason == "Access refused for pipwrap profile corp"
+    assert "fix the password" not in message
+    assert message.endswith("(HTTP 403); that login is user 'bob' with the password from the "
+                            "variable CORP_PW. Either that password is wrong (fix it where it "
+                            "comes from) or this login may not do this here (a read-only "
+                            "login, an upload to a project it does not own): ask the server's "
+                            "operator"), message

@@ -340,3 +340,10 @@ def test_an_agent_that_predates_the_keys_is_refused(tmp_path: object,
     assert client.open_session(FIRST).proxy_url.startswith("http://pipwrap:t@")
     thread.join(5)
     listener.close()
+
+
+def test_the_steps_count_files_in_words() -> None:
+    one, _ = _compose("foo", [_html("foo-1.0-py3-none-any.whl"), 404])
+    two, _ = _compose("foo", [_html("foo-1.0-py3-none-any.whl", "foo-1.0.tar.gz"), 404])
+    assert one.steps[0].endswith("has 'foo' (1 file)"), one.steps
+    assert two.steps[0].endswith("has 'foo' (2 files)"), two.steps
