@@ -46,6 +46,9 @@ WRAP_OVERRIDES = {
 class Risk:
     message: str
     neutralized: bool  # True when wrap makes it harmless for wrapped commands
+    # The profile chose it (isolation = "off"): not counted against "safe", and not
+    # claimed as made harmless either.
+    chosen: bool = False
 
 
 def _is_loopback(url: str) -> bool:
@@ -373,9 +376,10 @@ def report(profile_name: str | None, environ: Mapping[str, str]) -> dict[str, An
     if not isolation["on"]:
         # Without the namespace, a child that switches its proxy off reaches the network:
         # the guard's refusals above are then the whole defence against that.
+        chosen = resolution.profile.isolation == "off"
         risks.append(Risk(f"network isolation is off: {isolation['detail']}; a wrapped "
                           "command that switches its proxy off is not stopped by the fence",
-                          resolution.profile.isolation == "off"))
+                          chosen, chosen=chosen))
     return {
         "profile": resolution.profile.name,
         "index_url": resolution.profile.shown_url,
@@ -448,8 +452,9 @@ def _print_text(data: dict[str, Any]) -> None:
     out = sys.stdout.write
     out(f"profile: {data['profile']}  {data['index_url']}\n  ({data['reason']})\n")
     isolation = data["isolation"]
-    out(f"isolation: {isolation['mode']}: {'on' if isolation['on'] else 'off'}, "
-        f"{isolation['detail']}\n\n")
+    state = "" if isolation["mode"] == "off" else \
+        f": {'on' if isolation['on'] else 'off'}"
+    out(f"isolation: {isolation['mode']}{state}, {isolation['detail']}\n\n")
     if data.get("sources"):
         out("sources, in order (a project comes from the first that has it):\n"
             + "\n".join(data["sources"]["text"]) + "\n\n")
@@ -468,7 +473,8 @@ def _print_text(data: dict[str, Any]) -> None:
     if not data["risks"]:
         out("  none\n")
     for risk in data["risks"]:
-        tag = "neutralized by wrap" if risk["neutralized"] else "NOT neutralized"
+        tag = ("the profile's choice" if risk.get("chosen") else
+               "neutralized by wrap" if risk["neutralized"] else "NOT neutralized")
         out(f"  - [{tag}] {risk['message']}\n")
     project = data["project"]
     refused = [c["command"] for c in project["commands"] if c["verdict"] == "refused"]

@@ -105,7 +105,8 @@ def test_isolation_off_is_the_proxy_alone(sandbox: Sandbox, indexes: Indexes) ->
     assert done.stdout.strip() == "reached", done.stderr
     doctor = subprocess.run([sys.executable, "-m", "pipwrap", "doctor"], env=sandbox.env,
                             capture_output=True, text=True, timeout=120, check=False)
-    assert 'isolation: off: off, the profile sets isolation = "off"' in doctor.stdout
+    assert 'isolation: off, the profile sets isolation = "off"' in doctor.stdout
+    assert "[the profile's choice] network isolation is off" in doctor.stdout
 
 
 def _without_user_namespaces(argv: list[str]) -> list[str]:
