@@ -257,6 +257,19 @@ def test_explain_says_which_source_answers_and_why(sandbox: Sandbox, staged: Sta
     assert "outside the cooldown" in out, out  # the static first source dates nothing
 
 
+
+def test_explain_with_one_dead_source_says_the_index_failed_and_hints_serve(
+        sandbox: Sandbox) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/simple/"
+    done = sandbox.sh("bash", f"pipwrap add solo {dead} >/dev/null\n"
+                      "pipwrap explain foo --profile solo; echo explained=$?")
+    out = done.stdout
+    assert "explained=1" in out, out + done.stderr
+    assert f"foo: refused under profile 'solo': the index ({dead}) failed for 'foo'" in out, out
+    assert "is `pipwrap serve` running?" in out, out
+    assert "next" not in out and "the sources fail closed" not in out, out
+
+
 GOOD = 'default = "corp"\n[profiles.corp]\nindex-url = "http://127.0.0.1:9/simple/"\n'
 BAD_KEYS = {
     "fallback not a list": ('fallback = "https://pypi.org/simple/"', "fallback must be a list"),
