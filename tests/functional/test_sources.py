@@ -333,6 +333,20 @@ def test_add_writes_the_keys_show_prints_them_and_a_fallback_password_is_masked(
     assert sandbox.config.stat().st_mode & 0o077 == 0  # a password in a fallback: 0600
 
 
+def test_add_writes_the_source_keys_in_the_contracts_order(sandbox: Sandbox) -> None:
+    done = sandbox.sh("bash", "pipwrap add corp http://127.0.0.1:9/simple/ "
+                      "--cooldown-exempt 'acme-*' --cooldown '7 days' --reserved 'acme-*' "
+                      "--fallback https://pypi.org/simple/; echo add=$?")
+    assert "add=0" in done.stdout, done.stdout + done.stderr
+    corp = sandbox.config.read_text().split("[profiles.corp]", 1)[1]
+    keys = [line.split("=")[0].strip() for line in corp.splitlines()
+            if "=" in line and line.split("=")[0].strip() in ORDER]
+    assert keys == list(ORDER), sandbox.config.read_text()
+
+
+ORDER = ("index-url", "fallback", "reserved", "cooldown", "cooldown-exempt")
+
+
 def test_doctor_shows_the_policy_and_a_source_outside_the_cooldown(
         sandbox: Sandbox, staged: Staged) -> None:
     sandbox.write_config(
