@@ -47,6 +47,9 @@ class Result:
     # False for the built-in `local` when nobody chose it: shown, but its failure (serve
     # not running) does not fail the run.
     required: bool = True
+    # Which of the profile's sources: "index-url", or "fallback N" (the fence asks them in
+    # order and fails closed on any that cannot answer, so each one is probed).
+    source: str = "index-url"
 
 
 _BODY_LIMIT = 512 * 1024  # enough to judge a page; PyPI's own root is far larger
@@ -404,6 +407,18 @@ def _same_page(a: str, b: str) -> bool:
     return urlsplit(a).path.rstrip("/") == urlsplit(b).path.rstrip("/")
 
 
+def _sources(profile: Profile) -> list[tuple[str, Profile]]:
+    """Each source of ``profile`` as something :func:`_probe` asks: the index with the
+    profile's login, then each fallback with only its URL's own login (as the fence sends
+    it) and the profile's ca-file (which the fence trusts for every source)."""
+    found = [("index-url", profile)]
+    for number, (url, shown) in enumerate(zip(profile.fallback, profile.shown_fallback,
+                                              strict=True), start=1):
+        found.append((f"fallback {number}", Profile(profile.name, url, shown,
+                                                    ca_file=profile.ca_file)))
+    return found
+
+
 def main(names: list[str], *, timeout: float, as_json: bool) -> int:
     cfg = config_mod.load()
     # With no names: every profile, the built-in one included; it fails the run only when
@@ -411,9 +426,13 @@ def main(names: list[str], *, timeout: float, as_json: bool) -> int:
     chosen = [cfg.profile(n) for n in names] if names else [
         cfg.profiles[n] for n in sorted(cfg.profiles)]
     optional = set() if names else {n for n in cfg.builtin if n != cfg.default}
-    with ThreadPoolExecutor(max_workers=min(32, len(chosen))) as pool:
-        results = [replace(r, required=r.profile not in optional)
-                   for r in pool.map(lambda p: _probe(p, timeout), chosen)]
+    asked = [(label, source) for profile in chosen for label, source in _sources(profile)]
+    with ThreadPoolExecutor(max_workers=min(32, len(asked))) as pool:
+        results = [replace(r, required=r.profile not in optional, source=label)
+                   for (label, _), r in zip(
+                       asked, pool.map(lambda each: _probe(each[1], timeout), asked),
+                       strict=True)]
+    several = {source.name for label, source in asked if label != "index-url"}
     passed = all(r.ok or not r.required for r in results)
     if as_json:
         # An object, like every other --json output, so that fields can be added later.
@@ -431,10 +450,14 @@ def main(names: list[str], *, timeout: float, as_json: bool) -> int:
             if r.credentials != "none":
                 extra.append(f"credentials {r.credentials}")
             detail = ", ".join(extra) if r.ok else r.reason
-            print(f"{mark} {r.profile:<{width}}  {r.latency_ms:8.1f} ms  {r.url}  {detail}")
+            where = f"{r.source}: {r.url}" if r.profile in several else r.url
+            print(f"{mark} {r.profile:<{width}}  {r.latency_ms:8.1f} ms  {where}  {detail}")
             if r.note:
                 print(f"     note: {r.note}")
-            if r.suggested_url and not r.ok:
+            if r.suggested_url and not r.ok and r.source != "index-url":
+                print(f"     the index is probably at {r.suggested_url}; fix {r.source} in "
+                      f"profile {r.profile!r}'s `fallback` list")
+            elif r.suggested_url and not r.ok:
                 print(f"     the index is probably at {r.suggested_url}; fix the profile "
                       f"with: pipwrap set-url {r.profile} {r.suggested_url}")
             elif "distribution files directly" in r.reason:
@@ -448,7 +471,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     from pipwrap.commands.common import add_json, seconds
 
     parser.description = (
-        "Probe every (or the named) profile's index in parallel: HTTP status, latency, "
+        "Probe every (or the named) profile's index, and each of its fallbacks, in "
+        "parallel: HTTP status, latency, "
         "PEP 691 JSON support, credentials, and one project page below the URL as pip asks "
         "for it (URL/NAME/), so a server's root without /simple/ fails with the URL to use. "
         "TLS is verified as the fence verifies it: the system's CAs plus the profile's "

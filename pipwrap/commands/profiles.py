@@ -110,11 +110,11 @@ def cmd_add(args: argparse.Namespace) -> int:
             wanted[key.replace("_", "-")] = value
     if args.keyring:
         wanted["keyring"] = True
-    for key in ("fallback", "reserved", "cooldown_exempt"):
-        if getattr(args, key):
-            wanted[key.replace("_", "-")] = list(getattr(args, key))
-    if args.cooldown is not None:
-        wanted["cooldown"] = args.cooldown
+    # In the contract's order (docs/reference.md), which is the order they apply in.
+    for key in ("fallback", "reserved", "cooldown", "cooldown_exempt"):
+        value = getattr(args, key)
+        if value is not None:  # `--cooldown ""` reaches the check, which names it
+            wanted[key.replace("_", "-")] = value if isinstance(value, str) else list(value)
     if args.trusted_host:
         wanted["trusted-host"] = True
     if args.ca_file is not None:

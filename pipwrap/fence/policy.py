@@ -35,6 +35,11 @@ FILE = "file"            # a file listed in a page the fence passed
 METADATA = "metadata"    # its PEP 658 metadata
 UPLOAD = "upload"        # a POST to the upload URL
 
+# Said when a server on this machine does not answer: the quick start's index is
+# `pipwrap serve` (the built-in `local` profile's), and forgetting to start it is the
+# usual cause. One wording for the proxy and for the sources' decisions.
+SERVE_HINT = "is `pipwrap serve` running? start it with: pipwrap serve"
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 DISTRIBUTION_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".egg")
 

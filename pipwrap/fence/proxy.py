@@ -312,7 +312,7 @@ class _Client(PageReader):
             message = f"pipwrap fence: cannot reach {url}: {exc}"
             if isinstance(exc, ConnectionRefusedError) and session.profile == "local":
                 # The built-in profile's server is the quick start's `pipwrap serve`.
-                message += " (is `pipwrap serve` running? start it with: pipwrap serve)"
+                message += f" ({policy_mod.SERVE_HINT})"
             session.report(message)
             self.respond("502 Bad Gateway", (message + "\n").encode(), close=True)
             return False

@@ -25,6 +25,7 @@ The rules (issue 24; docs/fence.md, *Several sources*):
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
-from pipwrap.fence.policy import canonical
+from pipwrap.fence.policy import SERVE_HINT, canonical
 from pipwrap.indexpage import IndexFile, PageError, parse
 from pipwrap.redact import redact
 from pipwrap.sourcerules import duration_seconds, matches, normalize_name
@@ -62,8 +63,10 @@ class Rules:
         return duration_seconds(self.cooldown) if self.cooldown else None
 
     def name(self, number: int) -> str:
-        """How messages call source ``number``: "the first source (URL)", "fallback 2 (URL)"."""
-        what = "the first source" if number == 0 else f"fallback {number}"
+        """How messages call source ``number``: "the first source (URL)", "fallback 2 (URL)";
+        "the index (URL)" when it is the only one."""
+        what = "the index" if len(self.sources) == 1 else \
+            "the first source" if number == 0 else f"fallback {number}"
         return f"{what} ({redact(self.sources[number])})"
 
 
@@ -184,6 +187,19 @@ def read_page(source: str, url: str, login: tuple[str, str] | None,
     return Fetched(page, None, error="too many redirects", elsewhere=elsewhere)
 
 
+
+def _on_loopback(url: str) -> bool:
+    """Whether ``url``'s server is this machine (the built-in `local` profile's
+    ``pipwrap serve``, or another one started here)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def compose(project: str, rules: Rules, fetch: Fetch, now: float) -> Outcome:
     """Ask the sources in order (``fetch(number, url, same_origin_only)``) and decide what
     is served."""
@@ -239,8 +255,12 @@ def compose(project: str, rules: Rules, fetch: Fetch, now: float) -> Outcome:
             why = f"HTTP {answer.status}" if answer.status is not None else \
                 (answer.error or "no answer")
             outcome.status, outcome.failed = FAILED, (number, answer.status)
-            outcome.refusal = (f"{rules.name(number)} failed for {name!r} ({why}); the "
-                               "sources fail closed: only a 404 or 410 moves on to the next")
+            outcome.refusal = f"{rules.name(number)} failed for {name!r} ({why})"
+            if len(rules.sources) > 1:
+                outcome.refusal += "; the sources fail closed: only a 404 or 410 moves on " \
+                    "to the next"
+            if answer.status is None and _on_loopback(source):
+                outcome.refusal += f"; {SERVE_HINT}"
             outcome.steps.append(f"{rules.name(number)}: {why}: fails closed")
             return outcome
         try:

@@ -358,3 +358,29 @@ def test_zsh_completion_completes_commands_and_profiles_at_a_prompt(sandbox: San
     ])
     assert "why: default in" in text, text
     assert "name: upstream" in text, text
+
+
+def test_probe_asks_every_source_and_names_a_dead_fallback(sandbox: Sandbox,
+                                                           indexes: Indexes) -> None:
+    refused = socket.socket()
+    refused.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{refused.getsockname()[1]}/simple/"
+    refused.close()
+    added = cli(sandbox, "add", "deadfb", indexes.local.url, "--fallback", indexes.upstream.url,
+                "--fallback", dead)
+    assert added.returncode == 0, added.stderr
+    done = cli(sandbox, "test", "deadfb", "--timeout", "5")
+    lines = done.stdout.splitlines()
+    # The fence fails closed on a dead fallback: every project the index lacks is refused.
+    assert done.returncode == 1, done.stdout
+    assert [line.split()[0] for line in lines if line.split()[1] == "deadfb"] == \
+        ["ok", "ok", "FAIL"], done.stdout
+    failed = next(line for line in lines if line.startswith("FAIL"))
+    assert "fallback 2" in failed and dead in failed and "connection refused" in failed
+    results = json.loads(cli(sandbox, "test", "deadfb", "--json").stdout)["results"]
+    assert [(r["source"], r["url"], r["ok"]) for r in results] == [
+        ("index-url", indexes.local.url, True), ("fallback 1", indexes.upstream.url, True),
+        ("fallback 2", dead, False)]
+    cli(sandbox, "add", "goodfb", indexes.local.url, "--fallback", indexes.upstream.url)
+    good = cli(sandbox, "test", "goodfb")
+    assert good.returncode == 0 and len(good.stdout.splitlines()) == 2, good.stdout

@@ -257,6 +257,19 @@ def test_explain_says_which_source_answers_and_why(sandbox: Sandbox, staged: Sta
     assert "outside the cooldown" in out, out  # the static first source dates nothing
 
 
+
+def test_explain_with_one_dead_source_says_the_index_failed_and_hints_serve(
+        sandbox: Sandbox) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/simple/"
+    done = sandbox.sh("bash", f"pipwrap add solo {dead} >/dev/null\n"
+                      "pipwrap explain foo --profile solo; echo explained=$?")
+    out = done.stdout
+    assert "explained=1" in out, out + done.stderr
+    assert f"foo: refused under profile 'solo': the index ({dead}) failed for 'foo'" in out, out
+    assert "is `pipwrap serve` running?" in out, out
+    assert "next" not in out and "the sources fail closed" not in out, out
+
+
 GOOD = 'default = "corp"\n[profiles.corp]\nindex-url = "http://127.0.0.1:9/simple/"\n'
 BAD_KEYS = {
     "fallback not a list": ('fallback = "https://pypi.org/simple/"', "fallback must be a list"),
@@ -318,6 +331,20 @@ def test_add_writes_the_keys_show_prints_them_and_a_fallback_password_is_masked(
     text = sandbox.config.read_text()
     assert 'reserved = ["acme-*", "internal-tool"]' in text
     assert sandbox.config.stat().st_mode & 0o077 == 0  # a password in a fallback: 0600
+
+
+def test_add_writes_the_source_keys_in_the_contracts_order(sandbox: Sandbox) -> None:
+    done = sandbox.sh("bash", "pipwrap add corp http://127.0.0.1:9/simple/ "
+                      "--cooldown-exempt 'acme-*' --cooldown '7 days' --reserved 'acme-*' "
+                      "--fallback https://pypi.org/simple/; echo add=$?")
+    assert "add=0" in done.stdout, done.stdout + done.stderr
+    corp = sandbox.config.read_text().split("[profiles.corp]", 1)[1]
+    keys = [line.split("=")[0].strip() for line in corp.splitlines()
+            if "=" in line and line.split("=")[0].strip() in ORDER]
+    assert keys == list(ORDER), sandbox.config.read_text()
+
+
+ORDER = ("index-url", "fallback", "reserved", "cooldown", "cooldown-exempt")
 
 
 def test_doctor_shows_the_policy_and_a_source_outside_the_cooldown(

@@ -10,7 +10,7 @@ import pytest
 
 from pipwrap import pagerender
 from pipwrap.fence import sources
-from pipwrap.fence.policy import Policy
+from pipwrap.fence.policy import SERVE_HINT, Policy
 from pipwrap.indexpage import parse
 from pipwrap.sourcerules import duration_seconds, iso_duration, matches, pattern_problem
 
@@ -347,3 +347,24 @@ def test_the_steps_count_files_in_words() -> None:
     two, _ = _compose("foo", [_html("foo-1.0-py3-none-any.whl", "foo-1.0.tar.gz"), 404])
     assert one.steps[0].endswith("has 'foo' (1 file)"), one.steps
     assert two.steps[0].endswith("has 'foo' (2 files)"), two.steps
+
+
+@pytest.mark.parametrize(("index", "hint"), [
+    ("http://127.0.0.1:8080/simple/", True),   # the built-in `local` profile's URL
+    ("http://localhost:3141/root/pypi/+simple/", True),
+    ("http://[::1]:9000/simple/", True),
+    (FIRST, False),
+])
+def test_a_single_failing_source_is_the_index_failing_with_serve_hinted_on_loopback(
+        index: str, hint: bool) -> None:
+    def fetch(number: int, url: str, same_origin_only: bool = False) -> sources.Fetched:
+        return sources.Fetched(url, None, error="connection refused")
+
+    outcome = sources.compose("foo", sources.Rules((index,)), fetch, NOW)
+    refusal = outcome.refusal or ""
+    assert outcome.status == sources.FAILED
+    assert refusal.startswith(f"the index ({index}) failed for 'foo' (connection refused)")
+    assert "next" not in refusal and "sources fail closed" not in refusal, refusal
+    assert (SERVE_HINT in refusal) is hint, refusal
+    served_500, _ = _compose("foo", [500, 404])  # several sources: their rule is said
+    assert "only a 404 or 410 moves on to the next" in (served_500.refusal or "")
