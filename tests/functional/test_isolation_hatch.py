@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from tests.functional.test_fence_holes import FenceBypassed, _bare_then_wrapped, needs_isolation
-from tests.support.pips import CACHE
 from tests.support.sandbox import Indexes, Sandbox, write_file
 
 PRINT = "import foo; print('ORIGIN', foo.ORIGIN, foo.VERSION)"
@@ -20,11 +19,10 @@ PRINT = "import foo; print('ORIGIN', foo.ORIGIN, foo.VERSION)"
 
 @pytest.fixture(scope="session")
 def hatch_bin() -> Path:
-    """hatch from the tools venv test_fence_tools.py keeps (made once, cached)."""
-    from tests.functional.test_fence_tools import _tools_venv
+    """hatch from the tools venv the fence's tool tests keep (made once, cached)."""
+    from tests.support.toolsvenv import tools_venv
 
-    venv = CACHE / "fence-matrix"
-    return (venv if (venv / "bin/hatch").exists() else _tools_venv()) / "bin"
+    return tools_venv() / "bin"
 
 
 def _stage(sandbox: Sandbox, indexes: Indexes, hatch_bin: Path) -> None:
