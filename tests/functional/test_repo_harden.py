@@ -13,11 +13,13 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import shells
+from tests.support.disk import small_tmpfs
 from tests.support.hostile import (
     metadata_bomb_wheel,
     peak_rss_mb,
@@ -240,19 +242,10 @@ def test_kill_9_at_random_points_never_wedges_the_lock(env: dict[str, str],
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A 2 MiB tmpfs (root only); skipped with the reason when it cannot be mounted."""
-    target = tmp_path / "small"
-    target.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(target)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the full-disk "
-                    "case needs one")
-    try:
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs (root only)."""
+    with small_tmpfs(tmp_path / "small", "2m") as target:
         yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=False)
 
 
 def test_a_full_disk_adds_nothing_and_says_so(env: dict[str, str], tmp_path: Path,

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import hosting
+from tests.support.disk import small_tmpfs
 from tests.support.publishing import client_env, pip_install, pipwrap
 from tests.support.sandbox import installed
 from tests.support.wheels import make_wheel
@@ -191,16 +192,9 @@ def test_a_page_never_lists_a_file_before_index_json_does(tmp_path: Path,
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    target = tmp_path / "small"
-    target.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(target)],
-                          capture_output=True, text=True, check=False, timeout=30)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
-    try:
+    """A 4 MiB tmpfs (root only)."""
+    with small_tmpfs(tmp_path / "small", "4m") as target:
         yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=False, timeout=30)
 
 
 def test_yank_and_remove_on_a_full_disk_say_so(tmp_path: Path, env: dict[str, str],

@@ -31,6 +31,7 @@ from tests.functional.test_serve_cache import (
     pip,
 )
 from tests.support import hosting
+from tests.support.disk import small_tmpfs
 from tests.support.sandbox import PRIVATE_SECRET, installed, private_pypiserver
 from tests.support.wheels import make_wheel
 
@@ -407,17 +408,9 @@ def test_upstream_login_mistakes_are_one_line_errors(trees: Trees, tmp_path: Pat
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs (root only); skipped with the reason when it cannot be mounted."""
-    target = tmp_path / "small"
-    target.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(target)],
-                          capture_output=True, text=True, check=False, timeout=30)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); needs root")
-    try:
+    """A 2 MiB tmpfs (root only)."""
+    with small_tmpfs(tmp_path / "small", "2m") as target:
         yield target
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=False, timeout=30)
 
 
 def test_a_full_disk_during_a_page_fetch_answers_503_and_says_so(
