@@ -197,8 +197,6 @@ def test_wrap_command_uv_still_runs_in_the_namespace(
     assert installed(target) != ("evil", "9.9.9"), done.stdout + done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="a `pipwrap env` session keeps the rules it was made "
-                   "with: a `reserved` added to the config later does not apply to it")
 def test_a_session_from_pipwrap_env_follows_a_config_change(
         sandbox: Sandbox, staged: Staged) -> None:
     """`eval "$(pipwrap env --reveal)"`, then the team adds `reserved = ["foo"]` (after
