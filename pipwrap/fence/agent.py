@@ -215,6 +215,7 @@ class Agent:
                             # `pipwrap env` again, and its config gives the same rules:
                             # the session serves again, checked against the files as now.
                             session.made_from = made_from
+                            session.made_from_seen_until = 0.0
                     return self._opened(token, session)
             token = secrets.token_urlsafe(24)
             report = None

@@ -9,11 +9,18 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 
 from pipwrap.fence import policy as policy_mod
 from pipwrap.fence.policy import Decision, Policy
 from pipwrap.fence.sources import Rules
+
+# How long a look at a `pipwrap env` session's files stands. Looking costs a stat per
+# file (the config and each directory's .pipwrap.toml up to /: ~70 us for 13 of them,
+# measured) on every request otherwise; a change is still seen well before a person
+# can start a command after saving it (and `wrap` applies one only to its next command).
+MADE_FROM_RECHECK = 0.1
 
 
 @dataclass
@@ -44,6 +51,8 @@ class Session:
     # (ns) taken before it was read, None for one that did not exist. None: not such a
     # session (`wrap` resolves again itself when they change; see made_from_changed).
     made_from: tuple[tuple[str, int | None], ...] | None = None
+    # Until when (time.monotonic()) the last look at them stands (see made_from_changed).
+    made_from_seen_until: float = 0.0
 
     def report(self, line: str) -> None:
         """Say it once per command: the file is emptied after each command that found
@@ -77,10 +86,13 @@ class Session:
         session that kept serving would keep rules the user may have tightened since
         (a `reserved` added after a squatted name was heard of), so it fails closed and says
         how to get the current ones. The same check as `wrap`'s (paths.Watched: the mtime
-        before reading); a few stat calls per request.
+        before reading).
         """
         made_from = self.made_from  # replaced whole when `pipwrap env` renews the session
         if made_from is None:
+            return None
+        now_seconds = time.monotonic()
+        if now_seconds < self.made_from_seen_until:
             return None
         for path, mtime_ns in made_from:
             try:
@@ -95,6 +107,7 @@ class Session:
                         "profile may differ now or be gone, and the session does not keep "
                         "the old rules; run `pipwrap env` again and load what it prints, "
                         "as before")
+        self.made_from_seen_until = now_seconds + MADE_FROM_RECHECK
         return None
 
     def close(self) -> None:
