@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "Print the variables `wrap` sets for the chosen profile. A value holding a password "
         "is masked and, in the sh, fish and dotenv forms, written as a comment, so that "
         "masked output never passes for something to eval. Evaluable: eval \"$(pipwrap env "
-        "--reveal)\" in bash/zsh, pipwrap env --reveal --format fish | source in fish."
+        "--reveal)\" in bash/zsh, pipwrap env --reveal --format fish | source in fish. "
+        "Once the config changes, the fence refuses every request made with these "
+        "variables: run it again."
     )
     add_profile(parser)
     parser.add_argument(

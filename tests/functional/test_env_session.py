@@ -137,3 +137,34 @@ def test_an_unchanged_config_keeps_the_session_and_pipwrap_env_renews_it(
         assert installed(home / name, "bar_baz") == ("local", "1.0"), f"{name}\n{out}"
     assert installed(home / "touched", "bar_baz") is None, out
     assert REFUSED in out and "same-session" in out, out
+
+
+@pytest.fixture(scope="module")
+def tls_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """An https index signed by a test CA: (its URL, the CA's PEM file)."""
+    root = tmp_path_factory.mktemp("env-session-tls")
+    ca = static_index.make_ca(root / "ca")
+    tree = static_index.tree(root / "tree", [make_wheel(root / "w", "Foo", "1.0", "local")])
+    with static_index.serve(tree, context=ca.server_context(root / "leaf")) as server:
+        yield server.url, ca.cert
+
+
+def test_over_https_pip_says_why_the_session_refuses(sandbox: Sandbox,
+                                                      tls_index: tuple[str, Path]) -> None:
+    """An https index: the fence refuses the tunnel itself, and pip's own warning (no -v)
+    shows the status line that says what to do."""
+    url, ca = tls_index
+    sandbox.write_config(f'default = "tls"\n[profiles.tls]\nindex-url = "{url}"\n'
+                         f'ca-file = "{ca}"\n')
+    home = sandbox.home
+    # --retries 1: one warning and no back-off wait (pip's default is 5 tries).
+    pip = "pip install --retries 1 --no-cache-dir --target"
+    done = _run(sandbox, 'eval "$(pipwrap env --reveal)"\n'
+                f"{pip} {home / 'before'} foo; echo before=$?\n"
+                f"""printf 'reserved = ["foo"]\\n' >>{sandbox.config}\n"""
+                f"{pip} {home / 'after'} foo; echo after=$?\n")
+    out = done.stdout + done.stderr
+    assert installed(home / "before") == ("local", "1.0"), out
+    assert installed(home / "after") is None and "after=1" in out, out
+    assert "Tunnel connection failed: 403 Config changed since pipwrap env: run pipwrap env " \
+           "again" in done.stderr, out
