@@ -266,12 +266,14 @@ def _rules(index_url: str, given: object) -> Rules | None:
 
 
 def _made_from(given: object) -> tuple[tuple[str, int | None], ...] | None:
-    """The open request's ``made_from``: [[path, mtime_ns or null], ...] (None: absent)."""
+    """The open request's ``made_from``: [[absolute path, mtime_ns or null], ...] (None:
+    absent)."""
     if given is None:
         return None
     if not isinstance(given, list) or not all(
             isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-            and (item[1] is None or type(item[1]) is int) for item in given):
+            and os.path.isabs(item[0]) and (item[1] is None or type(item[1]) is int)
+            for item in given):
         raise ValueError("malformed made_from")
     return tuple((str(path), mtime) for path, mtime in given)
 

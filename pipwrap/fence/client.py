@@ -203,7 +203,9 @@ def open_session(index_url: str, upload_url: str | None = None,
     if sources is not None:
         message["sources"] = sources
     if made_from is not None:
-        message["made_from"] = [[item.path, item.mtime_ns] for item in made_from]
+        # Absolute: the agent looks at them from its own directory.
+        message["made_from"] = [[os.path.abspath(item.path), item.mtime_ns]
+                                for item in made_from]
     try:
         answer = _ask(message)
     except FenceError:

@@ -295,10 +295,13 @@ def test_an_unchanged_config_keeps_the_session_and_pipwrap_env_renews_it(
         sandbox: Sandbox, staged: Staged) -> None:
     """No change: the session serves every request. A write that changes nothing the
     session holds (the file's time) refuses it too; `pipwrap env` again gives the same
-    session back (the same proxy URL) and it serves again."""
+    session back (the same proxy URL) and it serves again. The config is named relative
+    to the directory `pipwrap env` ran in (the agent looks at it from elsewhere)."""
     sandbox.write_config(_env_config(staged, reserved=True))
     home = sandbox.home
-    done = _bash_plain(sandbox, 'eval "$(pipwrap env --reveal)"\nfirst=$HTTPS_PROXY\n'
+    done = _bash_plain(sandbox, f"cd {sandbox.config.parent}\nexport PIPWRAP_CONFIG="
+                       f"{sandbox.config.name}\n"
+                       'eval "$(pipwrap env --reveal)"\nfirst=$HTTPS_PROXY\n'
                 + _pip_install_line(home / "one", "bar-baz") + _pip_install_line(home / "two", "bar-baz")
                 + f"touch -d '+1 minute' {sandbox.config}\n"
                 + _pip_install_line(home / "touched", "bar-baz")

@@ -59,6 +59,7 @@ def test_a_session_of_wrap_checks_no_file(tmp_path: Path) -> None:
 def test_the_open_request_carries_paths_and_mtimes() -> None:
     assert _made_from(None) is None
     assert _made_from([["/c", 12], ["/d", None]]) == (("/c", 12), ("/d", None))
-    for bad in ("/c", [["/c"]], [["/c", "12"]], [[1, 2]], [["/c", True]], {"/c": 1}):
+    for bad in ("/c", [["/c"]], [["/c", "12"]], [[1, 2]], [["/c", True]], {"/c": 1},
+                [["c", 12]]):
         with pytest.raises(ValueError, match="malformed made_from"):
             _made_from(bad)
