@@ -12,7 +12,13 @@ from pipwrap import pagerender
 from pipwrap.fence import sources
 from pipwrap.fence.policy import SERVE_HINT, Policy
 from pipwrap.indexpage import parse
-from pipwrap.sourcerules import duration_seconds, iso_duration, matches, pattern_problem
+from pipwrap.sourcerules import (
+    duration_seconds,
+    iso_duration,
+    matches,
+    normalize_name,
+    pattern_problem,
+)
 
 FIRST = "https://first.example/simple/"
 PYPI = "https://pypi.example/simple/"
@@ -180,12 +186,20 @@ def test_read_page_says_where_a_redirect_leaves_the_sources_origin() -> None:
         assert seen == [FIRST + "x/"]  # the other origin is not asked
 
 
+def _refused_by_the_first_source(project: str, answer: sources.Fetched,
+                                  pattern: str) -> sources.Outcome:
+    """A reserved name's outcome when the first source answers ``answer``: refused, with
+    only the first source asked (and told not to follow a redirect elsewhere)."""
+    outcome, asked = _compose(project, [answer, 500], reserved=(pattern,))
+    assert asked == [FIRST + f"{normalize_name(project)}/ (same origin only)"]
+    assert outcome.status == sources.REFUSED and not outcome.files
+    return outcome
+
+
 def test_a_reserved_name_a_first_source_redirects_to_another_origin_is_refused() -> None:
     elsewhere = sources.Fetched(FIRST + "acme-tool/", 303,
                                 elsewhere="https://pypi.example/simple/acme-tool/")
-    outcome, asked = _compose("acme-tool", [elsewhere, 404], reserved=("acme-*",))
-    assert asked == [FIRST + "acme-tool/ (same origin only)"]
-    assert outcome.status == sources.REFUSED and not outcome.files
+    outcome = _refused_by_the_first_source("acme-tool", elsewhere, "acme-*")
     assert outcome.refusal == (
         f"'acme-tool' is reserved (pattern 'acme-*') and the first source ({FIRST}) "
         "redirected it elsewhere (https://pypi.example/simple/acme-tool/), a fallback of its "
@@ -220,9 +234,7 @@ def test_a_page_the_first_source_took_from_its_upstream_is_no_reserved_names_pag
     page = _json(("foo-9.9.9-py3-none-any.whl", 40 * DAY))
     cached = sources.Fetched(FIRST + "foo/", 200, page.content_type, page.body,
                              from_upstream=True)
-    outcome, asked = _compose("Foo", [cached, 500], reserved=("foo",))
-    assert asked == [FIRST + "foo/ (same origin only)"]
-    assert outcome.status == sources.REFUSED and not outcome.files
+    outcome = _refused_by_the_first_source("Foo", cached, "foo")
     assert outcome.refusal == (
         f"'foo' is reserved (pattern 'foo') and the first source ({FIRST}) does not hold it: "
         "its page came from that server's own upstream (X-Pipwrap-Origin: upstream), a "
