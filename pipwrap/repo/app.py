@@ -262,7 +262,7 @@ class App:
         if page is None:
             return
         request.chosen = " (cache)"
-        request.page(chosen, page.etag, page.mtime, page.last_modified, page.data)
+        request.page(chosen, page.etag, page.mtime, page.last_modified, page.data, page.headers)
 
     async def _cached_file(self, request: _Request, cache: Mirror, project: str,
                            sha256: str, filename: str) -> None:
@@ -488,10 +488,11 @@ class _Request:
         else:
             self.protocol.response_bytes(status, headers, body)
 
-    def page(self, chosen: str, tag: str, mtime: int, last_modified: str, data: bytes) -> None:
+    def page(self, chosen: str, tag: str, mtime: int, last_modified: str, data: bytes,
+             extra: tuple[tuple[str, str], ...] = ()) -> None:
         """A project or root page of the ``chosen`` type, with validators (304)."""
         kind = f"{chosen}; charset=utf-8" if chosen == "text/html" else chosen
-        validators = [("ETag", tag), ("Last-Modified", last_modified), ("Vary", "Accept")]
+        validators = [("ETag", tag), ("Last-Modified", last_modified), ("Vary", "Accept"), *extra]
         if self.not_modified(tag, mtime):
             self.send(304, validators)
             return
