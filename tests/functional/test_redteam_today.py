@@ -324,12 +324,15 @@ def test_a_loosened_config_refuses_the_session_until_pipwrap_env_runs_again(
     fallback, as the config now says."""
     sandbox.write_config(_env_config(staged, reserved=True))
     home = sandbox.home
-    done = _bash_plain(sandbox, 'eval "$(pipwrap env --reveal)"\n'
-                + _pip_install_line(home / "reserved")
-                + f"cat >{sandbox.config} <<'EOF'\n{_env_config(staged, reserved=False)}EOF\n"
-                + _pip_install_line(home / "stale") + _page_line()
-                + 'eval "$(pipwrap env --reveal)"\n'
-                + _pip_install_line(home / "fresh"))
+    done = _bash_plain(sandbox, "".join([
+        'eval "$(pipwrap env --reveal)"\n',
+        _pip_install_line(home / "reserved"),
+        f"cat >{sandbox.config} <<'EOF'\n{_env_config(staged, reserved=False)}EOF\n",
+        _pip_install_line(home / "stale"),
+        _page_line(),
+        'eval "$(pipwrap env --reveal)"\n',
+        _pip_install_line(home / "fresh"),
+    ]))
     out = done.stdout + done.stderr
     assert installed(home / "reserved") is None, out
     assert installed(home / "stale") is None, out
@@ -340,33 +343,30 @@ def test_a_loosened_config_refuses_the_session_until_pipwrap_env_runs_again(
     assert installed(home / "fresh") == ("evil", "9.9.9"), out
 
 
-def test_a_removed_profile_fails_the_session_closed(sandbox: Sandbox, staged: Staged) -> None:
-    """The profile the session was made for is renamed: the session refuses, and `pipwrap
-    env` again says that profile is not there (nothing evaluable)."""
+@pytest.mark.parametrize(("change", "said"), [("rename", "changed"), ("remove", "was removed")])
+def test_a_profile_renamed_or_removed_fails_the_session_closed(
+        sandbox: Sandbox, staged: Staged, change: str, said: str) -> None:
+    """The profile the session was made for is renamed, or the config file removed: the
+    session refuses, naming the file, and `pipwrap env` again says what is missing (nothing
+    evaluable)."""
     sandbox.write_config(_env_config(staged, reserved=True))
     home = sandbox.home
-    done = _bash_plain(sandbox, 'eval "$(pipwrap env --reveal --profile corp)"\n'
-                + f"cat >{sandbox.config} <<'EOF'\n{_env_config(staged, reserved=True, name='team')}"
-                  "EOF\n"
-                + _pip_install_line(home / "gone", "bar-baz")
-                + 'pipwrap env --reveal --profile corp; echo again=$?\n')
+    renamed = _env_config(staged, reserved=True, name="team")
+    done = _bash_plain(sandbox, "".join([
+        'eval "$(pipwrap env --reveal --profile corp)"\n',
+        f"cat >{sandbox.config} <<'EOF'\n{renamed}EOF\n" if change == "rename"
+        else f"rm {sandbox.config}\n",
+        _pip_install_line(home / "gone", "bar-baz"),
+        _page_line("bar-baz"),
+        "pipwrap env --reveal --profile corp; echo again=$?\n",
+    ]))
     out = done.stdout + done.stderr
     assert installed(home / "gone", "bar_baz") is None, out
     assert "gone=1" in out and REFUSED in out, out
-    assert "again=2" in out and "corp" in done.stderr, out
+    assert f"{sandbox.config} {said} since `pipwrap env` made this session" in out, out
+    assert "again=2" in out and ("'corp'" if change == "rename" else "no config file") \
+        in done.stderr, out
     assert "Traceback" not in out, out
-
-
-def test_a_removed_config_file_fails_the_session_closed(sandbox: Sandbox,
-                                                         staged: Staged) -> None:
-    sandbox.write_config(_env_config(staged, reserved=True))
-    home = sandbox.home
-    done = _bash_plain(sandbox, 'eval "$(pipwrap env --reveal)"\n'
-                + f"rm {sandbox.config}\n" + _pip_install_line(home / "gone", "bar-baz")
-                + _page_line("bar-baz"))
-    out = done.stdout + done.stderr
-    assert installed(home / "gone", "bar_baz") is None, out
-    assert f"{sandbox.config} was removed since `pipwrap env`" in out, out
 
 
 def test_an_unchanged_config_keeps_the_session_and_pipwrap_env_renews_it(
@@ -377,15 +377,17 @@ def test_an_unchanged_config_keeps_the_session_and_pipwrap_env_renews_it(
     to the directory `pipwrap env` ran in (the agent looks at it from elsewhere)."""
     sandbox.write_config(_env_config(staged, reserved=True))
     home = sandbox.home
-    done = _bash_plain(sandbox, f"cd {sandbox.config.parent}\nexport PIPWRAP_CONFIG="
-                       f"{sandbox.config.name}\n"
-                       'eval "$(pipwrap env --reveal)"\nfirst=$HTTPS_PROXY\n'
-                + _pip_install_line(home / "one", "bar-baz") + _pip_install_line(home / "two", "bar-baz")
-                + f"touch -d '+1 minute' {sandbox.config}\n"
-                + _pip_install_line(home / "touched", "bar-baz")
-                + 'eval "$(pipwrap env --reveal)"\n'
-                + '[ "$first" = "$HTTPS_PROXY" ] && echo same-session\n'
-                + _pip_install_line(home / "renewed", "bar-baz"))
+    done = _bash_plain(sandbox, "".join([
+        f"cd {sandbox.config.parent}\nexport PIPWRAP_CONFIG={sandbox.config.name}\n",
+        'eval "$(pipwrap env --reveal)"\nfirst=$HTTPS_PROXY\n',
+        _pip_install_line(home / "one", "bar-baz"),
+        _pip_install_line(home / "two", "bar-baz"),
+        f"touch -d '+1 minute' {sandbox.config}\n",
+        _pip_install_line(home / "touched", "bar-baz"),
+        'eval "$(pipwrap env --reveal)"\n',
+        '[ "$first" = "$HTTPS_PROXY" ] && echo same-session\n',
+        _pip_install_line(home / "renewed", "bar-baz"),
+    ]))
     out = done.stdout + done.stderr
     for name in ("one", "two", "renewed"):
         assert installed(home / name, "bar_baz") == ("local", "1.0"), f"{name}\n{out}"
@@ -413,10 +415,9 @@ def test_over_https_pip_says_why_the_session_refuses(sandbox: Sandbox,
     home = sandbox.home
     # --retries 1: one warning and no back-off wait (pip's default is 5 tries).
     pip = "pip install --retries 1 --no-cache-dir --target"
-    done = _bash_plain(sandbox, 'eval "$(pipwrap env --reveal)"\n'
-                f"{pip} {home / 'before'} foo; echo before=$?\n"
-                f"""printf 'reserved = ["foo"]\\n' >>{sandbox.config}\n"""
-                f"{pip} {home / 'after'} foo; echo after=$?\n")
+    done = _bash_plain(sandbox, "".join([
+        'eval "$(pipwrap env --reveal)"\n' f"{pip} {home / 'before'} foo; echo before=$?\n" f"""printf 'reserved = ["foo"]\\n' >>{sandbox.config}\n""" f"{pip} {home / 'after'} foo; echo after=$?\n",
+    ]))
     out = done.stdout + done.stderr
     assert installed(home / "before") == ("local", "1.0"), out
     assert installed(home / "after") is None and "after=1" in out, out
