@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "Print the variables `wrap` sets for the chosen profile. A value holding a password "
         "is masked and, in the sh, fish and dotenv forms, written as a comment, so that "
         "masked output never passes for something to eval. Evaluable: eval \"$(pipwrap env "
-        "--reveal)\" in bash/zsh, pipwrap env --reveal --format fish | source in fish."
+        "--reveal)\" in bash/zsh, pipwrap env --reveal --format fish | source in fish. "
+        "Once the config changes, the fence refuses every request made with these "
+        "variables: run it again."
     )
     add_profile(parser)
     parser.add_argument(
@@ -43,18 +45,20 @@ def run(args: argparse.Namespace) -> int:
 
 def render(fmt: str, profile: str | None, *, reveal: bool = False) -> str:
     from pipwrap.profiles.credentials import password
-    from pipwrap.profiles.resolve import resolve
     from pipwrap.redact import redact
     from pipwrap.shell import state
     from pipwrap.shell.dialect import dialect
 
-    chosen = resolve(profile).profile
+    resolution, made_from = state.resolve_watched(os.environ, profile)
+    chosen = resolution.profile
     # For `eval "$(pipwrap env)"`: the fence session lasts as long as the calling shell.
     # Nothing runs these variables through `wrap`, so no report file is kept: a refused
-    # request's 403 names what the fence refused.
+    # request's 403 names what the fence refused. Nor does anything resolve the profile
+    # again when the config changes, as `wrap` does: the session refuses every request
+    # from then on (made_from), rather than keep rules the user may have tightened.
     env, _session = state.fenced_environment(chosen, password(chosen, os.environ).value,
                                              os.environ, owner_pid=calling_shell(),
-                                             report=False)
+                                             report=False, made_from=made_from)
     masked: set[str] = set()
     if not reveal:
         # TWINE_PASSWORD is a bare secret, not a URL redact() could mask a part of.

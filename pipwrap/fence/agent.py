@@ -196,7 +196,9 @@ class Agent:
         rules = _rules(index_url, request.get("sources"))
         policy = Policy(index_url, str(upload_url) if upload_url else None,
                         composed=rules is not None)
-        key = (index_url, upload_url, login_pair, ca_file, owner, wants_report, isolated, rules)
+        made_from = _made_from(request.get("made_from"))
+        key = (index_url, upload_url, login_pair, ca_file, owner, wants_report, isolated, rules,
+               made_from is not None)
         profile, login_source = _labels(request)
         with self.lock:
             self.last_busy = time.monotonic()
@@ -205,9 +207,15 @@ class Agent:
             for token, session in self.sessions.items():
                 if (session.policy.index_url, session.policy.upload_url, session.login,
                         session.ca_file, session.owner_pid, session.report_path is not None,
-                        session.inside_token is not None, session.rules) == key:
+                        session.inside_token is not None, session.rules,
+                        session.made_from is not None) == key:
                     with session.lock:
                         session.profile, session.login_source = profile, login_source
+                        if made_from is not None:
+                            # `pipwrap env` again, and its config gives the same rules:
+                            # the session serves again, checked against the files as now.
+                            session.made_from = made_from
+                            session.made_from_seen_until = 0.0
                     return self._opened(token, session)
             token = secrets.token_urlsafe(24)
             report = None
@@ -219,7 +227,8 @@ class Agent:
                                  0o600))
             session = Session(token, policy, login_pair, str(ca_file) if ca_file else None,
                               report, owner if isinstance(owner, int) else None,
-                              profile=profile, login_source=login_source, rules=rules)
+                              profile=profile, login_source=login_source, rules=rules,
+                              made_from=made_from)
             self.sessions[token] = session
             if isolated:
                 # A second token that only the listener inside the namespace takes: one
@@ -233,7 +242,8 @@ class Agent:
         return {"token": session.token, "port": self.port, "pid": os.getpid(),
                 "report": session.report_path, "inside_token": session.inside_token,
                 "enter": enter, "isolation": "" if self.namespace else self.isolation_reason,
-                "composes": session.rules is not None}
+                "composes": session.rules is not None,
+                "checks_made_from": session.made_from is not None}
 
 
 def _rules(index_url: str, given: object) -> Rules | None:
@@ -253,6 +263,19 @@ def _rules(index_url: str, given: object) -> Rules | None:
     if rules.cooldown and rules.cooldown_seconds is None:
         raise ValueError(f"malformed cooldown {rules.cooldown!r}")
     return rules if len(rules.sources) > 1 or rules.cooldown else None
+
+
+def _made_from(given: object) -> tuple[tuple[str, int | None], ...] | None:
+    """The open request's ``made_from``: [[absolute path, mtime_ns or null], ...] (None:
+    absent)."""
+    if given is None:
+        return None
+    if not isinstance(given, list) or not all(
+            isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+            and os.path.isabs(item[0]) and (item[1] is None or type(item[1]) is int)
+            for item in given):
+        raise ValueError("malformed made_from")
+    return tuple((str(path), mtime) for path, mtime in given)
 
 
 def _clear_reports(directory: str) -> None:

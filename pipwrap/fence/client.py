@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipwrap import paths
@@ -173,7 +174,8 @@ def open_session(index_url: str, upload_url: str | None = None,
                  owner_pid: int | None = None, report: bool = True,
                  profile: str | None = None, login_source: str | None = None,
                  isolation: str = "off",
-                 sources: dict[str, object] | None = None) -> Session:
+                 sources: dict[str, object] | None = None,
+                 made_from: Sequence[paths.Watched] | None = None) -> Session:
     """Register a session for one profile; the agent starts if none runs.
 
     ``owner_pid``: the session ends when this process does (default: this process).
@@ -186,6 +188,9 @@ def open_session(index_url: str, upload_url: str | None = None,
     the session also gets ``enter`` and ``inside_additions``.
     ``sources``: the profile's ``fallback``, ``reserved``, ``cooldown`` and
     ``cooldown_exempt`` (None: the fence passes the index's pages as they are).
+    ``made_from``: for `pipwrap env`, the files the profile was resolved from, stat'ed
+    before reading; once one changes, the session refuses every request (see
+    fence/session.py: such a session cannot follow the new config).
     """
     message: dict[str, object] = {
         "op": "open", "index_url": index_url, "upload_url": upload_url,
@@ -197,6 +202,10 @@ def open_session(index_url: str, upload_url: str | None = None,
     }
     if sources is not None:
         message["sources"] = sources
+    if made_from is not None:
+        # Absolute: the agent looks at them from its own directory.
+        message["made_from"] = [[os.path.abspath(item.path), item.mtime_ns]
+                                for item in made_from]
     try:
         answer = _ask(message)
     except FenceError:
@@ -209,6 +218,11 @@ def open_session(index_url: str, upload_url: str | None = None,
         raise FenceError("fence: the running agent does not enforce the profile's fallback/"
                          "cooldown (it predates them); run the command again once it has "
                          "restarted (within a second of an upgrade)")
+    if made_from is not None and answer.get("checks_made_from") is not True:
+        # The same for an agent that would keep serving after the config changed.
+        raise FenceError("fence: the running agent does not check the config behind a "
+                         "`pipwrap env` session (it predates that); run the command again "
+                         "once it has restarted (within a second of an upgrade)")
     token, port, pid = str(answer["token"]), int(answer["port"]), int(answer["pid"])  # type: ignore[call-overload]
     proxy_url = f"http://pipwrap:{token}@127.0.0.1:{port}"
     try:

@@ -32,6 +32,7 @@ from pipwrap.fence.policy import Decision
 from pipwrap.fence.session import Session, is_login_refused, login_refused
 
 IDLE_TIMEOUT = 300.0
+OUTDATED_PHRASE = "Config changed since pipwrap env: run pipwrap env again"
 
 
 # The request headers a package client needs; every other header is dropped. A client's
@@ -178,7 +179,8 @@ class _Client(PageReader):
         if session is None:  # unreachable: a tunnel exists only after a session was found
             return False
         if method == "CONNECT":
-            return self.connect(target, session)
+            refused = self._outdated(session, method, target, headers)
+            return self.connect(target, session) if refused is None else refused
         if self.tunnel is not None:
             host, port = self.tunnel
             hostport = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -189,6 +191,9 @@ class _Client(PageReader):
                                    headers)
         else:
             url = target
+        refused = self._outdated(session, method, url, headers)
+        if refused is not None:
+            return refused
         with session.lock:
             decision = session.policy.decide(method, url)
         if not decision.allowed and method in ("GET", "HEAD") and self._learn(url, session):
@@ -204,8 +209,20 @@ class _Client(PageReader):
                 and keep
         return self.forward(method, url, headers, decision, session) and keep
 
+    def _outdated(self, session: Session, method: str, url: str, headers: Headers,
+                  ) -> bool | None:
+        """None while the session may serve; else it refused the request of a `pipwrap
+        env` session whose config changed (Session.made_from_changed), and the result is
+        :meth:`refuse`'s."""
+        reason = session.made_from_changed()
+        if reason is None:
+            return None
+        # In the status line too: pip shows a proxy's reason phrase ("Tunnel connection
+        # failed: 403 ...") where it hides the body, and an env session has no report file.
+        return self.refuse(session, method, url, reason, headers, OUTDATED_PHRASE)
+
     def refuse(self, session: Session, method: str, url: str, reason: str,
-               headers: Headers) -> bool:
+               headers: Headers, phrase: str = "Forbidden") -> bool:
         message = _refusal(method, url, reason)
         session.report(message)
         # Drain a request body so the connection stays usable for the next request.
@@ -213,9 +230,9 @@ class _Client(PageReader):
         if length is None or length <= 4 * BLOCK:
             for _ in body:
                 pass
-            self.respond("403 Forbidden", (message + "\n").encode())
+            self.respond(f"403 {phrase}", (message + "\n").encode())
             return True
-        self.respond("403 Forbidden", (message + "\n").encode(), close=True)
+        self.respond(f"403 {phrase}", (message + "\n").encode(), close=True)
         return False
 
     def connect(self, target: str, session: Session) -> bool:

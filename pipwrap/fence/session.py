@@ -9,11 +9,18 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 
 from pipwrap.fence import policy as policy_mod
 from pipwrap.fence.policy import Decision, Policy
 from pipwrap.fence.sources import Rules
+
+# How long a look at a `pipwrap env` session's files stands. Looking costs a stat per
+# file (the config and each directory's .pipwrap.toml up to /: ~70 us for 13 of them,
+# measured) on every request otherwise; a change is still seen well before a person
+# can start a command after saving it (and `wrap` applies one only to its next command).
+MADE_FROM_RECHECK = 0.1
 
 
 @dataclass
@@ -40,6 +47,12 @@ class Session:
     # The profile's sources and rules when the fence composes its pages (None: it passes
     # the index's pages as they are).
     rules: Rules | None = None
+    # `pipwrap env` only: the files its profile was resolved from, each with its mtime
+    # (ns) taken before it was read, None for one that did not exist. None: not such a
+    # session (`wrap` resolves again itself when they change; see made_from_changed).
+    made_from: tuple[tuple[str, int | None], ...] | None = None
+    # Until when (time.monotonic()) the last look at them stands (see made_from_changed).
+    made_from_seen_until: float = 0.0
 
     def report(self, line: str) -> None:
         """Say it once per command: the file is emptied after each command that found
@@ -62,6 +75,40 @@ class Session:
                 pass
             finally:
                 os.close(fd)
+
+    def made_from_changed(self) -> str | None:
+        """Why the session must refuse every request, or None while it may serve.
+
+        `wrap` resolves the profile again when one of these files changes; variables set by
+        `pipwrap env` cannot be: they hold this session's token and the profile's index,
+        upload URL and CA, so the agent could not make such a session follow a new config
+        (nor resolve one: that takes the caller's environment and password source). A
+        session that kept serving would keep rules the user may have tightened since
+        (a `reserved` added after a squatted name was heard of), so it fails closed and says
+        how to get the current ones. The same check as `wrap`'s (paths.Watched: the mtime
+        before reading).
+        """
+        made_from = self.made_from  # replaced whole when `pipwrap env` renews the session
+        if made_from is None:
+            return None
+        now_seconds = time.monotonic()
+        if now_seconds < self.made_from_seen_until:
+            return None
+        for path, mtime_ns in made_from:
+            try:
+                now: int | None = os.stat(path).st_mtime_ns
+            except OSError:
+                now = None
+            if now != mtime_ns:
+                what = "appeared" if mtime_ns is None else "was removed" if now is None \
+                    else "changed"
+                name = f" for profile {self.profile!r}" if self.profile else ""
+                return (f"{path} {what} since `pipwrap env` made this session{name}: the "
+                        "profile may differ now or be gone, and the session does not keep "
+                        "the old rules; run `pipwrap env` again and load what it prints, "
+                        "as before")
+        self.made_from_seen_until = now_seconds + MADE_FROM_RECHECK
+        return None
 
     def close(self) -> None:
         with self.lock:

@@ -25,6 +25,7 @@ from pipwrap.shell.dialect import dialect
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pipwrap.fence import Session
+    from pipwrap.profiles.resolve import Resolution
 
 
 def stamp_dir() -> Path:
@@ -118,11 +119,27 @@ def pip_file_settings(environ: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
+def resolve_watched(environ: Mapping[str, str], explicit: str | None = None,
+                    ) -> tuple[Resolution, list[Watched]]:
+    """The profile for ``environ`` and the files whose change can change it (the config,
+    the directory files looked at), each stat'ed before it is read, so an edit racing
+    with the read is seen next time. `wrap`'s shell resolves again when one changes; a
+    `pipwrap env` session is refused (fence/session.py)."""
+    from pipwrap.profiles import config as config_mod
+    from pipwrap.profiles.resolve import resolve
+
+    config_file = Watched.now(config_mod.config_path(environ))
+    resolution = resolve(explicit, environ=environ)
+    return resolution, [config_file, *resolution.watched]
+
+
 def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[str, str], *,
                        owner_pid: int, report: bool = True, isolation: str = "off",
+                       made_from: Sequence[Watched] | None = None,
                        ) -> tuple[dict[str, str], Session]:
     """A wrapped command's variables with the fence's session in them, and the session
     (its agent's pid, its report file, how to enter its network namespace).
+    ``made_from``: see :func:`pipwrap.fence.open_session`.
 
     Raises :class:`pipwrap.fence.FenceError` when the fence cannot be reached: the
     command must not run.
@@ -135,7 +152,8 @@ def fenced_environment(profile: Profile, secret: str | None, environ: Mapping[st
                                  owner_pid=owner_pid, report=report, isolation=isolation,
                                  profile=profile.name,
                                  login_source=environment.login_source(profile),
-                                 sources=environment.source_rules(profile))
+                                 sources=environment.source_rules(profile),
+                                 made_from=made_from)
     child_env = pip_file_settings(environ)
     child_env.update(environment.build(profile, secret))
     child_env.update(session.env_additions)
@@ -201,15 +219,11 @@ def agent_gone_note(agent_pid: int) -> str:
 def render(shell: str, pid: int, environ: Mapping[str, str]) -> str:
     from pipwrap import guard, pipconfig
     from pipwrap.guard import scrub, uv_env
-    from pipwrap.profiles import config as config_mod
     from pipwrap.profiles import credentials
-    from pipwrap.profiles.resolve import resolve
 
     # Stat before reading, so an edit racing with the read is seen next time.
-    watched = [Watched.now(config_mod.config_path(environ))]
+    resolution, watched = resolve_watched(environ)
     watched += [Watched.now(str(path)) for path in pipconfig.watched_files(environ)]
-    resolution = resolve(environ=environ)
-    watched += resolution.watched
     secret = credentials.password(resolution.profile, environ)
     child_env, session = fenced_environment(resolution.profile, secret.value, environ,
                                             owner_pid=pid,

@@ -275,8 +275,6 @@ def test_wrap_command_uv_still_runs_in_the_namespace(
     assert installed(target) != ("evil", "9.9.9"), done.stdout + done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="a `pipwrap env` session keeps the rules it was made "
-                   "with: a `reserved` added to the config later does not apply to it")
 def test_a_session_from_pipwrap_env_follows_a_config_change(
         sandbox: Sandbox, staged: Staged) -> None:
     """`eval "$(pipwrap env --reveal)"`, then the team adds `reserved = ["foo"]` (after
@@ -290,3 +288,138 @@ def test_a_session_from_pipwrap_env_follows_a_config_change(
                               f"printf 'reserved = [\"foo\"]\\n' >> {sandbox.config}\n"
                               f"pip install --no-cache-dir --target {target} foo\n", how="plain")
     assert installed(target) is None, done.stdout + done.stderr
+
+
+# The fix refuses such a session once its config changes, until `pipwrap env` runs again
+# (docs/reference.md, `pipwrap env`): then the current rules apply, tighter or looser.
+REFUSED = "run pipwrap env again"
+
+
+def _env_config(staged: Staged, *, reserved: bool, name: str = "corp") -> str:
+    return (f'default = "{name}"\n[profiles.{name}]\nindex-url = "{staged.local_first}"\n'
+            f'fallback = ["{staged.upstream}"]\n' + ('reserved = ["foo"]\n' if reserved else ""))
+
+
+def _pip_install_line(target: Path, project: str = "foo") -> str:
+    # pip says why it could not fetch an index page only in its debug log (-vv): the
+    # status line, which holds the fix. The 403's body says more (see _page_line).
+    return (f"pip install -vv --no-cache-dir --target {target} {project} >{target}.log 2>&1; "
+            f"echo {target.name}=$?; grep -i 'could not fetch\\|error' {target}.log\n")
+
+
+def _page_line(project: str = "foo") -> str:
+    """What a person asks when pip says no more: the index page, through the session."""
+    return f'curl -sS "${{PIP_INDEX_URL}}{project}/"; echo\n'
+
+
+def _bash_plain(sandbox: Sandbox, script: str) -> subprocess.CompletedProcess[str]:
+    done: subprocess.CompletedProcess[str] = sandbox.sh("bash", script, how="plain")
+    return done
+
+
+def test_a_loosened_config_refuses_the_session_until_pipwrap_env_runs_again(
+        sandbox: Sandbox, staged: Staged) -> None:
+    """`reserved = ["foo"]` is dropped after the eval: the old session does not guess, it
+    refuses (naming the file and the fix); `pipwrap env` again, and foo comes from the
+    fallback, as the config now says."""
+    sandbox.write_config(_env_config(staged, reserved=True))
+    home = sandbox.home
+    done = _bash_plain(sandbox, "".join([
+        'eval "$(pipwrap env --reveal)"\n',
+        _pip_install_line(home / "reserved"),
+        f"cat >{sandbox.config} <<'EOF'\n{_env_config(staged, reserved=False)}EOF\n",
+        _pip_install_line(home / "stale"),
+        _page_line(),
+        'eval "$(pipwrap env --reveal)"\n',
+        _pip_install_line(home / "fresh"),
+    ]))
+    out = done.stdout + done.stderr
+    assert installed(home / "reserved") is None, out
+    assert installed(home / "stale") is None, out
+    assert "stale=1" in out, out
+    assert REFUSED in out, out
+    assert f"{sandbox.config} changed since `pipwrap env` made this session for profile " \
+           "'corp'" in out, out
+    assert installed(home / "fresh") == ("evil", "9.9.9"), out
+
+
+@pytest.mark.parametrize(("change", "said"), [("rename", "changed"), ("remove", "was removed")])
+def test_a_profile_renamed_or_removed_fails_the_session_closed(
+        sandbox: Sandbox, staged: Staged, change: str, said: str) -> None:
+    """The profile the session was made for is renamed, or the config file removed: the
+    session refuses, naming the file, and `pipwrap env` again says what is missing (nothing
+    evaluable)."""
+    sandbox.write_config(_env_config(staged, reserved=True))
+    home = sandbox.home
+    renamed = _env_config(staged, reserved=True, name="team")
+    done = _bash_plain(sandbox, "".join([
+        'eval "$(pipwrap env --reveal --profile corp)"\n',
+        f"cat >{sandbox.config} <<'EOF'\n{renamed}EOF\n" if change == "rename"
+        else f"rm {sandbox.config}\n",
+        _pip_install_line(home / "gone", "bar-baz"),
+        _page_line("bar-baz"),
+        "pipwrap env --reveal --profile corp; echo again=$?\n",
+    ]))
+    out = done.stdout + done.stderr
+    assert installed(home / "gone", "bar_baz") is None, out
+    assert "gone=1" in out and REFUSED in out, out
+    assert f"{sandbox.config} {said} since `pipwrap env` made this session" in out, out
+    assert "again=2" in out and ("'corp'" if change == "rename" else "no config file") \
+        in done.stderr, out
+    assert "Traceback" not in out, out
+
+
+def test_an_unchanged_config_keeps_the_session_and_pipwrap_env_renews_it(
+        sandbox: Sandbox, staged: Staged) -> None:
+    """No change: the session serves every request. A write that changes nothing the
+    session holds (the file's time) refuses it too; `pipwrap env` again gives the same
+    session back (the same proxy URL) and it serves again. The config is named relative
+    to the directory `pipwrap env` ran in (the agent looks at it from elsewhere)."""
+    sandbox.write_config(_env_config(staged, reserved=True))
+    home = sandbox.home
+    done = _bash_plain(sandbox, "".join([
+        f"cd {sandbox.config.parent}\nexport PIPWRAP_CONFIG={sandbox.config.name}\n",
+        'eval "$(pipwrap env --reveal)"\nfirst=$HTTPS_PROXY\n',
+        _pip_install_line(home / "one", "bar-baz"),
+        _pip_install_line(home / "two", "bar-baz"),
+        f"touch -d '+1 minute' {sandbox.config}\n",
+        _pip_install_line(home / "touched", "bar-baz"),
+        'eval "$(pipwrap env --reveal)"\n',
+        '[ "$first" = "$HTTPS_PROXY" ] && echo same-session\n',
+        _pip_install_line(home / "renewed", "bar-baz"),
+    ]))
+    out = done.stdout + done.stderr
+    for name in ("one", "two", "renewed"):
+        assert installed(home / name, "bar_baz") == ("local", "1.0"), f"{name}\n{out}"
+    assert installed(home / "touched", "bar_baz") is None, out
+    assert REFUSED in out and "same-session" in out, out
+
+
+@pytest.fixture(scope="module")
+def tls_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """An https index signed by a test CA: (its URL, the CA's PEM file)."""
+    root = tmp_path_factory.mktemp("env-session-tls")
+    ca = static_index.make_ca(root / "ca")
+    tree = static_index.tree(root / "tree", [make_wheel(root / "w", "Foo", "1.0", "local")])
+    with static_index.serve(tree, context=ca.server_context(root / "leaf")) as server:
+        yield server.url, ca.cert
+
+
+def test_over_https_pip_says_why_the_session_refuses(sandbox: Sandbox,
+                                                      tls_index: tuple[str, Path]) -> None:
+    """An https index: the fence refuses the tunnel itself, and pip's own warning (no -v)
+    shows the status line that says what to do."""
+    url, ca = tls_index
+    sandbox.write_config(f'default = "tls"\n[profiles.tls]\nindex-url = "{url}"\n'
+                         f'ca-file = "{ca}"\n')
+    home = sandbox.home
+    # --retries 1: one warning and no back-off wait (pip's default is 5 tries).
+    pip = "pip install --retries 1 --no-cache-dir --target"
+    done = _bash_plain(sandbox, "".join([
+        'eval "$(pipwrap env --reveal)"\n' f"{pip} {home / 'before'} foo; echo before=$?\n" f"""printf 'reserved = ["foo"]\\n' >>{sandbox.config}\n""" f"{pip} {home / 'after'} foo; echo after=$?\n",
+    ]))
+    out = done.stdout + done.stderr
+    assert installed(home / "before") == ("local", "1.0"), out
+    assert installed(home / "after") is None and "after=1" in out, out
+    assert "Tunnel connection failed: 403 Config changed since pipwrap env: run pipwrap env " \
+           "again" in done.stderr, out
