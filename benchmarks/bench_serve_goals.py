@@ -31,9 +31,11 @@ import base64
 import contextlib
 import hashlib
 import http.client
+import importlib.util
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import socketserver
@@ -522,6 +524,12 @@ def main() -> None:
     signal.signal(signal.SIGALRM, too_long)
     signal.signal(signal.SIGTERM, too_long)  # servers are stopped on the way out
     signal.alarm(int(args.deadline))
+    sections = set(args.only.split(","))
+    if "wrk" in sections and not shutil.which("wrk"):
+        sys.exit("bench_serve_goals: wrk is not installed (apt-get install wrk)")
+    if "auth" in sections and importlib.util.find_spec("bcrypt") is None:
+        sys.exit("bench_serve_goals: the auth section needs bcrypt in this Python "
+                 "(pip install bcrypt; serve needs it for htpasswd -B entries)")
     _raise_nofile()
     os.chdir(args.checkout)  # `python -m pipwrap` runs that checkout
     engine = engine_args(args.engine)
@@ -535,7 +543,6 @@ def main() -> None:
         generate(repo, args.projects, args.projects * 3)
         subprocess.run([*PIPWRAP, "repo", "index", "--repo", str(repo)], check=True,
                        stdout=subprocess.DEVNULL, timeout=300)
-        sections = set(args.only.split(","))
         if "wrk" in sections:
             print("1. wrk, serve and nginx taking turns; 2a-b. dribbling and idle clients")
             throughput(repo, work, args, engine)
