@@ -15,9 +15,11 @@ own in ONE run, each printed as a figure with ok/MISSED, with the machine's load
    b. 256 idle connections (half never sent anything, half after one answered request);
    c. `--auth read` with a bcrypt (cost 10) htpasswd: 16 clients sending wrong passwords
       for `__token__` back to back; the prober reads with a valid (already proven) login;
-   d. `--cache` whose fallback trickles one byte every 3 s: 64 clients asking for
-      projects not held here (each an upstream fetch); the prober reads a held page,
-      then an upstream page cached before the load (the upstream answers that one).
+   d. `--cache`: first 20 clients reading a cached 24 MiB upstream file at 1 KiB/s
+      (serve's RSS; a small cached file meanwhile); then the fallback trickles one byte
+      every 3 s while 64 clients ask for projects not held here (each an upstream
+      fetch), and the prober reads a held page, then an upstream page and an upstream
+      file cached before the load (the upstream answers those at once).
 3. RSS: VmRSS of every serve process and its children sampled every 0.2 s throughout,
    and VmHWM at each stop: <= 100 MB.
 Every server runs on 127.0.0.1 on a free port and is stopped at the end (or on error);
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import hashlib
 import http.client
 import importlib.util
@@ -49,7 +52,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
-from typing import TypeAlias
+from typing import ClassVar, TypeAlias
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -220,6 +223,28 @@ def guessers(port: int, ready: EventType, stop: EventType, count: Count) -> None
     stop.wait()
 
 
+def slow_readers(path: str, port: int, ready: EventType, stop: EventType,
+                 count: Count) -> None:
+    """Clients asking for ``path`` with a 4 KiB receive buffer, then reading 1 KiB a
+    second: what serve has not sent yet waits in serve, or in its pacing."""
+    sockets = []
+    for _ in range(SLOW_READERS):
+        with contextlib.suppress(OSError):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(5)
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sockets.append(sock)
+    count.value = len(sockets)
+    time.sleep(1)
+    ready.set()
+    while not stop.wait(1.0):
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.recv(1024)
+
+
 def missing_projects(port: int, ready: EventType, stop: EventType, count: Count) -> None:
     """64 clients, each asking for a project not held here (an upstream fetch) again and
     again, a new name each time so no fetch is shared."""
@@ -268,22 +293,34 @@ def hostile(target: Callable[[int, EventType, EventType, Count], None],
 # -- the trickling upstream ----------------------------------------------------------------
 
 
-CACHED_NAME = "cached_upstream-1.0-py3-none-any.whl"
+# The upstream's healthy projects (answered at once): one small file each is cached
+# before the loads; the big one is what slow readers ask for.
 CACHED_FILE = bytes(range(256)) * 64  # 16 KiB
+BIG_MIB = 24
+UPSTREAM_FILES = {"cached-upstream": ("cached_upstream-1.0-py3-none-any.whl", CACHED_FILE),
+                  "big-upstream": ("big_upstream-1.0-py3-none-any.whl",
+                                   bytes(range(256)) * (BIG_MIB * 4096))}
+SLOW_READERS = 20
 
 
-def _cached_page(port: int) -> bytes:
-    return json.dumps({"meta": {"api-version": "1.0"}, "name": "cached-upstream", "files": [
-        {"filename": CACHED_NAME, "url": f"http://127.0.0.1:{port}/files/{CACHED_NAME}",
-         "hashes": {"sha256": hashlib.sha256(CACHED_FILE).hexdigest()}}]}).encode()
+def _upstream_answers(port: int) -> dict[bytes, tuple[bytes, bytes]]:
+    """Request line start -> (content type, body) for the healthy projects."""
+    answers = {}
+    for project, (filename, data) in UPSTREAM_FILES.items():
+        page = {"meta": {"api-version": "1.0"}, "name": project, "files": [
+            {"filename": filename, "url": f"http://127.0.0.1:{port}/files/{filename}",
+             "hashes": {"sha256": hashlib.sha256(data).hexdigest()}}]}
+        answers[f"GET /simple/{project}/ ".encode()] = (
+            b"application/vnd.pypi.simple.v1+json", json.dumps(page).encode())
+        answers[f"GET /files/{filename} ".encode()] = (b"application/octet-stream", data)
+    return answers
 
 
 class _Trickle(socketserver.BaseRequestHandler):
-    """Every project page a byte every few seconds, but /simple/cached-upstream/ and its
-    one file."""
+    """Every project page a byte every few seconds, but the healthy projects'."""
 
-    accepted: Count | None = None  # both set in the upstream's process
-    port = 0
+    accepted: ClassVar[Count | None] = None  # both set in the upstream's process
+    answers: ClassVar[dict[bytes, tuple[bytes, bytes]]] = {}
 
     def handle(self) -> None:
         if self.accepted is not None:
@@ -297,12 +334,7 @@ class _Trickle(socketserver.BaseRequestHandler):
                 if not chunk:
                     return
                 data += chunk
-            healthy = {b"GET /simple/cached-upstream/ ": (
-                           b"application/vnd.pypi.simple.v1+json",
-                           _cached_page(self.port)),
-                       f"GET /files/{CACHED_NAME} ".encode(): (
-                           b"application/octet-stream", CACHED_FILE)}
-            for start, (kind, body) in healthy.items():
+            for start, (kind, body) in self.answers.items():
                 if data.startswith(start):
                     self.request.sendall(
                         b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
@@ -323,7 +355,7 @@ class _Threading(socketserver.ThreadingTCPServer):
 
 
 def _trickling_upstream(port: int, accepted: Count) -> None:
-    _Trickle.accepted, _Trickle.port = accepted, port
+    _Trickle.accepted, _Trickle.answers = accepted, _upstream_answers(port)
     with _Threading(("127.0.0.1", port), _Trickle) as server:
         server.serve_forever()
 
@@ -476,14 +508,25 @@ def trickling_cache(repo: Path, args: argparse.Namespace, engine: list[str]) -> 
     with trickling_upstream() as (upstream, fetches), serve(
             "serve --cache", repo, [*engine, "--fallback",
                                     f"http://127.0.0.1:{upstream}/simple/", "--cache"]
-            ) as (server, _sampler):
-        # the healthy upstream project's page and file, cached before the load
-        status, page = get(server.port, "/simple/cached-upstream/")
-        href = json.loads(page)["files"][0]["url"] if status == 200 else ""
-        cached_file = f"/simple/cached-upstream/{href}"
-        status, body = get(server.port, cached_file)
-        if status != 200 or body != CACHED_FILE:
-            raise RuntimeError(f"serve --cache: the healthy upstream file answered {status}")
+            ) as (server, sampler):
+        cached = {}  # the healthy projects' pages and files, cached before the loads
+        for project, (_filename, data) in UPSTREAM_FILES.items():
+            status, page = get(server.port, f"/simple/{project}/")
+            href = json.loads(page)["files"][0]["url"] if status == 200 else ""
+            cached[project] = f"/simple/{project}/{href}"
+            status, body = get(server.port, cached[project])
+            if status != 200 or body != data:
+                raise RuntimeError(f"serve --cache: {project}'s file answered {status}")
+        cached_file = cached["cached-upstream"]
+        with hostile(functools.partial(slow_readers, cached["big-upstream"]), server.port
+                     ) as reading:
+            ok, asked, late, worst = probe_for(server.port, cached_file, args.hold / 2)
+            now = tree_rss_mb(server.process.pid, "VmRSS")
+            row(f"serve --cache, {SLOW_READERS} clients reading a {BIG_MIB} MiB cached file "
+                "slowly: serve's RSS", f"{now:.0f} MB now, peak so far {sampler.peak:.0f} "
+                f"MB ({reading.value} reading); a small cached file meanwhile: {ok}/{asked} "
+                f"answered 200, p99 {late:.1f} ms; {load()}", f"<= {GOAL_RSS_MB:.0f} MB",
+                max(now, sampler.peak) <= GOAL_RSS_MB)
         with hostile(missing_projects, server.port) as answered:
             for what, path in (("a held page", "/simple/foo-bar/"),
                                ("an upstream page cached before", "/simple/cached-upstream/"),
