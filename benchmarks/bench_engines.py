@@ -107,8 +107,8 @@ def strict(name: str, result: str) -> bool:
     return first in ("400", "501")
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Peak RSS (VmHWM) of ``pid`` and its children, in MB."""
+def tree_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """Peak RSS (VmHWM; or now, VmRSS) of ``pid`` and its children, summed, in MB."""
     pids = [pid]
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -120,7 +120,7 @@ def tree_rss_mb(pid: int) -> float:
     for each in pids:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{each}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     total += int(line.split()[1])
     return total / 1024
 

@@ -235,10 +235,11 @@ def get(port: int, path: str, accept: str | None = PIP_ACCEPT) -> tuple[int, byt
 
 
 class Server:
-    """A server process on 127.0.0.1; ``prefix`` is where project pages are."""
+    """A server process on 127.0.0.1; ``prefix`` is where project pages are; it is up
+    once ``root_page`` answers ``ready`` (a 401 where every read needs a login)."""
 
     def __init__(self, label: str, argv: list[str], port: int, root_page: str,
-                 prefix: str, env: dict[str, str] | None = None) -> None:
+                 prefix: str, env: dict[str, str] | None = None, ready: int = 200) -> None:
         self.label, self.port, self.root_page, self.prefix = label, port, root_page, prefix
         start = time.perf_counter()
         self.process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
@@ -248,10 +249,11 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{label} exited with {self.process.returncode}")
             with contextlib.suppress(OSError, http.client.HTTPException):
-                if get(port, root_page, None)[0] == 200:
+                if get(port, root_page, None)[0] == ready:
                     break
             if time.perf_counter() > deadline:
-                raise RuntimeError(f"{label} did not answer {root_page} within 60 s")
+                raise RuntimeError(f"{label} did not answer {root_page} with {ready} "
+                                   "within 60 s")
             time.sleep(0.002)
         self.startup = time.perf_counter() - start
 
