@@ -1,0 +1,153 @@
+"""``pipwrap serve --cache``'s requests: a page of the fallback's, fetched and kept here,
+and a fallback file by the sha256 its page gave, sent as it is checked.
+
+The mirror (:mod:`pipwrap.repo.mirror`) fetches and checks; this module only answers:
+404, 502 with the reason as the body, or the bytes. A file whose bytes turn out wrong
+mid-way is cut (the connection closes before the response is complete), so no client
+takes it as whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import IO, Any
+
+from pipwrap.repo import pages, serving, upload
+from pipwrap.repo.request import SERVER, TEXT, Headers, Request, Server
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pipwrap.repo.mirror import Mirror
+
+SPOOL_IN_MEMORY = 1024 * 1024  # a fetched file of unknown length: kept in memory up to this
+
+
+async def _ask(app: Server, request: Request, cache: Mirror, call: Callable[..., Any],
+               *args: Any, page: bool = False) -> Any:
+    """``call(*args)`` in the pool; None once a 404 or 502 has answered for it."""
+    try:
+        return await app.in_pool(call, *args)
+    except cache.NotFound:
+        request.not_found()
+    except cache.Unwritable as exc:
+        request.plain(HTTPStatus.SERVICE_UNAVAILABLE, f"{exc}\n")
+    except cache.Unavailable as exc:
+        message = str(exc)
+        user_agent = request.header("user-agent") or ""
+        if page and user_agent.startswith("pip/"):
+            # pip logs a failed index page at debug level only; the one thing it prints
+            # about a page is a Content-Type it cannot use: a 200 nothing may cache.
+            said = serving.printable(message).replace("\\", "/").replace('"', "'") \
+                .encode("latin-1", "replace").decode("latin-1")
+            request.chosen = " (cache: nothing cached, upstream unreachable)"
+            request.send(200, [("Content-Type", f'{TEXT}; error="{said[:300]}"'),
+                               ("Cache-Control", "no-store")], f"{message}\n".encode())
+        else:
+            request.plain(HTTPStatus.BAD_GATEWAY, f"{message}\n")
+    return None
+
+
+async def mirrored_page(app: Server, request: Request, cache: Mirror, project: str) -> None:
+    chosen = serving.negotiate(request.header("accept"))
+    if chosen is None:
+        request.not_acceptable()
+        return
+    page = await _ask(app, request, cache, cache.page, project, chosen == pages.JSON_TYPE,
+                      page=True)
+    if page is None:
+        return
+    request.chosen = " (cache)"
+    request.page(chosen, page.etag, page.mtime, page.last_modified, page.data)
+
+
+async def cached_file(app: Server, request: Request, cache: Mirror, project: str, sha256: str,
+                      filename: str) -> None:
+    """A fallback file by the hash its page gave: from the cache, else fetched; the
+    mirror checks the bytes as they go (a mismatch raises before the last chunk)."""
+    try:
+        os.lstat(os.path.join(app.root, project))
+    except OSError as exc:
+        if not serving.absent(exc):
+            request.unavailable()
+            return
+    else:
+        request.not_found()  # held here: upstream files never show (local-first)
+        return
+    try:
+        found = await app.in_pool(cache.file, project, sha256, filename)
+    except cache.NotFound:
+        request.not_found()
+        return
+    except (cache.Unavailable, cache.Unwritable) as exc:
+        request.plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n")
+        return
+    if found.fetched:
+        request.chosen = " (cache: fetched)"
+    validators = [("ETag", found.etag), ("Last-Modified", found.last_modified)]
+    if not found.fetched and request.not_modified(found.etag, found.mtime):
+        found.close()
+        request.send(304, validators)
+        return
+
+    size, body = found.size, found
+    if size is None:  # cut, a chunked stream ends cleanly (a 200): checked whole first
+        if (spooled := await _ask(app, request, cache, _spool, found)) is None:
+            return
+        size, body = spooled
+
+    def produce(send: Callable[[bytes], None]) -> None:
+        with body:
+            for data in (found.chunks() if body is found
+                         else iter(lambda: body.read(upload.CHUNK), b"")):
+                send(data)
+
+    await _stream(app, request, found.content_type, size, produce, validators)
+
+
+async def _stream(app: Server, request: Request, kind: str, size: int | None,
+                  produce: Callable[[Callable[[bytes], None]], None],
+                  extra: Headers) -> None:
+    """Send what ``produce`` (run in the pool) passes to its ``send``; an exception
+    mid-way (a hash mismatch) cuts the connection before the response is complete,
+    so no client takes it as whole."""
+    headers = [("Content-Type", kind), *extra, ("Server", SERVER)]
+    if size is not None:
+        headers.append(("Content-Length", str(size)))
+    request.status = 200
+    transport = request.protocol.response_stream(200, headers)
+    loop = asyncio.get_running_loop()
+    head = request.scope.method == "HEAD"
+
+    async def deliver(chunk: bytes) -> None:
+        await transport.send_bytes(chunk)  # an awaitable of the engine's, no coroutine
+
+    def send(chunk: bytes) -> None:
+        if not head:  # the engine's own pacing: waits while the client does not read
+            asyncio.run_coroutine_threadsafe(deliver(chunk), loop).result()
+
+    await app.in_pool(produce, send)
+
+
+def _spool(found: Any) -> tuple[int, IO[bytes]]:
+    """``found``'s bytes, hash-checked whole into a spooled file (then sent with their
+    length); a mismatch or a broken upstream: the cache's Unavailable, a 502."""
+    from pipwrap.repo.cachefile import Interrupted
+    from pipwrap.repo.mirror import Unavailable
+
+    spooled = tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by produce)
+    try:
+        with found:
+            for data in found.chunks():
+                spooled.write(data)
+    except BaseException as exc:
+        spooled.close()
+        if isinstance(exc, Interrupted):
+            raise Unavailable(f"{found.name}: the upstream's bytes were refused") from None
+        raise
+    size = spooled.tell()
+    spooled.seek(0)
+    return size, spooled
