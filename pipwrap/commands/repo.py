@@ -12,9 +12,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
+    from pipwrap.repo.access import Access
     from pipwrap.repo.index import Report
     from pipwrap.repo.mirror import Settings as CacheSettings
-    from pipwrap.repo.access import Access
 
 REPO_HELP = """\
 A PEP 503 tree of your distributions, DIR/<normalized-name>/<file>, with a complete static

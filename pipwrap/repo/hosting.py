@@ -189,15 +189,14 @@ async def run(app: App, host: str, port: int, *, cert: str | None = None,
     from granian.http import HTTP1Settings  # type: ignore[import-not-found, unused-ignore]
     from granian.server.embed import Server  # type: ignore[import-not-found, unused-ignore]
 
-    options = {} if backpressure is None else {"backpressure": backpressure}
     server = Server(app, address=host, port=port, interface=Interfaces.RSGI,
                     http=HTTPModes.http1, websockets=False, log_enabled=False,
-                    backlog=BACKLOG, ssl_cert=Path(cert) if cert else None,
-                    ssl_key=Path(key or cert) if cert else None,
+                    backlog=BACKLOG, backpressure=backpressure,
+                    ssl_cert=Path(cert) if cert else None, ssl_key=Path(key or cert) if cert else None,
                     ssl_protocol_min=SSLProtocols.tls12,
                     http1_settings=HTTP1Settings(
                         header_read_timeout=int(app.header_timeout * 1000),
-                        max_buffer_size=MAX_HEADER_BYTES), **options)
+                        max_buffer_size=MAX_HEADER_BYTES))
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
         loop.add_signal_handler(signum, server.stop)
