@@ -14,6 +14,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -381,7 +382,8 @@ PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.
               "q=0.1, text/html; q=0.01")
 
 
-def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, Message, bytes]:
+    """The status, the headers (names case-insensitive) and the body."""
     import urllib.error
     import urllib.request
 
@@ -392,9 +394,9 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
     request = urllib.request.Request(url, headers={"Accept": PIP_ACCEPT, **(headers or {})})
     try:
         with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, exc.headers, exc.read()
 
 
 @pytest.fixture
