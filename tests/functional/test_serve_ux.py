@@ -298,7 +298,6 @@ def test_an_upstream_down_with_nothing_cached_is_named_by_pip_and_uv(
         assert done.stderr.count(why) == 1, done.stdout + done.stderr
         assert gateway in done.stderr, done.stdout + done.stderr
         assert "nothing cached for it" in log.read_text()
-        assert f"{why}" in log.read_text()
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=TIMEOUT)
