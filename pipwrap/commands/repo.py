@@ -162,8 +162,9 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
                        help="the HTTP engine: granian, the only one (the extra "
                        f"{SERVE_EXTRA}); accepted so existing command lines keep working")
     serve.add_argument("--max-connections", type=int, default=None, metavar="N",
-                       help="requests handled at once; more wait their turn, never refused "
-                       "(granian's backpressure; default: as many as arrive)")
+                       help="requests handled at once, a download until its last byte; "
+                       "more wait their turn, never refused (granian's backpressure; "
+                       "default: 1024, the listen backlog)")
     serve.add_argument("--header-timeout", type=float, default=defaults.HEADER_TIMEOUT,
                        metavar="SECONDS", help="time a connection has for each request's "
                        "line and headers, idle keep-alive included (default: %(default)s)")
