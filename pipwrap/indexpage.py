@@ -22,8 +22,16 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 
-__all__ = ["HTML_TYPES", "JSON_TYPE", "IndexFile", "PageError", "is_json", "parse",
-           "parse_html", "parse_json"]
+# Our own local-first servers (``serve --cache``, ``repo nginx-conf`` with a fallback) send
+# this header with a project page they did not hold but took from their upstream (or with
+# the redirect to it): a caching server answers 200 for every name, and only this tells
+# the fence that a reserved name's page is not the team's own (fence/sources.py).
+ORIGIN_HEADER = "X-Pipwrap-Origin"
+FROM_UPSTREAM = "upstream"
+UPSTREAM_MARK = ((ORIGIN_HEADER, FROM_UPSTREAM),)
+
+__all__ = ["FROM_UPSTREAM", "HTML_TYPES", "JSON_TYPE", "ORIGIN_HEADER", "UPSTREAM_MARK",
+           "IndexFile", "PageError", "is_json", "parse", "parse_html", "parse_json"]
 
 
 class PageError(ValueError):

@@ -166,7 +166,8 @@ class PageReader:
             status, response, data = self._get(origin, session, head)
             return sources.Answer(status, response.get("location"),
                                   response.get("content-type"),
-                                  response.get("content-encoding"), data)
+                                  response.get("content-encoding"), data,
+                                  response.get(indexpage.ORIGIN_HEADER))
 
         return sources.read_page(source, url, login, hop, same_origin_only)
 

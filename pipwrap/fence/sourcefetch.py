@@ -12,6 +12,7 @@ import ssl
 from pipwrap.fence import sources
 from pipwrap.fence.composer import MAX_PAGE
 from pipwrap.fence.policy import canonical
+from pipwrap.indexpage import ORIGIN_HEADER
 
 
 def fetcher(rules: sources.Rules, login: tuple[str, str] | None, ca_file: str | None,
@@ -43,7 +44,8 @@ def fetcher(rules: sources.Rules, login: tuple[str, str] | None, ca_file: str | 
             raise sources.NoAnswer("a page larger than 64 MB")
         return sources.Answer(response.status, response.getheader("location"),
                               response.getheader("content-type"),
-                              response.getheader("content-encoding"), body)
+                              response.getheader("content-encoding"), body,
+                              response.getheader(ORIGIN_HEADER))
 
     def fetch(number: int, url: str, same_origin_only: bool = False) -> sources.Fetched:
         source = rules.sources[number]

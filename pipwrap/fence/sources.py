@@ -15,6 +15,11 @@ The rules (issue 24; docs/fence.md, *Several sources*):
   is fine. For other names, a page reached on another origin is the source's answer (a
   server-side fallback), and the cooldown applies to it with no exemption for an undated
   page: ``doctor`` cannot have said that origin is outside the cooldown;
+- nor is a reserved name taken from a page the first source marks as fetched from its own
+  upstream (``X-Pipwrap-Origin: upstream``: ``serve --cache``, ``repo nginx-conf``'s
+  fallback): a caching server answers 200 for every name, so only the mark says the page
+  is not the team's own. A third-party cache (Artifactory, devpi) sends no mark and
+  cannot be told apart;
 - under a cooldown, a file whose PEP 700 ``upload-time`` is newer than now minus the
   cooldown is hidden (except for exempt names), on every source. A file without an upload
   time on a page that dates other files is hidden too (fail closed); a page that dates no
@@ -34,7 +39,7 @@ from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 from pipwrap.fence.policy import SERVE_HINT, canonical
-from pipwrap.indexpage import IndexFile, PageError, parse
+from pipwrap.indexpage import FROM_UPSTREAM, IndexFile, PageError, parse
 from pipwrap.redact import redact
 from pipwrap.sourcerules import duration_seconds, matches, normalize_name
 
@@ -82,6 +87,9 @@ class Fetched:
     # The first URL on another origin (scheme, host, port) than the source's that a
     # redirect led to, followed or not (see :func:`read_page`'s ``same_origin_only``).
     elsewhere: str | None = None
+    # An answer on the way said the source took the page from its upstream
+    # (:data:`pipwrap.indexpage.ORIGIN_HEADER`): it does not hold the project itself.
+    from_upstream: bool = False
 
 
 class Fetch(Protocol):
@@ -138,6 +146,7 @@ class Answer:
     content_type: str | None = None
     content_encoding: str | None = None
     body: bytes = b""
+    origin: str | None = None   # its :data:`pipwrap.indexpage.ORIGIN_HEADER`, if any
 
 
 class NoAnswer(Exception):
@@ -160,6 +169,7 @@ def read_page(source: str, url: str, login: tuple[str, str] | None,
     parts = urlsplit(url)
     page = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
     elsewhere: str | None = None
+    marked = False
     for _ in range(MAX_HOPS):
         found = canonical(page)
         if found is None:
@@ -172,18 +182,22 @@ def read_page(source: str, url: str, login: tuple[str, str] | None,
             answer = hop(page, headers)
         except NoAnswer as exc:
             return Fetched(page, None, error=f"no answer: {exc}", elsewhere=elsewhere)
+        # Any hop's mark counts: nginx marks its redirect to the fallback, serve the page.
+        marked = marked or (answer.origin or "").strip().lower() == FROM_UPSTREAM
         if answer.status in REDIRECTS and answer.location:
             target = urljoin(page, answer.location)
             moved = canonical(target)
             if elsewhere is None and (moved is None or home is None or moved[0] != home[0]):
                 if same_origin_only:
-                    return Fetched(page, answer.status, answer.content_type, elsewhere=target)
+                    return Fetched(page, answer.status, answer.content_type, elsewhere=target,
+                                   from_upstream=marked)
                 elsewhere = target
             page = target
             continue
         if (answer.content_encoding or "identity").strip().lower() != "identity":
             return Fetched(page, None, error="an encoded page", elsewhere=elsewhere)
-        return Fetched(page, answer.status, answer.content_type, answer.body, elsewhere=elsewhere)
+        return Fetched(page, answer.status, answer.content_type, answer.body, elsewhere=elsewhere,
+                       from_upstream=marked)
     return Fetched(page, None, error="too many redirects", elsewhere=elsewhere)
 
 
@@ -250,6 +264,18 @@ def compose(project: str, rules: Rules, fetch: Fetch, now: float) -> Outcome:
                                f"({redact(answer.url)}); a reserved name is taken only from "
                                "under the first source's own URL")
             outcome.steps.append(f"{rules.name(number)}: redirected elsewhere: refused")
+            return outcome
+        if reserved is not None and answer.status == OK and answer.from_upstream:
+            # A caching local-first server (serve --cache) answers 200 for every name,
+            # fetching what it does not hold from its upstream: a fallback all the same.
+            outcome.status = REFUSED
+            outcome.refusal = (f"{name!r} is reserved (pattern {reserved!r}) and "
+                               f"{rules.name(number)} does not hold it: its page came from "
+                               "that server's own upstream (X-Pipwrap-Origin: upstream), a "
+                               "fallback of its own; a reserved name is never taken from a "
+                               "fallback")
+            outcome.steps.append(f"{rules.name(number)}: answers from its own upstream (a "
+                                 "caching server's fallback): refused for a reserved name")
             return outcome
         if answer.status != OK:
             why = f"HTTP {answer.status}" if answer.status is not None else \

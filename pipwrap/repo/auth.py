@@ -129,6 +129,9 @@ def _kind(hashed: str) -> str | None:
     return None
 
 
+_ONE_LINE = "give each user one line"
+
+
 def read_htpasswd(path: str) -> tuple[dict[str, str], list[str]]:
     """(user -> hash, one message per line that cannot be used); the whole file failing
     to read is a PipwrapError. A UTF-8 byte order mark (Windows editors write one) is
@@ -141,6 +144,8 @@ def read_htpasswd(path: str) -> tuple[dict[str, str], list[str]]:
     except UnicodeDecodeError:
         raise PipwrapError(f"--htpasswd {path}: not UTF-8 text") from None
     users: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    doubled: set[str] = set()
     problems: list[str] = []
     bcrypt_ok: bool | None = None
     for number, line in enumerate(lines, 1):
@@ -164,7 +169,19 @@ def read_htpasswd(path: str) -> tuple[dict[str, str], list[str]]:
                     f"package in pipwrap's environment (install it with: "
                     f"{install_command('bcrypt')}); or make the entry with htpasswd -m or -s")
                 continue
+        if user in first_line:
+            # Apache and nginx take a name's first line, a dict its last: the same file
+            # would log in with different passwords behind each. A name given twice
+            # (a token rotated by appending) logs in with neither until one line goes.
+            problems.append(
+                f"--htpasswd {path}, line {number}: user {user!r} is on line "
+                f"{first_line[user]} too; {_ONE_LINE}")
+            doubled.add(user)
+            continue
+        first_line[user] = number
         users[user] = hashed
+    for user in doubled:
+        del users[user]
     return users, problems
 
 
@@ -230,7 +247,9 @@ class Logins:
                     # be read is left out (said in the log), never a reason to keep the
                     # previous file, where a user just removed would still log in.
                     for problem in problems:
-                        sys.stderr.write(f"pipwrap serve: {problem}; that line is ignored\n")
+                        consequence = ("neither line logs in until one is removed"
+                                       if problem.endswith(_ONE_LINE) else "that line is ignored")
+                        sys.stderr.write(f"pipwrap serve: {problem}; {consequence}\n")
                     if not users:
                         # Deleted or emptied: every login is revoked, never kept
                         # (red-team finding 2).

@@ -61,7 +61,9 @@ async def mirrored_page(app: Server, request: Request, cache: Mirror, project: s
     if page is None:
         return
     request.chosen = " (cache)"
-    request.page(chosen, page.etag, page.mtime, page.last_modified, page.data)
+    # The mark of a page taken upstream (indexpage.UPSTREAM_MARK, in page.headers): the
+    # fence refuses a reserved name on it.
+    request.page(chosen, page.etag, page.mtime, page.last_modified, page.data, page.headers)
 
 
 async def cached_file(app: Server, request: Request, cache: Mirror, project: str, sha256: str,

@@ -186,6 +186,9 @@ class Page:
     etag: str
     mtime: int
     last_modified: str
+    # Sent with it: the tree does not hold the project, its page came from the upstream
+    # (the fence refuses a reserved name on such a page, as from any fallback).
+    headers: tuple[tuple[str, str], ...] = indexpage.UPSTREAM_MARK
 
 
 @dataclass

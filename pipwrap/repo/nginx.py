@@ -11,7 +11,9 @@ held name must never reach the public index.
 
 Held is decided fail-closed: ``repo index`` writes the held projects as a ``map`` include
 (:data:`HELD_MAP`), and a name is redirected only when the tree is readable and has no
-such directory. See docs/hosting.md.
+such directory. See docs/hosting.md. The redirect to the fallback carries the header
+``serve --cache`` sends with a page it did not hold (:data:`pipwrap.indexpage.ORIGIN_HEADER`),
+so the fence never takes a reserved name from there, whatever origin the fallback is on.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import re
 
 from pipwrap.errors import PipwrapError
+from pipwrap.indexpage import FROM_UPSTREAM, ORIGIN_HEADER
 
 _SAFE_PATH = re.compile(r"[A-Za-z0-9_./@+=:,~-]+")
 _SAFE_URL = re.compile(r"https?://[A-Za-z0-9_./@+=:,~%-]+/")
@@ -148,7 +151,10 @@ def render(root: str, listen: str, fallback: str | None, *, prefix: str | None =
     if fallback is None:
         missing = "return 404;"
     else:
-        missing = (f"return 303 {_check(fallback, _SAFE_URL, 'fallback URL')}"
+        # add_header without `always` leaves the 404s and the 503 above unmarked: only
+        # the redirect is an answer from upstream.
+        missing = (f"add_header {ORIGIN_HEADER} {FROM_UPSTREAM};\n        "
+                   f"return 303 {_check(fallback, _SAFE_URL, 'fallback URL')}"
                    "$pipwrap_project/;")
     server = SERVER_BLOCK.format(root=root, listen=listen, missing=missing,
                                  json_accept=JSON_ACCEPT, file_pattern=FILE_PATTERN)

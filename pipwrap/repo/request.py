@@ -66,15 +66,16 @@ class Request:
             self.protocol.response_bytes(status, headers, body)
 
     def page(self, chosen: str, tag: str, mtime: int, last_modified: str, data: bytes,
-             extra: Headers | None = None) -> None:
+             extra: tuple[tuple[str, str], ...] = ()) -> None:
         """A project or root page of the ``chosen`` type, with validators (304);
-        ``extra``: headers of the 200 only."""
+        ``extra``: headers sent with it, on a 304 too (the cache's upstream mark)."""
         kind = f"{chosen}; charset=utf-8" if chosen == "text/html" else chosen
-        validators = [("ETag", tag), ("Last-Modified", last_modified), ("Vary", "Accept")]
+        validators = [("ETag", tag), ("Last-Modified", last_modified), ("Vary", "Accept"),
+                      *extra]
         if self.not_modified(tag, mtime):
             self.send(304, validators)
             return
-        self.send(200, [("Content-Type", kind), *validators, *(extra or [])], data)
+        self.send(200, [("Content-Type", kind), *validators], data)
 
     def plain(self, status: HTTPStatus, text: str, *, close: bool = False,
               headers: Headers | None = None) -> None:

@@ -135,22 +135,98 @@ def test_an_upload_token_cannot_change_what_a_pin_installs(
     assert installed(target) != ("evil", "1.0"), done.stdout + done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="a first source that proxies the public index "
-                   "(serve --cache) answers 200 for every name: `reserved` protects nothing "
-                   "and no warning says so")
+CACHE = ("--cache",)
+
+
 def test_a_reserved_name_is_not_taken_through_a_caching_first_source(
         sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
     """The team's index is `pipwrap serve --cache` in front of the public index (clients
     never contact it). `reserved = ["foo"]` promises foo is never taken from there; the
     cache fetches the upstream's page and files itself and answers 200, so the fence
-    counts it as the first source's own project and the evil 9.9.9 comes in."""
+    counted it as the first source's own project and the evil 9.9.9 came in. The cache
+    now marks the page (X-Pipwrap-Origin: upstream) and the fence refuses the name."""
     from tests.support import hosting
     from tests.support.publishing import client_env
 
     env = client_env(tmp_path)
-    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--cache",
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", *CACHE,
                                "--fallback", staged.upstream, env=env) as served:
-        _install_reserved_foo(sandbox, served.url, staged.upstream)
+        done = _install_reserved_foo(sandbox, served.url, staged.upstream)
+        told = sandbox.sh("bash", "pipwrap explain foo; echo status=$?")
+    refusal = [line for line in done.stderr.splitlines() if "'foo' is reserved" in line]
+    assert len(refusal) == 1 and "pattern 'foo'" in refusal[0] and \
+        "X-Pipwrap-Origin: upstream" in refusal[0], done.stderr
+    assert "'foo' is reserved (pattern 'foo')" in told.stdout, told.stdout + told.stderr
+    assert "own upstream" in told.stdout and "status=1" in told.stdout, told.stdout
+
+
+def test_a_reserved_name_is_not_taken_through_nginx_confs_fallback(
+        sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
+    """The same first source as nginx, from `pipwrap repo nginx-conf --standalone
+    --fallback`: its redirect to the fallback is marked as serve --cache's pages are, a
+    page held in the tree never is, and `wrap` refuses the reserved name."""
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+
+    env = client_env(tmp_path)
+    repo = tmp_path / "repo"
+    subprocess.run([sys.executable, "-m", "pipwrap", "repo", "add", "--repo", str(repo),
+                    str(make_wheel(tmp_path / "own", "bar-baz", "1.0", "local"))],
+                   env=env, check=True, capture_output=True, timeout=120)
+
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:
+            return None
+
+    def mark(url: str) -> tuple[int, str | None]:
+        try:
+            with urllib.request.build_opener(Stay).open(url, timeout=30) as answer:
+                return answer.status, answer.headers.get("X-Pipwrap-Origin")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers.get("X-Pipwrap-Origin")
+
+    with hosting.nginx(repo, tmp_path / "nginx", staged.upstream) as index:
+        assert mark(f"{index}foo/") == (303, "upstream")
+        assert mark(f"{index}bar-baz/") == (200, None)
+        done = _install_reserved_foo(sandbox, index, staged.upstream)
+    assert "'foo' is reserved (pattern 'foo')" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_a_held_reserved_name_still_installs_through_a_caching_first_source(
+        sandbox: Sandbox, staged: Staged, venv: Path, tmp_path: Path, installer: str) -> None:
+    """The mark costs the team nothing: a reserved name the tree holds is served from the
+    tree (unmarked) and installs; a name that is not reserved still comes through the
+    cache from the upstream, as before."""
+    import sys
+
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+
+    env = client_env(tmp_path)
+    repo = tmp_path / "repo"
+    subprocess.run([sys.executable, "-m", "pipwrap", "repo", "add", "--repo", str(repo),
+                    str(make_wheel(tmp_path / "own", "Foo", "1.0", "local"))],
+                   env=env, check=True, capture_output=True, timeout=120)
+    target = sandbox.home / "t"
+    command = (f"wrap pip install --no-cache-dir --target {target} foo bar-baz"
+               if installer == "pip" else
+               f"wrap uv pip install --no-cache --python {venv}/bin/python --target {target} "
+               "foo bar-baz")
+    with hosting.pipwrap_serve(repo, tmp_path / "log", *CACHE, "--fallback", staged.upstream,
+                               env=env) as served:
+        sandbox.write_config(
+            'default = "corp"\n[profiles.corp]\n'
+            f'index-url = "{served.url}"\nfallback = ["{staged.upstream}"]\n'
+            'reserved = ["foo"]\n')
+        done = sandbox.sh("bash", f"{command}; echo status=$?")
+    assert installed(target) == ("local", "1.0"), done.stdout + done.stderr
+    assert installed(target, "bar_baz") == ("upstream", "1.9"), done.stdout + done.stderr
+    assert "status=0" in done.stdout, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(("final", "refused"), [

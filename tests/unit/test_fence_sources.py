@@ -12,7 +12,13 @@ from pipwrap import pagerender
 from pipwrap.fence import sources
 from pipwrap.fence.policy import SERVE_HINT, Policy
 from pipwrap.indexpage import parse
-from pipwrap.sourcerules import duration_seconds, iso_duration, matches, pattern_problem
+from pipwrap.sourcerules import (
+    duration_seconds,
+    iso_duration,
+    matches,
+    normalize_name,
+    pattern_problem,
+)
 
 FIRST = "https://first.example/simple/"
 PYPI = "https://pypi.example/simple/"
@@ -57,7 +63,8 @@ def _compose(project: str, answers: list[sources.Fetched | int | str],
         if isinstance(answer, str):
             return sources.Fetched(url, None, error=answer)
         return sources.Fetched(answer.url or url, answer.status, answer.content_type,
-                               answer.body, elsewhere=answer.elsewhere)
+                               answer.body, elsewhere=answer.elsewhere,
+                               from_upstream=answer.from_upstream)
 
     given = sources.Rules((FIRST, PYPI), **rules)
     return sources.compose(project, given, fetch, NOW), asked
@@ -179,12 +186,20 @@ def test_read_page_says_where_a_redirect_leaves_the_sources_origin() -> None:
         assert seen == [FIRST + "x/"]  # the other origin is not asked
 
 
+def _refused_by_the_first_source(project: str, answer: sources.Fetched,
+                                  pattern: str) -> sources.Outcome:
+    """A reserved name's outcome when the first source answers ``answer``: refused, with
+    only the first source asked (and told not to follow a redirect elsewhere)."""
+    outcome, asked = _compose(project, [answer, 500], reserved=(pattern,))
+    assert asked == [FIRST + f"{normalize_name(project)}/ (same origin only)"]
+    assert outcome.status == sources.REFUSED and not outcome.files
+    return outcome
+
+
 def test_a_reserved_name_a_first_source_redirects_to_another_origin_is_refused() -> None:
     elsewhere = sources.Fetched(FIRST + "acme-tool/", 303,
                                 elsewhere="https://pypi.example/simple/acme-tool/")
-    outcome, asked = _compose("acme-tool", [elsewhere, 404], reserved=("acme-*",))
-    assert asked == [FIRST + "acme-tool/ (same origin only)"]
-    assert outcome.status == sources.REFUSED and not outcome.files
+    outcome = _refused_by_the_first_source("acme-tool", elsewhere, "acme-*")
     assert outcome.refusal == (
         f"'acme-tool' is reserved (pattern 'acme-*') and the first source ({FIRST}) "
         "redirected it elsewhere (https://pypi.example/simple/acme-tool/), a fallback of its "
@@ -211,6 +226,38 @@ def test_another_origin_a_first_source_redirects_to_is_its_answer_under_the_cool
     assert "on a page another origin answered" in (undated.refusal or "")
     plain, _ = _compose("bar-baz", [redirected(_html("bar_baz-2.0-py3-none-any.whl")), 500])
     assert plain.status == 200 and len(plain.files) == 1
+
+
+def test_a_page_the_first_source_took_from_its_upstream_is_no_reserved_names_page() -> None:
+    """A caching first source (serve --cache) answers 200 for every name; its mark says
+    the page came from its own upstream: a fallback for a reserved name, nothing else."""
+    page = _json(("foo-9.9.9-py3-none-any.whl", 40 * DAY))
+    cached = sources.Fetched(FIRST + "foo/", 200, page.content_type, page.body,
+                             from_upstream=True)
+    outcome = _refused_by_the_first_source("Foo", cached, "foo")
+    assert outcome.refusal == (
+        f"'foo' is reserved (pattern 'foo') and the first source ({FIRST}) does not hold it: "
+        "its page came from that server's own upstream (X-Pipwrap-Origin: upstream), a "
+        "fallback of its own; a reserved name is never taken from a fallback")
+    other, _ = _compose("Foo", [cached, 500], reserved=("acme-*",))
+    unmarked, _ = _compose("Foo", [page, 500], reserved=("acme-*",))
+    assert (other.status, other.files, other.steps) == (200, unmarked.files, unmarked.steps)
+
+
+@pytest.mark.parametrize("where", ["redirect", "page", None])
+def test_read_page_sees_the_mark_on_any_hop(where: str | None) -> None:
+    """nginx-conf marks its redirect to the fallback, serve --cache the page itself."""
+    from pipwrap.indexpage import FROM_UPSTREAM
+
+    def hop(url: str, headers: dict[str, str]) -> sources.Answer:
+        if url.endswith("/Foo/"):
+            return sources.Answer(303, location="/simple/foo/",
+                                  origin=FROM_UPSTREAM if where == "redirect" else None)
+        return sources.Answer(200, content_type="text/html", body=b"",
+                              origin=FROM_UPSTREAM.upper() if where == "page" else None)
+
+    fetched = sources.read_page(FIRST, FIRST + "Foo/", None, hop)
+    assert (fetched.status, fetched.from_upstream) == (200, where is not None)
 
 
 def test_read_page_turns_no_answer_into_a_failure() -> None:

@@ -74,3 +74,26 @@ def test_a_bcrypt_entry_needs_a_bcrypt_backend(tmp_path: Path,
     logins = auth.Logins(str(path))
     assert logins.check(basic("alice", "right")) == "alice"
     assert logins.check(basic("alice", "wrong")) is None
+
+
+def test_a_user_on_two_lines_is_refused_at_start_up_and_revoked_on_reload(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Apache and nginx take a name's first line; serve took its last, so one file gave
+    ``__token__`` a different password behind nginx than behind serve. A name given twice
+    is now refused at start-up, and on a reload neither of its lines logs in."""
+    path = tmp_path / "htpasswd"
+    path.write_text(f"__token__:{sha_entry('old')}\nci:{sha_entry('c')}\n"
+                    f"__token__:{apr1_entry('new')}\n")
+    with pytest.raises(PipwrapError, match=r"line 3: user '__token__' is on line 1 too"):
+        auth.Logins(str(path))
+    path.write_text(f"__token__:{sha_entry('old')}\nci:{sha_entry('c')}\n")
+    logins = auth.Logins(str(path))
+    assert logins.check(basic("__token__", "old")) == "__token__"
+    path.write_text(f"__token__:{sha_entry('old')}\nci:{sha_entry('c')}\n"
+                    f"__token__:{apr1_entry('new')}\n")
+    later = time.time() + 5
+    os.utime(path, (later, later))
+    assert logins.check(basic("__token__", "old")) is None
+    assert logins.check(basic("__token__", "new")) is None
+    assert logins.check(basic("ci", "c")) == "ci"
+    assert "neither line logs in until one is removed" in capsys.readouterr().err
