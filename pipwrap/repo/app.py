@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 
 LOGIN_CHECKS = 1  # password hashes checked at once (bcrypt: ~50 ms of CPU each)
 LOGINS_REMEMBERED = 1024
-BLOCKING_THREADS = 16  # uploads being stored, upstream fetches
+BLOCKING_THREADS = 16  # uploads being stored, cached files being sent
+# --cache's page fetches, apart: an upstream trickling bytes holds these (up to
+# --cache-timeout each), never the threads cached files and uploads need.
+PAGE_FETCH_THREADS = 8
 
 
 class App:
@@ -53,6 +56,8 @@ class App:
         self.pages = serving.PageCache(root)
         self._checks = ThreadPoolExecutor(LOGIN_CHECKS, thread_name_prefix="pipwrap-login")
         self._blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="pipwrap-io")
+        self._page_fetches = ThreadPoolExecutor(PAGE_FETCH_THREADS,
+                                                thread_name_prefix="pipwrap-upstream")
         # Authorization header -> (user, the htpasswd file's stat when it was proven)
         self._proven: dict[str, tuple[str, tuple[int, int, int]]] = {}
 
@@ -214,6 +219,9 @@ class App:
                                              ("Server", SERVER)], path)
         return True
 
-    async def in_pool(self, call: Callable[..., Any], *args: Any) -> Any:
-        """``call(*args)`` in the pool of threads for what blocks (uploads, the upstream)."""
-        return await asyncio.get_running_loop().run_in_executor(self._blocking, call, *args)
+    async def in_pool(self, call: Callable[..., Any], *args: Any, page_fetch: bool = False
+                      ) -> Any:
+        """``call(*args)`` in the pool of threads for what blocks (uploads, files of the
+        cache); ``page_fetch``: in the pool of --cache's page fetches."""
+        pool = self._page_fetches if page_fetch else self._blocking
+        return await asyncio.get_running_loop().run_in_executor(pool, call, *args)

@@ -28,9 +28,10 @@ SPOOL_IN_MEMORY = 1024 * 1024  # a fetched file of unknown length: kept in memor
 
 async def _ask(app: Server, request: Request, cache: Mirror, call: Callable[..., Any],
                *args: Any, page: bool = False) -> Any:
-    """``call(*args)`` in the pool; None once a 404 or 502 has answered for it."""
+    """``call(*args)`` in a pool (``page``: the page fetches' own); None once a 404 or
+    502 has answered for it."""
     try:
-        return await app.in_pool(call, *args)
+        return await app.in_pool(call, *args, page_fetch=page)
     except cache.NotFound:
         request.not_found()
     except cache.Unwritable as exc:

@@ -34,7 +34,8 @@ class Server(Protocol):
 
     async def login(self, authorization: str | None) -> str | None: ...
 
-    async def in_pool(self, call: Callable[..., Any], *args: Any) -> Any: ...
+    async def in_pool(self, call: Callable[..., Any], *args: Any, page_fetch: bool = False
+                      ) -> Any: ...
 
 
 class Request:
