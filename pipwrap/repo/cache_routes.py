@@ -9,10 +9,9 @@ takes it as whole.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import IO, Any
 
@@ -102,37 +101,30 @@ async def cached_file(app: Server, request: Request, cache: Mirror, project: str
             return
         size, body = spooled
 
-    def produce(send: Callable[[bytes], None]) -> None:
-        with body:
-            for data in (found.chunks() if body is found
-                         else iter(lambda: body.read(upload.CHUNK), b"")):
-                send(data)
-
-    await _stream(app, request, found.content_type, size, produce, validators)
+    chunks = found.chunks() if body is found else iter(lambda: body.read(upload.CHUNK), b"")
+    try:
+        await _stream(app, request, found.content_type, size, chunks, validators)
+    finally:
+        await app.in_pool(body.close)
 
 
 async def _stream(app: Server, request: Request, kind: str, size: int | None,
-                  produce: Callable[[Callable[[bytes], None]], None],
-                  extra: Headers) -> None:
-    """Send what ``produce`` (run in the pool) passes to its ``send``; an exception
-    mid-way (a hash mismatch) cuts the connection before the response is complete,
-    so no client takes it as whole."""
+                  chunks: Iterator[bytes], extra: Headers) -> None:
+    """Send ``chunks``: each one read (and hash-checked) in the pool, then handed to the
+    engine from the event loop (a thread per chunk read, never per transfer). An
+    exception mid-way (a hash mismatch) cuts the connection before the response is
+    complete, so no client takes it as whole. Measured: granian buffers what it is
+    handed without waiting for the client (20 slow readers of a 24 MiB cached file: peak
+    RSS ~500 MB); pacing these sends is an open item (docs/hosting.md)."""
     headers = [("Content-Type", kind), *extra, ("Server", SERVER)]
     if size is not None:
         headers.append(("Content-Length", str(size)))
     request.status = 200
     transport = request.protocol.response_stream(200, headers)
-    loop = asyncio.get_running_loop()
     head = request.scope.method == "HEAD"
-
-    async def deliver(chunk: bytes) -> None:
-        await transport.send_bytes(chunk)  # an awaitable of the engine's, no coroutine
-
-    def send(chunk: bytes) -> None:
-        if not head:  # the engine's own pacing: waits while the client does not read
-            asyncio.run_coroutine_threadsafe(deliver(chunk), loop).result()
-
-    await app.in_pool(produce, send)
+    while (chunk := await app.in_pool(next, chunks, None)) is not None:
+        if not head:
+            await transport.send_bytes(chunk)
 
 
 def _spool(found: Any) -> tuple[int, IO[bytes]]:
