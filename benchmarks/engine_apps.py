@@ -132,21 +132,22 @@ def main() -> None:
     elif engine == "pipwrap-granian":  # the port of `pipwrap serve` (pipwrap/repo/app.py)
         import asyncio
 
-        from pipwrap.repo import app, server
+        from pipwrap.repo import app, hosting
+        from pipwrap.repo.access import Access
 
-        access = server.Access()
+        access = Access()
         if os.environ.get("ENGINE_APP_HTPASSWD"):  # --htpasswd FILE --auth read,upload
             from pipwrap.repo import auth
 
-            access = server.Access(auth.Logins(os.environ["ENGINE_APP_HTPASSWD"]),
-                                   uploads=True, login_to_read=True)
+            access = Access(auth.Logins(os.environ["ENGINE_APP_HTPASSWD"]),
+                            uploads=True, login_to_read=True)
         mirror = None
         if os.environ.get("ENGINE_APP_CACHE"):  # --fallback URL --cache
             from pipwrap.repo.mirror import Mirror, Settings
 
             mirror = Mirror(root, Settings(os.environ["ENGINE_APP_CACHE"]))
         served = app.App(root, None, "-v" in sys.argv, access, mirror, header_timeout=15.0)
-        asyncio.run(app.run(served, "127.0.0.1", port))
+        asyncio.run(hosting.run(served, "127.0.0.1", port))
     elif engine == "uvicorn":
         import uvicorn
 

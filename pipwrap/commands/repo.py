@@ -12,9 +12,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
+    from pipwrap.repo.access import Access
     from pipwrap.repo.index import Report
     from pipwrap.repo.mirror import Settings as CacheSettings
-    from pipwrap.repo.server import Access
 
 REPO_HELP = """\
 A PEP 503 tree of your distributions, DIR/<normalized-name>/<file>, with a complete static
@@ -158,17 +158,13 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--port", type=int, default=defaults.PORT,
                        help="port (default: %(default)s; 0 picks a free one)")
     _add_fallback(serve)
-    serve.add_argument("--engine", choices=("threads", "granian"), default="threads",
-                       help="threads (the default): the built-in server, a thread per "
-                       "connection, nothing to install; granian: the granian HTTP engine "
-                       f"(the {_GRANIAN_EXTRA} extra), holds slow and idle clients without "
-                       "a thread each, faster under load; not yet under granian: "
-                       "--max-connections, custom reason phrases (twine and uv print the "
-                       "standard one), a 400 for plain HTTP to the TLS port "
-                       "(docs/hosting.md)")
+    serve.add_argument("--engine", default="granian", metavar="granian",
+                       help="the HTTP engine: granian, the only one (the extra "
+                       f"{SERVE_EXTRA}); accepted so existing command lines keep working")
     serve.add_argument("--max-connections", type=int, default=None, metavar="N",
-                       help="threads engine: connections served at once; more get a 503 "
-                       f"(default: {defaults.MAX_CONNECTIONS})")
+                       help="requests handled at once, a download until its last byte; "
+                       "more wait their turn, never refused (granian's backpressure; "
+                       "default: 1024, the listen backlog)")
     serve.add_argument("--header-timeout", type=float, default=defaults.HEADER_TIMEOUT,
                        metavar="SECONDS", help="time a connection has for each request's "
                        "line and headers, idle keep-alive included (default: %(default)s)")
@@ -214,7 +210,7 @@ def _add_serve(serve: argparse.ArgumentParser) -> None:
                         help="largest upload accepted, in MiB (default: %(default)s)")
 
 
-_GRANIAN_EXTRA = "pipwrap-cli[serve-granian]"
+SERVE_EXTRA = "pipwrap-cli[serve]"
 
 
 def _add_fallback(parser: argparse.ArgumentParser) -> None:
@@ -264,8 +260,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from pipwrap.repo import defaults, proctitle, server
+    from pipwrap.repo import hosting, proctitle
 
+    _engine_ready(args)
     if not 0 <= args.port <= 65535:
         raise PipwrapError(f"serve: --port {args.port} is not a port number (0-65535)")
     fallback = _fallback(args)
@@ -276,44 +273,40 @@ def run_serve(args: argparse.Namespace) -> int:
     cache = _cache_settings(args, fallback)
     if args.tls_key and not args.tls_cert:
         raise PipwrapError("serve: --tls-key needs --tls-cert")
-    tls = server.tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    if args.tls_cert:
+        hosting.check_tls(args.tls_cert, args.tls_key)
     if (args.max_connections is not None and args.max_connections < 1) \
             or not 0 < args.header_timeout <= 3600:
         raise PipwrapError("serve: --max-connections must be at least 1 and --header-timeout "
                            "between 0 and 3600 seconds")
-    if args.engine == "granian":
-        _granian_ready(args)
     root = _serve_root(args)
     access = _access(args)
     proctitle.set_title(["pipwrap", *sys.argv[1:]])
-    if args.engine == "granian":
-        from pipwrap.repo import app
-
-        return app.serve(root, args.host, args.port, fallback, args.verbose, access, cache,
-                         args.tls_cert, args.tls_key, header_timeout=args.header_timeout)
-    return server.serve(root, args.host, args.port, fallback, args.verbose, access, cache,
-                        tls, max_connections=args.max_connections or defaults.MAX_CONNECTIONS,
-                        header_timeout=args.header_timeout)
+    return hosting.serve(root, args.host, args.port, fallback, args.verbose, access, cache,
+                         args.tls_cert, args.tls_key, header_timeout=args.header_timeout,
+                         max_connections=args.max_connections)
 
 
-def _granian_ready(args: argparse.Namespace) -> None:
-    """--engine granian: refused before anything runs when the engine is not installed
-    or an option has no equivalent on it yet (docs/hosting.md)."""
-    if args.max_connections is not None:
-        raise PipwrapError("serve: --max-connections is not available with --engine granian "
-                           "(it holds idle and slow connections without a thread each); "
-                           "drop it, or use --engine threads")
+def _engine_ready(args: argparse.Namespace) -> None:
+    """serve runs on granian only: refused before anything binds when it is not
+    installed (or cannot be, on Python 3.9), with the command that installs it."""
+    if args.engine == "threads":
+        raise PipwrapError("serve: --engine threads was removed: its hand-written HTTP "
+                           "server let slow clients take every thread (issue 23); drop "
+                           "--engine, serve runs on granian")
+    if args.engine != "granian":
+        raise PipwrapError(f"serve: --engine {args.engine!r}: the only engine is granian")
     if sys.version_info < (3, 10):
-        raise PipwrapError("serve: --engine granian needs Python 3.10 or later; "
-                           "use --engine threads")
+        raise PipwrapError("serve: needs Python 3.10 or later (its HTTP engine, granian, "
+                           "has no release for this Python); run pipwrap with a newer one")
     try:
         from granian.server.embed import Server  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         from pipwrap.install_hint import install_command
 
-        raise PipwrapError(f"serve: --engine granian needs granian, the optional extra "
-                           f"{_GRANIAN_EXTRA}; install it with: "
-                           f"{install_command(shlex.quote('granian>=2.8'))}") from None
+        raise PipwrapError(f"serve: needs granian, the optional extra {SERVE_EXTRA}; "
+                           f"install it with: {install_command(shlex.quote('granian>=2.8'))}"
+                           ) from None
     del Server
 
 
@@ -356,7 +349,8 @@ def _serve_root(args: argparse.Namespace) -> str:
 
 
 def _access(args: argparse.Namespace) -> Access:
-    from pipwrap.repo import auth, permissions, server
+    from pipwrap.repo import auth, permissions
+    from pipwrap.repo.access import Access
 
     wanted = {part.strip() for part in (args.auth or "").split(",") if part.strip()}
     if not wanted <= {"upload", "read", "none"} or ("none" in wanted and len(wanted) > 1):
@@ -369,16 +363,16 @@ def _access(args: argparse.Namespace) -> Access:
     if "none" in wanted:
         if args.htpasswd:
             raise PipwrapError("serve: --auth none and --htpasswd contradict each other")
-        return server.Access(uploads=True, login_to_upload=False, max_upload=limit)
+        return Access(uploads=True, login_to_upload=False, max_upload=limit)
     if not args.htpasswd:
         if wanted:
             raise PipwrapError(f"serve: --auth {args.auth} needs --htpasswd FILE (the logins)")
-        return server.Access(max_upload=limit)
+        return Access(max_upload=limit)
     logins = auth.Logins(os.path.abspath(os.path.expanduser(args.htpasswd)))
     rights = None
     if args.permissions:
         rights = permissions.Rights(os.path.abspath(os.path.expanduser(args.permissions)))
-    return server.Access(logins, uploads=True, login_to_upload=True,
+    return Access(logins, uploads=True, login_to_upload=True,
                          login_to_read="read" in wanted, max_upload=limit,
                          policy=permissions.Policy(rights, owners=True))
 

@@ -10,7 +10,7 @@ guard, profiles, shells) and the client half does not import this.
 - :mod:`.store`: the tree itself: add, remove, yank, list, under one lock.
 - :mod:`.index`: the incremental, atomic static index writer and its manifest.
 - :mod:`.pages`: the HTML and JSON pages (PEP 503, 691, 658/714, 592, 700).
-- :mod:`.server`: ``pipwrap serve``, local-first with fallback.
+- :mod:`.hosting` and :mod:`.app`: ``pipwrap serve`` on granian, local-first with fallback.
 - :mod:`.nginx`: the same policy as an nginx configuration.
 - :mod:`.objectstore`: ``repo push``, the tree onto object storage (the S3 client in
   :mod:`.objectstore_s3`, an optional extra).

@@ -1,6 +1,6 @@
 """Where ``pipwrap serve`` listens and falls back to unless told otherwise.
 
-Kept apart from :mod:`.server` so that building the command line does not import the HTTP
+Kept apart from :mod:`.hosting` so that building the command line does not import the HTTP
 server. The client's built-in ``local`` profile (:data:`pipwrap.config.BUILTIN_URL`)
 points at this address; a test keeps the two in step.
 """
@@ -13,7 +13,6 @@ HOST = "127.0.0.1"
 PORT = 8080
 FALLBACK = "https://pypi.org/simple/"
 # serve's limits against hostile clients (docs/hosting.md).
-MAX_CONNECTIONS = 128
 HEADER_TIMEOUT = 15.0
 CACHE_TIMEOUT = 20.0  # serve --cache: a whole page fetch from the upstream (--cache-timeout)
 

@@ -25,9 +25,10 @@ from typing import ClassVar
 
 import pytest
 
+from tests.functional.test_serve_upload import twine  # --verbose: the refusal's body
 from tests.support import hosting
 from tests.support.sandbox import installed, uv_dir
-from tests.support.uploads import sha_entry, twine
+from tests.support.uploads import sha_entry
 from tests.support.wheels import make_wheel
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -323,9 +324,16 @@ def test_finding5_an_upload_of_many_empty_form_parts_is_refused_cheaply(stage: S
             sock.sendall(b"POST /legacy/ HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/"
                          b"form-data; boundary=B\r\nContent-Length: %d\r\n\r\n" % len(body))
             sock.sendall(body)
-            answer = sock.recv(200)
+            answer = b""
+            while b"more than" not in answer and len(answer) < 4096:
+                more = sock.recv(4096)
+                if not more:
+                    break
+                answer += more
         took = time.monotonic() - started
-        assert answer.startswith(b"HTTP/1.1 400 more than 10000 parts"), answer
+        # The sentence is the body (the reason phrase is the standard one).
+        assert answer.startswith(b"HTTP/1.1 400 "), answer
+        assert b"\r\n\r\nmore than 10000 parts" in answer, answer
         assert took < 10, took
         # A real upload, with every field twine sends (and a classifier per part), passes.
         wheel = make_wheel(stage.base / "w", "newpkg", "1.0", "local")
@@ -445,10 +453,10 @@ def test_finding7_an_uploaded_local_version_cannot_shadow_a_pinned_release(
 
 
 def test_finding8_slow_readers_of_a_large_file_do_not_hold_the_server(stage: Stage) -> None:
-    """Three clients (the whole --max-connections) ask for a 40 MB wheel and read it at
-    16 KB/s: never a stall of 60 s, so before the fix each held its slot for the 40 min
-    the file takes, and pip got 503. A download now has to keep an average pace (32 KiB/s
-    after a grace of the header deadline)."""
+    """Three clients (then the whole --max-connections of the threaded engine) ask for a
+    40 MB wheel and read it at 16 KB/s: never a stall of 60 s, so before the fix each held
+    its slot for the 40 min the file takes, and pip got 503. On granian the engine sends
+    the file, paced by the client, holding no thread: pip is answered meanwhile."""
     from tests.support.uploads import big_wheel
 
     wheel = big_wheel(stage.base / "big-dist", "big", "1.0", 40 * 1024 * 1024)
@@ -456,8 +464,7 @@ def test_finding8_slow_readers_of_a_large_file_do_not_hold_the_server(stage: Sta
     done = pipwrap(stage, "repo", "add", "--repo", str(repo), str(wheel))
     assert done.returncode == 0, done.stderr
     with hosting.pipwrap_serve(repo, stage.base / "serve.log", "--no-fallback",
-                               "--max-connections", "3", "--header-timeout", "2",
-                               env=stage.env) as served:
+                               "--header-timeout", "2", env=stage.env) as served:
         host, port = served.base.removeprefix("http://").split(":")
         socks = []
         for _ in range(3):

@@ -135,9 +135,7 @@ def test_an_upload_token_cannot_change_what_a_pin_installs(
     assert installed(target) != ("evil", "1.0"), done.stdout + done.stderr
 
 
-# `serve --cache` runs on the granian engine here: until the engine switch (#23) the
-# default threaded engine does not send the mark (/work/wt/serve-notes.md: drop the flag).
-CACHE = ("--engine", "granian", "--cache")
+CACHE = ("--cache",)
 
 
 def test_a_reserved_name_is_not_taken_through_a_caching_first_source(

@@ -14,6 +14,7 @@ import sys
 import time
 import zipfile
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -381,7 +382,8 @@ PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.
               "q=0.1, text/html; q=0.01")
 
 
-def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, Message, bytes]:
+    """The status, the headers (names case-insensitive) and the body."""
     import urllib.error
     import urllib.request
 
@@ -392,9 +394,9 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
     request = urllib.request.Request(url, headers={"Accept": PIP_ACCEPT, **(headers or {})})
     try:
         with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, exc.headers, exc.read()
 
 
 @pytest.fixture
@@ -544,7 +546,9 @@ def test_serve_limits_header_bytes_time_and_connections(env: dict[str, str],
                                                         served_tree: Path,
                                                         tmp_path: Path) -> None:
     """256 clients holding 64 KiB header lines took serve to 1.6 GB; no limit on header
-    bytes, time or connections."""
+    bytes, time or connections. Now (granian): the header budget answers 431, and 256 slow
+    clients hold nothing a real request needs (the threaded engine answered 503 beyond
+    its connection cap)."""
     import resource
     import socket
 
@@ -553,8 +557,7 @@ def test_serve_limits_header_bytes_time_and_connections(env: dict[str, str],
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
     with hosting.pipwrap_serve(served_tree, tmp_path / "log", "--no-fallback",
-                               "--max-connections", "64", "--header-timeout", "3",
-                               env=env) as served:
+                               "--header-timeout", "3", env=env) as served:
         port = int(served.base.rsplit(":", 1)[1])
         big = b"GET /simple/ HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 20000 + b"\r\n\r\n"
         assert raw_exchange(port, big).startswith(b"HTTP/1.1 431")
@@ -570,9 +573,11 @@ def test_serve_limits_header_bytes_time_and_connections(env: dict[str, str],
                 sock.send(b"GET /simple/ HTTP/1.1\r\nX-Slow: " + b"a" * 12000)
             hostile.append(sock)
         time.sleep(0.5)
-        # Beyond the cap: a clear 503, at once.
+        # A real request still gets its page, at once, while they hold their connections.
+        started = time.monotonic()
         answer = raw_exchange(port, b"GET /simple/ HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert answer.startswith(b"HTTP/1.1 503") and b"too many connections" in answer
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert time.monotonic() - started < 2
         rss = int(next(line for line in Path(f"/proc/{served.process.pid}/status")
                        .read_text().splitlines() if line.startswith("VmHWM:")).split()[1])
         assert rss / 1024 <= 100, f"peak RSS {rss / 1024:.0f} MB"

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,9 @@ def uv_install(hosted: Hosted, index: str, target: Path, *args: str
 
 
 def fetch(url: str, accept: str | None = None, method: str = "GET"
-          ) -> tuple[int, dict[str, str], bytes]:
+          ) -> tuple[int, Message, bytes]:
+    """The status, the headers (names case-insensitive, as in HTTP: granian sends them in
+    lower case) and the body."""
     request = urllib.request.Request(url, method=method)
     if accept is not None:
         request.add_header("Accept", accept)
@@ -104,9 +107,9 @@ def fetch(url: str, accept: str | None = None, method: str = "GET"
     opener = urllib.request.build_opener(NoRedirect)
     try:
         with opener.open(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, exc.headers, exc.read()
 
 
 @pytest.mark.parametrize("client", ["pip", "pip --no-deps", "uv", "uv --no-deps"])

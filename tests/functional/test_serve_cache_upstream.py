@@ -490,7 +490,8 @@ def test_an_upstream_refusing_the_login_is_named_as_such(trees: Trees, tmp_path:
         with pytest.raises(urllib.error.HTTPError) as answer:
             urllib.request.urlopen(request, timeout=30)
         assert answer.value.code == 502
-        for said in (answer.value.reason, served.log_text()):
+        body = answer.value.read().decode()  # the reason phrase is the standard one
+        for said in (body, served.log_text()):
             assert ": the upstream refused this server's login " \
                    "(--fallback-login-file, PIPWRAP_FALLBACK_PASSWORD)" in said, said
         assert "not-the-password" not in served.log_text()

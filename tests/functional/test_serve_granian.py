@@ -1,6 +1,7 @@
-"""`pipwrap serve --engine granian` (issue 23): the opt-in engine, driven by the clients a team
-runs (pip, uv, twine, curl) and the hostile ones of test_serve_hostile, on the same command
-line as the default engine. Each test stages real servers on 127.0.0.1 with free ports."""
+"""`pipwrap serve` on granian, its only engine (issue 23): the extra it needs, the options
+of the engine it replaced, and the clients a team runs (pip, uv, twine, curl) with the
+hostile ones of test_serve_hostile. Each test stages real servers on 127.0.0.1 with free
+ports."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-# Fixtures shared with the default engine's tests: `held` (a tree holding held 1.0), `env`,
+# Fixtures shared with the other serve tests: `held` (a tree holding held 1.0), `env`,
 # `bcrypt5`, `trees` (an upstream tree and a local one holding Foo 1.0), `venv`.
 from tests.functional.test_serve_cache import Trees, get, make_trees, pip, uv
 from tests.functional.test_serve_cache_heal import blob_of, curl, damage
@@ -45,8 +46,7 @@ from tests.support.wheels import make_wheel
 __all__ = ["bcrypt5", "env", "held", "tls_files"]  # fixtures
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("granian") is None,
-    reason="granian (pipwrap-cli[serve-granian]) is not installed here; it needs Python 3.10+")
-GRANIAN = ("--engine", "granian")
+    reason="granian (pipwrap-cli[serve]) is not installed here; it needs Python 3.10+")
 TIMEOUT = 120
 
 
@@ -63,12 +63,12 @@ def test_without_granian_the_error_names_the_install_command(tmp_path: Path,
     script = ("import sys; sys.modules['granian'] = None; from pipwrap.cli.main import "
               "main_entry; sys.argv[0] = 'pipwrap'; main_entry()")
     done = subprocess.run([sys.executable, "-c", script, "serve", "--repo", str(root),
-                           "--port", str(port), *GRANIAN], env=env, capture_output=True,
+                           "--port", str(port)], env=env, capture_output=True,
                           text=True, timeout=TIMEOUT, check=False)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
-    assert "pipwrap-cli[serve-granian]" in lines[0]
+    assert "pipwrap-cli[serve]" in lines[0]
     # The command for the way pipwrap was installed (pip here; pipx inject, uv tool ...).
     assert "install it with: " in lines[0] and "'granian>=2.8'" in lines[0], lines
     assert not root.exists()  # nothing ran
@@ -76,23 +76,52 @@ def test_without_granian_the_error_names_the_install_command(tmp_path: Path,
         probe.bind(("127.0.0.1", port))  # nothing listens
 
 
-def test_options_without_an_equivalent_are_refused(held: Path, env: dict[str, str]) -> None:
+def test_the_removed_threads_engine_is_refused_with_why(held: Path,
+                                                        env: dict[str, str]) -> None:
+    port = hosting.free_port()
     done = subprocess.run([sys.executable, "-m", "pipwrap", "serve", "--repo", str(held),
-                           "--port", str(hosting.free_port()), *GRANIAN,
-                           "--max-connections", "64"], env=env, capture_output=True,
-                          text=True, timeout=TIMEOUT, check=False)
+                           "--port", str(port), "--engine", "threads"], env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "--max-connections" in done.stderr, done.stderr
-    assert "--engine threads" in done.stderr and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "--engine threads was removed" in done.stderr and "granian" in done.stderr
+    assert "Traceback" not in done.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # nothing listens
+
+
+def test_engine_granian_and_max_connections_still_serve(held: Path, tmp_path: Path,
+                                                        env: dict[str, str]) -> None:
+    """Command lines written for the two engines keep working: `--engine granian`, and
+    `--max-connections` (now granian's backpressure: requests handled at once; more wait,
+    none is refused)."""
+    with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--engine", "granian",
+                               "--max-connections", "1", env=env) as served:
+        results: list[int] = []
+
+        def fetch() -> None:
+            results.append(get(f"{served.url}held/")[0])
+
+        threads = [threading.Thread(target=fetch) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert results == [200] * 8
+    done = subprocess.run([sys.executable, "-m", "pipwrap", "serve", "--repo", str(held),
+                           "--port", str(hosting.free_port()), "--max-connections", "0"],
+                          env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                          check=False)
+    assert done.returncode == 2 and "--max-connections must be at least 1" in done.stderr
 
 
 def test_pip_and_uv_install_local_first_with_a_fallback(trees: Trees) -> None:
     base = trees.base
-    with hosting.pipwrap_serve(trees.upstream, base / "up.log", "--no-fallback", *GRANIAN,
+    with hosting.pipwrap_serve(trees.upstream, base / "up.log", "--no-fallback",
                                env=trees.env) as up:
         for cache in ((), ("--cache",)):
             with hosting.pipwrap_serve(trees.local, base / "serve.log", "--fallback", up.url,
-                                       *cache, *GRANIAN, env=trees.env) as served:
+                                       *cache, env=trees.env) as served:
                 for name, client in (("pip", pip), ("uv", uv)):
                     target = base / f"{name}{len(cache)}"
                     done = client(trees, served.url, target, "foo", "bar-baz")
@@ -109,7 +138,7 @@ def test_twine_uploads_with_a_login(tmp_path: Path, env: dict[str, str]) -> None
     wheel = make_wheel(tmp_path / "dist", "Team.Lib", "1.0", "local")
     root = tmp_path / "repo"
     with hosting.pipwrap_serve(root, tmp_path / "log", "--no-fallback", "--htpasswd",
-                               str(logins), *GRANIAN, env=env) as served:
+                               str(logins), env=env) as served:
         done = twine(env, f"{served.base}/", wheel, user="ci", password="nope")
         assert done.returncode != 0 and "401" in done.stdout + done.stderr, done.stdout
         assert not (root / "team-lib").exists()
@@ -127,7 +156,7 @@ def test_dribblers_and_wrong_passwords_do_not_stall_a_reader(
     wrong passwords for a bcrypt (cost 10) entry; a logged-in reader's p99 ≤ 100 ms."""
     logins, good, bad = reader_and_guessed_token(tmp_path, bcrypt5)
     with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--htpasswd",
-                               str(logins), "--auth", "read,upload", *GRANIAN,
+                               str(logins), "--auth", "read,upload",
                                env={**env, "PYTHONPATH": str(bcrypt5)}) as served:
         port = port_of(served)
         stop = threading.Event()
@@ -178,7 +207,7 @@ def test_a_damaged_cached_file_is_cut_and_fetched_again(trees: Trees) -> None:
     with hosting.pipwrap_serve(trees.upstream, base / "up.log", "--no-fallback",
                                env=trees.env) as up, \
             hosting.pipwrap_serve(trees.local, base / "serve.log", "--fallback", up.url,
-                                  "--cache", *GRANIAN, env=trees.env) as served:
+                                  "--cache", env=trees.env) as served:
         url = f"{served.url}qux/{digest}/{wheel.name}"
         assert get(f"{served.url}qux/")[0] == 200
         out = base / "out.whl"
@@ -247,9 +276,8 @@ def chunked_upstream() -> Iterator[tuple[str, bytes]]:
         server.server_close()
 
 
-@pytest.mark.parametrize("engine", ["granian", "threads"])
 def test_a_file_of_unknown_length_never_completes_a_200_when_its_hash_differs(
-    tmp_path: Path, env: dict[str, str], chunked_upstream: tuple[str, bytes], engine: str
+    tmp_path: Path, env: dict[str, str], chunked_upstream: tuple[str, bytes]
 ) -> None:
     """Before, on granian: sent chunked, a mismatch found at the end was ended cleanly by
     the engine (curl: 200, exit 0, wrong bytes); now the body is checked whole first."""
@@ -257,14 +285,13 @@ def test_a_file_of_unknown_length_never_completes_a_200_when_its_hash_differs(
     digest = hashlib.sha256(good).hexdigest()
     root = tmp_path / "repo"
     with hosting.pipwrap_serve(root, tmp_path / "log", "--fallback", upstream, "--cache",
-                               "--engine", engine, env=env) as served:
+                               env=env) as served:
         assert get(f"{served.url}chunky/", "text/html")[0] == 200
         out = tmp_path / "out.whl"
         # First (the cache keeps files by sha256: the good one would be served from it).
         done = curl(f"{served.url}chunky/{digest}/chunky-2.0-py3-none-any.whl", out)
         assert done.stdout != "200" or done.returncode != 0, "a damaged file completed a 200"
-        if engine == "granian":
-            assert done.stdout == "502", (done.returncode, done.stdout, out.read_bytes()[:200])
+        assert done.stdout == "502", (done.returncode, done.stdout, out.read_bytes()[:200])
         assert "refused chunky/chunky-2.0-py3-none-any.whl" in served.log_text()
         for _ in range(2):  # fetched, then from the cache
             done = curl(f"{served.url}chunky/{digest}/chunky-1.0-py3-none-any.whl", out)
@@ -277,7 +304,7 @@ def test_tls(held: Path, tmp_path: Path, env: dict[str, str], venv: Path,
              tls_files: tuple[Path, Path]) -> None:
     pem, ca = tls_files
     log = tmp_path / "log"
-    with tls_serve(held, log, pem, ca, env, *GRANIAN) as (port, _):
+    with tls_serve(held, log, pem, ca, env) as (port, _):
         assert f"https://127.0.0.1:{port}/simple/" in log.read_text()
         done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install",
                                "--no-cache-dir", "--retries", "0", "--target",
@@ -297,9 +324,8 @@ def test_a_missing_tls_key_is_named(held: Path, tmp_path: Path, env: dict[str, s
     key = tmp_path / "missing-key.pem"
     done = subprocess.run([sys.executable, "-m", "pipwrap", "serve", "--repo", str(held),
                            "--port", str(hosting.free_port()), "--tls-cert",
-                           str(tmp_path / "server" / "server.pem"), "--tls-key", str(key),
-                           *GRANIAN], env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
+                           str(tmp_path / "server" / "server.pem"), "--tls-key", str(key)],
+                          env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert done.returncode != 0 and f"--tls-key {key}: no such file" in done.stderr
     assert "Traceback" not in done.stderr
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import importlib.util
 import re
 import socket
 import ssl
@@ -99,17 +98,11 @@ def env(tmp_path: Path) -> dict[str, str]:
     return hosting.child_env(home)
 
 
-ENGINES = ["threads", pytest.param("granian", marks=pytest.mark.skipif(
-    importlib.util.find_spec("granian") is None, reason="granian is not installed"))]
-
-
-@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("probe", sorted(FRAMING))
-def test_request_framing_is_strict(probe: str, engine: str, held: Path, tmp_path: Path,
+def test_request_framing_is_strict(probe: str, held: Path, tmp_path: Path,
                                    env: dict[str, str]) -> None:
     """Before: each probe's body ran as a second request (smuggling behind a proxy)."""
-    with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--engine", engine,
-                               env=env) as served:
+    with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", env=env) as served:
         reply, closed = exchange(port_of(served), FRAMING[probe])
         codes = statuses(reply)
         assert len(codes) == 1, reply[:600]
@@ -179,28 +172,26 @@ def refuses_an_untrusting_client(port: int) -> None:
         pass
 
 
-def test_plain_http_to_the_tls_port_is_answered_and_logged(
+def test_plain_http_to_the_tls_port_gets_no_page_and_serving_goes_on(
     held: Path, tmp_path: Path, env: dict[str, str], tls_files: tuple[Path, Path]
 ) -> None:
-    """Before: an empty reply (curl: "Empty reply from server") and nothing in the log."""
+    """Plain HTTP to the TLS port hears a TLS alert (granian; curl: "Received HTTP/0.9"),
+    never a page; neither it nor an untrusting client disturbs the server."""
     pem, ca = tls_files
     log = tmp_path / "log"
     with tls_serve(held, log, pem, ca, env) as (port, context):
         done = subprocess.run(["curl", "-sS", "-o", "-", "-w", "%{http_code}",
                                f"http://127.0.0.1:{port}/simple/held/"],
                               capture_output=True, text=True, timeout=30, check=False)
-        assert done.stdout.endswith("400"), (done.stdout, done.stderr)
-        assert "https://" in done.stdout
+        assert done.returncode != 0, (done.stdout, done.stderr)
+        assert "held-1.0" not in done.stdout and not done.stdout.endswith("200")
         refuses_an_untrusting_client(port)
         time.sleep(0.5)
         # Still serving.
         with urllib.request.urlopen(f"https://127.0.0.1:{port}/simple/held/",
                                     context=context, timeout=5) as answer:
             assert answer.status == 200
-    text = log.read_text()
-    assert "plain HTTP" in text and "127.0.0.1" in text, text
-    assert "TLS handshake" in text, text
-    assert "Traceback" not in text
+    assert "Traceback" not in log.read_text()
 
 
 def test_a_missing_tls_certificate_is_named(held: Path, tmp_path: Path,

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.functional.test_serve_upload import twine  # --verbose: the refusal's body
 from tests.support import hosting
 from tests.support.publishing import client_env, pip_install, pipwrap
 from tests.support.sandbox import installed
 from tests.support.servers import free_port
-from tests.support.uploads import apr1_entry, sha_entry, twine, upload_sdist, uv_publish
+from tests.support.uploads import apr1_entry, sha_entry, upload_sdist, uv_publish
 from tests.support.wheels import make_wheel
 
 
@@ -111,6 +112,7 @@ def test_a_login_handed_out_for_reading_cannot_publish(tmp_path: Path, env: dict
             done = uv_publish(env, f"{served.base}/legacy/", file, user="laptop",
                               password="lap-pw")
             assert done.returncode != 0 and "403" in done.stderr, done.stderr
+            assert "may read but not upload" in said(done)  # uv prints the body
         assert not (root / "new-name").exists()
         assert not list((root / "team-lib").glob("*2.0*"))
         assert "upload refused (403)" in served.log_text()

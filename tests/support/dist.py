@@ -61,11 +61,12 @@ def cache_dir() -> Path:
 
 
 def stand_in_pypi(wheel: Path, out: Path) -> Path:
-    """A find-links directory holding ``wheel``, its dependencies and TOOLS."""
+    """A find-links directory holding ``wheel``, its dependencies (with the ``serve``
+    extra's: the quick start runs `pipwrap serve`) and TOOLS."""
     house = cache_dir() / "wheelhouse"
     house.mkdir(parents=True, exist_ok=True)
     download = [sys.executable, "-m", "pip", "download", "-q", "--only-binary", ":all:",
-                "-d", str(house), str(wheel), *TOOLS]
+                "-d", str(house), f"{wheel}[serve]", *TOOLS]
     offline = subprocess.run([*download, "--no-index", "--find-links", str(house)],
                              capture_output=True, text=True, env=clean_env(), check=False)
     if offline.returncode != 0:  # the first run, or the dependencies changed: fetch them once
