@@ -29,7 +29,7 @@ from pipwrap.fence.certificates import LeafFactory
 from pipwrap.fence.composer import MAX_PAGE, REDIRECTS, PageReader, fallback_login
 from pipwrap.fence.http1 import BLOCK, HOP_BY_HOP, Closed, Headers, read_head
 from pipwrap.fence.policy import Decision
-from pipwrap.fence.session import Session, is_login_refused, login_refused
+from pipwrap.fence.session import Session, is_login_refused, login_refused, server_words
 
 IDLE_TIMEOUT = 300.0
 OUTDATED_PHRASE = "Config changed since pipwrap env: run pipwrap env again"
@@ -345,8 +345,12 @@ class _Client(PageReader):
                 status_line.startswith("HTTP/1.0"):
             upstream.reusable = False
         if is_login_refused(session, decision, status):
-            upstream.reusable = False  # its body is not read
-            reason, message = login_refused(session, method, url, status)
+            upstream.reusable = False  # its body is not read (past its first line)
+            said = ""
+            if status == 403 and method != "HEAD" and (response_headers.get(
+                    "content-type") or "").lower().startswith("text/plain"):
+                said = _first_words(upstream.rfile, response_headers)
+            reason, message = login_refused(session, method, url, status, said)
             session.report(message)
             self.respond(f"403 {reason}", b"" if method == "HEAD" else (message + "\n").encode())
             return True
@@ -495,3 +499,20 @@ class _Client(PageReader):
 
 
 __all__ = ["Proxy", "Session"]
+
+
+def _first_words(rfile: BinaryIO, headers: Headers) -> str:
+    """A refusal's first line, from at most 1 KiB of a body whose end is known (a length
+    or chunks: never read to the server's close, which could wait for its timeout)."""
+    if headers.get("content-length") is None and headers.get("transfer-encoding") is None:
+        return ""
+    taken = b""
+    try:
+        chunks, _size = http1.body(rfile, headers, response=True)
+        for chunk in chunks:
+            taken += chunk
+            if len(taken) >= 1024 or b"\n" in taken:
+                break
+    except (OSError, ValueError, http1.Closed):
+        return ""
+    return server_words(taken[:1024])

@@ -126,9 +126,25 @@ def is_login_refused(session: Session, decision: Decision, status: int) -> bool:
     return decision.add_login and (status == 401 or (status == 403 and session.login is not None))
 
 
-def login_refused(session: Session, method: str, url: str, status: int) -> tuple[str, str]:
+# How much of a server's own words on a refusal the fence quotes: one short line.
+SERVER_WORDS_MAX = 200
+
+
+def server_words(body: bytes) -> str:
+    """The first line of a refusal's text body, as the fence may quote it: control
+    characters dropped, cut short. A server's sentence ("bob is not an owner of foo")
+    is what tells a 403's two meanings apart; quoted after "the server said", it cannot
+    pass for a line of pipwrap's own."""
+    text = body.decode("utf-8", "replace").strip().split("\n", 1)[0]
+    text = "".join(char for char in text if char.isprintable())
+    return text if len(text) <= SERVER_WORDS_MAX else text[:SERVER_WORDS_MAX - 1] + "…"
+
+
+def login_refused(session: Session, method: str, url: str, status: int,
+                  said: str = "") -> tuple[str, str]:
     """(the status line's reason phrase, the message naming the profile and its login's
-    source) for a server's ``status`` to a request that carried the profile's login."""
+    source) for a server's ``status`` to a request that carried the profile's login;
+    ``said``: the server's own sentence, from :func:`server_words`."""
     name = session.profile or ""
     profile = f"profile {name!r}" if name else "the profile"
     shown = policy_mod.canonical_url(url) or url
@@ -141,6 +157,10 @@ def login_refused(session: Session, method: str, url: str, status: int) -> tuple
     if status == 403:
         # 403 is also "this login may not do this" (a read-only login, a project it does
         # not own): not only a wrong password.
+        if said:
+            return (f"Access refused for pipwrap profile {name}".rstrip(),
+                    f"pipwrap fence: {method} {shown}: the server refused access with the "
+                    f"login of {profile} (HTTP 403){source}; the server said: {said!r}")
         return (f"Access refused for pipwrap profile {name}".rstrip(),
                 f"pipwrap fence: {method} {shown}: the server refused access with the login "
                 f"of {profile} (HTTP 403){source}. Either that password is wrong (fix it where "
