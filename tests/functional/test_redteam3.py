@@ -79,3 +79,62 @@ def test_a_reserved_name_behind_a_caching_index_with_no_profile_fallback(
     out = done.stdout + done.stderr + told.stdout + told.stderr
     assert installed(target) is None, out
     assert "'foo' is reserved" in done.stderr, out
+
+
+# -- 2. A held (and reserved) name's evil file, listed on ANOTHER project's cached page -----
+
+def _upstream_with_a_carrier(base: Path, index_base: str) -> tuple[dict[str, bytes], str]:
+    """An upstream whose `helper` page also lists the evil foo-9.9.9 wheel (an upstream
+    writes its own pages), and whose helper 1.0 depends on that file as served by the
+    team's `serve --cache` (the attacker knows the team's index URL and the wheel's hash).
+    Returns (pages, the direct URL)."""
+    import hashlib
+    import json
+
+    evil = make_wheel(base / "w", "Foo", "9.9.9", "evil")
+    sha = hashlib.sha256(evil.read_bytes()).hexdigest()
+    direct = f"{index_base}/simple/helper/{sha}/{evil.name}"
+    helper = make_wheel(base / "w", "helper", "1.0", "upstream",
+                        requires_dist=(f"foo @ {direct}",))
+    pages = _json_upstream(base / "upstream", [(evil, 40 * 86400), (helper, 40 * 86400)])
+    page = json.loads(pages["helper"])
+    page["files"] += json.loads(pages["foo"])["files"]
+    pages["helper"] = json.dumps(page).encode()
+    return pages, direct
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "repo/mirror.py:entries_from_page keeps every distribution an upstream page lists, "
+    "whatever project its file name says, and cache_routes.cached_file serves "
+    "/simple/<project>/<sha>/<file> for it: a held name's files come from upstream under "
+    "another project's path; the fence (policy._listed) then allows it as listed on a page "
+    "it served, and neither checks the file's project against the page's"))
+def test_a_held_reserved_names_evil_file_listed_on_another_projects_cached_page(
+        sandbox: Sandbox, venv: Path, tmp_path: Path) -> None:
+    """The team holds foo 1.0 in `serve --cache`'s tree (never asked upstream, its cached
+    files 404) and the profile reserves foo, with the upstream as its fallback. The
+    attacker's upstream `helper` (a name the team takes from PyPI) lists the evil foo
+    wheel on its own page and depends on `foo @ <team index>/simple/helper/<sha>/foo-9.9.9
+    -py3-none-any.whl`."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env, pipwrap
+    from tests.support.servers import free_port
+
+    env = client_env(tmp_path)
+    port = free_port()
+    pages, direct = _upstream_with_a_carrier(tmp_path, f"http://127.0.0.1:{port}")
+    repo = tmp_path / "repo"
+    assert pipwrap(env, "repo", "add", "--repo", str(repo),
+                   str(make_wheel(tmp_path / "own", "Foo", "1.0", "local"))).returncode == 0
+    with _serve_json(tmp_path / "upstream", pages) as upstream, \
+            hosting.pipwrap_serve(repo, tmp_path / "log", "--cache", "--fallback", upstream,
+                                  port=port, env=env) as served:
+        bare = _plain_pip(venv, env, served.url, tmp_path / "bare", "helper")
+        assert installed(tmp_path / "bare") == ("evil", "9.9.9"), bare.stdout + bare.stderr
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{served.url}"\nfallback = ["{upstream}"]\n'
+                             'reserved = ["foo"]\n')
+        target = sandbox.home / "t"
+        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} helper; "
+                                  "echo status=$?")
+    assert installed(target) != ("evil", "9.9.9"), direct + "\n" + done.stdout + done.stderr
