@@ -54,19 +54,23 @@ def _plain_pip(venv: Path, env: dict[str, str], index: str, target: Path,
 @pytest.mark.xfail(strict=True, reason=(
     "fence/agent.py:_rules returns None unless the profile has a fallback or a cooldown, so "
     "the fence passes the index's pages as they are and never reads the X-Pipwrap-Origin "
-    "mark: `reserved` is silently inert for a profile whose only source is the team's "
-    "`serve --cache` (the setup hosting-team.md recommends: clients never contact PyPI)"))
-def test_a_reserved_name_behind_a_caching_index_with_no_profile_fallback(
-        sandbox: Sandbox, staged: Staged, venv: Path, tmp_path: Path) -> None:
-    """The team's index is `pipwrap serve --cache --fallback PYPI`, the only source the
-    profile names (hosting-team.md: "clients never contact PyPI"); the user reserves foo.
-    hosting-team.md says a cached page "carries X-Pipwrap-Origin: upstream ... so a
-    profile's reserved names are refused through it unless the tree holds them"."""
+    "mark nor a 303 elsewhere: `reserved` is silently inert for a profile whose only source "
+    "is a local-first index (the team's `serve --cache`, which hosting-team.md recommends so "
+    "that clients never contact PyPI; `serve --fallback`; pypiserver --fallback-url)"))
+@pytest.mark.parametrize("first", ["serve --cache", "serve --fallback (303)"])
+def test_a_reserved_name_behind_a_local_first_index_with_no_profile_fallback(
+        sandbox: Sandbox, staged: Staged, venv: Path, tmp_path: Path, first: str) -> None:
+    """The team's index is `pipwrap serve --cache --fallback PYPI` (or `--fallback` alone),
+    the only source the profile names; the user reserves foo. hosting-team.md: a cached
+    page "carries X-Pipwrap-Origin: upstream ... so a profile's reserved names are refused
+    through it unless the tree holds them"; reference.md: a reserved name the first source
+    does not have "is refused". `pipwrap explain foo` says refused; `wrap` installs it."""
     from tests.support import hosting
     from tests.support.publishing import client_env
 
     env = client_env(tmp_path)
-    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--cache",
+    mode = ("--cache",) if first == "serve --cache" else ()
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", *mode,
                                "--fallback", staged.upstream, env=env) as served:
         bare = _plain_pip(venv, env, served.url, tmp_path / "bare", "foo")
         assert installed(tmp_path / "bare") == ("evil", "9.9.9"), bare.stderr
@@ -77,6 +81,7 @@ def test_a_reserved_name_behind_a_caching_index_with_no_profile_fallback(
                                   "echo status=$?")
         told = sandbox.sh("bash", "pipwrap explain foo; echo status=$?")
     out = done.stdout + done.stderr + told.stdout + told.stderr
+    assert "'foo' is reserved" in told.stdout, out  # explain already says the safe thing
     assert installed(target) is None, out
     assert "'foo' is reserved" in done.stderr, out
 
