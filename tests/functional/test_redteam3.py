@@ -143,3 +143,40 @@ def test_a_held_reserved_names_evil_file_listed_on_another_projects_cached_page(
         done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} helper; "
                                   "echo status=$?")
     assert installed(target) != ("evil", "9.9.9"), direct + "\n" + done.stdout + done.stderr
+
+
+# -- 3. `pipwrap env` sessions: a change that keeps the config's mtime ----------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "fence/session.py:Session.made_from_changed (and paths.Watched) compare only st_mtime_ns, "
+    "which any writer can set back (touch -r/-d, cp -p, rsync -t, tar x, an editor keeping "
+    "times): the session keeps serving the old, looser rules; st_ctime_ns (set by the kernel "
+    "on every write or utime, never by the writer) and st_ino would catch it"))
+def test_an_env_session_survives_a_tightening_that_keeps_the_mtime(
+        sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
+    """`eval "$(pipwrap env --reveal)"`; the team then adds `reserved = ["foo"]` and the
+    file is put back with its old time (a config deployed with `rsync -a`/`cp -p` from a
+    copy made earlier, `touch -r`): the session still hands out the fallback's Foo 9.9.9.
+    Without the mtime kept, the same session refuses (test_redteam_today.py)."""
+    from tests.support import static_index
+
+    first = static_index.tree(tmp_path / "first", [make_wheel(tmp_path / "w1", "bar-baz",
+                                                              "1.0", "local")])
+    with static_index.serve(first, fallback=staged.upstream) as local_first:
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{local_first.url}"\n'
+                             f'fallback = ["{staged.upstream}"]\n')
+        home = sandbox.home
+        done = sandbox.sh("bash", "".join([
+            f"touch -d '2026-01-01 00:00:00' {sandbox.config}\n",
+            'eval "$(pipwrap env --reveal)"\n',
+            f"cp -p {sandbox.config} {home}/stamp\n",
+            f"printf 'reserved = [\"foo\"]\\n' >> {sandbox.config}\n",
+            f"touch -r {home}/stamp {sandbox.config}\n",
+            "sleep 0.3\n",  # past the session's 0.1 s re-check
+            f"pip install --no-cache-dir --target {home}/t foo; echo status=$?\n",
+            "pipwrap explain foo; echo explained=$?\n",
+        ]), how="plain")
+    out = done.stdout + done.stderr
+    assert "'foo' is reserved" in out, out  # the config now says so (explain reads it)
+    assert installed(home / "t") is None, out
