@@ -88,7 +88,8 @@ def test_a_reserved_name_behind_a_local_first_index_with_no_profile_fallback(
 
 # -- 2. A held (and reserved) name's evil file, listed on ANOTHER project's cached page -----
 
-def _upstream_with_a_carrier(base: Path, index_base: str) -> tuple[dict[str, bytes], str]:
+def _upstream_with_a_carrier(base: Path, index_base: str, under: str = "helper",
+                             ) -> tuple[dict[str, bytes], str]:
     """An upstream whose `helper` page also lists the evil foo-9.9.9 wheel (an upstream
     writes its own pages), and whose helper 1.0 depends on that file as served by the
     team's `serve --cache` (the attacker knows the team's index URL and the wheel's hash).
@@ -98,13 +99,14 @@ def _upstream_with_a_carrier(base: Path, index_base: str) -> tuple[dict[str, byt
 
     evil = make_wheel(base / "w", "Foo", "9.9.9", "evil")
     sha = hashlib.sha256(evil.read_bytes()).hexdigest()
-    direct = f"{index_base}/simple/helper/{sha}/{evil.name}"
+    direct = f"{index_base}/simple/{under}/{sha}/{evil.name}"
     helper = make_wheel(base / "w", "helper", "1.0", "upstream",
                         requires_dist=(f"foo @ {direct}",))
     pages = _json_upstream(base / "upstream", [(evil, 40 * 86400), (helper, 40 * 86400)])
-    page = json.loads(pages["helper"])
-    page["files"] += json.loads(pages["foo"])["files"]
-    pages["helper"] = json.dumps(page).encode()
+    if under == "helper":
+        page = json.loads(pages["helper"])
+        page["files"] += json.loads(pages["foo"])["files"]
+        pages["helper"] = json.dumps(page).encode()
     return pages, direct
 
 
@@ -180,3 +182,35 @@ def test_an_env_session_survives_a_tightening_that_keeps_the_mtime(
     out = done.stdout + done.stderr
     assert "'foo' is reserved" in out, out  # the config now says so (explain reads it)
     assert installed(home / "t") is None, out
+
+
+def test_a_cached_file_url_of_a_reserved_name_asked_directly_is_refused(
+        sandbox: Sandbox, venv: Path, tmp_path: Path) -> None:
+    """Pipwrap holds: the team's `serve --cache` does not hold foo, the profile reserves it
+    (with the upstream as fallback, so the fence composes). The upstream's helper depends
+    on `foo @ <team index>/simple/foo/<sha>/foo-9.9.9-py3-none-any.whl`, the cache's own
+    URL for the evil file: plain pip takes it; through `wrap` the fence, seeing a file no
+    page it served lists, reads foo's page as a client would, finds the name reserved and
+    marked upstream, and refuses the file."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+    from tests.support.servers import free_port
+
+    env = client_env(tmp_path)
+    port = free_port()
+    pages, direct = _upstream_with_a_carrier(tmp_path, f"http://127.0.0.1:{port}", under="foo")
+    with _serve_json(tmp_path / "upstream", pages) as upstream, \
+            hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--cache", "--fallback",
+                                  upstream, port=port, env=env) as served:
+        bare = _plain_pip(venv, env, served.url, tmp_path / "bare", "helper")
+        assert installed(tmp_path / "bare") == ("evil", "9.9.9"), bare.stdout + bare.stderr
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{served.url}"\nfallback = ["{upstream}"]\n'
+                             'reserved = ["foo"]\n')
+        target = sandbox.home / "t"
+        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} helper; "
+                                  "echo status=$?")
+    out = direct + "\n" + done.stdout + done.stderr
+    assert installed(target) is None, out
+    assert "'foo' is reserved (pattern 'foo')" in done.stderr, out
+    assert "status=1" in done.stdout, out
