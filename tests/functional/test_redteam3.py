@@ -214,3 +214,41 @@ def test_a_cached_file_url_of_a_reserved_name_asked_directly_is_refused(
     assert installed(target) is None, out
     assert "'foo' is reserved (pattern 'foo')" in done.stderr, out
     assert "status=1" in done.stdout, out
+
+
+# -- 4. An upload token claims a name the team takes from the upstream --------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "repo/permissions.py:admit lets any upload-granted login claim a name the tree does not "
+    "hold, even one `serve --cache`/`--fallback` answers from the upstream; once held, the "
+    "upstream's files of that name answer 404 (local-first), so `pip install bar-baz==1.9` "
+    "installs the uploader's file: hosting-team.md's 'a stolen upload token can add a "
+    "version, never change what a pin installs' does not hold for names the team uses from "
+    "PyPI"))
+def test_a_stolen_upload_token_cannot_change_a_pin_of_a_name_taken_from_upstream(
+        sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
+    """The team's `serve --cache --fallback PYPI --htpasswd ... --auth upload`; its CI
+    login `release-ci` publishes the team's own project (acme-tool). Everyone installs
+    `bar-baz==1.9` (a PyPI project) through it. A stolen release-ci token uploads an
+    evil bar-baz 1.9: first upload of a name the tree does not hold, so it is claimed."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+    from tests.support.uploads import sha_entry, twine
+
+    env = client_env(tmp_path)
+    logins = tmp_path / "htpasswd"
+    logins.write_text(f"release-ci:{sha_entry('ci-pw')}\n")
+    evil = make_wheel(tmp_path / "evil", "bar-baz", "1.9", "evil")
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--cache", "--fallback",
+                               staged.upstream, "--htpasswd", str(logins), "--auth", "upload",
+                               env=env) as served:
+        sandbox.write_config(f'default = "team"\n[profiles.team]\nindex-url = "{served.url}"\n')
+        home = sandbox.home
+        before = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {home}/before "
+                                    "bar-baz==1.9; echo status=$?")
+        assert installed(home / "before", "bar_baz") == ("upstream", "1.9"), before.stderr
+        pushed = twine(env, f"{served.base}/", evil, user="release-ci", password="ci-pw")
+        after = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {home}/after "
+                                   "bar-baz==1.9; echo status=$?")
+    out = pushed.stdout + pushed.stderr + after.stdout + after.stderr
+    assert installed(home / "after", "bar_baz") != ("evil", "1.9"), out
