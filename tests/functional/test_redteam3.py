@@ -252,3 +252,46 @@ def test_a_stolen_upload_token_cannot_change_a_pin_of_a_name_taken_from_upstream
                                    "bar-baz==1.9; echo status=$?")
     out = pushed.stdout + pushed.stderr + after.stdout + after.stderr
     assert installed(home / "after", "bar_baz") != ("evil", "1.9"), out
+
+
+# -- 5. Login names told apart by time when the file mixes hash kinds ---------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "repo/auth.py:_decoy checks an UNKNOWN name against the slowest entry, but a KNOWN name "
+    "is checked against its own hash only: in a file that mixes a bcrypt entry (a person, "
+    "htpasswd -B) with a {SHA} or $apr1$ one (a CI token, htpasswd -s/-m), the fast entry's "
+    "name answers its 401 hundreds of times sooner than a name that does not exist"))
+def test_a_fast_hashed_login_name_is_not_told_apart_by_time(tmp_path: Path) -> None:
+    """test_serve_permissions.py holds it for a bcrypt name against an unknown one; the
+    other direction: `ci` ({SHA}) against `mallory` (absent), beside `alice` (bcrypt)."""
+    import statistics
+
+    from tests.functional.test_serve_permissions import _refusal_seconds, bcrypt_entry
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+    from tests.support.uploads import sha_entry
+
+    bcrypt_dir = _bcrypt5()
+    env = client_env(tmp_path)
+    logins = tmp_path / "htpasswd"
+    logins.write_text(f"ci:{sha_entry('ci-token')}\n"
+                      f"alice:{bcrypt_entry(bcrypt_dir, 'right', 10)}\n")
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--no-fallback",
+                               "--htpasswd", str(logins), "--auth", "read,upload",
+                               env={**env, "PYTHONPATH": str(bcrypt_dir)}) as served:
+        known, unknown = [], []
+        for _ in range(9):  # interleaved, so that load on the machine hits both alike
+            known.append(_refusal_seconds(served.base, "ci", "wrong"))
+            unknown.append(_refusal_seconds(served.base, "mallory", "wrong"))
+    ratio = statistics.median(unknown) / statistics.median(known)
+    assert ratio < 2, (statistics.median(known), statistics.median(unknown))
+
+
+def _bcrypt5() -> Path:
+    """test_serve_permissions.py's bcrypt>=5 directory (its fixture, called as a function:
+    the same cache)."""
+    from tests.functional import test_serve_permissions
+
+    fixture = test_serve_permissions.bcrypt5
+    made: Path = getattr(fixture, "__wrapped__", fixture)()
+    return made
