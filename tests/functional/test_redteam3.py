@@ -88,7 +88,7 @@ def test_a_reserved_name_behind_a_local_first_index_with_no_profile_fallback(
 
 # -- 2. A held (and reserved) name's evil file, listed on ANOTHER project's cached page -----
 
-def _upstream_with_a_carrier(base: Path, index_base: str, under: str = "helper",
+def _upstream_with_a_carrier(base: Path, index_base: str, under: str,
                              ) -> tuple[dict[str, bytes], str]:
     """An upstream whose `helper` page also lists the evil foo-9.9.9 wheel (an upstream
     writes its own pages), and whose helper 1.0 depends on that file as served by the
@@ -123,16 +123,27 @@ def test_a_held_reserved_names_evil_file_listed_on_another_projects_cached_page(
     attacker's upstream `helper` (a name the team takes from PyPI) lists the evil foo
     wheel on its own page and depends on `foo @ <team index>/simple/helper/<sha>/foo-9.9.9
     -py3-none-any.whl`."""
-    from tests.support import hosting
     from tests.support.publishing import client_env, pipwrap
-    from tests.support.servers import free_port
 
     env = client_env(tmp_path)
-    port = free_port()
-    pages, direct = _upstream_with_a_carrier(tmp_path, f"http://127.0.0.1:{port}")
     repo = tmp_path / "repo"
     assert pipwrap(env, "repo", "add", "--repo", str(repo),
                    str(make_wheel(tmp_path / "own", "Foo", "1.0", "local"))).returncode == 0
+    direct, done = _carrier_through_wrap(sandbox, venv, tmp_path, env, repo, under="helper")
+    assert installed(sandbox.home / "t") != ("evil", "9.9.9"), \
+        direct + "\n" + done.stdout + done.stderr
+
+
+def _carrier_through_wrap(sandbox: Sandbox, venv: Path, tmp_path: Path, env: dict[str, str],
+                          repo: Path, under: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """`serve --cache` over the carrier upstream: plain pip installs helper and with it
+    the evil foo; then `wrap pip install helper` under a profile reserving foo, with the
+    upstream as fallback. Returns (the direct URL, wrap's run)."""
+    from tests.support import hosting
+    from tests.support.servers import free_port
+
+    port = free_port()
+    pages, direct = _upstream_with_a_carrier(tmp_path, f"http://127.0.0.1:{port}", under)
     with _serve_json(tmp_path / "upstream", pages) as upstream, \
             hosting.pipwrap_serve(repo, tmp_path / "log", "--cache", "--fallback", upstream,
                                   port=port, env=env) as served:
@@ -141,10 +152,10 @@ def test_a_held_reserved_names_evil_file_listed_on_another_projects_cached_page(
         sandbox.write_config('default = "corp"\n[profiles.corp]\n'
                              f'index-url = "{served.url}"\nfallback = ["{upstream}"]\n'
                              'reserved = ["foo"]\n')
-        target = sandbox.home / "t"
-        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} helper; "
-                                  "echo status=$?")
-    assert installed(target) != ("evil", "9.9.9"), direct + "\n" + done.stdout + done.stderr
+        done: subprocess.CompletedProcess[str] = sandbox.sh(
+            "bash", f"wrap pip install --no-cache-dir --target {sandbox.home / 't'} helper; "
+                    "echo status=$?")
+    return direct, done
 
 
 # -- 3. `pipwrap env` sessions: a change that keeps the config's mtime ----------------------
@@ -192,26 +203,12 @@ def test_a_cached_file_url_of_a_reserved_name_asked_directly_is_refused(
     URL for the evil file: plain pip takes it; through `wrap` the fence, seeing a file no
     page it served lists, reads foo's page as a client would, finds the name reserved and
     marked upstream, and refuses the file."""
-    from tests.support import hosting
     from tests.support.publishing import client_env
-    from tests.support.servers import free_port
 
-    env = client_env(tmp_path)
-    port = free_port()
-    pages, direct = _upstream_with_a_carrier(tmp_path, f"http://127.0.0.1:{port}", under="foo")
-    with _serve_json(tmp_path / "upstream", pages) as upstream, \
-            hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--cache", "--fallback",
-                                  upstream, port=port, env=env) as served:
-        bare = _plain_pip(venv, env, served.url, tmp_path / "bare", "helper")
-        assert installed(tmp_path / "bare") == ("evil", "9.9.9"), bare.stdout + bare.stderr
-        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
-                             f'index-url = "{served.url}"\nfallback = ["{upstream}"]\n'
-                             'reserved = ["foo"]\n')
-        target = sandbox.home / "t"
-        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} helper; "
-                                  "echo status=$?")
+    direct, done = _carrier_through_wrap(sandbox, venv, tmp_path, client_env(tmp_path),
+                                         tmp_path / "repo", under="foo")
     out = direct + "\n" + done.stdout + done.stderr
-    assert installed(target) is None, out
+    assert installed(sandbox.home / "t") is None, out
     assert "'foo' is reserved (pattern 'foo')" in done.stderr, out
     assert "status=1" in done.stdout, out
 
