@@ -86,6 +86,26 @@ def test_a_reserved_name_behind_a_local_first_index_with_no_profile_fallback(
     assert "'foo' is reserved" in done.stderr, out
 
 
+def test_the_same_reserved_name_is_refused_once_the_fence_composes(
+        sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
+    """The cause of the xfail above, shown: the same profile with any `cooldown` (which
+    makes the fence compose the pages itself) refuses foo, naming the mark."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+
+    env = client_env(tmp_path)
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--cache",
+                               "--fallback", staged.upstream, env=env) as served:
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{served.url}"\nreserved = ["foo"]\n'
+                             'cooldown = "1 hours"\n')
+        target = sandbox.home / "t"
+        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {target} foo; "
+                                  "echo status=$?")
+    assert installed(target) is None, done.stdout + done.stderr
+    assert "X-Pipwrap-Origin: upstream" in done.stderr, done.stdout + done.stderr
+
+
 # -- 2. A held (and reserved) name's evil file, listed on ANOTHER project's cached page -----
 
 def _upstream_with_a_carrier(base: Path, index_base: str, under: str,
