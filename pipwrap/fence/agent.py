@@ -262,7 +262,7 @@ def _rules(index_url: str, given: object) -> Rules | None:
                   str(cooldown) if cooldown else None, strings("cooldown_exempt"))
     if rules.cooldown and rules.cooldown_seconds is None:
         raise ValueError(f"malformed cooldown {rules.cooldown!r}")
-    return rules if len(rules.sources) > 1 or rules.cooldown else None
+    return rules if len(rules.sources) > 1 or rules.reserved or rules.cooldown else None
 
 
 def _made_from(given: object) -> tuple[tuple[str, int | None], ...] | None:

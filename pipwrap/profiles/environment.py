@@ -75,8 +75,8 @@ def login(profile: Profile, password: str | None) -> tuple[str, tuple[str, str] 
 
 def source_rules(profile: Profile) -> dict[str, object] | None:
     """The profile's ``fallback``, ``reserved``, ``cooldown``, ``cooldown-exempt`` for the
-    fence, which composes its pages (None: it has neither fallback nor cooldown, and is
-    fenced as before these keys existed)."""
+    fence, which composes its pages (None: it has none of them, and is fenced as before
+    these keys existed)."""
     if not profile.has_source_rules:
         return None
     return {"fallback": list(profile.fallback), "reserved": list(profile.reserved),

@@ -88,9 +88,12 @@ class Profile:
 
     @property
     def has_source_rules(self) -> bool:
-        """Whether the fence composes this profile's pages (fallback or cooldown); a profile
-        without either is fenced exactly as before these keys existed."""
-        return bool(self.fallback or self.cooldown)
+        """Whether the fence composes this profile's pages (fallback, reserved or cooldown);
+        a profile without any is fenced exactly as before these keys existed. ``reserved``
+        alone counts: a local-first first source (``serve --cache``, ``--fallback``, nginx
+        with a fallback) answers names it does not hold from its own upstream, and only a
+        composed page looks at its mark or its redirect (red-team 3, finding 1)."""
+        return bool(self.fallback or self.reserved or self.cooldown)
 
     @property
     def holds_credential(self) -> bool:

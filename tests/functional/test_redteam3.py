@@ -51,12 +51,6 @@ def _plain_pip(venv: Path, env: dict[str, str], index: str, target: Path,
 
 # -- 1. `reserved` without `fallback`: the X-Pipwrap-Origin mark is never read -------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fence/agent.py:_rules returns None unless the profile has a fallback or a cooldown, so "
-    "the fence passes the index's pages as they are and never reads the X-Pipwrap-Origin "
-    "mark nor a 303 elsewhere: `reserved` is silently inert for a profile whose only source "
-    "is a local-first index (the team's `serve --cache`, which hosting-team.md recommends so "
-    "that clients never contact PyPI; `serve --fallback`; pypiserver --fallback-url)"))
 @pytest.mark.parametrize("first", ["serve --cache", "serve --fallback (303)"])
 def test_a_reserved_name_behind_a_local_first_index_with_no_profile_fallback(
         sandbox: Sandbox, staged: Staged, venv: Path, tmp_path: Path, first: str) -> None:

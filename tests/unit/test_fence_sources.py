@@ -343,14 +343,19 @@ def test_upload_times_in_every_spelling() -> None:
     assert sources.upload_timestamp(None) is None
 
 
-def test_the_agent_composes_a_single_source_with_a_cooldown_and_nothing_without_keys() -> None:
+def test_the_agent_composes_a_single_source_with_a_cooldown_or_reserved_names_and_nothing_without_keys(
+) -> None:
+    """``reserved`` alone composes too: a local-first first source answers names it does not
+    hold from its own upstream, which only a composed page sees (red-team 3, finding 1)."""
     from pipwrap.fence.agent import _rules
 
     alone = _rules(PYPI, {"fallback": [], "reserved": [], "cooldown": "7 days",
                           "cooldown_exempt": []})
     assert alone is not None and alone.sources == (PYPI,) and alone.cooldown_seconds == 7 * DAY
     assert _rules(PYPI, None) is None
-    assert _rules(PYPI, {"fallback": [], "reserved": ["acme-*"], "cooldown": None}) is None
+    reserved = _rules(PYPI, {"fallback": [], "reserved": ["acme-*"], "cooldown": None})
+    assert reserved is not None and reserved.sources == (PYPI,)
+    assert _rules(PYPI, {"fallback": [], "reserved": [], "cooldown": None}) is None
     with pytest.raises(ValueError):
         _rules(PYPI, {"fallback": "https://x/", "cooldown": None})
 
