@@ -271,21 +271,11 @@ def _params(tools: list[Tool]) -> list[object]:
     return [pytest.param(tool, id=tool.name) for tool in tools]
 
 
-def _run(box: Sandbox, stage: Stage, tool: Tool, steps: list[str], *, together: bool = False,
+def _run(box: Sandbox, stage: Stage, tool: Tool, steps: list[str],
          **env: str) -> subprocess.CompletedProcess[str]:
-    """Each step in bash, from the project directory it names first, with its status after.
-
-    ``together``: steps that share nothing but HOME (each its own project) run at once, their
-    output replayed in order: a tool that backs off before it gives up (poetry retries a 5xx
-    five times, a fixed 7.5 s) then waits once, not once per step."""
+    """Each step in bash, from the project directory it names first, with its status after."""
     path = ":".join(str(p) for p in tool.path(stage))
     script = f"export PATH={path}:$PATH\n"
-    if together:
-        outs = [box.home / f".step{n}" for n in range(len(steps))]
-        for step, out in zip(steps, outs):
-            script += f"{{ {step}\necho status=$?\n}} >{out}.out 2>{out}.err &\n"
-        script += "wait\n" + "".join(f"cat {out}.out; cat {out}.err >&2\n" for out in outs)
-        steps = []
     for step in steps:
         script += f"{step}\necho status=$?\n"
     done: subprocess.CompletedProcess[str] = box.sh("bash", script, **env)
@@ -383,7 +373,7 @@ def test_a_first_source_that_is_down_or_failing_gives_nothing_from_the_fallback(
     done = _run(box, stage, tool, [
         _step(tool, stage, down, NAMES, bare=False, profile="down"),
         _step(tool, stage, broken, NAMES, bare=False, profile="broken"),
-    ], together=True, PIP_RETRIES="0", UV_HTTP_RETRIES="0")
+    ], PIP_RETRIES="0", UV_HTTP_RETRIES="0")
     out = done.stdout + done.stderr
     assert len(_statuses(done)) == 2 and "status=0" not in _statuses(done), out
     for project in (down, broken):
