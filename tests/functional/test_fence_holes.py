@@ -74,9 +74,10 @@ def _bare_then_wrapped(sandbox: Sandbox, indexes: Indexes, setup: str, command: 
     """Run ``command`` bare then under wrap; each prints ``ORIGIN origin version``."""
     script = (f"{setup}\nPIP_INDEX_URL={indexes.local.url} {command.replace('WHO', 'bare')}\n"
               f"echo ---\nwrap {command.replace('WHO', 'wrapped')}\necho status=$?\n")
-    # No cache: what the bare run downloaded must not serve the wrapped one.
+    # No cache: what the bare run downloaded must not serve the wrapped one. No retries: a
+    # fenced pip would ask the unreachable index again with back-off, to the same end.
     done = sandbox.sh("bash", script, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_CACHE_DIR="1",
-                      **env)
+                      PIP_RETRIES="0", **env)
     bare_out, _, wrapped_out = done.stdout.partition("---\n")
     assert _origins(bare_out) == [EVIL], f"the staged attack did not work:\n{done.stdout}" \
                                          f"{done.stderr[-3000:]}"

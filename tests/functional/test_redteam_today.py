@@ -269,7 +269,8 @@ def test_wrap_command_uv_still_runs_in_the_namespace(
     path = _shim(sandbox, indexes, AROUND["unset"])  # type: ignore[arg-type]
     target = sandbox.home / "t"
     done = sandbox.sh(shell, f"cd ~\nwrap command uv pip install -q --python "
-                             f"{venv}/bin/python --target {target} foo\n", PATH=path)
+                             f"{venv}/bin/python --target {target} foo\n", PATH=path,
+                    UV_HTTP_RETRIES="0")  # a fenced uv would retry the upstream with back-off
     assert installed(target) != ("evil", "9.9.9"), done.stdout + done.stderr
 
 

@@ -53,7 +53,9 @@ def test_the_fast_path_uv_still_cannot_reach_the_upstream(
         f"cd ~\n{prefix}UV_INDEX_URL={indexes.local.url} {install} {bare} foo\n"
         "wrap true\n"
         f"__pipwrap_needs_check {install} {wrapped} foo; echo guard={status}\n"
-        f"wrap {install} {wrapped} foo; echo status={status}\n"), PATH=path)
+        f"wrap {install} {wrapped} foo; echo status={status}\n"), PATH=path,
+        # No retries: the fenced uv would ask the unreachable upstream again with back-off.
+        UV_HTTP_RETRIES="0")
     # The staged attack works without pipwrap: the shim took the upstream's 9.9.9.
     assert installed(bare) == EVIL, f"the staged attack did not work:\n{done.stderr}"
     # wrap asked no guard (the fast path), and the namespace left the shim no way out.
