@@ -54,10 +54,29 @@ def write_stamps(pid: int, watched: Sequence[Watched]) -> list[str]:
             flat.append("")
             continue
         stamp = directory / f"{pid}.{index}"
-        stamp.touch(mode=0o600)
-        os.utime(stamp, ns=(item.mtime_ns, item.mtime_ns))
+        _place_stamp(stamp, item.mtime_ns)
         flat.append(str(stamp))
     return flat
+
+
+def _place_stamp(stamp: Path, mtime_ns: int) -> None:
+    """Write ``stamp`` with the watched file's mtime, whole or not at all. Two ``wrap``s
+    started at once from one shell (``wrap a & wrap b &``: a subshell keeps ``$$``) write
+    the same names and sweep each other's: a stamp made in place could vanish between its
+    creation and its ``utime`` (a traceback). A stamp that is missing in the end only
+    makes the shell ask ``pipwrap _state`` again: slower, never stale."""
+    temporary = stamp.with_name(f"{stamp.name}.{os.getpid()}")
+    for _attempt in range(3):
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.utime(descriptor, ns=(mtime_ns, mtime_ns))
+            finally:
+                os.close(descriptor)
+            os.replace(temporary, stamp)
+            return
+        except FileNotFoundError:  # swept by the other wrap meanwhile: once more
+            continue
 
 
 def _fish_watch_test(flat: Sequence[str]) -> list[str]:
