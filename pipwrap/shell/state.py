@@ -73,7 +73,7 @@ def _place_stamp(stamp: Path, mtime_ns: int) -> None:
                 os.utime(descriptor, ns=(mtime_ns, mtime_ns))
             finally:
                 os.close(descriptor)
-            os.replace(temporary, stamp)
+            temporary.replace(stamp)
             return
         except FileNotFoundError:  # swept by the other wrap meanwhile: once more
             continue
