@@ -287,12 +287,15 @@ def test_an_upstream_down_with_nothing_cached_is_named_by_pip_and_uv(
         # status of the page's URL, "502 Bad Gateway" (the standard reason phrase: granian
         # sends no other), and serve's log has the sentence.
         gateway = f"(502 Bad Gateway) for url ({index}six/)"
+        # No retries: a 502 is meant to fail, and their back-off was 20 s of this test.
+        quick = {**sandbox.env, "PIP_RETRIES": "0", "UV_HTTP_RETRIES": "0"}
         for tool, argv in runs.items():
-            done = subprocess.run(argv, env=sandbox.env, capture_output=True, text=True,
+            done = subprocess.run(argv, env=quick, capture_output=True, text=True,
                                   timeout=TIMEOUT, check=False)
             assert done.returncode != 0, (tool, done.stderr)
             assert (why if tool == "pip" else gateway) in done.stderr, (tool, done.stderr)
-        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {tmp_path}/w six\n"
+        done = sandbox.sh("bash", "export PIP_RETRIES=0 UV_HTTP_RETRIES=0\n"
+                                  f"wrap pip install --no-cache-dir --target {tmp_path}/w six\n"
                                   f"wrap uv pip install --no-cache --python {python} "
                                   f"--target {tmp_path}/wu six\n")
         assert done.stderr.count(why) == 1, done.stdout + done.stderr
