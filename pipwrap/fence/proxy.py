@@ -356,8 +356,10 @@ class _Client(PageReader):
         except (OSError, ssl.SSLError, Closed) as exc:
             message = f"pipwrap fence: cannot reach {url}: {exc}"
             if isinstance(exc, ConnectionRefusedError) and session.profile == "local":
-                # The built-in profile's server is the quick start's `pipwrap serve`.
-                message += f" ({policy_mod.SERVE_HINT})"
+                # The built-in profile's server is the quick start's `pipwrap serve`;
+                # a plain one refuses uploads (405), so an upload's hint names --auth none.
+                hint = policy_mod.SERVE_HINT + (" --auth none" if method == "POST" else "")
+                message += f" ({hint})"
             session.report(message)
             self.respond("502 Bad Gateway", (message + "\n").encode(), close=True)
             return False
