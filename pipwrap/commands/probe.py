@@ -89,6 +89,9 @@ class _Links(HTMLParser):
             self.title += data
 
 
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = (62, 64)
+
 def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -355,6 +358,14 @@ def _probe(profile: Profile, timeout: float) -> Result:
             return result(False, "connection refused (is the server running?)")
         if isinstance(reason, socket.gaierror):
             return result(False, f"cannot resolve host {parts.hostname!r}")
+        if isinstance(reason, ssl.SSLCertVerificationError) and \
+                reason.verify_code in _NAME_MISMATCH:
+            # The CA is fine; the URL names the server by a name its certificate lacks
+            # (serve prints 127.0.0.1, the certificate says the host name clients use).
+            return result(False, f"the server's certificate does not hold the URL's host "
+                          f"({reason.verify_message}); use a name from its "
+                          f"subjectAltName in the URL (pipwrap set-url {profile.name} URL) "
+                          f"or have the certificate made for {parts.hostname!r} too")
         if isinstance(reason, ssl.SSLCertVerificationError):
             how = (f"is ca-file {profile.ca_file} the CA that signed it?" if profile.ca_file
                    else "if the index has its own CA, give the profile its certificate: "

@@ -29,7 +29,13 @@ from pipwrap.fence.certificates import LeafFactory
 from pipwrap.fence.composer import MAX_PAGE, REDIRECTS, PageReader, fallback_login
 from pipwrap.fence.http1 import BLOCK, HOP_BY_HOP, Closed, Headers, read_head
 from pipwrap.fence.policy import Decision
-from pipwrap.fence.session import Session, is_login_refused, login_refused, server_words
+from pipwrap.fence.session import (
+    SERVER_REASON_MAX,
+    Session,
+    is_login_refused,
+    login_refused,
+    server_reason,
+)
 
 IDLE_TIMEOUT = 300.0
 OUTDATED_PHRASE = "Config changed since pipwrap env: run pipwrap env again"
@@ -105,6 +111,28 @@ class Proxy:
             with contextlib.suppress(OSError):
                 conn.close()
             self.activity(-1)
+
+
+def _short_text_body(rfile: BinaryIO, headers: Headers) -> bytes:
+    """A response's body when it is plain text of a known end (a length, or chunked) and
+    short, else b"": a refusal's reason, read without waiting on a body that never ends."""
+    kind = (headers.get("content-type") or "").split(";")[0].strip().lower()
+    if kind != "text/plain":
+        return b""
+    try:
+        chunks, size = http1.body(rfile, headers, response=True)
+        if size is None and headers.get("transfer-encoding") is None:
+            return b""  # delimited by the server closing: it may keep it open
+        if size is not None and size > SERVER_REASON_MAX:
+            return b""
+        data = b""
+        for chunk in chunks:
+            data += chunk
+            if len(data) > SERVER_REASON_MAX:
+                return b""
+        return data
+    except (OSError, Closed):
+        return b""
 
 
 def _refusal(method: str, url: str, reason: str) -> str:
@@ -328,8 +356,10 @@ class _Client(PageReader):
         except (OSError, ssl.SSLError, Closed) as exc:
             message = f"pipwrap fence: cannot reach {url}: {exc}"
             if isinstance(exc, ConnectionRefusedError) and session.profile == "local":
-                # The built-in profile's server is the quick start's `pipwrap serve`.
-                message += f" ({policy_mod.SERVE_HINT})"
+                # The built-in profile's server is the quick start's `pipwrap serve`;
+                # a plain one refuses uploads (405), so an upload's hint names --auth none.
+                hint = policy_mod.SERVE_HINT + (" --auth none" if method == "POST" else "")
+                message += f" ({hint})"
             session.report(message)
             self.respond("502 Bad Gateway", (message + "\n").encode(), close=True)
             return False
@@ -345,12 +375,10 @@ class _Client(PageReader):
                 status_line.startswith("HTTP/1.0"):
             upstream.reusable = False
         if is_login_refused(session, decision, status):
-            upstream.reusable = False  # its body is not read (past its first line)
-            said = ""
-            if status == 403 and method != "HEAD" and (response_headers.get(
-                    "content-type") or "").lower().startswith("text/plain"):
-                said = _first_words(upstream.rfile, response_headers)
-            reason, message = login_refused(session, method, url, status, said)
+            upstream.reusable = False  # its body is read at most in part
+            said = b"" if method == "HEAD" else _short_text_body(upstream.rfile, response_headers)
+            reason, message = login_refused(session, method, url, status,
+                                            server_reason(said, session.login))
             session.report(message)
             self.respond(f"403 {reason}", b"" if method == "HEAD" else (message + "\n").encode())
             return True
@@ -499,20 +527,3 @@ class _Client(PageReader):
 
 
 __all__ = ["Proxy", "Session"]
-
-
-def _first_words(rfile: BinaryIO, headers: Headers) -> str:
-    """A refusal's first line, from at most 1 KiB of a body whose end is known (a length
-    or chunks: never read to the server's close, which could wait for its timeout)."""
-    if headers.get("content-length") is None and headers.get("transfer-encoding") is None:
-        return ""
-    taken = b""
-    try:
-        chunks, _size = http1.body(rfile, headers, response=True)
-        for chunk in chunks:
-            taken += chunk
-            if len(taken) >= 1024 or b"\n" in taken:
-                break
-    except (OSError, ValueError, http1.Closed):
-        return ""
-    return server_words(taken[:1024])

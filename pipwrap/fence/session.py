@@ -126,25 +126,29 @@ def is_login_refused(session: Session, decision: Decision, status: int) -> bool:
     return decision.add_login and (status == 401 or (status == 403 and session.login is not None))
 
 
-# How much of a server's own words on a refusal the fence quotes: one short line.
-SERVER_WORDS_MAX = 200
+# The most of a refusal's text/plain body the fence reads and repeats: `pipwrap serve`'s
+# sentences are one line of ~150 bytes; anything longer is not a sentence for a person.
+SERVER_REASON_MAX = 1024
 
 
-def server_words(body: bytes) -> str:
-    """The first line of a refusal's text body, as the fence may quote it: control
-    characters dropped, cut short. A server's sentence ("bob is not an owner of foo")
-    is what tells a 403's two meanings apart; quoted after "the server said", it cannot
-    pass for a line of pipwrap's own."""
-    text = body.decode("utf-8", "replace").strip().split("\n", 1)[0]
-    text = "".join(char for char in text if char.isprintable())
-    return text if len(text) <= SERVER_WORDS_MAX else text[:SERVER_WORDS_MAX - 1] + "…"
+def server_reason(body: bytes, login: tuple[str, str] | None) -> str:
+    """A refusal's plain-text body as one printable line (it goes to the user's terminal:
+    no control characters), or "" when it is too long to be a reason. The profile's
+    password is masked in case a server echoes the request back."""
+    if len(body) > SERVER_REASON_MAX:
+        return ""
+    text = body.decode("utf-8", "replace")
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if login is not None and login[1]:
+        text = text.replace(login[1], "****")
+    return text
 
 
 def login_refused(session: Session, method: str, url: str, status: int,
                   said: str = "") -> tuple[str, str]:
     """(the status line's reason phrase, the message naming the profile and its login's
     source) for a server's ``status`` to a request that carried the profile's login;
-    ``said``: the server's own sentence, from :func:`server_words`."""
+    ``said``: the server's own reason (its body), which the message repeats."""
     name = session.profile or ""
     profile = f"profile {name!r}" if name else "the profile"
     shown = policy_mod.canonical_url(url) or url
@@ -154,13 +158,14 @@ def login_refused(session: Session, method: str, url: str, status: int,
                 f"and {profile} has no login; give it a username and a password source "
                 f"(pipwrap add --force {name or 'NAME'} URL --username USER --password-env VAR)")
     source = f"; that login is {session.login_source}" if session.login_source else ""
+    if status == 403 and said:
+        # The server said why (serve: "bob is not an owner of foo here; ..."): no guessing.
+        return (f"Access refused for pipwrap profile {name}".rstrip(),
+                f"pipwrap fence: {method} {shown}: the server refused access with the login "
+                f"of {profile} (HTTP 403){source}; the server says: {said}")
     if status == 403:
         # 403 is also "this login may not do this" (a read-only login, a project it does
         # not own): not only a wrong password.
-        if said:
-            return (f"Access refused for pipwrap profile {name}".rstrip(),
-                    f"pipwrap fence: {method} {shown}: the server refused access with the "
-                    f"login of {profile} (HTTP 403){source}; the server said: {said!r}")
         return (f"Access refused for pipwrap profile {name}".rstrip(),
                 f"pipwrap fence: {method} {shown}: the server refused access with the login "
                 f"of {profile} (HTTP 403){source}. Either that password is wrong (fix it where "

@@ -27,8 +27,11 @@ async def receive(app: Server, request: Request) -> None:
     if request.scope.path not in ("/", "/legacy", "/legacy/"):
         refusal = HTTPStatus.NOT_FOUND, "uploads go to / or /legacy/"
     elif not access.uploads:
+        # Both ways on: a laptop's anonymous upload (the `local` profile has no login)
+        # needs --auth none; --htpasswd alone would refuse it again, with a 401.
         refusal = (HTTPStatus.METHOD_NOT_ALLOWED, "uploads are off on this server "
-                   "(pipwrap serve --htpasswd FILE turns them on)")
+                   "(pipwrap serve --auth none turns them on without a login, "
+                   "--htpasswd FILE with logins)")
     user = None
     if refusal is None and access.login_to_upload:
         user = await app.login(request.header("authorization"))

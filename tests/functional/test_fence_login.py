@@ -149,30 +149,3 @@ def test_a_wrong_password_on_an_upload_is_named(sandbox: Sandbox, served_private
     assert f"POST {root}: the server refused the login of profile 'corp'" in err, err
     assert "CORP_PW" in err and WRONG not in both
 
-
-def test_a_403_upload_under_wrap_says_the_servers_own_reason(
-        sandbox: Sandbox, tmp_path: Path) -> None:
-    """A 403 to a request carrying the profile's login was answered with the fence's own
-    guess ("either that password is wrong or this login may not do this"); serve says
-    which (a read-only login, a project it does not own), and with the reason phrase
-    gone (issue 23: granian sends only the standard one) its body is the only place it
-    says it. The fence now quotes the server's first line."""
-    env = hosting.child_env(tmp_path / "home")
-    logins = tmp_path / "htpasswd"
-    logins.write_text(f"alice:{sha_entry('a-pw')}\nbob:{sha_entry(PRIVATE_SECRET)}\n")
-    permissions = write_file(tmp_path / "permissions.toml", '[users]\nalice = "upload"\n')
-    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--no-fallback",
-                               "--htpasswd", str(logins), "--auth", "read,upload",
-                               "--permissions", str(permissions), env=env) as served:
-        root = served.url.removesuffix("simple/")
-        sandbox.write_config(
-            f'default = "corp"\n[profiles.corp]\nindex-url = "{served.url}"\n'
-            f'username = "bob"\npassword-env = "CORP_PW"\nupload-url = "{root}"\n')
-        wheel = make_wheel(tmp_path / "dist", "Pushed", "1.0", "local")
-        out, err = run_with_open_stdin(
-            sandbox, f"wrap twine upload --disable-progress-bar {wheel}; echo twine=$?",
-            "pty", CORP_PW=PRIVATE_SECRET)
-    both = out + err
-    assert "twine=" in out and "twine=0" not in out, both
-    assert "the server said: " in err and "bob may read but not upload here" in err, err
-    assert PRIVATE_SECRET not in both

@@ -70,15 +70,3 @@ def test_a_403_with_the_login_does_not_claim_the_password_is_wrong() -> None:
                             "login, an upload to a project it does not own): ask the server's "
                             "operator"), message
 
-
-def test_the_servers_words_are_one_short_printable_line() -> None:
-    """Quoted in a 403's message: a server cannot add lines or escape sequences to it."""
-    from pipwrap.fence.session import SERVER_WORDS_MAX, server_words
-
-    assert server_words(b"bob is not an owner of foo\nsecond line\n") == \
-        "bob is not an owner of foo"
-    assert server_words(b"\x1b[2Jpipwrap: all good\r") == "[2Jpipwrap: all good"
-    assert len(server_words(b"x" * 5000)) == SERVER_WORDS_MAX
-    session = Session("t", Policy(URL), ("bob", SECRET), profile="corp")
-    _reason, message = login_refused(session, "POST", URL, 403, "bob may read")
-    assert message.endswith("; the server said: 'bob may read'"), message
