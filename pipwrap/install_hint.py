@@ -46,14 +46,21 @@ def _uv_source() -> str | None:
     for requirement in receipt.get("tool", {}).get("requirements", []):
         if not isinstance(requirement, dict) or not _is_ours(requirement.get("name")):
             continue
+        # The extras it was installed with (`[serve]`): a reinstall without them would
+        # take granian away while adding bcrypt.
+        extras = requirement.get("extras")
+        marked = (f"[{','.join(extras)}]" if isinstance(extras, list) and extras
+                  and all(isinstance(extra, str) for extra in extras) else "")
         if isinstance(requirement.get("editable"), str):
-            return f"--editable {shlex.quote(requirement['editable'])}"
-        for key in ("directory", "path", "url"):
+            return f"--editable {shlex.quote(requirement['editable'] + marked)}"
+        for key in ("directory", "path"):
             if isinstance(requirement.get(key), str):
-                return shlex.quote(requirement[key])
-        if isinstance(requirement.get("git"), str):
-            return shlex.quote(f"git+{requirement['git']}")
-        return DISTRIBUTION
+                return shlex.quote(requirement[key] + marked)
+        for key, prefix in (("url", ""), ("git", "git+")):
+            if isinstance(requirement.get(key), str):
+                source = prefix + requirement[key]
+                return shlex.quote(f"{DISTRIBUTION}{marked} @ {source}" if marked else source)
+        return shlex.quote(DISTRIBUTION + marked)
     return None
 
 

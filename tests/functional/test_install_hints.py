@@ -17,9 +17,11 @@ from tests.support.shells import isolated_env
 BCRYPT_ENTRY = "alice:$2y$05$1Gl2UVgUxCMPj7b2Y1qZ5OaYvF4k8sQ9rQ4aS3oYlKx3bAbFQ3tcu\n"
 
 
+# With the `serve` extra, as README installs it (without it serve first names granian:
+# tests/functional/test_serve_granian.py).
 @pytest.mark.parametrize("how,hint", [
-    ("pipx install --backend uv pipwrap-cli", "pipx inject pipwrap-cli bcrypt"),
-    ("uv tool install pipwrap-cli", "uv tool install --with bcrypt pipwrap-cli"),
+    ("pipx install --backend uv pipwrap-cli[serve]", "pipx inject pipwrap-cli bcrypt"),
+    ("uv tool install pipwrap-cli[serve]", "uv tool install --with bcrypt 'pipwrap-cli[serve]'"),
 ])
 def test_the_bcrypt_hint_names_the_install_that_fits(built: Built, tmp_path: Path, how: str,
                                                     hint: str) -> None:
