@@ -134,15 +134,19 @@ def listener(port: int) -> str:
 
 
 def announce(root: str, host: str, port: int, fallback: str | None, access: Access,
-             mirror: Mirror | None, *, tls: bool) -> None:
+             mirror: Mirror | None, *, tls: bool, cert: str | None = None) -> None:
     """serve's first lines: where, what it falls back to, how to stop it, warnings."""
-    shown_host = f"[{host}]" if ":" in host else host
+    named = _certificate_name(cert, host) if cert else None
+    shown_host = named or (f"[{host}]" if ":" in host else host)
     url = f"{'https' if tls else 'http'}://{shown_host}:{port}/simple/"
     where = f"falling back to {fallback}" if fallback else "no fallback"
     if mirror is not None:
         where = (f"caching {mirror.upstream} for projects not held here; clients never "
                  f"contact it; pages revalidated after {mirror.ttl:g} s")
     sys.stderr.write(f"pipwrap serve: {root} at {url} ({where}); {proctitle.how_to_stop()}\n")
+    if named:
+        sys.stderr.write(f"pipwrap serve: listening on {host}; the address says {named}, the "
+                         "name the TLS certificate holds (clients check it)\n")
     if access.uploads:
         who = "with a login" if access.login_to_upload else "from anyone, no login"
         sys.stderr.write(f"pipwrap serve: uploads at {url.removesuffix('simple/')} "
@@ -154,6 +158,33 @@ def announce(root: str, host: str, port: int, fallback: str | None, access: Acce
         sys.stderr.write(f"pipwrap serve: warning: listening on {host}, not only on this "
                          "machine\n")
     sys.stderr.flush()
+
+
+def _certificate_name(cert: str, host: str) -> str | None:
+    """A DNS name the certificate holds, when it does not hold ``host`` itself: the
+    address serve prints is copied into profiles, and https://127.0.0.1 against a
+    certificate made for ``localhost`` fails every client's name check. None: the
+    certificate holds the host (or cannot be read here; the engine says why)."""
+    import ipaddress
+
+    try:
+        from cryptography import x509
+
+        with open(cert, "rb") as handle:
+            certificate = x509.load_pem_x509_certificate(handle.read())
+        names = certificate.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value
+    except Exception:  # no SAN, not PEM, unreadable: print the host as given
+        return None
+    dns = names.get_values_for_type(x509.DNSName)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None if host in dns or not dns else dns[0]
+    if address in names.get_values_for_type(x509.IPAddress):
+        return None
+    plain = [name for name in dns if "*" not in name]
+    return plain[0] if plain else None
 
 
 def _free_port(host: str, port: int) -> int:
@@ -232,7 +263,7 @@ def serve(root: str, host: str, port: int, fallback: str | None, verbose: bool,
     app = App(root, fallback, verbose, access, mirror, header_timeout=header_timeout)
 
     def started() -> None:
-        announce(root, host, port, fallback, access, mirror, tls=cert is not None)
+        announce(root, host, port, fallback, access, mirror, tls=cert is not None, cert=cert)
 
     stop = threading.Event()
     threading.Thread(target=watch, args=(root, stop, verbose), daemon=True).start()

@@ -407,6 +407,17 @@ def team_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
         yield certs, url
 
 
+def test_serve_prints_the_address_its_certificate_holds(team_tls: tuple[Path, str]) -> None:
+    """Listening on 127.0.0.1 with hosting-team.md's certificate for ``localhost``, serve
+    printed https://127.0.0.1:PORT/simple/, which a user copies into a profile and every
+    client then refuses on the certificate's name (newuser3). It prints the name the
+    certificate holds, and says so."""
+    certs, url = team_tls
+    log = (certs.parent / "serve.log").read_text()
+    assert f" at {url} " in log, log
+    assert "listening on 127.0.0.1; the address says localhost" in log, log
+
+
 @pytest.mark.parametrize("shell", SHELLS)
 def test_the_certificate_recipe_with_a_ca_file_profile_under_wrap(
     sandbox: Sandbox, team_tls: tuple[Path, str], venv: Path, shell: str
