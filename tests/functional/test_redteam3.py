@@ -206,11 +206,6 @@ def test_another_projects_file_on_a_fallback_page_is_not_passed_by_the_fence(
 
 # -- 3. `pipwrap env` sessions: a change that keeps the config's mtime ----------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fence/session.py:Session.made_from_changed (and paths.Watched) compare only st_mtime_ns, "
-    "which any writer can set back (touch -r/-d, cp -p, rsync -t, tar x, an editor keeping "
-    "times): the session keeps serving the old, looser rules; st_ctime_ns (set by the kernel "
-    "on every write or utime, never by the writer) and st_ino would catch it"))
 def test_an_env_session_survives_a_tightening_that_keeps_the_mtime(
         sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
     """`eval "$(pipwrap env --reveal)"`; the team then adds `reserved = ["foo"]` and the
@@ -338,3 +333,4 @@ def _bcrypt5() -> Path:
     fixture = test_serve_permissions.bcrypt5
     made: Path = getattr(fixture, "__wrapped__", fixture)()
     return made
+
