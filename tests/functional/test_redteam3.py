@@ -294,11 +294,6 @@ def test_a_stolen_upload_token_cannot_change_a_pin_of_a_name_taken_from_upstream
 
 # -- 5. Login names told apart by time when the file mixes hash kinds ---------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "repo/auth.py:_decoy checks an UNKNOWN name against the slowest entry, but a KNOWN name "
-    "is checked against its own hash only: in a file that mixes a bcrypt entry (a person, "
-    "htpasswd -B) with a {SHA} or $apr1$ one (a CI token, htpasswd -s/-m), the fast entry's "
-    "name answers its 401 hundreds of times sooner than a name that does not exist"))
 def test_a_fast_hashed_login_name_is_not_told_apart_by_time(tmp_path: Path) -> None:
     """test_serve_permissions.py holds it for a bcrypt name against an unknown one; the
     other direction: `ci` ({SHA}) against `mallory` (absent), beside `alice` (bcrypt)."""
