@@ -48,6 +48,22 @@ def normalize_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+_PROJECT_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def page_project(segment: str) -> str | None:
+    """The project an index page's path segment names, as the server reads it: percent-
+    escapes decoded, then PEP 503-normalized; None when that is no project name.
+
+    Every rule (reserved, cooldown-exempt, which source holds it) is decided on this name.
+    A server decodes ``/simple/%66oo/`` to foo, so a fence that matched the raw segment
+    would decide on "%66oo" and pass foo's page past the rules for foo. Decoded rather than
+    refused: a client may spell a name as it likes (``Foo_Bar``) and the index answers it;
+    a segment that decodes to no project name at all (``%2F``, ``..``) is refused."""
+    project = normalize_name(unquote(segment))
+    return project if _PROJECT_NAME.fullmatch(project) else None
+
+
 @dataclass(frozen=True)
 class Origin:
     scheme: str
@@ -163,8 +179,12 @@ class Policy:
             rest = plain_path[len(self._index_path):]
             hashes = frozenset(self.files.get(key, ()))
             if rest.endswith("/") and rest.count("/") == 1:
-                return Decision(True, INDEX_PAGE, project=normalize_name(rest[:-1]),
-                                sha256=hashes, add_login=add_login)
+                project = page_project(rest[:-1])
+                if project is None:
+                    return Decision(False, reason=f"{unquote(rest[:-1])!r} is not a project "
+                                                  "name (letters, digits, '.', '_', '-')")
+                return Decision(True, INDEX_PAGE, project=project, sha256=hashes,
+                                add_login=add_login)
             if self.composed and _is_distribution(plain_path):
                 return self._listed(key, add_login)
             return Decision(True, INDEX, sha256=hashes, add_login=add_login)

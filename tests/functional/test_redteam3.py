@@ -329,3 +329,27 @@ def _bcrypt5() -> Path:
     made: Path = getattr(fixture, "__wrapped__", fixture)()
     return made
 
+
+# -- rt3 item 4: a page request spelling a reserved name with percent-escapes ---------------
+
+def test_a_percent_escaped_reserved_name_is_decided_as_the_server_reads_it(
+        sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
+    """`serve --fallback` decodes `/simple/%66oo/` to foo and sends it to the upstream's
+    evil Foo 9.9.9 (curl shows it); through a `pipwrap env` session whose profile reserves
+    foo, the fence decides the same request on foo, not on "%66oo", and refuses it."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+
+    env = client_env(tmp_path)
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--fallback",
+                               staged.upstream, env=env) as served:
+        plain = subprocess.run(["curl", "-sS", "-L", "--max-time", "30", f"{served.url}%66oo/"],
+                               capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        assert "-9.9.9-" in plain.stdout, plain
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{served.url}"\nreserved = ["foo"]\n')
+        done = sandbox.sh("bash", 'eval "$(pipwrap env --reveal)"\n'
+                                  'curl -sS "${PIP_INDEX_URL}%66oo/"; echo\n', how="plain")
+    out = done.stdout + done.stderr
+    assert "9.9.9" not in out, out
+    assert "'foo' is reserved" in out, out

@@ -164,3 +164,17 @@ def test_a_page_opens_only_files_named_for_its_own_project() -> None:
     assert not listed("foo-9.9.9-x.tar.gz", "helper")
     assert not listed("notes.txt", "helper")
 
+
+def test_an_index_page_is_decided_on_the_name_the_server_reads() -> None:
+    """Red-team 3: `/simple/%66oo/` is foo's page to the server (serve, pypiserver decode
+    it), so the fence's rules must see foo, not "%66oo"."""
+    policy = Policy("http://127.0.0.1:8080/simple/", composed=True)
+    for spelled, project in (("%66oo", "foo"), ("%46OO", "foo"), ("fo%6F", "foo"),
+                             ("F%6F_o", "fo-o"), ("foo%5Fbar", "foo-bar")):
+        page = policy.decide("GET", f"http://127.0.0.1:8080/simple/{spelled}/")
+        assert (page.kind, page.project) == (INDEX_PAGE, project), spelled
+    assert policy.decide("GET", "http://127.0.0.1:8080/simple/Foo_Bar.baz/").project == \
+        "foo-bar-baz"
+    for bad in ("%2e%2e", "foo%2Fbar", "%00", "f%20o"):
+        refused = policy.decide("GET", f"http://127.0.0.1:8080/simple/{bad}/")
+        assert not refused.allowed and "is not a project name" in refused.reason, bad
