@@ -81,21 +81,40 @@ def private_dir(path: str) -> str:
     return path
 
 
+# What tells a file's version apart: (inode, size, mtime, ctime), all in ns where a time.
+# The mtime alone is the writer's to set (touch -r/-d, cp -p, rsync -t, tar x, an editor
+# keeping times); the ctime is set by the kernel on every write and utime and cannot be
+# set back, and a file replaced by rename has another inode.
+FileIdentity = tuple[int, int, int, int]
+
+
+def file_identity(path: str) -> FileIdentity | None:
+    """``path``'s :data:`FileIdentity` (following symlinks), None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 class Watched:
-    """A file whose change must make the shell resolve again, with its mtime when read."""
+    """A file whose change must make the shell resolve again, with its identity (see
+    :data:`FileIdentity`) when read."""
 
-    __slots__ = ("mtime_ns", "path")
+    __slots__ = ("identity", "path")
 
-    def __init__(self, path: str, mtime_ns: int | None) -> None:
+    def __init__(self, path: str, identity: FileIdentity | None) -> None:
         self.path = path
-        self.mtime_ns = mtime_ns  # None: the file did not exist
+        self.identity = identity  # None: the file did not exist
+
+    @property
+    def mtime_ns(self) -> int | None:
+        """What a shell's builtin ``-nt``/``-ot`` tests can compare (see shell/state.py)."""
+        return None if self.identity is None else self.identity[2]
 
     def __repr__(self) -> str:
-        return f"Watched({self.path!r}, {self.mtime_ns!r})"
+        return f"Watched({self.path!r}, {self.identity!r})"
 
     @classmethod
     def now(cls, path: str) -> Watched:
-        try:
-            return cls(path, os.stat(path).st_mtime_ns)
-        except OSError:
-            return cls(path, None)
+        return cls(path, file_identity(path))

@@ -33,6 +33,7 @@ from pipwrap.fence.policy import Policy
 from pipwrap.fence.proxy import Proxy
 from pipwrap.fence.session import Session
 from pipwrap.fence.sources import Rules
+from pipwrap.paths import FileIdentity
 from pipwrap.processes import alive
 
 SOCKET_NAME = "agent.sock"
@@ -265,17 +266,26 @@ def _rules(index_url: str, given: object) -> Rules | None:
     return rules if len(rules.sources) > 1 or rules.reserved or rules.cooldown else None
 
 
-def _made_from(given: object) -> tuple[tuple[str, int | None], ...] | None:
-    """The open request's ``made_from``: [[absolute path, mtime_ns or null], ...] (None:
-    absent)."""
+def _made_from(given: object) -> tuple[tuple[str, FileIdentity | None], ...] | None:
+    """The open request's ``made_from``: [[absolute path, [inode, size, mtime_ns,
+    ctime_ns] or null], ...] (None: absent). Anything else is refused, the former
+    [path, mtime_ns] too: a session checked by the mtime alone would miss a change whose
+    writer set the mtime back, so it is not opened."""
     if given is None:
         return None
     if not isinstance(given, list) or not all(
             isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
-            and os.path.isabs(item[0]) and (item[1] is None or type(item[1]) is int)
+            and os.path.isabs(item[0]) and (item[1] is None or _is_identity(item[1]))
             for item in given):
         raise ValueError("malformed made_from")
-    return tuple((str(path), mtime) for path, mtime in given)
+    return tuple((str(path), None if identity is None else
+                  (identity[0], identity[1], identity[2], identity[3]))
+                 for path, identity in given)
+
+
+def _is_identity(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 4 and \
+        all(type(number) is int for number in value)
 
 
 def _clear_reports(directory: str) -> None:

@@ -204,7 +204,8 @@ def open_session(index_url: str, upload_url: str | None = None,
         message["sources"] = sources
     if made_from is not None:
         # Absolute: the agent looks at them from its own directory.
-        message["made_from"] = [[os.path.abspath(item.path), item.mtime_ns]
+        message["made_from"] = [[os.path.abspath(item.path),
+                                 None if item.identity is None else list(item.identity)]
                                 for item in made_from]
     try:
         answer = _ask(message)

@@ -122,7 +122,7 @@ class PageReader:
             except indexpage.PageError:
                 return False
             with session.lock:
-                session.policy.saw_page(files)
+                session.policy.saw_page(files, project)
             return True
         return False
 
@@ -182,7 +182,7 @@ class PageReader:
                 session, number, url, same_origin_only),
             time.time())
         with session.lock:
-            session.policy.saw_page(outcome.files)
+            session.policy.saw_page(outcome.files, outcome.project)
         return outcome
 
     def _serve_composed(self, method: str, url: str, headers: Headers, project: str,

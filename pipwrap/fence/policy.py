@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from pipwrap.indexpage import IndexFile
 
@@ -46,6 +46,22 @@ DISTRIBUTION_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz
 
 def normalize_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+_PROJECT_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def page_project(segment: str) -> str | None:
+    """The project an index page's path segment names, as the server reads it: percent-
+    escapes decoded, then PEP 503-normalized; None when that is no project name.
+
+    Every rule (reserved, cooldown-exempt, which source holds it) is decided on this name.
+    A server decodes ``/simple/%66oo/`` to foo, so a fence that matched the raw segment
+    would decide on "%66oo" and pass foo's page past the rules for foo. Decoded rather than
+    refused: a client may spell a name as it likes (``Foo_Bar``) and the index answers it;
+    a segment that decodes to no project name at all (``%2F``, ``..``) is refused."""
+    project = normalize_name(unquote(segment))
+    return project if _PROJECT_NAME.fullmatch(project) else None
 
 
 @dataclass(frozen=True)
@@ -163,8 +179,12 @@ class Policy:
             rest = plain_path[len(self._index_path):]
             hashes = frozenset(self.files.get(key, ()))
             if rest.endswith("/") and rest.count("/") == 1:
-                return Decision(True, INDEX_PAGE, project=normalize_name(rest[:-1]),
-                                sha256=hashes, add_login=add_login)
+                project = page_project(rest[:-1])
+                if project is None:
+                    return Decision(False, reason=f"{unquote(rest[:-1])!r} is not a project "
+                                                  "name (letters, digits, '.', '_', '-')")
+                return Decision(True, INDEX_PAGE, project=project, sha256=hashes,
+                                add_login=add_login)
             if self.composed and _is_distribution(plain_path):
                 return self._listed(key, add_login)
             return Decision(True, INDEX, sha256=hashes, add_login=add_login)
@@ -213,11 +233,13 @@ class Policy:
             table = self.files if decision.kind == FILE else self.metadata
             table.setdefault(target, set()).update(decision.sha256)
 
-    def saw_page(self, files: list[IndexFile]) -> None:
-        """A page the fence passed lists these files: they may be fetched, hash-checked."""
+    def saw_page(self, files: list[IndexFile], project: str) -> None:
+        """``project``'s page the fence passed lists these files: they may be fetched,
+        hash-checked; those whose names say they are another project's may not (see
+        :func:`names_project`)."""
         for listed in files:
             key = canonical_url(listed.url)
-            if key is None:
+            if key is None or not names_project(listed, project):
                 continue
             digests = self.files.setdefault(key, set())
             if "sha256" in listed.hashes:
@@ -234,8 +256,12 @@ def _is_distribution(plain_path: str) -> bool:
 
 def project_of_file(url: str) -> str | None:
     """The normalized project a distribution (or its ``.metadata``) URL names, or None."""
-    from urllib.parse import unquote
+    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+    return _project_of_name(name.removesuffix(".metadata"))
 
+
+def _project_of_name(name: str) -> str | None:
+    """The normalized project a wheel's or sdist's file name declares, or None."""
     from packaging.utils import (
         InvalidSdistFilename,
         InvalidWheelFilename,
@@ -243,14 +269,39 @@ def project_of_file(url: str) -> str | None:
         parse_wheel_filename,
     )
 
-    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-    name = name.removesuffix(".metadata")
     try:
         if name.endswith(".whl"):
             return normalize_name(parse_wheel_filename(name)[0])
         return normalize_name(parse_sdist_filename(name)[0])
     except (InvalidWheelFilename, InvalidSdistFilename):
         return None
+
+
+def names_project(listed: IndexFile, project: str) -> bool:
+    """Whether a file listed on ``project``'s page may be taken as that project's: its
+    name (the page's ``filename`` and its URL's last segment, which uv and pip read
+    respectively) names no other project.
+
+    A page is the word of whoever serves it, and an upstream (any index a profile names, or
+    a caching server's upstream behind it) may list another project's file on its own page:
+    ``foo-9.9.9-py3-none-any.whl`` on ``helper``'s. pip shows it to no resolver asking for
+    helper, but a direct-URL dependency (``foo @ https://.../foo-9.9.9-...whl``) fetches it,
+    and the fence would pass it as listed, past the rules that decide foo (reserved, the
+    first source that holds it, the cooldown's exemptions). So a file is kept only when its
+    name reads as the page's project: parsed as pip and uv parse wheel and sdist names, or,
+    for a name they cannot parse (a legacy version, a ``.tar.bz2``), as pip reads a page's
+    links: the part before some ``-`` is the project's name."""
+    project = normalize_name(project)
+    url_name = unquote(urlsplit(listed.url).path.rsplit("/", 1)[-1])
+    return all(_reads_as(name, project) for name in {listed.filename, url_name})
+
+
+def _reads_as(filename: str, project: str) -> bool:
+    parsed = _project_of_name(filename)
+    if parsed is not None:
+        return parsed == project
+    return any(normalize_name(filename[:at]) == project
+               for at, char in enumerate(filename) if char == "-")
 
 
 def is_page_response(decision: Decision) -> bool:

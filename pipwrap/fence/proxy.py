@@ -401,7 +401,7 @@ class _Client(PageReader):
         kept = response_headers.without(HOP_BY_HOP | {"content-length", "accept-ranges"})
         if not no_body and status == 200 and method == "GET" and \
                 policy_mod.is_page_response(decision):
-            return self._page(url, status_line, kept, chunks, session)
+            return self._page(url, decision.project or "", status_line, kept, chunks, session)
         return self._stream(url, method, status_line, kept, chunks, size, no_body, decision,
                             session, upstream, status, response_headers.get("content-length"))
 
@@ -438,7 +438,7 @@ class _Client(PageReader):
                     raise
         raise Closed("unreachable")
 
-    def _page(self, url: str, status_line: str, kept: list[tuple[str, str]],
+    def _page(self, url: str, project: str, status_line: str, kept: list[tuple[str, str]],
               chunks: Iterator[bytes], session: Session) -> bool:
         buffer = bytearray()
         for chunk in chunks:
@@ -462,7 +462,7 @@ class _Client(PageReader):
         except indexpage.PageError:
             files = []
         with session.lock:
-            session.policy.saw_page(files)
+            session.policy.saw_page(files, project)
         head = [status_line, *(f"{k}: {v}" for k, v in kept), f"Content-Length: {len(data)}"]
         self.send(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
         return True

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pipwrap.fence import policy as policy_mod
 from pipwrap.fence.policy import Decision, Policy
 from pipwrap.fence.sources import Rules
+from pipwrap.paths import FileIdentity, file_identity
 
 # How long a look at a `pipwrap env` session's files stands. Looking costs a stat per
 # file (the config and each directory's .pipwrap.toml up to /: ~70 us for 13 of them,
@@ -47,10 +48,11 @@ class Session:
     # The profile's sources and rules when the fence composes its pages (None: it passes
     # the index's pages as they are).
     rules: Rules | None = None
-    # `pipwrap env` only: the files its profile was resolved from, each with its mtime
-    # (ns) taken before it was read, None for one that did not exist. None: not such a
-    # session (`wrap` resolves again itself when they change; see made_from_changed).
-    made_from: tuple[tuple[str, int | None], ...] | None = None
+    # `pipwrap env` only: the files its profile was resolved from, each with its identity
+    # (paths.FileIdentity: inode, size, mtime, ctime) taken before it was read, None for
+    # one that did not exist. None: not such a session (`wrap` resolves again itself when
+    # they change; see made_from_changed).
+    made_from: tuple[tuple[str, FileIdentity | None], ...] | None = None
     # Until when (time.monotonic()) the last look at them stands (see made_from_changed).
     made_from_seen_until: float = 0.0
 
@@ -85,8 +87,8 @@ class Session:
         (nor resolve one: that takes the caller's environment and password source). A
         session that kept serving would keep rules the user may have tightened since
         (a `reserved` added after a squatted name was heard of), so it fails closed and says
-        how to get the current ones. The same check as `wrap`'s (paths.Watched: the mtime
-        before reading).
+        how to get the current ones. The files' identities (paths.file_identity: inode,
+        size, mtime and the ctime a writer cannot set back) as they were before reading.
         """
         made_from = self.made_from  # replaced whole when `pipwrap env` renews the session
         if made_from is None:
@@ -94,13 +96,10 @@ class Session:
         now_seconds = time.monotonic()
         if now_seconds < self.made_from_seen_until:
             return None
-        for path, mtime_ns in made_from:
-            try:
-                now: int | None = os.stat(path).st_mtime_ns
-            except OSError:
-                now = None
-            if now != mtime_ns:
-                what = "appeared" if mtime_ns is None else "was removed" if now is None \
+        for path, identity in made_from:
+            now = file_identity(path)
+            if now != identity:
+                what = "appeared" if identity is None else "was removed" if now is None \
                     else "changed"
                 name = f" for profile {self.profile!r}" if self.profile else ""
                 return (f"{path} {what} since `pipwrap env` made this session{name}: the "

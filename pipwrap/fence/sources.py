@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
-from pipwrap.fence.policy import SERVE_HINT, canonical
+from pipwrap.fence.policy import SERVE_HINT, canonical, names_project
 from pipwrap.indexpage import FROM_UPSTREAM, IndexFile, PageError, parse
 from pipwrap.redact import redact
 from pipwrap.sourcerules import duration_seconds, matches, normalize_name
@@ -300,6 +300,14 @@ def compose(project: str, rules: Rules, fetch: Fetch, now: float) -> Outcome:
         outcome.status, outcome.source, outcome.page_url = OK, number, answer.url
         outcome.steps.append(f"{rules.name(number)}: has {name!r} ({len(listed)} file"
                              f"{'' if len(listed) == 1 else 's'})")
+        # A page may list another project's file (helper's listing foo-9.9.9...whl): it
+        # would pass as listed, for a direct-URL dependency to fetch, past the rules that
+        # decide foo (policy.names_project). It is not served, from any source.
+        foreign = [record.filename for record in listed if not names_project(record, name)]
+        if foreign:
+            listed = [record for record in listed if names_project(record, name)]
+            outcome.steps.append(f"left out {len(foreign)} file(s) named for another project: "
+                                 + ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else ""))
         _cooldown(outcome, listed, rules, now)
         return outcome
     outcome.steps.append("no source has it")

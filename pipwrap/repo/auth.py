@@ -195,18 +195,20 @@ def load_htpasswd(path: str) -> dict[str, str]:
     return users
 
 
-def _decoy(users: dict[str, str]) -> str | None:
-    """A hash to check an unknown user's password against, as slow as the slowest entry
-    (the highest bcrypt cost, else $apr1$, else {SHA}): a 401 must take as long for a
-    name that does not exist as for one that does, or timing tells the names apart."""
-    def cost(hashed: str) -> tuple[int, int]:
-        kind = _kind(hashed)
-        if kind == "bcrypt":
-            rounds = hashed[4:6]
-            return (3, int(rounds) if rounds.isdigit() else 0)
-        return (2, 0) if kind == "apr1" else (1, 0)
+def _hash_cost(hashed: str) -> tuple[int, int]:
+    """How slow an entry is to check, in order: {SHA}, $apr1$, bcrypt by its cost."""
+    kind = _kind(hashed)
+    if kind == "bcrypt":
+        rounds = hashed[4:6]
+        return (3, int(rounds) if rounds.isdigit() else 0)
+    return (2, 0) if kind == "apr1" else (1, 0)
 
-    return max(users.values(), key=cost, default=None)
+
+def _decoy(users: dict[str, str]) -> str | None:
+    """A hash to check a refused password against, as slow as the slowest entry (the
+    highest bcrypt cost, else $apr1$, else {SHA}): a 401 must take as long for a name that
+    does not exist as for one that does, or timing tells the names apart."""
+    return max(users.values(), key=_hash_cost, default=None)
 
 
 def file_stamp(path: str) -> tuple[int, int, int]:
@@ -286,6 +288,13 @@ class Logins:
         if key in self._good:
             return user
         if not check_entry(hashed, password):
+            decoy = self._decoy
+            if decoy is not None and _hash_cost(hashed) < _hash_cost(decoy):
+                # A cheap entry ({SHA}, $apr1$: a CI token) beside a bcrypt one would answer
+                # its 401 far sooner than an unknown name does (checked against the decoy),
+                # telling the name apart: its refusal costs the slowest entry too. A right
+                # password stays as fast as its own hash (and is remembered).
+                check_entry(decoy, password)
             return None
         with self._lock:
             if len(self._good) >= _REMEMBERED:

@@ -42,7 +42,7 @@ from pipwrap.errors import PipwrapError
 from pipwrap.files import write_atomic
 from pipwrap.repo import cachefile, index, pages
 from pipwrap.repo import upstream as upstream_http
-from pipwrap.repo.distfile import looks_like_distribution
+from pipwrap.repo.distfile import looks_like_distribution, normalize, parse_filename
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -117,23 +117,39 @@ def pep700_fields(body: bytes, content_type: str | None) -> dict[str, tuple[int 
     return found
 
 
-def entries_from_page(files: list[indexpage.IndexFile],
+def entries_from_page(project: str, files: list[indexpage.IndexFile],
                       extra: dict[str, tuple[int | None, str | None]] | None = None
                       ) -> list[Entry]:
-    """The files a cached page may offer: distributions with a sha256 to check them by."""
+    """The files a cached page may offer: ``project``'s distributions with a sha256 to
+    check them by.
+
+    A file whose name says it is another project's is left out: an upstream writes its own
+    pages, and one listing ``foo-9.9.9-py3-none-any.whl`` on its ``helper`` page would
+    otherwise be served at ``/simple/helper/<sha>/foo-...whl``, past every check that looks
+    at the project of the URL (a held or reserved foo), for a direct-URL dependency to take.
+    """
     extra = extra or {}
+    project = normalize(project)
     kept = []
     for item in files:
         sha = item.hashes.get("sha256", "").lower()
         name = item.filename
         if (not SHA256.fullmatch(sha) or "/" in name or "\\" in name or name.startswith(".")
-                or not looks_like_distribution(name)):
+                or not looks_like_distribution(name) or not _names_project(name, project)):
             continue
         meta = (item.core_metadata or {}).get("sha256", "").lower()
         size, uploaded = extra.get(name, (None, None))
         kept.append(Entry(name, item.url, sha, item.requires_python, item.yanked,
                           meta if SHA256.fullmatch(meta) else None, size, uploaded))
     return kept
+
+
+def _names_project(filename: str, project: str) -> bool:
+    """Whether a wheel's or sdist's name parses (as pip and uv parse it) to ``project``."""
+    try:
+        return parse_filename(filename).project == project
+    except PipwrapError:
+        return False
 
 
 def local_href(entry: Entry) -> str:
@@ -363,7 +379,7 @@ class Mirror:
         try:
             with self._parsing if len(body) > BIG_PAGE else contextlib.nullcontext():
                 files = indexpage.parse(body, content_type, final_url)
-                entries = entries_from_page(files, pep700_fields(body, content_type))
+                entries = entries_from_page(project, files, pep700_fields(body, content_type))
         except indexpage.PageError as exc:
             self._upstream_failed(project, stamp, state, str(exc))
             return

@@ -113,45 +113,44 @@ def _upstream_with_a_carrier(base: Path, index_base: str, under: str,
 
     evil = make_wheel(base / "w", "Foo", "9.9.9", "evil")
     sha = hashlib.sha256(evil.read_bytes()).hexdigest()
-    direct = f"{index_base}/simple/{under}/{sha}/{evil.name}"
+    direct = f"{index_base}/files/{evil.name}" if under == "files" else \
+        f"{index_base}/simple/{under}/{sha}/{evil.name}"
     helper = make_wheel(base / "w", "helper", "1.0", "upstream",
                         requires_dist=(f"foo @ {direct}",))
     pages = _json_upstream(base / "upstream", [(evil, 40 * 86400), (helper, 40 * 86400)])
-    if under == "helper":
+    if under != "foo":
         page = json.loads(pages["helper"])
         page["files"] += json.loads(pages["foo"])["files"]
         pages["helper"] = json.dumps(page).encode()
     return pages, direct
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "repo/mirror.py:entries_from_page keeps every distribution an upstream page lists, "
-    "whatever project its file name says, and cache_routes.cached_file serves "
-    "/simple/<project>/<sha>/<file> for it: a held name's files come from upstream under "
-    "another project's path; the fence (policy._listed) then allows it as listed on a page "
-    "it served, and neither checks the file's project against the page's"))
 def test_a_held_reserved_names_evil_file_listed_on_another_projects_cached_page(
         sandbox: Sandbox, venv: Path, tmp_path: Path) -> None:
     """The team holds foo 1.0 in `serve --cache`'s tree (never asked upstream, its cached
     files 404) and the profile reserves foo, with the upstream as its fallback. The
     attacker's upstream `helper` (a name the team takes from PyPI) lists the evil foo
     wheel on its own page and depends on `foo @ <team index>/simple/helper/<sha>/foo-9.9.9
-    -py3-none-any.whl`."""
+    -py3-none-any.whl`. Fixed in serve (mirror.entries_from_page keeps only the page's own
+    project's files: plain pip gets a 404 too) and in the fence (below)."""
     from tests.support.publishing import client_env, pipwrap
 
     env = client_env(tmp_path)
     repo = tmp_path / "repo"
     assert pipwrap(env, "repo", "add", "--repo", str(repo),
                    str(make_wheel(tmp_path / "own", "Foo", "1.0", "local"))).returncode == 0
-    direct, done = _carrier_through_wrap(sandbox, venv, tmp_path, env, repo, under="helper")
+    direct, done = _carrier_through_wrap(sandbox, venv, tmp_path, env, repo, under="helper",
+                                         bare_gets_evil=False)
     assert installed(sandbox.home / "t") != ("evil", "9.9.9"), \
         direct + "\n" + done.stdout + done.stderr
 
 
 def _carrier_through_wrap(sandbox: Sandbox, venv: Path, tmp_path: Path, env: dict[str, str],
-                          repo: Path, under: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+                          repo: Path, under: str, bare_gets_evil: bool = True,
+                          ) -> tuple[str, subprocess.CompletedProcess[str]]:
     """`serve --cache` over the carrier upstream: plain pip installs helper and with it
-    the evil foo; then `wrap pip install helper` under a profile reserving foo, with the
+    the evil foo (``bare_gets_evil``; serve no longer serves another project's file under
+    helper's path); then `wrap pip install helper` under a profile reserving foo, with the
     upstream as fallback. Returns (the direct URL, wrap's run)."""
     from tests.support import hosting
     from tests.support.servers import free_port
@@ -162,7 +161,8 @@ def _carrier_through_wrap(sandbox: Sandbox, venv: Path, tmp_path: Path, env: dic
             hosting.pipwrap_serve(repo, tmp_path / "log", "--cache", "--fallback", upstream,
                                   port=port, env=env) as served:
         bare = _plain_pip(venv, env, served.url, tmp_path / "bare", "helper")
-        assert installed(tmp_path / "bare") == ("evil", "9.9.9"), bare.stdout + bare.stderr
+        assert (installed(tmp_path / "bare") == ("evil", "9.9.9")) is bare_gets_evil, \
+            bare.stdout + bare.stderr
         sandbox.write_config('default = "corp"\n[profiles.corp]\n'
                              f'index-url = "{served.url}"\nfallback = ["{upstream}"]\n'
                              'reserved = ["foo"]\n')
@@ -172,13 +172,40 @@ def _carrier_through_wrap(sandbox: Sandbox, venv: Path, tmp_path: Path, env: dic
     return direct, done
 
 
+def test_another_projects_file_on_a_fallback_page_is_not_passed_by_the_fence(
+        sandbox: Sandbox, venv: Path, tmp_path: Path) -> None:
+    """The fence's side, with no serve in between: the first source (a static tree) holds
+    foo 1.0, the profile reserves foo, and the fallback (the attacker's upstream) lists
+    the evil foo wheel on its `helper` page, helper depending on `foo @ <fallback's file
+    URL>`. Plain pip from the fallback installs it; through `wrap` the fence leaves the
+    file off helper's page, reads foo's page as a client would (the first source's), and
+    refuses the file."""
+    from tests.support import static_index
+    from tests.support.publishing import client_env
+
+    first = static_index.tree(tmp_path / "first",
+                              [make_wheel(tmp_path / "own", "Foo", "1.0", "local")])
+    env = client_env(tmp_path)
+    pages: dict[str, bytes] = {}  # read per request: filled once the server's URL is known
+    with static_index.serve(first) as local_first, \
+            _serve_json(tmp_path / "upstream", pages) as upstream:
+        built, direct = _upstream_with_a_carrier(tmp_path, upstream.removesuffix("/simple/"),
+                                                 under="files")
+        pages.update(built)
+        bare = _plain_pip(venv, env, upstream, tmp_path / "bare", "helper")
+        assert installed(tmp_path / "bare") == ("evil", "9.9.9"), bare.stdout + bare.stderr
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{local_first.url}"\n'
+                             f'fallback = ["{upstream}"]\nreserved = ["foo"]\n')
+        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target "
+                                  f"{sandbox.home / 't'} helper; echo status=$?")
+    out = direct + "\n" + done.stdout + done.stderr
+    assert installed(sandbox.home / "t") is None, out
+    assert "status=1" in done.stdout, out
+
+
 # -- 3. `pipwrap env` sessions: a change that keeps the config's mtime ----------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fence/session.py:Session.made_from_changed (and paths.Watched) compare only st_mtime_ns, "
-    "which any writer can set back (touch -r/-d, cp -p, rsync -t, tar x, an editor keeping "
-    "times): the session keeps serving the old, looser rules; st_ctime_ns (set by the kernel "
-    "on every write or utime, never by the writer) and st_ino would catch it"))
 def test_an_env_session_survives_a_tightening_that_keeps_the_mtime(
         sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
     """`eval "$(pipwrap env --reveal)"`; the team then adds `reserved = ["foo"]` and the
@@ -267,11 +294,6 @@ def test_a_stolen_upload_token_cannot_change_a_pin_of_a_name_taken_from_upstream
 
 # -- 5. Login names told apart by time when the file mixes hash kinds ---------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "repo/auth.py:_decoy checks an UNKNOWN name against the slowest entry, but a KNOWN name "
-    "is checked against its own hash only: in a file that mixes a bcrypt entry (a person, "
-    "htpasswd -B) with a {SHA} or $apr1$ one (a CI token, htpasswd -s/-m), the fast entry's "
-    "name answers its 401 hundreds of times sooner than a name that does not exist"))
 def test_a_fast_hashed_login_name_is_not_told_apart_by_time(tmp_path: Path) -> None:
     """test_serve_permissions.py holds it for a bcrypt name against an unknown one; the
     other direction: `ci` ({SHA}) against `mallory` (absent), beside `alice` (bcrypt)."""
@@ -306,3 +328,28 @@ def _bcrypt5() -> Path:
     fixture = test_serve_permissions.bcrypt5
     made: Path = getattr(fixture, "__wrapped__", fixture)()
     return made
+
+
+# -- rt3 item 4: a page request spelling a reserved name with percent-escapes ---------------
+
+def test_a_percent_escaped_reserved_name_is_decided_as_the_server_reads_it(
+        sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
+    """`serve --fallback` decodes `/simple/%66oo/` to foo and sends it to the upstream's
+    evil Foo 9.9.9 (curl shows it); through a `pipwrap env` session whose profile reserves
+    foo, the fence decides the same request on foo, not on "%66oo", and refuses it."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+
+    env = client_env(tmp_path)
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--fallback",
+                               staged.upstream, env=env) as served:
+        plain = subprocess.run(["curl", "-sS", "-L", "--max-time", "30", f"{served.url}%66oo/"],
+                               capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        assert "-9.9.9-" in plain.stdout, plain
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{served.url}"\nreserved = ["foo"]\n')
+        done = sandbox.sh("bash", 'eval "$(pipwrap env --reveal)"\n'
+                                  'curl -sS "${PIP_INDEX_URL}%66oo/"; echo\n', how="plain")
+    out = done.stdout + done.stderr
+    assert "9.9.9" not in out, out
+    assert "'foo' is reserved" in out, out

@@ -52,7 +52,7 @@ def test_a_fallback_redirect_opens_that_projects_page_and_its_files_only() -> No
     assert policy.decide("GET", "https://pypi.example/simple/foo-renamed/").project == "foo"
     listed = IndexFile("https://files.example/f/foo-1.0.tar.gz", "foo-1.0.tar.gz",
                        {"sha256": SHA}, core_metadata={"sha256": "b" * 64})
-    policy.saw_page([listed])
+    policy.saw_page([listed], "foo")
     file = policy.decide("GET", listed.url)
     assert (file.kind, file.sha256) == (FILE, frozenset({SHA}))
     meta = policy.decide("GET", listed.url + ".metadata")
@@ -91,11 +91,11 @@ def test_an_upload_url_at_the_servers_root_leaves_reading_to_the_index() -> None
     assert policy.decide("GET", "https://pypi.example/simple/six/").kind == PAGE
     # The server's own files keep the sha256 their page gave.
     wheel = "http://127.0.0.1:8080/simple/six/six-1.0-py3-none-any.whl"
-    policy.saw_page([IndexFile(wheel, "six-1.0-py3-none-any.whl", {"sha256": SHA})])
+    policy.saw_page([IndexFile(wheel, "six-1.0-py3-none-any.whl", {"sha256": SHA})], "six")
     assert (policy.decide("GET", wheel).kind, policy.decide("GET", wheel).sha256) == (
         INDEX, frozenset({SHA}))
     beside = "http://127.0.0.1:8080/packages/six-1.0.tar.gz"
-    policy.saw_page([IndexFile(beside, "six-1.0.tar.gz", {"sha256": SHA})])
+    policy.saw_page([IndexFile(beside, "six-1.0.tar.gz", {"sha256": SHA})], "six")
     assert (policy.decide("GET", beside).kind, policy.decide("GET", beside).sha256) == (
         FILE, frozenset({SHA}))
     # The root is no free pass for reading: only the index and its files.
@@ -130,3 +130,51 @@ def test_an_upload_url_elsewhere_takes_posts_to_itself_only() -> None:
                         ("POST", "https://upload.example/legacy/deeper/"),
                         ("POST", "https://upload.example/")):
         assert not policy.decide(method, url).allowed, (method, url)
+
+
+def test_a_page_opens_only_files_named_for_its_own_project() -> None:
+    """Red-team 3: helper's page (any index's) listing foo-9.9.9...whl must not open it for
+    a direct-URL dependency, past the rules that decide foo."""
+    from pipwrap.fence.policy import names_project
+
+    policy = Policy("http://127.0.0.1:8080/simple/", composed=True)
+    base = "https://up.example/files/"
+    own = IndexFile(base + "helper-1.0-py3-none-any.whl", "helper-1.0-py3-none-any.whl",
+                    {"sha256": SHA})
+    evil = IndexFile(base + "foo-9.9.9-py3-none-any.whl", "foo-9.9.9-py3-none-any.whl",
+                     {"sha256": SHA})
+    # The JSON filename says helper, the URL (what pip fetches) says foo: both are read.
+    masked = IndexFile(base + "foo-9.9.8-py3-none-any.whl", "helper-9.9.8-py3-none-any.whl",
+                       {"sha256": SHA})
+    policy.saw_page([own, evil, masked], "Helper")
+    assert policy.decide("GET", own.url).kind == FILE
+    assert not policy.decide("GET", evil.url).allowed
+    assert not policy.decide("GET", masked.url).allowed
+
+    def listed(name: str, project: str) -> bool:
+        return names_project(IndexFile(base + name, name), project)
+
+    assert listed("Foo_Bar-1.0.tar.gz", "foo-bar")
+    assert listed("foo.bar-1.0-py3-none-any.whl", "Foo_Bar")
+    assert not listed("foo-bar-1.0.tar.gz", "foo")  # an sdist parses at its last dash
+    assert not listed("foo-1.0.tar.gz", "foo-bar")
+    # Names packaging cannot parse are read as pip reads a page's links.
+    assert listed("foo-1.0.tar.bz2", "foo")
+    assert listed("foo-bar-1.0-beta.tar.gz", "foo-bar")
+    assert not listed("foo-9.9.9-x.tar.gz", "helper")
+    assert not listed("notes.txt", "helper")
+
+
+def test_an_index_page_is_decided_on_the_name_the_server_reads() -> None:
+    """Red-team 3: `/simple/%66oo/` is foo's page to the server (serve, pypiserver decode
+    it), so the fence's rules must see foo, not "%66oo"."""
+    policy = Policy("http://127.0.0.1:8080/simple/", composed=True)
+    for spelled, project in (("%66oo", "foo"), ("%46OO", "foo"), ("fo%6F", "foo"),
+                             ("F%6F_o", "fo-o"), ("foo%5Fbar", "foo-bar")):
+        page = policy.decide("GET", f"http://127.0.0.1:8080/simple/{spelled}/")
+        assert (page.kind, page.project) == (INDEX_PAGE, project), spelled
+    assert policy.decide("GET", "http://127.0.0.1:8080/simple/Foo_Bar.baz/").project == \
+        "foo-bar-baz"
+    for bad in ("%2e%2e", "foo%2Fbar", "%00", "f%20o"):
+        refused = policy.decide("GET", f"http://127.0.0.1:8080/simple/{bad}/")
+        assert not refused.allowed and "is not a project name" in refused.reason, bad

@@ -300,7 +300,7 @@ def test_a_composed_policy_passes_only_listed_files_also_on_the_index_server() -
     hidden = "https://first.example/repo/files/foo-2.0-py3-none-any.whl"
     under = "https://first.example/repo/simple/foo/foo-2.0-py3-none-any.whl"
     policy.saw_page(parse(f'<a href="{listed}#sha256={"ef" * 32}">x</a>', "text/html",
-                          "https://first.example/repo/simple/foo/"))
+                          "https://first.example/repo/simple/foo/"), "foo")
     assert policy.decide("GET", listed).sha256 == frozenset({"ef" * 32})
     assert not policy.decide("GET", hidden).allowed
     assert not policy.decide("GET", under).allowed
@@ -420,3 +420,15 @@ def test_a_single_failing_source_is_the_index_failing_with_serve_hinted_on_loopb
     assert (SERVE_HINT in refusal) is hint, refusal
     served_500, _ = _compose("foo", [500, 404])  # several sources: their rule is said
     assert "only a 404 or 410 moves on to the next" in (served_500.refusal or "")
+
+
+def test_a_page_listing_another_projects_file_serves_only_its_own() -> None:
+    """Red-team 3: the fallback's helper page also lists foo-9.9.9...whl (foo reserved):
+    the composed page leaves it out, and the steps say so."""
+    outcome, _asked = _compose("helper", [404, _json(("helper-1.0-py3-none-any.whl", 40 * DAY),
+                                                     ("foo-9.9.9-py3-none-any.whl", 40 * DAY))],
+                               reserved=("foo",))
+    assert outcome.status == 200
+    assert [f.filename for f in outcome.files] == ["helper-1.0-py3-none-any.whl"]
+    assert any("foo-9.9.9-py3-none-any.whl" in step and "another project" in step
+               for step in outcome.steps), outcome.steps

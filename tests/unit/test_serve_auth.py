@@ -97,3 +97,36 @@ def test_a_user_on_two_lines_is_refused_at_start_up_and_revoked_on_reload(
     assert logins.check(basic("__token__", "new")) is None
     assert logins.check(basic("ci", "c")) == "ci"
     assert "neither line logs in until one is removed" in capsys.readouterr().err
+
+
+def test_a_cheap_entrys_refusal_costs_the_slowest_entry(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Red-team 3: a {SHA} name beside a slower entry must not answer its 401 sooner than
+    an unknown name (checked against the slowest, the decoy); its right password is checked
+    against its own hash only."""
+    slow = apr1_entry("alice-pw")
+    logins_file = tmp_path / "htpasswd"
+    logins_file.write_text(f"ci:{sha_entry('ci-token')}\nalice:{slow}\n")
+    logins = auth.Logins(str(logins_file))
+    checked: list[str] = []
+    real = auth.check_entry
+
+    def spy(hashed: str, password: str) -> bool:
+        checked.append(hashed)
+        return real(hashed, password)
+
+    monkeypatch.setattr(auth, "check_entry", spy)
+
+    def basic(user: str, password: str) -> str:
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    assert logins.check(basic("ci", "wrong")) is None
+    assert checked[-1] == slow  # the refusal also paid the slowest entry
+    assert logins.check(basic("mallory", "wrong")) is None
+    assert checked[-1] == slow
+    checked.clear()
+    assert logins.check(basic("ci", "ci-token")) == "ci"
+    assert slow not in checked
+    checked.clear()
+    assert logins.check(basic("alice", "wrong")) is None
+    assert checked == [slow]  # the slowest entry itself: once, not twice
