@@ -27,7 +27,7 @@ def test_two_wraps_of_one_shell_writing_stamps_at_once_never_fail(
     files = [tmp_path / f"watched-{number}" for number in range(6)]
     for path in files:
         path.write_text("x")
-    watched = [Watched(str(path), path.stat().st_mtime_ns) for path in files]
+    watched = [Watched.now(str(path)) for path in files]
     shell_pid = os.getpid()  # alive, so the sweep keeps only its own rule: same pid
     context = multiprocessing.get_context("fork")
     writers = [context.Process(target=_write_many, args=(shell_pid, watched, 300))
