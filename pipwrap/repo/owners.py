@@ -56,7 +56,7 @@ def check_user_name(user: str) -> str:
 
 def change_owner(root: str, project: str, user: str, *, add: bool) -> list[str]:
     """``repo owner add|remove``: the project's owners after the change (under the lock)."""
-    project = normalize(project)
+    given, project = project, normalize(project)
     check_user_name(user)
     if not os.path.isdir(root):
         raise PipwrapError(f"no repository at {root}")
@@ -65,7 +65,7 @@ def change_owner(root: str, project: str, user: str, *, add: bool) -> list[str]:
         current = owners.get(project, [])
         if add:
             if not PROJECT_NAME.fullmatch(project):
-                raise PipwrapError(f"{project!r} is not a project name")
+                raise PipwrapError(f"{given!r} is not a project name")
             current = sorted({*current, user})
         else:
             if user not in current:
