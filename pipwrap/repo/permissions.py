@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from pipwrap.repo.upstream import Login, Upstream
 
 RIGHTS = ("read", "upload")
+RETRY_AFTER_FAILURE = 15  # seconds an upstream that failed to answer is not asked again
 
 
 class Refusal(Exception):
@@ -130,22 +131,34 @@ class UpstreamNames:
         self._timeout = timeout
         self._client: Upstream | None = None
         self._lock = threading.Lock()
+        # After a failure the next asks fail at once for a while: twine and uv retry a
+        # 503 several times, and each would otherwise wait the whole timeout again.
+        self._failed: tuple[float, str] | None = None
 
     def serves(self, project: str) -> bool:
         """True: the upstream has a page for ``project``; False: it answers 404 or 410.
         Anything else raises :class:`pipwrap.repo.upstream.Failed`."""
+        import time
+
         from pipwrap.repo import upstream
 
         with self._lock:
             if self._client is None:
                 self._client = upstream.Upstream(self.url, self._login, set(self._hosts),
                                                  self._timeout or upstream.TIMEOUT)
+            failed = self._failed
+        if failed is not None and time.monotonic() < failed[0]:
+            raise upstream.Failed(failed[1])
         accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
         try:
             with self._client.get(f"{self.url}{quote(project)}/", {"Accept": accept}):
                 return True  # its body is not needed: the name is taken
         except upstream.Missing:
             return False
+        except upstream.Failed as exc:
+            self._failed = (time.monotonic() + RETRY_AFTER_FAILURE,
+                            f"{exc}; not asked again for {RETRY_AFTER_FAILURE} s")
+            raise
 
 
 class Policy:
@@ -173,8 +186,8 @@ class Policy:
         try:
             served = self.upstream.serves(project)
         except Failed as exc:
-            raise Refusal(503, f"cannot tell whether the upstream serves {project}; it did "
-                          f"not answer ({exc}); a first upload of a name waits for its "
+            raise Refusal(503, f"cannot tell whether the upstream serves {project} "
+                          f"({exc}); a first upload of a name waits for the upstream's "
                           f"answer, or for an operator to claim the name: {claim}") from None
         if served:
             raise Refusal(403, f"{project} is served from the upstream ({self.upstream.url}); "

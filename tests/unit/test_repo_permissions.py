@@ -69,5 +69,5 @@ def test_only_a_name_neither_held_nor_claimed_asks_the_upstream(tmp_path: Path) 
     with pytest.raises(Refusal) as refused:
         policy.check_upstream(str(tmp_path), "new", None)
     assert refused.value.status == 503
-    assert refused.value.message.startswith("cannot tell whether the upstream serves new; ")
+    assert refused.value.message.startswith("cannot tell whether the upstream serves new (")
     assert refused.value.message.endswith("claim the name: pipwrap repo owner add new USER")
