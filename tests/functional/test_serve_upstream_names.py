@@ -171,3 +171,21 @@ def test_without_a_fallback_uploads_ask_no_upstream(tmp_path: Path,
         pushed = twine(env, f"{served.base}/", wheel, user="release-ci", password="ci-pw")
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert (tmp_path / "repo" / "bar-baz" / wheel.name).is_file()
+
+
+def test_without_logins_a_name_the_upstream_serves_needs_a_claim_too(
+        tmp_path: Path, env: dict[str, str], upstream: str) -> None:
+    """--auth none: anyone who connects uploads, but never over an upstream's name
+    unclaimed (the claim's USER is any name: there are no logins)."""
+    wheel = make_wheel(tmp_path / "w", "bar-baz", "2.0", "ours")
+    root = tmp_path / "repo"
+    with hosting.pipwrap_serve(root, tmp_path / "log", "--fallback", upstream, "--auth",
+                               "none", env=env) as served:
+        refused = twine(env, f"{served.base}/", wheel)
+        claimed = pipwrap(env, "repo", "owner", "add", "--repo", str(root), "bar-baz", "team")
+        taken = twine(env, f"{served.base}/", wheel)
+    told = _joined(refused.stdout + refused.stderr)
+    assert refused.returncode != 0, told
+    assert "for this index first: pipwrap repo owner add bar-baz USER" in told, told
+    assert claimed.returncode == 0, claimed.stderr
+    assert taken.returncode == 0, taken.stdout + taken.stderr
