@@ -357,7 +357,8 @@ def admit(root: str, dist: DistFile, user: str | None, policy: Policy, *,
     :class:`Refusal`, or return how to undo what was recorded (a new owner), if anything.
 
     With logins, a project is uploaded to only by its owners; a new name is claimed by
-    its first uploader; a name held here without an owner (added with ``repo add``, or
+    its first uploader (with a fallback, once :meth:`Policy.check_upstream` found the
+    upstream does not serve it); a name held here without an owner (added with ``repo add``, or
     before owners existed, or a removed project's held name) takes no upload until the
     operator gives it one. ``present``: the same bytes are already published (a re-run
     of twine): no release rule applies, nothing changes.
