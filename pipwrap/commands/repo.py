@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pipwrap.repo.access import Access
     from pipwrap.repo.index import Report
     from pipwrap.repo.mirror import Settings as CacheSettings
+    from pipwrap.repo.permissions import UpstreamNames
 
 REPO_HELP = """\
 A PEP 503 tree of your distributions, DIR/<normalized-name>/<file>, with a complete static
@@ -86,7 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "owner", help="who may upload to a project (serve with logins)",
         description="With logins, the first login to upload a new project owns it, and only "
         "its owners may upload to it. A project added with `repo add` has no owner until "
-        "given one here, and takes no upload until then.",
+        "given one here, and takes no upload until then. With a fallback, a name the "
+        "upstream serves takes no first upload until `owner add` claims it here.",
     )
     owner_actions = owner.add_subparsers(dest="owner_command", metavar="ACTION")
     for verb, summary in (("add", "make USER an owner of NAME"),
@@ -280,7 +282,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise PipwrapError("serve: --max-connections must be at least 1 and --header-timeout "
                            "between 0 and 3600 seconds")
     root = _serve_root(args)
-    access = _access(args)
+    access = _access(args, _upstream_names(fallback, cache))
     proctitle.set_title(["pipwrap", *sys.argv[1:]])
     return hosting.serve(root, args.host, args.port, fallback, args.verbose, access, cache,
                          args.tls_cert, args.tls_key, header_timeout=args.header_timeout,
@@ -348,7 +350,18 @@ def _serve_root(args: argparse.Namespace) -> str:
                        f"--repo {shlex.quote(root)} DIST...")
 
 
-def _access(args: argparse.Namespace) -> Access:
+def _upstream_names(fallback: str | None,
+                    cache: CacheSettings | None) -> UpstreamNames | None:
+    """Who answers "does the upstream serve this name?" for a first upload: the cache's
+    upstream as the cache reaches it, or the fallback clients are redirected to."""
+    from pipwrap.repo.permissions import UpstreamNames
+
+    if cache is not None:
+        return UpstreamNames(cache.upstream, cache.login, cache.allow_hosts, cache.timeout)
+    return UpstreamNames(fallback) if fallback else None
+
+
+def _access(args: argparse.Namespace, upstream: UpstreamNames | None = None) -> Access:
     from pipwrap.repo import auth, permissions
     from pipwrap.repo.access import Access
 
@@ -363,7 +376,8 @@ def _access(args: argparse.Namespace) -> Access:
     if "none" in wanted:
         if args.htpasswd:
             raise PipwrapError("serve: --auth none and --htpasswd contradict each other")
-        return Access(uploads=True, login_to_upload=False, max_upload=limit)
+        return Access(uploads=True, login_to_upload=False, max_upload=limit,
+                      policy=permissions.Policy(upstream=upstream))
     if not args.htpasswd:
         if wanted:
             raise PipwrapError(f"serve: --auth {args.auth} needs --htpasswd FILE (the logins)")
@@ -374,7 +388,7 @@ def _access(args: argparse.Namespace) -> Access:
         rights = permissions.Rights(os.path.abspath(os.path.expanduser(args.permissions)))
     return Access(logins, uploads=True, login_to_upload=True,
                          login_to_read="read" in wanted, max_upload=limit,
-                         policy=permissions.Policy(rights, owners=True))
+                         policy=permissions.Policy(rights, owners=True, upstream=upstream))
 
 
 def run_repo(args: argparse.Namespace) -> int:

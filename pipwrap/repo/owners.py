@@ -2,7 +2,10 @@
 
 The first login to upload a new project owns it (serve records it, see
 :func:`pipwrap.repo.permissions.admit`); ``pipwrap repo owner add|remove|list`` is the
-operator's hand on it. The file is state, not a cache: backups keep it.
+operator's hand on it. ``owner add`` also claims a name the tree does not hold yet (one
+the upstream serves, which a first upload may not take): the claim alone hides nothing,
+the upstream still answers the name until its owner's first upload. The file is state,
+not a cache: backups keep it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 
 from pipwrap.errors import PipwrapError
 from pipwrap.repo import index
-from pipwrap.repo.distfile import normalize
+from pipwrap.repo.distfile import PROJECT_NAME, normalize
 
 OWNERS = "owners.json"  # in the tree's .pipwrap/
 
@@ -53,7 +56,7 @@ def check_user_name(user: str) -> str:
 
 def change_owner(root: str, project: str, user: str, *, add: bool) -> list[str]:
     """``repo owner add|remove``: the project's owners after the change (under the lock)."""
-    project = normalize(project)
+    given, project = project, normalize(project)
     check_user_name(user)
     if not os.path.isdir(root):
         raise PipwrapError(f"no repository at {root}")
@@ -61,9 +64,8 @@ def change_owner(root: str, project: str, user: str, *, add: bool) -> list[str]:
         owners = load_owners(root)
         current = owners.get(project, [])
         if add:
-            if not os.path.isdir(os.path.join(root, project)):
-                raise PipwrapError(f"no project {project!r} in {root} (owners are given to "
-                                   "projects held here)")
+            if not PROJECT_NAME.fullmatch(project):
+                raise PipwrapError(f"{given!r} is not a project name")
             current = sorted({*current, user})
         else:
             if user not in current:

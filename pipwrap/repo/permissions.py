@@ -10,6 +10,11 @@ The model is PyPI's, cut to what a team index needs (docs/hosting-team.md):
 - **Owners.** The first login to upload a new project owns it (PyPI's rule); only its
   owners may upload to it afterwards. The operator manages owners with ``pipwrap repo
   owner``. Owners live in the tree (``.pipwrap/owners.json``), so a backup keeps them.
+- **The upstream's names.** With a fallback (or ``--cache``), a name the upstream serves
+  belongs to the upstream until the operator claims it (``repo owner add``): the first
+  upload of a name the tree neither holds nor has claimed asks the upstream first
+  (:class:`UpstreamNames`). Otherwise that upload would hide the upstream's files of the
+  name (local-first), and a stolen upload token would change what ``NAME==1.9`` installs.
 - **Releases.** A release (a version with files) takes new files only when they cannot
   change what an installer picks for ``==VERSION`` (:func:`check_release`).
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from urllib.parse import quote
 
 from pipwrap.errors import PipwrapError
 from pipwrap.repo import index
@@ -34,7 +40,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pipwrap.repo.upstream import Login, Upstream
+
 RIGHTS = ("read", "upload")
+RETRY_AFTER_FAILURE = 15  # seconds an upstream that failed to answer is not asked again
 
 
 class Refusal(Exception):
@@ -108,13 +117,82 @@ class Rights:
         return self._rights.get(user, "read")
 
 
-class Policy:
-    """Who may upload on one server: ``rights`` (None: every login may) and whether
-    uploads carry a login, which turns project ownership on."""
+class UpstreamNames:
+    """Whether the server's fallback index serves a project, asked with the cache's HTTP
+    client (:mod:`.upstream`: its allowed hosts, login and deadlines), made on first use
+    (serve without ``--cache`` loads urllib3 only when an upload needs it)."""
 
-    def __init__(self, rights: Rights | None = None, *, owners: bool = False) -> None:
+    def __init__(self, url: str, login: Login | None = None,
+                 allow_hosts: frozenset[str] = frozenset(),
+                 timeout: float | None = None) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self._login = login
+        self._hosts = allow_hosts
+        self._timeout = timeout
+        self._client: Upstream | None = None
+        self._lock = threading.Lock()
+        # After a failure the next asks fail at once for a while: twine and uv retry a
+        # 503 several times, and each would otherwise wait the whole timeout again.
+        self._failed: tuple[float, str] | None = None
+
+    def serves(self, project: str) -> bool:
+        """True: the upstream has a page for ``project``; False: it answers 404 or 410.
+        Anything else raises :class:`pipwrap.repo.upstream.Failed`."""
+        import time
+
+        from pipwrap.repo import upstream
+
+        with self._lock:
+            if self._client is None:
+                self._client = upstream.Upstream(self.url, self._login, set(self._hosts),
+                                                 self._timeout or upstream.TIMEOUT)
+            failed = self._failed
+        if failed is not None and time.monotonic() < failed[0]:
+            raise upstream.Failed(failed[1])
+        accept = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+        try:
+            with self._client.get(f"{self.url}{quote(project)}/", {"Accept": accept}):
+                return True  # its body is not needed: the name is taken
+        except upstream.Missing:
+            return False
+        except upstream.Failed as exc:
+            self._failed = (time.monotonic() + RETRY_AFTER_FAILURE,
+                            f"{exc}; not asked again for {RETRY_AFTER_FAILURE} s")
+            raise
+
+
+class Policy:
+    """Who may upload on one server: ``rights`` (None: every login may), whether uploads
+    carry a login, which turns project ownership on, and the upstream whose names are
+    not claimed by a first upload (None: no fallback)."""
+
+    def __init__(self, rights: Rights | None = None, *, owners: bool = False,
+                 upstream: UpstreamNames | None = None) -> None:
         self.rights = rights
         self.owners = owners
+        self.upstream = upstream
+
+    def check_upstream(self, root: str, project: str, user: str | None) -> None:
+        """Refuse the first upload of a name the upstream serves. Asked before the tree's
+        lock is taken (the upstream may take its whole timeout), for a name the tree does
+        not hold (no directory: no files, no tombstone) and no owner was given; under the
+        lock :func:`admit` then claims it, or finds it claimed meanwhile."""
+        if self.upstream is None or os.path.lexists(os.path.join(root, project)) \
+                or load_owners(root).get(project):
+            return
+        from pipwrap.repo.upstream import Failed
+
+        claim = f"pipwrap repo owner add {project} {user or 'USER'}"
+        try:
+            served = self.upstream.serves(project)
+        except Failed as exc:
+            raise Refusal(503, f"cannot tell whether the upstream serves {project} "
+                          f"({exc}); a first upload of a name waits for the upstream's "
+                          f"answer, or for an operator to claim the name: {claim}") from None
+        if served:
+            raise Refusal(403, f"{project} is served from the upstream ({self.upstream.url}); "
+                          "an upload would hide its files here, so an operator claims it "
+                          f"for this index first: {claim}")
 
     def before_body(self, user: str | None) -> Refusal | None:
         """Refused before the body is read: a login that may read but not upload."""
@@ -279,7 +357,8 @@ def admit(root: str, dist: DistFile, user: str | None, policy: Policy, *,
     :class:`Refusal`, or return how to undo what was recorded (a new owner), if anything.
 
     With logins, a project is uploaded to only by its owners; a new name is claimed by
-    its first uploader; a name held here without an owner (added with ``repo add``, or
+    its first uploader (with a fallback, once :meth:`Policy.check_upstream` found the
+    upstream does not serve it); a name held here without an owner (added with ``repo add``, or
     before owners existed, or a removed project's held name) takes no upload until the
     operator gives it one. ``present``: the same bytes are already published (a re-run
     of twine): no release rule applies, nothing changes.

@@ -365,6 +365,7 @@ def receive(root: str, body: Body, content_type: str | None, *, user: str | None
                                      present=plan[0].state == "present")
 
         try:
+            rules.check_upstream(root, project, user)  # outside the lock: it may wait
             added, _ = store.add(root, [got.path], admit)
         except permissions.Refusal as exc:
             raise UploadError(exc.status, exc.message) from None

@@ -256,13 +256,6 @@ def test_a_cached_file_url_of_a_reserved_name_asked_directly_is_refused(
 
 # -- 4. An upload token claims a name the team takes from the upstream --------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "repo/permissions.py:admit lets any upload-granted login claim a name the tree does not "
-    "hold, even one `serve --cache`/`--fallback` answers from the upstream; once held, the "
-    "upstream's files of that name answer 404 (local-first), so `pip install bar-baz==1.9` "
-    "installs the uploader's file: hosting-team.md's 'a stolen upload token can add a "
-    "version, never change what a pin installs' does not hold for names the team uses from "
-    "PyPI"))
 def test_a_stolen_upload_token_cannot_change_a_pin_of_a_name_taken_from_upstream(
         sandbox: Sandbox, staged: Staged, tmp_path: Path) -> None:
     """The team's `serve --cache --fallback PYPI --htpasswd ... --auth upload`; its CI

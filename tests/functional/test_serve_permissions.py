@@ -182,8 +182,12 @@ def test_only_a_projects_owners_may_upload_to_it(tmp_path: Path, env: dict[str, 
         done = twine(env, url, make_wheel(tmp_path / "b4", "alice-lib", "1.2", "bob"),
                      user="bob", password="b-pw")
         assert done.returncode != 0 and "403" in said(done)
-    missing = pipwrap(env, "repo", "owner", "add", "--repo", str(root), "nothing", "bob")
-    assert missing.returncode == 2 and "no project 'nothing'" in missing.stderr
+    # A name not held here is claimed (for a name the upstream serves, see
+    # test_serve_upstream_names.py); a path is no name.
+    claimed = pipwrap(env, "repo", "owner", "add", "--repo", str(root), "nothing", "bob")
+    assert claimed.returncode == 0 and claimed.stdout == "nothing: owners bob\n", claimed.stderr
+    bad = pipwrap(env, "repo", "owner", "add", "--repo", str(root), "../etc", "bob")
+    assert bad.returncode == 2 and "'../etc' is not a project name" in bad.stderr, bad.stderr
 
 
 def test_a_published_release_cannot_be_shadowed(tmp_path: Path, env: dict[str, str],

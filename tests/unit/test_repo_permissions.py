@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from packaging.tags import sys_tags
 
@@ -45,3 +47,27 @@ def test_two_wheels_this_interpreter_takes_always_meet() -> None:
     for first in sample:
         for second in sample:
             assert wheels_meet(wheel(first), wheel(second)), (first, second)
+
+
+def test_only_a_name_neither_held_nor_claimed_asks_the_upstream(tmp_path: Path) -> None:
+    """A held directory (files or a tombstone) or an owner given with `repo owner add`
+    decides without the upstream (here unreachable: asking it would refuse, 503)."""
+    import socket
+
+    from pipwrap.repo.permissions import Policy, Refusal, UpstreamNames
+
+    with socket.socket() as unused:  # a port nothing listens on once closed
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    policy = Policy(upstream=UpstreamNames(f"http://127.0.0.1:{port}/simple", timeout=5))
+    (tmp_path / "held").mkdir()
+    (tmp_path / ".pipwrap").mkdir()
+    (tmp_path / ".pipwrap" / "owners.json").write_text('{"claimed": ["ci"]}\n')
+    policy.check_upstream(str(tmp_path), "held", "ci")
+    policy.check_upstream(str(tmp_path), "claimed", "ci")
+    Policy().check_upstream(str(tmp_path), "new", "ci")  # no fallback: nothing to ask
+    with pytest.raises(Refusal) as refused:
+        policy.check_upstream(str(tmp_path), "new", None)
+    assert refused.value.status == 503
+    assert refused.value.message.startswith("cannot tell whether the upstream serves new (")
+    assert refused.value.message.endswith("claim the name: pipwrap repo owner add new USER")
