@@ -56,8 +56,10 @@ async def mirrored_page(app: Server, request: Request, cache: Mirror, project: s
     if chosen is None:
         request.not_acceptable()
         return
-    page = await _ask(app, request, cache, cache.page, project, chosen == pages.JSON_TYPE,
-                      page=True)
+    json_form = chosen == pages.JSON_TYPE
+    # A fresh page in memory is answered here, on the loop: never behind the fetches.
+    page = cache.fresh_page(project, json_form) or await _ask(
+        app, request, cache, cache.page, project, json_form, page=True)
     if page is None:
         return
     request.chosen = " (cache)"

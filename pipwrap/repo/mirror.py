@@ -276,6 +276,21 @@ class Mirror:
         loaded = self._loaded(project)
         return loaded.json if json_form else loaded.html
 
+    def fresh_page(self, project: str, json_form: bool) -> Page | None:
+        """``project``'s page when it is fresh and in memory, else None: a ``stat`` and a
+        look-up, no lock held across I/O, never the network, so the server answers it
+        on its event loop (the page fetches' threads may all be held by a slow upstream)."""
+        status = self._fresh(os.path.join(self.pages, project, STATE))
+        if status is None:
+            return None
+        key = (status.st_ino, status.st_size, status.st_mtime_ns)
+        with self._guard:
+            loaded = self._memory.get(project)
+            if loaded is None or loaded.key != key:
+                return None
+            self._memory.move_to_end(project)
+        return loaded.json if json_form else loaded.html
+
     def _loaded(self, project: str) -> _Loaded:
         directory = os.path.join(self.pages, project)
         stamp = os.path.join(directory, STATE)
