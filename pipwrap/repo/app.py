@@ -19,6 +19,7 @@ import asyncio
 import os
 import stat
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
@@ -26,6 +27,7 @@ from http import HTTPStatus
 from typing import Any
 
 from pipwrap.repo import cache_routes, pages, serving, upload_route
+from pipwrap.repo.auth import basic_login
 from pipwrap.repo.distfile import PROJECT_NAME, normalize
 from pipwrap.repo.request import SERVER, TEXT, Request
 
@@ -34,7 +36,10 @@ if TYPE_CHECKING:
     from pipwrap.repo.access import Access
     from pipwrap.repo.mirror import Mirror
 
-LOGIN_CHECKS = 1  # password hashes checked at once (bcrypt: ~50 ms of CPU each)
+LOGIN_CHECKS = 1  # password hashes checked at once per lane (bcrypt: ~50 ms of CPU each)
+# A name refused this recently is checked in a lane of its own: clients guessing one
+# name's password queue behind each other, never in front of another user's first login.
+FAILED_RECENTLY = 60.0
 LOGINS_REMEMBERED = 1024
 BLOCKING_THREADS = 16  # uploads being stored, cached files being sent
 # --cache's page fetches, apart: an upstream trickling bytes holds these (up to
@@ -55,6 +60,9 @@ class App:
         self.header_timeout = header_timeout
         self.pages = serving.PageCache(root)
         self._checks = ThreadPoolExecutor(LOGIN_CHECKS, thread_name_prefix="pipwrap-login")
+        self._failing_checks = ThreadPoolExecutor(LOGIN_CHECKS,
+                                                  thread_name_prefix="pipwrap-login-failed")
+        self._failed: dict[str, float] = {}  # user name claimed -> when last refused
         self._blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="pipwrap-io")
         self._page_fetches = ThreadPoolExecutor(PAGE_FETCH_THREADS,
                                                 thread_name_prefix="pipwrap-upstream")
@@ -80,8 +88,10 @@ class App:
     # -- logins --------------------------------------------------------------------------
 
     async def login(self, authorization: str | None) -> str | None:
-        """The user the header proves; a check runs in its own small pool, in arrival
-        order; a header proven since the htpasswd file last changed costs one stat."""
+        """The user the header proves; a check runs in a small pool, in arrival order
+        within its lane (a name refused in the last minute has a lane of its own; the
+        decoy keeps an unknown name as slow as a known one, so the lanes tell nothing);
+        a header proven since the htpasswd file last changed costs one stat."""
         logins = self.access.logins
         if logins is None or not authorization:
             return None
@@ -93,8 +103,17 @@ class App:
         proven = self._proven.get(authorization)
         if proven is not None and proven[1] == stamp:
             return proven[0]
+        claimed = basic_login(authorization)
+        name = None if claimed is None else claimed[0]
+        refused = self._failed.get(name) if name is not None else None
+        lane = self._checks if refused is None or time.monotonic() - refused > \
+            FAILED_RECENTLY else self._failing_checks
         loop = asyncio.get_running_loop()
-        user = await loop.run_in_executor(self._checks, logins.check, authorization)
+        user = await loop.run_in_executor(lane, logins.check, authorization)
+        if user is None and name is not None:
+            if len(self._failed) >= LOGINS_REMEMBERED:
+                self._failed.clear()
+            self._failed[name] = time.monotonic()
         if user is not None:
             if len(self._proven) >= LOGINS_REMEMBERED:
                 self._proven.clear()
