@@ -41,6 +41,7 @@ LOGIN_CHECKS = 1  # password hashes checked at once per lane (bcrypt: ~50 ms of 
 # name's password queue behind each other, never in front of another user's first login.
 FAILED_RECENTLY = 60.0
 LOGINS_REMEMBERED = 1024
+NAMES_REMEMBERED = 4096
 BLOCKING_THREADS = 16  # uploads being stored, cached files being sent
 # --cache's page fetches, apart: an upstream trickling bytes holds these (up to
 # --cache-timeout each), never the threads cached files and uploads need.
@@ -53,6 +54,7 @@ class App:
     def __init__(self, root: str, fallback: str | None, verbose: bool, access: Access,
                  mirror: Mirror | None = None, *, header_timeout: float = 15.0) -> None:
         self.root = root
+        self._base = root.rstrip("/")  # paths built with one f-string (measured: cheaper)
         self.fallback = fallback
         self.verbose = verbose
         self.access = access
@@ -66,6 +68,7 @@ class App:
         self._blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="pipwrap-io")
         self._page_fetches = ThreadPoolExecutor(PAGE_FETCH_THREADS,
                                                 thread_name_prefix="pipwrap-upstream")
+        self._valid_names: set[str] = set()  # project names in the URL found normalized
         # Authorization header -> (user, the htpasswd file's stat when it was proven)
         self._proven: dict[str, tuple[str, tuple[int, int, int]]] = {}
 
@@ -81,7 +84,7 @@ class App:
         finally:
             if self.verbose:
                 sys.stderr.write(serving.printable(
-                    f'{request.client} "{scope.method} {scope.path}'
+                    f'{str(scope.client).rsplit(":", 1)[0]} "{scope.method} {scope.path}'
                     f'{"?" + scope.query_string if scope.query_string else ""} '
                     f'HTTP/{scope.http_version}" {request.status} -') + request.chosen + "\n")
 
@@ -158,16 +161,22 @@ class App:
             request.not_found()
 
     async def _project(self, request: Request, name: str) -> None:
-        project = normalize(name)
-        if project != name:
-            request.redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{project}/")
-            return
-        if not PROJECT_NAME.fullmatch(project):
-            request.not_found()
-            return
+        if name not in self._valid_names:  # a name seen valid before: no regex again
+            project = normalize(name)
+            if project != name:
+                request.redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{project}/")
+                return
+            if not PROJECT_NAME.fullmatch(project):
+                request.not_found()
+                return
+            if len(self._valid_names) >= NAMES_REMEMBERED:
+                self._valid_names.clear()
+            self._valid_names.add(name)
+        project = name
         # Held is decided fail-closed: only a directory that is certainly absent sends the
-        # name upstream; a stat that fails otherwise (permissions, I/O) answers 503.
-        directory = os.path.join(self.root, project)
+        # name upstream; a stat that fails otherwise (permissions, I/O) answers 503. The
+        # directory's lstat stays: a symbolic link there holds the name (404).
+        directory = f"{self._base}/{project}"
         try:
             mode: int | None = os.lstat(directory).st_mode
         except OSError as exc:
@@ -194,7 +203,7 @@ class App:
         name = "index.json" if chosen == pages.JSON_TYPE else "index.html"
         request.chosen = f" {name}"
         try:
-            cached = self.pages.page(os.path.join(directory, name))
+            cached = self.pages.page(f"{directory}/{name}")
         except OSError:
             request.unavailable()
             return
