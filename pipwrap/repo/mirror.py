@@ -17,7 +17,8 @@ the log says so. Only files
 on allowed hosts are offered (:mod:`.upstream`). A project the tree holds never reaches
 this module (local-first).
 
-The server calls :meth:`Mirror.page` and :meth:`Mirror.file`.
+The server calls :meth:`Mirror.fresh_page` (on its event loop), :meth:`Mirror.page`,
+:meth:`Mirror.file` and :meth:`Mirror.verified`.
 """
 
 from __future__ import annotations
