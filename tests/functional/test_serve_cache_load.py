@@ -20,6 +20,7 @@ from tests.functional.test_serve_cache_upstream import (
     Route,
     fetch,
     page,
+    rss_peak_mb,
     send,
     trickle,
     upstream,
@@ -57,13 +58,6 @@ def test_a_cached_page_answers_while_trickling_fetches_hold_every_fetch_thread(
         assert all(status == 200 and name.encode() in body for status, body, _ in answers), \
             [(status, body[:100], took) for status, body, took in answers]
         assert any(thread.is_alive() for thread in threads)  # the load was still on
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def test_slow_readers_of_a_big_cached_file_cost_no_memory_per_unread_byte(
@@ -106,12 +100,12 @@ def test_slow_readers_of_a_big_cached_file_cost_no_memory_per_unread_byte(
                 for sock in readers:
                     with contextlib.suppress(OSError):
                         sock.recv(1024)
-                peak = max(peak, _rss_mb(served.process.pid))
+                peak = max(peak, rss_peak_mb(served.process.pid, "VmRSS"))
                 time.sleep(0.2)
             status, body, took = fetch(
                 f"{served.url.removesuffix('/simple/')}{paths['small']}", timeout=5)
             assert status == 200 and body == small, (status, body[:100], took)
-            peak = max(peak, _rss_mb(served.process.pid))
+            peak = max(peak, rss_peak_mb(served.process.pid, "VmRSS"))
             assert peak <= 100, f"serve's RSS {peak:.0f} MB with 20 slow readers"
         finally:
             for sock in readers:
