@@ -100,7 +100,20 @@ def p99(times: list[float]) -> float:
     return statistics.quantiles(times, n=100, method="inclusive")[98]
 
 
-# -- RSS ---------------------------------------------------------------------------------
+# -- RSS and CPU ---------------------------------------------------------------------------
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and its children (nginx's workers), from /proc."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(entry) == pid or int(fields[1]) == pid:
+                total += int(fields[11]) + int(fields[12])  # utime, stime (ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler:
@@ -421,6 +434,13 @@ def serve(label: str, repo: Path, extra: list[str]) -> Iterator[tuple[Server, Rs
 # -- the sections --------------------------------------------------------------------------
 
 
+def per_page(cpu: float, turns: list[tuple[float, float]], seconds: float) -> float:
+    """Microseconds of the server's CPU per answered page over ``turns`` (req/s, p99) of
+    ``seconds`` each."""
+    pages = sum(rps for rps, _ in turns) * seconds
+    return cpu / pages * 1e6 if pages else float("nan")
+
+
 def throughput(repo: Path, work: Path, args: argparse.Namespace, engine: list[str]) -> None:
     projects = sorted(p.name for p in repo.iterdir() if p.is_dir() and p.name[0] != ".")
     paths = work / "paths.txt"
@@ -435,11 +455,14 @@ def throughput(repo: Path, work: Path, args: argparse.Namespace, engine: list[st
         results: dict[tuple[str, int], tuple[float, float]] = {}
         for connections in (8, 64, 256):
             runs: dict[str, list[tuple[float, float]]] = {"nginx": [], "serve": []}
+            cpu = {"nginx": 0.0, "serve": 0.0}  # seconds, over the measured turns
             for server in (nginx, ours):
                 wrk(server.url, script, connections, 1)  # warm up
             for _ in range(args.rounds):  # taking turns: both see the machine's drift
                 for label, server in (("nginx", nginx), ("serve", ours)):
+                    before = tree_cpu_seconds(server.process.pid)
                     runs[label].append(wrk(server.url, script, connections, args.duration))
+                    cpu[label] += tree_cpu_seconds(server.process.pid) - before
             for label, figures in runs.items():
                 results[label, connections] = (
                     statistics.median(rps for rps, _ in figures),
@@ -450,8 +473,10 @@ def throughput(repo: Path, work: Path, args: argparse.Namespace, engine: list[st
                   f"{rps:.0f} req/s p99 {late:.1f} ms; nginx {base:.0f} req/s p99 "
                   f"{base_late:.1f} ms; serve's turns "
                   f"{', '.join(f'{r:.0f}' for r, _ in runs['serve'])}, nginx's "
-                  f"{', '.join(f'{r:.0f}' for r, _ in runs['nginx'])}; {load()}",
-                  flush=True)
+                  f"{', '.join(f'{r:.0f}' for r, _ in runs['nginx'])}; CPU per page: "
+                  f"serve {per_page(cpu['serve'], runs['serve'], args.duration):.0f} us, "
+                  f"nginx {per_page(cpu['nginx'], runs['nginx'], args.duration):.0f} us; "
+                  f"{load()}", flush=True)
             if connections < 256:
                 row(f"req/s, {connections} keep-alive clients",
                     f"{rps:.0f} vs nginx {base:.0f} = {rps / base:.2f}x",
