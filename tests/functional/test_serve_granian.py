@@ -149,15 +149,24 @@ def test_twine_uploads_with_a_login(tmp_path: Path, env: dict[str, str]) -> None
         assert "uploaded team-lib/" in served.log_text() and "by ci" in served.log_text()
 
 
+@contextlib.contextmanager
+def guarded(held: Path, tmp_path: Path, env: dict[str, str], bcrypt5: Path
+            ) -> Iterator[tuple[hosting.Served, str, str]]:
+    """serve with logins to read and upload: (it, the reader's header, a wrong one for
+    the bcrypt token)."""
+    logins, good, bad = reader_and_guessed_token(tmp_path, bcrypt5)
+    with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--htpasswd",
+                               str(logins), "--auth", "read,upload",
+                               env={**env, "PYTHONPATH": str(bcrypt5)}) as served:
+        yield served, good, bad
+
+
 def test_dribblers_and_wrong_passwords_do_not_stall_a_reader(
     held: Path, tmp_path: Path, env: dict[str, str], bcrypt5: Path
 ) -> None:
     """The goal of issue 23: 256 connections dribbling header bytes and 16 clients sending
     wrong passwords for a bcrypt (cost 10) entry; a logged-in reader's p99 ≤ 100 ms."""
-    logins, good, bad = reader_and_guessed_token(tmp_path, bcrypt5)
-    with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--htpasswd",
-                               str(logins), "--auth", "read,upload",
-                               env={**env, "PYTHONPATH": str(bcrypt5)}) as served:
+    with guarded(held, tmp_path, env, bcrypt5) as (served, good, bad):
         port = port_of(served)
         stop = threading.Event()
         refused = [0]
@@ -205,10 +214,7 @@ def test_a_first_login_answers_within_a_second_behind_wrong_password_clients(
     """Before: every password check waited its turn in one queue, so a first login (a
     header never proven) waited 1-3 s behind 16 clients' wrong guesses for a bcrypt
     (cost 10) token. Now a name that failed recently is checked in a lane of its own."""
-    logins, good, bad = reader_and_guessed_token(tmp_path, bcrypt5)
-    with hosting.pipwrap_serve(held, tmp_path / "log", "--no-fallback", "--htpasswd",
-                               str(logins), "--auth", "read,upload",
-                               env={**env, "PYTHONPATH": str(bcrypt5)}) as served:
+    with guarded(held, tmp_path, env, bcrypt5) as (served, good, bad):
         stop = threading.Event()
         refused = [0]
         threads = [threading.Thread(target=guess_wrong, args=(port_of(served), bad, stop,
