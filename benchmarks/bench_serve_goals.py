@@ -15,6 +15,7 @@ own in ONE run, each printed as a figure with ok/MISSED, with the machine's load
    b. 256 idle connections (half never sent anything, half after one answered request);
    c. `--auth read` with a bcrypt (cost 10) htpasswd: 16 clients sending wrong passwords
       for `__token__` back to back; the prober reads with a valid (already proven) login;
+      then another user's first login (a bcrypt check) answers within 1 s;
    d. `--cache`: first 20 clients reading a cached 24 MiB upstream file at 1 KiB/s
       (serve's RSS; a small cached file meanwhile); then the fallback trickles one byte
       every 3 s while 64 clients ask for projects not held here (each an upstream
@@ -75,6 +76,7 @@ from synthetic_repo import generate  # noqa: E402
 GOAL_RATIO = 0.5
 GOAL_P99_MS = 100.0
 GOAL_RSS_MB = 100.0
+FIRST_LOGIN_MS = 1000.0  # not an issue goal: the bound tests/functional gives it
 PROBE_EVERY = 0.05
 PROBE_TIMEOUT = 5.0  # a probe not answered by then counts as a miss, at this latency
 TRICKLE_EVERY = 3.0
@@ -98,7 +100,20 @@ def p99(times: list[float]) -> float:
     return statistics.quantiles(times, n=100, method="inclusive")[98]
 
 
-# -- RSS ---------------------------------------------------------------------------------
+# -- RSS and CPU ---------------------------------------------------------------------------
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and its children (nginx's workers), from /proc."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(entry) == pid or int(fields[1]) == pid:
+                total += int(fields[11]) + int(fields[12])  # utime, stime (ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler:
@@ -419,6 +434,13 @@ def serve(label: str, repo: Path, extra: list[str]) -> Iterator[tuple[Server, Rs
 # -- the sections --------------------------------------------------------------------------
 
 
+def per_page(cpu: float, turns: list[tuple[float, float]], seconds: float) -> float:
+    """Microseconds of the server's CPU per answered page over ``turns`` (req/s, p99) of
+    ``seconds`` each."""
+    pages = sum(rps for rps, _ in turns) * seconds
+    return cpu / pages * 1e6 if pages else float("nan")
+
+
 def throughput(repo: Path, work: Path, args: argparse.Namespace, engine: list[str]) -> None:
     projects = sorted(p.name for p in repo.iterdir() if p.is_dir() and p.name[0] != ".")
     paths = work / "paths.txt"
@@ -433,11 +455,14 @@ def throughput(repo: Path, work: Path, args: argparse.Namespace, engine: list[st
         results: dict[tuple[str, int], tuple[float, float]] = {}
         for connections in (8, 64, 256):
             runs: dict[str, list[tuple[float, float]]] = {"nginx": [], "serve": []}
+            cpu = {"nginx": 0.0, "serve": 0.0}  # seconds, over the measured turns
             for server in (nginx, ours):
                 wrk(server.url, script, connections, 1)  # warm up
             for _ in range(args.rounds):  # taking turns: both see the machine's drift
                 for label, server in (("nginx", nginx), ("serve", ours)):
+                    before = tree_cpu_seconds(server.process.pid)
                     runs[label].append(wrk(server.url, script, connections, args.duration))
+                    cpu[label] += tree_cpu_seconds(server.process.pid) - before
             for label, figures in runs.items():
                 results[label, connections] = (
                     statistics.median(rps for rps, _ in figures),
@@ -448,8 +473,10 @@ def throughput(repo: Path, work: Path, args: argparse.Namespace, engine: list[st
                   f"{rps:.0f} req/s p99 {late:.1f} ms; nginx {base:.0f} req/s p99 "
                   f"{base_late:.1f} ms; serve's turns "
                   f"{', '.join(f'{r:.0f}' for r, _ in runs['serve'])}, nginx's "
-                  f"{', '.join(f'{r:.0f}' for r, _ in runs['nginx'])}; {load()}",
-                  flush=True)
+                  f"{', '.join(f'{r:.0f}' for r, _ in runs['nginx'])}; CPU per page: "
+                  f"serve {per_page(cpu['serve'], runs['serve'], args.duration):.0f} us, "
+                  f"nginx {per_page(cpu['nginx'], runs['nginx'], args.duration):.0f} us; "
+                  f"{load()}", flush=True)
             if connections < 256:
                 row(f"req/s, {connections} keep-alive clients",
                     f"{rps:.0f} vs nginx {base:.0f} = {rps / base:.2f}x",
@@ -475,7 +502,7 @@ def wrong_passwords(repo: Path, work: Path, args: argparse.Namespace,
     import bcrypt  # the optional package serve needs for `htpasswd -B` entries
 
     htpasswd = work / "htpasswd"
-    entries = {"reader": b"r-pass", "__token__": b"t-pass"}
+    entries = {"reader": b"r-pass", "__token__": b"t-pass", "second": b"s-pass"}
     htpasswd.write_text("".join(
         f"{user}:{bcrypt.hashpw(password, bcrypt.gensalt(rounds=10)).decode()}\n"
         for user, password in entries.items()))
@@ -496,12 +523,18 @@ def wrong_passwords(repo: Path, work: Path, args: argparse.Namespace,
                 f"{ok}/{asked} answered 200, p99 {late:.1f} ms, max {worst:.0f} ms "
                 f"(wrong guesses answered: {guesses:.0f}/s); {load()}",
                 "all 200, p99 <= 100 ms", ok == asked and late <= GOAL_P99_MS)
-            # not a goal: a login not yet proven waits behind the wrong guesses' checks
+            # A login not yet proven (a bcrypt check): another user's is checked in the
+            # normal lane; the attacked name's own waits in the lane of recent refusals.
+            fresh = "Basic " + base64.b64encode(b"second:s-pass").decode()
+            status, elapsed = ask(server.port, "/simple/foo-bar/", fresh)
+            row("  the same, another user's first login (bcrypt check) meanwhile",
+                f"{status} in {elapsed:.0f} ms (the reader's first: {first:.0f} ms quiet); "
+                f"{load()}", f"<= {FIRST_LOGIN_MS:.0f} ms",
+                status == 200 and elapsed <= FIRST_LOGIN_MS)
             fresh = "Basic " + base64.b64encode(b"__token__:t-pass").decode()
             status, elapsed = ask(server.port, "/simple/foo-bar/", fresh)
-            row("  the same, a first login (bcrypt check) meanwhile",
-                f"{status} in {elapsed:.0f} ms (the reader's first: {first:.0f} ms quiet)",
-                "", None)
+            row("  the same, the guessed name's own first login (its lane, behind the "
+                "guesses)", f"{status} in {elapsed:.0f} ms", "", None)
 
 
 def trickling_cache(repo: Path, args: argparse.Namespace, engine: list[str]) -> None:

@@ -19,6 +19,7 @@ import asyncio
 import os
 import stat
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate
@@ -26,6 +27,7 @@ from http import HTTPStatus
 from typing import Any
 
 from pipwrap.repo import cache_routes, pages, serving, upload_route
+from pipwrap.repo.auth import basic_login
 from pipwrap.repo.distfile import PROJECT_NAME, normalize
 from pipwrap.repo.request import SERVER, TEXT, Request
 
@@ -34,8 +36,12 @@ if TYPE_CHECKING:
     from pipwrap.repo.access import Access
     from pipwrap.repo.mirror import Mirror
 
-LOGIN_CHECKS = 1  # password hashes checked at once (bcrypt: ~50 ms of CPU each)
+LOGIN_CHECKS = 1  # password hashes checked at once per lane (bcrypt: ~50 ms of CPU each)
+# A name refused this recently is checked in a lane of its own: clients guessing one
+# name's password queue behind each other, never in front of another user's first login.
+FAILED_RECENTLY = 60.0
 LOGINS_REMEMBERED = 1024
+NAMES_REMEMBERED = 4096
 BLOCKING_THREADS = 16  # uploads being stored, cached files being sent
 # --cache's page fetches, apart: an upstream trickling bytes holds these (up to
 # --cache-timeout each), never the threads cached files and uploads need.
@@ -48,6 +54,7 @@ class App:
     def __init__(self, root: str, fallback: str | None, verbose: bool, access: Access,
                  mirror: Mirror | None = None, *, header_timeout: float = 15.0) -> None:
         self.root = root
+        self._base = root.rstrip("/")  # paths built with one f-string (measured: cheaper)
         self.fallback = fallback
         self.verbose = verbose
         self.access = access
@@ -55,9 +62,13 @@ class App:
         self.header_timeout = header_timeout
         self.pages = serving.PageCache(root)
         self._checks = ThreadPoolExecutor(LOGIN_CHECKS, thread_name_prefix="pipwrap-login")
+        self._failing_checks = ThreadPoolExecutor(LOGIN_CHECKS,
+                                                  thread_name_prefix="pipwrap-login-failed")
+        self._failed: dict[str, float] = {}  # user name claimed -> when last refused
         self._blocking = ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="pipwrap-io")
         self._page_fetches = ThreadPoolExecutor(PAGE_FETCH_THREADS,
                                                 thread_name_prefix="pipwrap-upstream")
+        self._valid_names: set[str] = set()  # project names in the URL found normalized
         # Authorization header -> (user, the htpasswd file's stat when it was proven)
         self._proven: dict[str, tuple[str, tuple[int, int, int]]] = {}
 
@@ -73,15 +84,17 @@ class App:
         finally:
             if self.verbose:
                 sys.stderr.write(serving.printable(
-                    f'{request.client} "{scope.method} {scope.path}'
+                    f'{str(scope.client).rsplit(":", 1)[0]} "{scope.method} {scope.path}'
                     f'{"?" + scope.query_string if scope.query_string else ""} '
                     f'HTTP/{scope.http_version}" {request.status} -') + request.chosen + "\n")
 
     # -- logins --------------------------------------------------------------------------
 
     async def login(self, authorization: str | None) -> str | None:
-        """The user the header proves; a check runs in its own small pool, in arrival
-        order; a header proven since the htpasswd file last changed costs one stat."""
+        """The user the header proves; a check runs in a small pool, in arrival order
+        within its lane (a name refused in the last minute has a lane of its own; the
+        decoy keeps an unknown name as slow as a known one, so the lanes tell nothing);
+        a header proven since the htpasswd file last changed costs one stat."""
         logins = self.access.logins
         if logins is None or not authorization:
             return None
@@ -93,8 +106,17 @@ class App:
         proven = self._proven.get(authorization)
         if proven is not None and proven[1] == stamp:
             return proven[0]
+        claimed = basic_login(authorization)
+        name = None if claimed is None else claimed[0]
+        refused = self._failed.get(name) if name is not None else None
+        lane = self._checks if refused is None or time.monotonic() - refused > \
+            FAILED_RECENTLY else self._failing_checks
         loop = asyncio.get_running_loop()
-        user = await loop.run_in_executor(self._checks, logins.check, authorization)
+        user = await loop.run_in_executor(lane, logins.check, authorization)
+        if user is None and name is not None:
+            if len(self._failed) >= LOGINS_REMEMBERED:
+                self._failed.clear()
+            self._failed[name] = time.monotonic()
         if user is not None:
             if len(self._proven) >= LOGINS_REMEMBERED:
                 self._proven.clear()
@@ -139,16 +161,22 @@ class App:
             request.not_found()
 
     async def _project(self, request: Request, name: str) -> None:
-        project = normalize(name)
-        if project != name:
-            request.redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{project}/")
-            return
-        if not PROJECT_NAME.fullmatch(project):
-            request.not_found()
-            return
+        if name not in self._valid_names:  # a name seen valid before: no regex again
+            project = normalize(name)
+            if project != name:
+                request.redirect(HTTPStatus.MOVED_PERMANENTLY, f"/simple/{project}/")
+                return
+            if not PROJECT_NAME.fullmatch(project):
+                request.not_found()
+                return
+            if len(self._valid_names) >= NAMES_REMEMBERED:
+                self._valid_names.clear()
+            self._valid_names.add(name)
+        project = name
         # Held is decided fail-closed: only a directory that is certainly absent sends the
-        # name upstream; a stat that fails otherwise (permissions, I/O) answers 503.
-        directory = os.path.join(self.root, project)
+        # name upstream; a stat that fails otherwise (permissions, I/O) answers 503. The
+        # directory's lstat stays: a symbolic link there holds the name (404).
+        directory = f"{self._base}/{project}"
         try:
             mode: int | None = os.lstat(directory).st_mode
         except OSError as exc:
@@ -175,7 +203,7 @@ class App:
         name = "index.json" if chosen == pages.JSON_TYPE else "index.html"
         request.chosen = f" {name}"
         try:
-            cached = self.pages.page(os.path.join(directory, name))
+            cached = self.pages.page(f"{directory}/{name}")
         except OSError:
             request.unavailable()
             return

@@ -211,6 +211,21 @@ def _decoy(users: dict[str, str]) -> str | None:
     return max(users.values(), key=_hash_cost, default=None)
 
 
+def basic_login(authorization: str | None) -> tuple[str, str] | None:
+    """(user, password) an ``Authorization: Basic`` header claims, proven or not."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
 def file_stamp(path: str) -> tuple[int, int, int]:
     """What changes when a file is edited or replaced; zeros when it cannot be read."""
     try:
@@ -266,18 +281,10 @@ class Logins:
 
     def check(self, authorization: str | None) -> str | None:
         """The user an ``Authorization: Basic`` header proves, else None."""
-        if not authorization:
+        claimed = basic_login(authorization)
+        if claimed is None:
             return None
-        scheme, _, value = authorization.strip().partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        user, sep, password = decoded.partition(":")
-        if not sep:
-            return None
+        user, password = claimed
         users = self._current()
         hashed = users.get(user)
         if hashed is None:

@@ -1,10 +1,10 @@
 """``pipwrap serve --cache``'s requests: a page of the fallback's, fetched and kept here,
-and a fallback file by the sha256 its page gave, sent as it is checked.
+and a fallback file by the sha256 its page gave, checked before or as it is sent.
 
 The mirror (:mod:`pipwrap.repo.mirror`) fetches and checks; this module only answers:
-404, 502 with the reason as the body, or the bytes. A file whose bytes turn out wrong
-mid-way is cut (the connection closes before the response is complete), so no client
-takes it as whole.
+404, 502 (503: a damaged cached copy, dropped) with the reason as the body, or the
+bytes. A file being fetched whose bytes turn out wrong mid-way is cut (the connection
+closes before the response is complete), so no client takes it as whole.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from pipwrap.repo import pages, serving, upload
 from pipwrap.repo.request import SERVER, TEXT, Headers, Request, Server
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pipwrap.repo.cachefile import Stored
     from pipwrap.repo.mirror import Mirror
 
 SPOOL_IN_MEMORY = 1024 * 1024  # a fetched file of unknown length: kept in memory up to this
@@ -56,8 +57,10 @@ async def mirrored_page(app: Server, request: Request, cache: Mirror, project: s
     if chosen is None:
         request.not_acceptable()
         return
-    page = await _ask(app, request, cache, cache.page, project, chosen == pages.JSON_TYPE,
-                      page=True)
+    json_form = chosen == pages.JSON_TYPE
+    # A fresh page in memory is answered here, on the loop: never behind the fetches.
+    page = cache.fresh_page(project, json_form) or await _ask(
+        app, request, cache, cache.page, project, json_form, page=True)
     if page is None:
         return
     request.chosen = " (cache)"
@@ -68,8 +71,10 @@ async def mirrored_page(app: Server, request: Request, cache: Mirror, project: s
 
 async def cached_file(app: Server, request: Request, cache: Mirror, project: str, sha256: str,
                       filename: str) -> None:
-    """A fallback file by the hash its page gave: from the cache, else fetched; the
-    mirror checks the bytes as they go (a mismatch raises before the last chunk)."""
+    """A fallback file by the hash its page gave. A cached copy is hashed before a byte
+    goes out (once per change of the file), then sent by the engine from disk, paced by
+    the client; a file fetched now streams as it comes, checked on the way (the mirror
+    raises before the last chunk when the bytes are wrong)."""
     try:
         os.lstat(os.path.join(app.root, project))
     except OSError as exc:
@@ -87,14 +92,11 @@ async def cached_file(app: Server, request: Request, cache: Mirror, project: str
     except (cache.Unavailable, cache.Unwritable) as exc:
         request.plain(HTTPStatus.BAD_GATEWAY, f"{exc}\n")
         return
-    if found.fetched:
-        request.chosen = " (cache: fetched)"
     validators = [("ETag", found.etag), ("Last-Modified", found.last_modified)]
-    if not found.fetched and request.not_modified(found.etag, found.mtime):
-        found.close()
-        request.send(304, validators)
+    if not found.fetched:  # (cachefile is imported only with --cache)
+        await _stored(app, request, cache, cast("Stored", found), validators)
         return
-
+    request.chosen = " (cache: fetched)"
     size, body = found.size, found
     if size is None:  # cut, a chunked stream ends cleanly (a 200): checked whole first
         if (spooled := await _ask(app, request, cache, _spool, found)) is None:
@@ -108,14 +110,34 @@ async def cached_file(app: Server, request: Request, cache: Mirror, project: str
         await app.in_pool(body.close)
 
 
+async def _stored(app: Server, request: Request, cache: Mirror, found: Stored,
+                  validators: Headers) -> None:
+    """A cached copy: checked, then sent from disk by the engine (granian buffers bytes
+    it is handed without waiting for the client: 20 slow readers of a 24 MiB file
+    held ~500 MB that way)."""
+    try:
+        if request.not_modified(found.etag, found.mtime):
+            request.send(304, validators)
+            return
+        path = await app.in_pool(cache.verified, found)
+    except cache.Mismatch as exc:  # dropped: the next request fetches it again
+        request.plain(HTTPStatus.SERVICE_UNAVAILABLE, f"{exc}\n")
+        return
+    finally:
+        await app.in_pool(found.close)
+    request.status = 200
+    request.protocol.response_file(200, [("Content-Type", found.content_type), *validators,
+                                         ("Server", SERVER)], path)
+
+
 async def _stream(app: Server, request: Request, kind: str, size: int | None,
                   chunks: Iterator[bytes], extra: Headers) -> None:
-    """Send ``chunks``: each one read (and hash-checked) in the pool, then handed to the
-    engine from the event loop (a thread per chunk read, never per transfer). An
-    exception mid-way (a hash mismatch) cuts the connection before the response is
-    complete, so no client takes it as whole. Measured: granian buffers what it is
-    handed without waiting for the client (20 slow readers of a 24 MiB cached file: peak
-    RSS ~500 MB); pacing these sends is an open item (docs/hosting.md)."""
+    """Send ``chunks`` of a file being fetched: each one read (and hash-checked) in the
+    pool, then handed to the engine from the event loop (a thread per chunk read, never
+    per transfer). An exception mid-way (a hash mismatch) cuts the connection before the
+    response is complete, so no client takes it as whole. Unpaced (granian buffers what
+    it is handed), but at the upstream's pace, and only the first time: the file is
+    cached, and sent from disk after."""
     headers = [("Content-Type", kind), *extra, ("Server", SERVER)]
     if size is not None:
         headers.append(("Content-Length", str(size)))

@@ -1,17 +1,16 @@
-"""A cached file's body for ``serve --cache``, checked against its sha256 while it is sent.
+"""A cached file's body for ``serve --cache``, checked against its sha256.
 
-Both kinds hold the last chunk back until the whole body has hashed to what the page
-promised, so a wrong file never reaches a client complete: the server cuts the connection
-instead (pip, uv and curl then see a short body, and a CDN or mirror in front does not
-keep it).
-
-- :class:`Stored`: a file from ``cache/files``. Bytes damaged on disk (a bad sector, a
-  hand edit, a truncation) are found while sent; the copy is dropped, the log says so, and
-  the next request fetches it again from upstream: the cache heals.
-- :class:`Fetched`: a file streamed from upstream to the client and into the cache at once;
-  written under its hash name only when the hash matches. A client that goes away does not
-  stop the download (the next one finds it cached); a full disk does not stop the client's
-  copy (it is sent uncached).
+- :class:`Stored`: a file from ``cache/files``, hashed once per change of the file
+  (inode, size, mtime, ctime: any rewrite or damage through the file system). Bytes found
+  damaged (a hand edit, a truncation, a read error) answer 503; the copy is dropped, the
+  log says so, and the next request fetches it again from upstream: the cache heals.
+- :class:`Fetched`: a file streamed from upstream to the client and into the cache at once,
+  the last chunk held back until the whole body has hashed right (a mismatch: the server
+  cuts the connection, so no client takes it as whole); written under its hash name only
+  when the hash matches. A client that goes away does not stop the download (the next
+  one finds it cached); a full disk does not stop the client's copy (it is sent uncached).
+  Streamed, not fetched whole first: a big file from a slow upstream would otherwise give
+  its client no byte for longer than pip's 15 s timeout.
 """
 
 from __future__ import annotations
@@ -33,7 +32,8 @@ CHUNK = 256 * 1024
 
 
 class Interrupted(Exception):
-    """The body cannot be completed: the server must cut the connection (already logged)."""
+    """The body cannot be sent, or completed: the server answers an error, or cuts the
+    connection mid-way (already logged)."""
 
 
 class Mismatch(Interrupted):
@@ -42,7 +42,7 @@ class Mismatch(Interrupted):
 
 class Body:
     """What the server sends: ``size`` (None: not known, send it chunked), ``etag``,
-    ``mtime``, ``last_modified``, ``content_type``; :meth:`chunks` the verified bytes."""
+    ``mtime``, ``last_modified``, ``content_type``."""
 
     fetched = False  # from upstream now, not from the cache
 
@@ -57,9 +57,6 @@ class Body:
         self.content_type = ("text/plain; charset=utf-8" if name.endswith(".metadata")
                              else "application/octet-stream")
         self.log = log
-
-    def chunks(self) -> Iterator[bytes]:
-        raise NotImplementedError
 
     def close(self) -> None:
         pass
@@ -79,28 +76,24 @@ class Stored(Body):
         self.path = path
         self.handle = open(handle, "rb", buffering=0)  # noqa: SIM115 (closed by close())
         self.inode = (status.st_dev, status.st_ino)
+        # What any change of the file through the file system changes: a rewrite, a
+        # truncation, a rename over it; the ctime cannot be set back by a user.
+        self.key = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
-    def chunks(self) -> Iterator[bytes]:
+    def verify(self) -> None:
+        """Hash the whole file: :class:`Mismatch` (the copy dropped, logged) when it is not
+        the promised bytes."""
         digest = hashlib.sha256()
-        pending = b""
         total = 0
         try:
-            while True:
-                data = self.handle.read(CHUNK)
-                if not data:
-                    break
-                if pending:
-                    yield pending
+            while data := self.handle.read(CHUNK):
                 digest.update(data)
                 total += len(data)
-                pending = data
         except OSError as exc:  # an I/O error is damage too
             self._drop(f"reading it failed ({exc.strerror or exc})")
         if total != self.size or digest.hexdigest() != self.expected:
             self._drop(f"{total} bytes that hash to {digest.hexdigest()}, not the "
                        f"{self.size} bytes of {self.expected}")
-        if pending:
-            yield pending
 
     def _drop(self, what: str) -> None:
         with contextlib.suppress(OSError):
@@ -108,9 +101,10 @@ class Stored(Body):
             # A fresh copy fetched meanwhile has another inode: only the damaged one goes.
             if (status.st_dev, status.st_ino) == self.inode:
                 os.unlink(self.path)
-        self.log(f"damaged cached file {self.name} ({self.path}): {what}; dropped, the "
-                 "connection cut; the next request fetches it again")
-        raise Mismatch(f"{self.name}: damaged cached copy dropped")
+        self.log(f"damaged cached file {self.name} ({self.path}): {what}; dropped, "
+                 "answered 503; the next request fetches it again")
+        raise Mismatch(f"{self.name}: its cached copy was damaged and is dropped; the next "
+                       "request fetches it again")
 
     def close(self) -> None:
         self.handle.close()

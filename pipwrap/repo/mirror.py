@@ -8,15 +8,17 @@ never see, nor contact, the upstream host: an air-gapped client works.
 
 Files are cached content-addressed in ``DIR/.pipwrap/cache/files/<ab>/<sha256>``, written
 once (a temporary name, then a rename) and only when their bytes hash to what the upstream
-page said, and checked again each time they are sent (:mod:`.cachefile`: a mismatch is a
-cut-off response, never a complete wrong file; a damaged copy is dropped and fetched
-again). Pages are kept rendered in ``cache/pages/<project>/`` (and the recent ones in
-memory) and revalidated after a TTL with ``If-None-Match`` / ``If-Modified-Since``; when
-the upstream cannot be reached the cached page is served and the log says so. Only files
+page said, and hashed again before they are sent from the cache, once per change of the
+file (:mod:`.cachefile`: a damaged copy answers 503, is dropped and fetched again; never
+a complete wrong file). Pages are kept rendered in ``cache/pages/<project>/`` (and the
+recent ones in memory) and revalidated after a TTL with ``If-None-Match`` /
+``If-Modified-Since``; when the upstream cannot be reached the cached page is served and
+the log says so. Only files
 on allowed hosts are offered (:mod:`.upstream`). A project the tree holds never reaches
 this module (local-first).
 
-The server calls :meth:`Mirror.page` and :meth:`Mirror.file`.
+The server calls :meth:`Mirror.fresh_page` (on its event loop), :meth:`Mirror.page`,
+:meth:`Mirror.file` and :meth:`Mirror.verified`.
 """
 
 from __future__ import annotations
@@ -258,6 +260,8 @@ class Mirror:
         self._memory: OrderedDict[str, _Loaded] = OrderedDict()
         self._memory_cost = 0
         self._parsing = threading.Lock()  # one big page parsed at a time: bounded memory
+        # cached file -> its (inode, size, mtime_ns, ctime_ns) when it last hashed right
+        self._verified: dict[str, tuple[int, int, int, int]] = {}
 
     @staticmethod
     def _clear_stale(base: str) -> None:
@@ -290,6 +294,21 @@ class Mirror:
         Raises :class:`NotFound`, :class:`Unavailable` (502) or :class:`Unwritable` (503).
         May wait on the upstream, up to the timeout."""
         loaded = self._loaded(project)
+        return loaded.json if json_form else loaded.html
+
+    def fresh_page(self, project: str, json_form: bool) -> Page | None:
+        """``project``'s page when it is fresh and in memory, else None: a ``stat`` and a
+        look-up, no lock held across I/O, never the network, so the server answers it
+        on its event loop (the page fetches' threads may all be held by a slow upstream)."""
+        status = self._fresh(os.path.join(self.pages, project, STATE))
+        if status is None:
+            return None
+        key = (status.st_ino, status.st_size, status.st_mtime_ns)
+        with self._guard:
+            loaded = self._memory.get(project)
+            if loaded is None or loaded.key != key:
+                return None
+            self._memory.move_to_end(project)
         return loaded.json if json_form else loaded.html
 
     def _loaded(self, project: str) -> _Loaded:
@@ -449,12 +468,23 @@ class Mirror:
         its own hash too, never by its distribution's)."""
         return os.path.join(self.files, sha256[:2], sha256 + (".metadata" if metadata else ""))
 
-    def file(self, project: str, sha256: str, filename: str) -> cachefile.Body:
-        """The body of ``/simple/<project>/<sha256>/<filename>``: cached, else fetched
-        (and cached while sent). Its :meth:`~cachefile.Body.chunks` checks the sha256 and
+    def verified(self, body: cachefile.Stored) -> str:
+        """The path of a stored copy that hashes to its sha256, hashed once per change of
+        the file (inode, size, mtime, ctime). Raises :class:`cachefile.Mismatch` (the
+        copy dropped: the next request fetches it again)."""
+        if self._verified.get(body.path) != body.key:
+            body.verify()
+            if len(self._verified) >= 65536:
+                self._verified.clear()
+            self._verified[body.path] = body.key
+        return body.path
+
+    def file(self, project: str, sha256: str, filename: str
+             ) -> cachefile.Stored | cachefile.Fetched:
+        """The body of ``/simple/<project>/<sha256>/<filename>``: cached (:meth:`verified`
+        checks it), else fetched and cached while sent (its :meth:`~cachefile.Fetched.chunks`
         raises :class:`cachefile.Interrupted` before the last chunk when the bytes are
-        wrong (a damaged cached copy is dropped: the next request fetches it again).
-        Raises :class:`NotFound`, :class:`Unavailable` or :class:`Unwritable` first.
+        wrong). Raises :class:`NotFound`, :class:`Unavailable` or :class:`Unwritable`.
         The caller has checked that the tree does not hold ``project`` (local-first)."""
         name = f"{project}/{filename}"
         metadata = filename.endswith(".metadata")

@@ -41,14 +41,13 @@ class Server(Protocol):
 class Request:
     """One request's answer: the status sent, what the log adds, one-call responses."""
 
-    __slots__ = ("chosen", "client", "protocol", "scope", "status")
+    __slots__ = ("chosen", "protocol", "scope", "status")
 
     def __init__(self, scope: Any, protocol: Any) -> None:
         self.scope = scope
         self.protocol = protocol
         self.status = 0
         self.chosen = ""
-        self.client = str(scope.client).rsplit(":", 1)[0]
 
     def header(self, name: str) -> str | None:
         value = self.scope.headers.get(name)

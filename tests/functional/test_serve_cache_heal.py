@@ -1,6 +1,7 @@
-"""`serve --cache` heals: a cached file whose bytes were damaged on disk is found while it is
-sent, the connection is cut (never a complete 200 of wrong bytes), the copy is dropped, the
-log says so, and the next request fetches it again. curl and pip as the clients."""
+"""`serve --cache` heals: a cached file whose bytes were damaged on disk is found before it
+is sent (hashed once per change of the file), answers 503 (never a 200 of wrong bytes),
+the copy is dropped, the log says so, and the next request fetches it again. curl and pip
+as the clients."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def damage(path: Path, how: str) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_damaged_cached_file_is_cut_dropped_and_fetched_again_with_curl(
+def test_a_damaged_cached_file_is_refused_dropped_and_fetched_again_with_curl(
     trees: Trees
 ) -> None:
     # Several chunks (the first ones go out before the damage can be known) and one.
@@ -74,11 +75,10 @@ def test_a_damaged_cached_file_is_cut_dropped_and_fetched_again_with_curl(
             assert out.read_bytes() == good
             damage(blob_of(trees.local, digest), how)
 
-            cut = curl(url, out)
-            # 18: "transfer closed with outstanding read data remaining": a cut, not a 200
-            # that a CDN or a mirror would keep.
-            assert cut.returncode == 18, (how, cut.returncode, cut.stdout, cut.stderr)
-            assert out.read_bytes() != good
+            refused = curl(url, out)
+            # A 503 saying why, never a 200 that a CDN or a mirror would keep.
+            assert (refused.returncode, refused.stdout) == (0, "503"), (how, refused.stderr)
+            assert out.read_bytes() != good and b"damaged" in out.read_bytes()
             assert f"damaged cached file {project}/{wheel.name}" in served.log_text()
             assert "dropped" in served.log_text()
             assert not blob_of(trees.local, digest).exists()
@@ -104,7 +104,7 @@ def test_pip_never_installs_a_damaged_cached_file_and_the_next_install_works(
         done = pip(trees, served.url, base / "p1", "bar-baz")
         assert done.returncode == 0, done.stderr
         damage(blob_of(trees.local, digest), "flip")
-        hosting._stop(up.process)  # not even the upstream: the cut is the server's own
+        hosting._stop(up.process)  # not even the upstream: the refusal is the server's own
         done = pip(trees, served.url, base / "p2", "bar-baz")
         assert done.returncode != 0 and installed(base / "p2", "bar_baz") is None
         assert "damaged cached file bar-baz/bar_baz-2.0-py3-none-any.whl" in \

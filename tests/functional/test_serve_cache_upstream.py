@@ -138,11 +138,12 @@ def fetch(url: str, timeout: float = 45) -> tuple[int, bytes, float]:
         return -1, str(exc).encode(), time.monotonic() - started
 
 
-def rss_peak_mb(pid: int) -> float:
+def rss_peak_mb(pid: int, field: str = "VmHWM") -> float:
+    """A process's peak RSS (``VmRSS``: now) in MB, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
+    raise AssertionError(f"no {field}")
 
 
 def test_a_trickling_upstream_is_cut_at_the_deadline_and_local_pages_keep_answering(
