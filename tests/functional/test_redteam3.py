@@ -290,27 +290,17 @@ def test_a_stolen_upload_token_cannot_change_a_pin_of_a_name_taken_from_upstream
 def test_a_fast_hashed_login_name_is_not_told_apart_by_time(tmp_path: Path) -> None:
     """test_serve_permissions.py holds it for a bcrypt name against an unknown one; the
     other direction: `ci` ({SHA}) against `mallory` (absent), beside `alice` (bcrypt)."""
-    import statistics
-
-    from tests.functional.test_serve_permissions import _refusal_seconds, bcrypt_entry
-    from tests.support import hosting
+    from tests.functional.test_serve_permissions import bcrypt_entry, refusal_time_ratio
     from tests.support.publishing import client_env
     from tests.support.uploads import sha_entry
 
     bcrypt_dir = _bcrypt5()
-    env = client_env(tmp_path)
     logins = tmp_path / "htpasswd"
     logins.write_text(f"ci:{sha_entry('ci-token')}\n"
                       f"alice:{bcrypt_entry(bcrypt_dir, 'right', 10)}\n")
-    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--no-fallback",
-                               "--htpasswd", str(logins), "--auth", "read,upload",
-                               env={**env, "PYTHONPATH": str(bcrypt_dir)}) as served:
-        known, unknown = [], []
-        for _ in range(9):  # interleaved, so that load on the machine hits both alike
-            known.append(_refusal_seconds(served.base, "ci", "wrong"))
-            unknown.append(_refusal_seconds(served.base, "mallory", "wrong"))
-    ratio = statistics.median(unknown) / statistics.median(known)
-    assert ratio < 2, (statistics.median(known), statistics.median(unknown))
+    ratio, unknown, known = refusal_time_ratio(logins, client_env(tmp_path), bcrypt_dir,
+                                               "mallory", "ci")
+    assert ratio < 2, (known, unknown)
 
 
 def _bcrypt5() -> Path:
