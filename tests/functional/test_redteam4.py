@@ -1,0 +1,203 @@
+"""Red-team pass 4 (2026-12-06) against red-team 3's fixes: a page's files of another
+project dropped by name (fence policy.names_project, mirror.entries_from_page), and serve's
+refusals that read the body away before answering (upload_route.py).
+
+Staged as test_redteam3.py does: an upstream serving PEP 691 JSON holds the attacker's
+Foo 9.9.9; the team's index holds foo 1.0. Each test first shows the attack succeeding
+without pipwrap's protection, then asserts the SAFE outcome through `wrap` or serve: a
+strict xfail is an attack that still succeeds (the lead removes the mark with the fix).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.functional.test_sources import _json_upstream, _serve_json
+from tests.support.sandbox import Sandbox, installed
+from tests.support.wheels import make_wheel
+
+TIMEOUT = 120
+
+# An in-tree PEP 517 backend with no build requirements: building needs no index at all
+# (pip's isolated build environment installs nothing), and the "build" hands back the
+# attacker's ready-made wheel.
+_BACKEND = b'''import os, shutil
+
+WHEEL = "foo-9.9.9-py3-none-any.whl"
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), WHEEL),
+                wheel_directory)
+    return WHEEL
+'''
+
+
+def _disguised_sdist(directory: Path, evil: Path, name: str = "helper",
+                     version: str = "0.1") -> Path:
+    """An sdist whose FILE NAME says ``name`` (it parses as ``name``'s sdist, as pip and
+    uv parse it) and whose build makes the evil foo 9.9.9 wheel (metadata name foo)."""
+    top = f"{name}-{version}"
+    members = {
+        f"{top}/PKG-INFO": b"Metadata-Version: 2.1\nName: foo\nVersion: 9.9.9\n\n",
+        f"{top}/pyproject.toml": b'[build-system]\nrequires = []\n'
+                                 b'build-backend = "backend"\nbackend-path = ["."]\n',
+        f"{top}/backend.py": _BACKEND,
+        f"{top}/{evil.name}": evil.read_bytes(),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{top}.tar.gz"
+    with tarfile.open(target, "w:gz") as archive:
+        for path, data in members.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return target
+
+
+def _plain_pip(venv: Path, env: dict[str, str], index: str, target: Path,
+               *names: str) -> subprocess.CompletedProcess[str]:
+    """pip without pipwrap: the baseline a test compares `wrap` with."""
+    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
+                           "--no-cache-dir", "--index-url", index, "--target", str(target),
+                           *names], env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT, check=False)
+
+
+def _carrier_pages(base: Path, direct_base: str, under: str) -> tuple[dict[str, bytes], str]:
+    """The upstream: `helper` 1.0 (a wheel) depends on `foo @ <direct_base>...helper-0.1
+    .tar.gz`, a file helper's own page lists under a name that reads as helper's, whose
+    build makes foo 9.9.9. ``under``: "files" (the upstream's own file URL) or "helper"
+    (the team's `serve --cache` URL of it, /simple/helper/<sha>/...)."""
+    evil = make_wheel(base / "evil", "Foo", "9.9.9", "evil")
+    disguised = _disguised_sdist(base / "sdist", evil)
+    sha = hashlib.sha256(disguised.read_bytes()).hexdigest()
+    direct = f"{direct_base}/files/{disguised.name}" if under == "files" else \
+        f"{direct_base}/simple/helper/{sha}/{disguised.name}"
+    helper = make_wheel(base / "w", "helper", "1.0", "upstream",
+                        requires_dist=(f"foo @ {direct}",))
+    return _json_upstream(base / "upstream", [(disguised, 40 * 86400),
+                                              (helper, 40 * 86400)]), direct
+
+
+# -- 1. A file named as the page's project whose build is another project ----------------
+
+@pytest.mark.xfail(strict=True, reason="redteam4 finding 1: names_project/entries_from_page "
+                   "judge a listed file by its NAME; an sdist named helper-0.1.tar.gz builds "
+                   "foo 9.9.9, and a direct-URL dependency takes it past foo's rules")
+def test_an_sdist_named_for_the_page_but_building_foo_is_not_passed_by_the_fence(
+        sandbox: Sandbox, venv: Path, tmp_path: Path) -> None:
+    """Red-team 3's carrier, renamed: the first source (a static tree) holds foo 1.0, the
+    profile reserves foo, and the fallback (the attacker's upstream) lists on `helper`'s
+    page `helper-0.1.tar.gz` (a name that reads as helper's) whose in-tree backend builds
+    the evil Foo 9.9.9; helper 1.0 depends on `foo @ <that file's URL>`. pip checks the
+    BUILT metadata's name (foo) against the requirement (foo), never the file name. The
+    fence passes the file as helper's, so `wrap pip install helper` installs the evil foo
+    as plain pip does."""
+    from tests.support import static_index
+    from tests.support.publishing import client_env
+
+    first = static_index.tree(tmp_path / "first",
+                              [make_wheel(tmp_path / "own", "Foo", "1.0", "local")])
+    env = client_env(tmp_path)
+    pages: dict[str, bytes] = {}  # read per request: filled once the server's URL is known
+    with static_index.serve(first) as local_first, \
+            _serve_json(tmp_path / "upstream", pages) as upstream:
+        built, direct = _carrier_pages(tmp_path, upstream.removesuffix("/simple/"), "files")
+        pages.update(built)
+        bare = _plain_pip(venv, env, upstream, tmp_path / "bare", "helper")
+        assert installed(tmp_path / "bare") == ("evil", "9.9.9"), bare.stdout + bare.stderr
+        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
+                             f'index-url = "{local_first.url}"\n'
+                             f'fallback = ["{upstream}"]\nreserved = ["foo"]\n')
+        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target "
+                                  f"{sandbox.home / 't'} helper; echo status=$?")
+    out = direct + "\n" + done.stdout + done.stderr
+    assert installed(sandbox.home / "t") != ("evil", "9.9.9"), out
+
+
+@pytest.mark.xfail(strict=True, reason="redteam4 finding 1 (serve side): serve --cache "
+                   "serves /simple/helper/<sha>/helper-0.1.tar.gz, which builds foo 9.9.9, "
+                   "while the tree holds foo 1.0")
+def test_an_sdist_named_for_the_page_but_building_foo_is_not_served_by_the_cache(
+        venv: Path, tmp_path: Path) -> None:
+    """The same carrier through the team's `serve --cache --fallback UPSTREAM`, which
+    holds foo 1.0 (the name the team publishes): plain pip asking the team's index for
+    helper gets foo 9.9.9 from serve's own cache URL, under helper's path. test_redteam3
+    closed this for a file NAMED foo-9.9.9...whl; the name is all that is checked."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env, pipwrap
+    from tests.support.servers import free_port
+
+    env = client_env(tmp_path)
+    repo = tmp_path / "repo"
+    assert pipwrap(env, "repo", "add", "--repo", str(repo),
+                   str(make_wheel(tmp_path / "own", "Foo", "1.0", "local"))).returncode == 0
+    port = free_port()
+    pages, direct = _carrier_pages(tmp_path, f"http://127.0.0.1:{port}", "helper")
+    with _serve_json(tmp_path / "upstream", pages) as upstream, \
+            hosting.pipwrap_serve(repo, tmp_path / "log", "--cache", "--fallback", upstream,
+                                  port=port, env=env) as served:
+        foo_page = subprocess.run(["curl", "-sS", "--max-time", "20", f"{served.url}foo/"],
+                                  capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        assert "foo-1.0-py3-none-any.whl" in foo_page.stdout, foo_page  # the team's foo
+        bare = _plain_pip(venv, env, served.url, tmp_path / "bare", "helper")
+    assert installed(tmp_path / "bare") != ("evil", "9.9.9"), \
+        direct + "\n" + bare.stdout + bare.stderr
+
+
+# -- 2. A refused upload read away at 1 KiB/s: anyone holds a connection for hours ------
+
+@pytest.mark.xfail(strict=True, reason="redteam4 finding 2: upload_route's read_away of a "
+                   "refused body runs under the upload's 1 KiB/s pace for up to 64 MiB: "
+                   "anonymous clients hold every --max-connections slot")
+def test_anonymous_refused_uploads_trickling_do_not_starve_readers(tmp_path: Path) -> None:
+    """A plain `pipwrap serve --max-connections 2` (uploads off: every upload is refused
+    on its headers, no login needed). Two anonymous clients POST with Content-Length 64
+    MiB and send ~1.5 KiB/s: serve reads each refused body away under the upload's pace
+    (1 KiB/s on average after the header grace), 64 MiB at that pace is ~18 hours. A
+    reader's page then waits behind them. Safe: a refused body is read away for a bounded
+    time (a few seconds, as nginx's lingering_timeout), then the connection is closed."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+
+    env = client_env(tmp_path)
+    with hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--max-connections", "2",
+                               "--header-timeout", "2", env=env) as served:
+        port = int(served.base.rsplit(":", 1)[1])
+        held = []
+        for _ in range(2):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            conn.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: multipart/form-data; boundary=x\r\n"
+                         b"Content-Length: 67108864\r\n\r\n")
+            held.append(conn)
+        started = time.monotonic()
+        try:
+            # Keep both bodies coming at ~1.5 KiB/s for 10 s (past the 2 s grace), then
+            # ask for a page while they still are.
+            while time.monotonic() - started < 10:
+                for conn in held:
+                    conn.sendall(b"x" * 384)
+                time.sleep(0.25)
+            page = subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                                     "--max-time", "5", served.url],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 8
+            while page.poll() is None and time.monotonic() < deadline:
+                for conn in held:
+                    conn.sendall(b"x" * 384)
+                time.sleep(0.25)
+            out, err = page.communicate(timeout=10)
+        finally:
+            for conn in held:
+                conn.close()
+    assert out == "200", (out, err, served.log.read_text(errors="replace")[-2000:])
