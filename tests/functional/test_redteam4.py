@@ -287,3 +287,45 @@ def test_guesses_do_not_delay_a_users_first_login(tmp_path: Path, names: str) ->
     login answers about as fast as with guesses of one other name (above)."""
     seconds = _first_login_seconds_under_guessing(tmp_path, names)
     assert seconds < 1.0, seconds
+
+
+# -- 4. The claim guard asks serve's upstream; the clients' profile falls back elsewhere ----
+
+@pytest.mark.xfail(strict=True, reason="redteam4 finding 4: permissions.Policy.check_upstream "
+                   "only knows serve's own --fallback/--cache; with --no-fallback (docs: "
+                   "'asks nothing') and the profile's fallback = [PyPI], a first upload "
+                   "still hides the upstream's name from every wrap")
+def test_a_stolen_upload_token_cannot_hide_a_name_the_profiles_fallback_serves(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """Red-team 3's finding 4 on the other common layout: the team's index is `serve
+    --no-fallback --htpasswd ... --auth upload` (the team's own projects only) and the
+    profile reads it first with `fallback = [PYPI]`, so bar-baz==1.9 comes from the
+    upstream. A stolen release-ci token uploads an evil bar-baz 1.9: serve has no upstream
+    to ask, takes the first upload, and the fence's "first source that has the name wins"
+    now answers bar-baz from the team's index."""
+    from tests.support import hosting
+    from tests.support.publishing import client_env
+    from tests.support.uploads import sha_entry, twine
+
+    env = client_env(tmp_path)
+    base = tmp_path / "up"
+    pages = _json_upstream(base / "upstream",
+                           [(make_wheel(base / "w", "bar-baz", "1.9", "upstream"), 30 * 86400)])
+    logins = tmp_path / "htpasswd"
+    logins.write_text(f"release-ci:{sha_entry('ci-pw')}\n")
+    evil = make_wheel(tmp_path / "evil", "bar-baz", "1.9", "evil")
+    with _serve_json(base / "upstream", pages) as upstream, \
+            hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--no-fallback",
+                                  "--htpasswd", str(logins), "--auth", "upload",
+                                  env=env) as served:
+        sandbox.write_config(f'default = "team"\n[profiles.team]\nindex-url = "{served.url}"\n'
+                             f'fallback = ["{upstream}"]\n')
+        home = sandbox.home
+        before = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {home}/before "
+                                    "bar-baz==1.9; echo status=$?")
+        assert installed(home / "before", "bar_baz") == ("upstream", "1.9"), before.stderr
+        pushed = twine(env, f"{served.base}/", evil, user="release-ci", password="ci-pw")
+        after = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {home}/after "
+                                   "bar-baz==1.9; echo status=$?")
+    out = pushed.stdout + pushed.stderr + after.stdout + after.stderr
+    assert installed(home / "after", "bar_baz") != ("evil", "1.9"), out
