@@ -227,8 +227,8 @@ def _first_login_seconds_under_guessing(tmp_path: Path, names: str) -> float:
     import itertools
     import threading
 
-    from tests.functional.test_serve_permissions import bcrypt_entry
     from tests.functional.test_redteam3 import _bcrypt5
+    from tests.functional.test_serve_permissions import bcrypt_entry
     from tests.support import hosting
     from tests.support.publishing import client_env
 
