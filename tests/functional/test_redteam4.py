@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.functional.test_redteam3 import _plain_pip
 from tests.functional.test_sources import _json_upstream, _serve_json
 from tests.support.sandbox import Sandbox, installed
 from tests.support.wheels import make_wheel
@@ -64,13 +65,20 @@ def _disguised_sdist(directory: Path, evil: Path, name: str = "helper",
     return target
 
 
-def _plain_pip(venv: Path, env: dict[str, str], index: str, target: Path,
-               *names: str) -> subprocess.CompletedProcess[str]:
-    """pip without pipwrap: the baseline a test compares `wrap` with."""
-    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                           "--no-cache-dir", "--index-url", index, "--target", str(target),
-                           *names], env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
+def _bare_takes_helper(venv: Path, env: dict[str, str], index: str, target: Path) -> str:
+    """Plain pip (no pipwrap) installs helper from ``index``; returns what it printed."""
+    bare = _plain_pip(venv, env, index, target, "helper")
+    return bare.stdout + bare.stderr
+
+
+def _wrap_pip(sandbox: Sandbox, profile: str, target: str, *names: str,
+              ) -> subprocess.CompletedProcess[str]:
+    """`wrap pip install NAMES` under a profile `corp` with these keys."""
+    sandbox.write_config(f'default = "corp"\n[profiles.corp]\n{profile}')
+    done: subprocess.CompletedProcess[str] = sandbox.sh(
+        "bash", f"wrap pip install --no-cache-dir --target {sandbox.home / target} "
+                f"{' '.join(names)}; echo status=$?")
+    return done
 
 
 def _carrier_pages(base: Path, direct_base: str, under: str) -> tuple[dict[str, bytes], str]:
@@ -106,21 +114,18 @@ def test_an_sdist_named_for_the_page_but_building_foo_is_not_passed_by_the_fence
     from tests.support import static_index
     from tests.support.publishing import client_env
 
-    first = static_index.tree(tmp_path / "first",
-                              [make_wheel(tmp_path / "own", "Foo", "1.0", "local")])
-    env = client_env(tmp_path)
     pages: dict[str, bytes] = {}  # read per request: filled once the server's URL is known
-    with static_index.serve(first) as local_first, \
-            _serve_json(tmp_path / "upstream", pages) as upstream:
-        built, direct = _carrier_pages(tmp_path, upstream.removesuffix("/simple/"), "files")
-        pages.update(built)
-        bare = _plain_pip(venv, env, upstream, tmp_path / "bare", "helper")
-        assert installed(tmp_path / "bare") == ("evil", "9.9.9"), bare.stdout + bare.stderr
-        sandbox.write_config('default = "corp"\n[profiles.corp]\n'
-                             f'index-url = "{local_first.url}"\n'
-                             f'fallback = ["{upstream}"]\nreserved = ["foo"]\n')
-        done = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target "
-                                  f"{sandbox.home / 't'} helper; echo status=$?")
+    own = static_index.tree(tmp_path / "first", [make_wheel(tmp_path / "own", "Foo", "1.0",
+                                                            "local")])
+    env = client_env(tmp_path)
+    with _serve_json(tmp_path / "upstream", pages) as upstream, \
+            static_index.serve(own) as local_first:
+        pages.update(_carrier_pages(tmp_path, upstream.removesuffix("/simple/"), "files")[0])
+        direct = f"{upstream.removesuffix('/simple/')}/files/helper-0.1.tar.gz"
+        said = _bare_takes_helper(venv, env, upstream, tmp_path / "bare")
+        assert installed(tmp_path / "bare") == ("evil", "9.9.9"), said
+        done = _wrap_pip(sandbox, f'index-url = "{local_first.url}"\nfallback = '
+                                  f'["{upstream}"]\nreserved = ["foo"]\n', "t", "helper")
     out = direct + "\n" + done.stdout + done.stderr
     assert installed(sandbox.home / "t") != ("evil", "9.9.9"), out
 
@@ -150,9 +155,8 @@ def test_an_sdist_named_for_the_page_but_building_foo_is_not_served_by_the_cache
         foo_page = subprocess.run(["curl", "-sS", "--max-time", "20", f"{served.url}foo/"],
                                   capture_output=True, text=True, timeout=TIMEOUT, check=False)
         assert "foo-1.0-py3-none-any.whl" in foo_page.stdout, foo_page  # the team's foo
-        bare = _plain_pip(venv, env, served.url, tmp_path / "bare", "helper")
-    assert installed(tmp_path / "bare") != ("evil", "9.9.9"), \
-        direct + "\n" + bare.stdout + bare.stderr
+        said = _bare_takes_helper(venv, env, served.url, tmp_path / "bare")
+    assert installed(tmp_path / "bare") != ("evil", "9.9.9"), direct + "\n" + said
 
 
 # -- 2. A refused upload read away at 1 KiB/s: anyone holds a connection for hours ------
@@ -318,14 +322,11 @@ def test_a_stolen_upload_token_cannot_hide_a_name_the_profiles_fallback_serves(
             hosting.pipwrap_serve(tmp_path / "repo", tmp_path / "log", "--no-fallback",
                                   "--htpasswd", str(logins), "--auth", "upload",
                                   env=env) as served:
-        sandbox.write_config(f'default = "team"\n[profiles.team]\nindex-url = "{served.url}"\n'
-                             f'fallback = ["{upstream}"]\n')
-        home = sandbox.home
-        before = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {home}/before "
-                                    "bar-baz==1.9; echo status=$?")
-        assert installed(home / "before", "bar_baz") == ("upstream", "1.9"), before.stderr
+        profile = f'index-url = "{served.url}"\nfallback = ["{upstream}"]\n'
+        before = _wrap_pip(sandbox, profile, "before", "bar-baz==1.9")
+        assert installed(sandbox.home / "before", "bar_baz") == ("upstream", "1.9"), \
+            before.stderr
         pushed = twine(env, f"{served.base}/", evil, user="release-ci", password="ci-pw")
-        after = sandbox.sh("bash", f"wrap pip install --no-cache-dir --target {home}/after "
-                                   "bar-baz==1.9; echo status=$?")
+        after = _wrap_pip(sandbox, profile, "after", "bar-baz==1.9")
     out = pushed.stdout + pushed.stderr + after.stdout + after.stderr
-    assert installed(home / "after", "bar_baz") != ("evil", "1.9"), out
+    assert installed(sandbox.home / "after", "bar_baz") != ("evil", "1.9"), out
