@@ -1,6 +1,7 @@
 """Red-team pass 4 (2026-12-06) against red-team 3's fixes: a page's files of another
-project dropped by name (fence policy.names_project, mirror.entries_from_page), and serve's
-refusals that read the body away before answering (upload_route.py).
+project dropped by name (fence policy.names_project, mirror.entries_from_page), serve's
+refusals that read the body away before answering (upload_route.py), the login lanes
+(app.App.login) and the claim guard (permissions.Policy.check_upstream).
 
 Staged as test_redteam3.py does: an upstream serving PEP 691 JSON holds the attacker's
 Foo 9.9.9; the team's index holds foo 1.0. Each test first shows the attack succeeding
