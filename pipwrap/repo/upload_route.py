@@ -84,6 +84,11 @@ async def receive(app: Server, request: Request) -> None:
     request.plain(HTTPStatus.OK, "OK\n")
 
 
+# How much of a refused body is read away before the answer, and for how long at most.
+REFUSED_BODY_CAP = 64 * 1024 * 1024
+REFUSED_BODY_SECONDS = 5.0
+
+
 class _StreamedBody(upload.Body):
     """The request body as upload.receive reads it (in a pool thread): chunks the engine
     has de-chunked, pulled from the event loop one at a time, each under a deadline that
@@ -99,15 +104,22 @@ class _StreamedBody(upload.Body):
         self._ended = False
         self._start = time.monotonic() + grace
 
-    async def read_away(self, cap: int = 64 * 1024 * 1024) -> None:
-        """The rest of a refused body, up to ``cap`` and under the same deadline."""
-        with contextlib.suppress(Exception):  # a deadline, a closed connection: done
-            while not self._ended and cap > 0:
+    async def read_away(self, cap: int = REFUSED_BODY_CAP,
+                        seconds: float = REFUSED_BODY_SECONDS) -> None:
+        """The rest of a refused body, up to ``cap`` bytes and ``seconds`` in all (nginx's
+        lingering close): enough for a client on a LAN to finish sending and read why;
+        never a way for anyone to hold a connection at the upload's slow pace (64 MiB at
+        1 KiB/s is 18 hours: red-team 4)."""
+        async def drain(left: int) -> None:
+            while not self._ended and left > 0:
                 chunk = await self._next()
                 if not chunk:
                     return
-                cap -= len(chunk)
+                left -= len(chunk)
                 self.taken += len(chunk)
+
+        with contextlib.suppress(Exception):  # a deadline, a closed connection: done
+            await asyncio.wait_for(drain(cap), seconds)
 
     async def _next(self) -> bytes:
         deadline = self._start + self.taken / UPLOAD_BODY_RATE
