@@ -51,15 +51,12 @@ async def receive(app: Server, request: Request) -> None:
     if refusal is not None:
         status, message = refusal
         sys.stderr.write(f"pipwrap serve: {upload.refusal_line(status, message, user)}\n")
-        if (length not in (None, "0") or request.header("transfer-encoding")) \
-                and request.header("expect") is None:
-            # A client still sending when the connection closes gets a broken pipe or a
-            # reset, not the answer (twine: "Connection aborted" for a wrong password or
-            # a file over --max-upload): read the body away first, capped and under the
-            # upload's deadline, as nginx's lingering close does. A client that asked
-            # with Expect: 100-continue has sent nothing yet.
-            await _StreamedBody(request.protocol, asyncio.get_running_loop(),
-                                access.max_upload, app.header_timeout).read_away()
+        # Answered at once, the body left unread: granian then closes the connection. A
+        # client still sending may see the close before the answer (twine: "Connection
+        # aborted" for a big file with a wrong password). Reading the body away first
+        # was tried: once its body is being read, the engine keeps a connection open
+        # after the answer until the body ends, so a client trickling a refused body
+        # held it for as long as it liked (red-team 4).
         request.plain(status, message + "\n", close=True, headers=[
             ("WWW-Authenticate", 'Basic realm="pipwrap"')] if challenge else None)
         return
