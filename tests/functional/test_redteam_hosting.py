@@ -283,7 +283,8 @@ def test_finding4_one_projects_page_cannot_poison_anothers_cached_metadata(
     against the metadata hash of whichever page asked first: `evil`'s page, listing
     bar-baz's wheel by its true hash with metadata of its own, put that metadata where
     every bar-baz client then read it, for good (pip and uv refused bar-baz: hash
-    mismatch)."""
+    mismatch). Since red-team 3, evil's page cannot list bar-baz's wheel at all: the
+    cache leaves out a page's files that name another project."""
     upstream, sha, meta = hostile_upstream
     repo = repo_with(stage, "repo", ("Foo", "1.0", "local"))
     name = "bar_baz-2.0-py3-none-any.whl"
@@ -291,9 +292,9 @@ def test_finding4_one_projects_page_cannot_poison_anothers_cached_metadata(
                                "--cache", env=stage.env) as served:
         with urllib.request.urlopen(f"{served.url}evil/", timeout=10):
             pass
-        with urllib.request.urlopen(f"{served.url}evil/{sha}/{name}.metadata",
-                                    timeout=10) as response:
-            assert b"Requires-Dist: qux" in response.read()  # evil's own, as it listed
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{served.url}evil/{sha}/{name}.metadata", timeout=10)
+        assert refused.value.code == 404  # not on evil's page as served: another project's
         with urllib.request.urlopen(f"{served.url}bar-baz/{sha}/{name}.metadata",
                                     timeout=10) as response:
             assert response.read() == meta
