@@ -39,7 +39,6 @@ from tests.functional.test_serve_hostile import (
 )
 from tests.support import hosting
 from tests.support.sandbox import installed
-from tests.support.static_index import make_ca
 from tests.support.uploads import sha_entry, twine
 from tests.support.wheels import make_wheel
 
@@ -353,16 +352,4 @@ def test_tls(held: Path, tmp_path: Path, env: dict[str, str], venv: Path,
         assert installed(tmp_path / "t", "held") == ("local", "1.0")
         refuses_an_untrusting_client(port)
     assert "Traceback" not in log.read_text()
-
-
-def test_a_missing_tls_key_is_named(held: Path, tmp_path: Path, env: dict[str, str]) -> None:
-    ca = make_ca(tmp_path / "ca")
-    ca.server_context(tmp_path / "server")
-    key = tmp_path / "missing-key.pem"
-    done = subprocess.run([sys.executable, "-m", "pipwrap", "serve", "--repo", str(held),
-                           "--port", str(hosting.free_port()), "--tls-cert",
-                           str(tmp_path / "server" / "server.pem"), "--tls-key", str(key)],
-                          env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
-    assert done.returncode != 0 and f"--tls-key {key}: no such file" in done.stderr
-    assert "Traceback" not in done.stderr
 
