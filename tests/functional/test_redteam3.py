@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.test_sources import _json_upstream, _serve_json
+from tests.functional.test_sources import _json_upstream, _serve_json, evil_upstream
 from tests.support.sandbox import Sandbox, installed
 from tests.support.wheels import make_wheel
 
@@ -32,11 +32,7 @@ class Staged:
 
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Staged]:
-    base = tmp_path_factory.mktemp("redteam3")
-    pages = _json_upstream(base / "upstream", [
-        (make_wheel(base / "w", "Foo", "9.9.9", "evil"), 40 * 86400),
-        (make_wheel(base / "w", "bar-baz", "1.9", "upstream"), 30 * 86400)])
-    with _serve_json(base / "upstream", pages) as upstream:
+    with evil_upstream(tmp_path_factory.mktemp("redteam3")) as upstream:
         yield Staged(upstream)
 
 

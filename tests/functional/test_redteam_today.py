@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.test_sources import _json_upstream, _serve_json
+from tests.functional.test_sources import evil_upstream
 from tests.support import static_index
 from tests.support.sandbox import Sandbox, installed
 from tests.support.wheels import make_wheel
@@ -31,12 +31,9 @@ class Staged:
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Staged]:
     base = tmp_path_factory.mktemp("redteam-today")
-    pages = _json_upstream(base / "upstream", [
-        (make_wheel(base / "w", "Foo", "9.9.9", "evil"), 40 * 86400),
-        (make_wheel(base / "w", "bar-baz", "1.9", "upstream"), 30 * 86400)])
     first = static_index.tree(base / "first", [make_wheel(base / "w1", "bar-baz", "1.0",
                                                           "local")])
-    with _serve_json(base / "upstream", pages) as upstream, \
+    with evil_upstream(base) as upstream, \
             static_index.serve(first, fallback=upstream) as local_first:
         yield Staged(upstream, local_first.url)
 

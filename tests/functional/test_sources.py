@@ -100,6 +100,18 @@ def _serve_json(root: Path, pages: dict[str, bytes], login: str | None = None,
 
 
 @contextlib.contextmanager
+def evil_upstream(base: Path) -> Iterator[str]:
+    """The attacker's upstream the red-team tests stage against: the evil Foo 9.9.9 (40
+    days old) and a dependency, bar-baz 1.9 (30 days), as PEP 691 pages under ``base``;
+    yields its /simple/ URL."""
+    pages = _json_upstream(base / "upstream", [
+        (make_wheel(base / "w", "Foo", "9.9.9", "evil"), 40 * 86400),
+        (make_wheel(base / "w", "bar-baz", "1.9", "upstream"), 30 * 86400)])
+    with _serve_json(base / "upstream", pages) as upstream:
+        yield upstream
+
+
+@contextlib.contextmanager
 def _threaded(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
