@@ -39,6 +39,7 @@ from tests.functional.test_serve_hostile import (
 )
 from tests.support import hosting
 from tests.support.sandbox import installed
+from tests.support.sources import thread_server
 from tests.support.uploads import sha_entry, twine
 from tests.support.wheels import make_wheel
 
@@ -302,14 +303,8 @@ def chunked_upstream() -> Iterator[tuple[str, bytes]]:
     bad[-1] ^= 0xFF  # damaged at the very end: all but the last bytes already went out
     handler = type("Handler", (_ChunkedUpstream,), {"good": good, "bodies": {
         "chunky-1.0-py3-none-any.whl": good, "chunky-2.0-py3-none-any.whl": bytes(bad)}})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple/", good
-    finally:
-        server.shutdown()
-        server.server_close()
+    with thread_server(handler) as base:
+        yield f"{base}/simple/", good
 
 
 def test_a_file_of_unknown_length_never_completes_a_200_when_its_hash_differs(

@@ -18,7 +18,6 @@ import http.server
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from tests.support import static_index
 from tests.support.fenced import FENCE, download, pip_bin, python_c
 from tests.support.sandbox import Sandbox, installed, write_file
 from tests.support.servers import free_port, serving
+from tests.support.sources import thread_server
 from tests.support.wheels import make_wheel
 
 NOW = time.time()
@@ -113,13 +113,8 @@ def evil_upstream(base: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _threaded(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with thread_server(handler) as base:
+        yield f"{base}/simple/"
 
 
 @contextlib.contextmanager

@@ -168,7 +168,8 @@ class _FailingHandler(_Handler):
 
 
 @contextlib.contextmanager
-def _thread_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+def thread_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` on a free loopback port, in threads; yields its base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -185,7 +186,7 @@ def serve_upstream(uploads: list[Upload]) -> Iterator[Upstream]:
     """The upstream: its pages on one port, its files on another."""
     upstream = Upstream(uploads)
     handler = type("Handler", (_UpstreamHandler,), {"upstream": upstream})
-    with _thread_server(handler) as pages, _thread_server(handler) as files:
+    with thread_server(handler) as pages, thread_server(handler) as files:
         upstream.url, upstream.files_base = f"{pages}/simple/", files
         yield upstream
 
@@ -193,5 +194,5 @@ def serve_upstream(uploads: list[Upload]) -> Iterator[Upstream]:
 @contextlib.contextmanager
 def failing_index() -> Iterator[str]:
     """An index URL whose server answers 500 to every request."""
-    with _thread_server(_FailingHandler) as base:
+    with thread_server(_FailingHandler) as base:
         yield f"{base}/simple/"
