@@ -27,7 +27,7 @@ from http import HTTPStatus
 from typing import Any
 
 from pipwrap.repo import cache_routes, pages, serving, upload_route
-from pipwrap.repo.auth import basic_login
+from pipwrap.repo.auth import basic_login, file_stamp
 from pipwrap.repo.distfile import PROJECT_NAME, normalize
 from pipwrap.repo.request import SERVER, TEXT, Request
 
@@ -98,11 +98,7 @@ class App:
         logins = self.access.logins
         if logins is None or not authorization:
             return None
-        try:
-            status = os.stat(logins.path)
-            stamp = serving.stat_key(status)
-        except OSError:
-            stamp = (0, 0, 0)
+        stamp = file_stamp(logins.path)  # the one Logins itself re-reads the file by
         proven = self._proven.get(authorization)
         if proven is not None and proven[1] == stamp:
             return proven[0]
